@@ -1,0 +1,61 @@
+# mlstack — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+UV_VERSION := 0.13.9
+BIN := $(VENV)/bin
+export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export AIRFLOW__CORE__UNIT_TEST_MODE ?= False
+
+.PHONY: help venv demo demo-reset test test-unit test-integration lint fmt typecheck bench lock new-usecase
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv from the lock file (reproducible)
+
+lock: $(BIN)/uv ## re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header -o requirements.lock
+
+demo: venv ## run the demo use case on embedded backends (no Docker)
+	$(BIN)/mlstack demo $(ARGS)
+
+demo-reset: venv ## forget the demo's data and start over
+	$(BIN)/mlstack demo --reset-only
+
+test: venv ## run the whole test suite (unit, DAG integrity, integration)
+	$(BIN)/pytest tests --ignore=tests/e2e $(ARGS)
+
+test-unit: venv ## unit and DAG tests only (fast)
+	$(BIN)/pytest tests/unit tests/dags $(ARGS)
+
+lint: venv ## ruff lint + format check, mypy on include/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: venv ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv ## run the benchmarks and rewrite their result tables
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_parse.py
+
+new-usecase: venv ## scaffold include/usecases/$(name)
+	$(BIN)/mlstack usecases new $(name)
+
+# The compose stack (make up/down/status/logs/clean/e2e) lives in its own file.
+-include infra/stack.mk

@@ -1,0 +1,35 @@
+"""The one error hierarchy of mlstack: every error says what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class MlstackError(Exception):
+    """Base class of every error mlstack raises on purpose."""
+
+
+class SettingsError(MlstackError):
+    """A setting is missing or has a value that cannot work."""
+
+
+class SpecError(MlstackError):
+    """A use-case spec (usecase.yaml) is invalid: names the file, field and what is allowed."""
+
+
+class PluginError(MlstackError):
+    """A plugin name is unknown, or a plugin could not be loaded."""
+
+
+class SourceError(MlstackError):
+    """A source could not deliver a day's data (missing, empty or unreadable file)."""
+
+
+class SchemaError(MlstackError):
+    """Incoming data breaks the spec's schema as a whole (missing column, changed type)."""
+
+
+class ValidationError(MlstackError):
+    """Rows or values do not satisfy the spec."""
+
+
+class DatasetNotFound(MlstackError):
+    """A dataset or dataset version is not in the catalog."""

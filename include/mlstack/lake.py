@@ -1,0 +1,195 @@
+"""The lake: objects under ``settings.lake_url`` (a local folder or an S3 bucket) and the
+Iceberg tables in it.
+
+Layout under the lake root::
+
+    landing/<usecase>/<dataset>/day=YYYY-MM-DD/...   raw files as upstream delivers them
+    quarantine/<usecase>/<dataset>/day=YYYY-MM-DD/   rejected rows with their reasons
+    warehouse/                                        Iceberg data and metadata
+    reports/                                          monitoring and rollout reports
+
+Everything speaks the S3 API through the configured endpoint, so any S3 store works.
+Writes of whole objects are atomic: a reader sees the old object or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from mlstack.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyarrow import fs as pafs
+    from pyiceberg.catalog.sql import SqlCatalog
+
+
+def _s3_parts(url: str) -> tuple[str, str]:
+    parsed = urlparse(url)
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def filesystem(settings: Settings | None = None) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem for the lake and the lake's root path inside it."""
+    from pyarrow import fs as pafs
+
+    s = settings or get_settings()
+    if s.lake_is_s3:
+        bucket, prefix = _s3_parts(s.lake_url)
+        return _s3fs(s), f"{bucket}/{prefix}".rstrip("/")
+    root = urlparse(s.lake_url).path
+    return pafs.LocalFileSystem(), root
+
+
+def _s3fs(s: Settings) -> pafs.S3FileSystem:
+    from pyarrow import fs as pafs
+
+    kwargs: dict[str, object] = {"region": s.s3_region}
+    if s.s3_endpoint_url:
+        ep = urlparse(s.s3_endpoint_url)
+        kwargs["endpoint_override"] = ep.netloc
+        kwargs["scheme"] = ep.scheme or "http"
+    if s.s3_access_key_id:
+        kwargs["access_key"] = s.s3_access_key_id
+        kwargs["secret_key"] = s.s3_secret_access_key
+    return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
+
+
+def path(key: str, settings: Settings | None = None) -> str:
+    """Filesystem path of ``key`` (relative to the lake root)."""
+    _, root = filesystem(settings)
+    return f"{root}/{key.lstrip('/')}"
+
+
+def url(key: str, settings: Settings | None = None) -> str:
+    """Full URL (file:// or s3://) of ``key``, for humans and other tools."""
+    s = settings or get_settings()
+    return f"{s.lake_url}/{key.lstrip('/')}"
+
+
+def write_bytes(key: str, data: bytes, settings: Settings | None = None) -> str:
+    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL."""
+    fs, root = filesystem(settings)
+    target = f"{root}/{key.lstrip('/')}"
+    parent = target.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    if (settings or get_settings()).lake_is_s3:
+        with fs.open_output_stream(target) as out:
+            out.write(data)
+    else:
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        os.replace(tmp, target)
+    return url(key, settings)
+
+
+def read_bytes(key: str, settings: Settings | None = None) -> bytes:
+    """Read a whole object."""
+    fs, root = filesystem(settings)
+    with fs.open_input_stream(f"{root}/{key.lstrip('/')}") as f:
+        return bytes(f.read())
+
+
+def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
+    """Keys of the files under ``prefix`` (relative to the lake root), sorted; [] if none."""
+    from pyarrow import fs as pafs
+
+    fs, root = filesystem(settings)
+    base = f"{root}/{prefix.strip('/')}"
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        return []
+    if info.type == pafs.FileType.File:
+        return [prefix.strip("/")]
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    keys = [
+        f.path[len(root) + 1 :]
+        for f in found
+        if f.type == pafs.FileType.File and not f.base_name.startswith((".", "_"))
+    ]
+    return sorted(keys)
+
+
+def delete_prefix(prefix: str, settings: Settings | None = None) -> None:
+    """Remove every object under ``prefix`` (no error if there is none)."""
+    from pyarrow import fs as pafs
+
+    fs, root = filesystem(settings)
+    base = f"{root}/{prefix.strip('/')}"
+    if fs.get_file_info(base).type != pafs.FileType.NotFound:
+        fs.delete_dir_contents(base, missing_dir_ok=True)
+
+
+def ensure_bucket(name: str, settings: Settings | None = None) -> bool:
+    """Create an S3 bucket if it is missing; return True if it was created."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s = settings or get_settings()
+    client = boto3.client(
+        "s3",
+        endpoint_url=s.s3_endpoint_url,
+        aws_access_key_id=s.s3_access_key_id,
+        aws_secret_access_key=s.s3_secret_access_key,
+        region_name=s.s3_region,
+    )
+    try:
+        client.head_bucket(Bucket=name)
+        return False
+    except ClientError:
+        client.create_bucket(Bucket=name)
+        return True
+
+
+def prepare(settings: Settings | None = None) -> None:
+    """Make the lake usable: the bucket on S3, the root folder locally."""
+    s = settings or get_settings()
+    if s.lake_is_s3:
+        ensure_bucket(_s3_parts(s.lake_url)[0], s)
+    else:
+        os.makedirs(urlparse(s.lake_url).path, exist_ok=True)
+
+
+def iceberg_properties(settings: Settings) -> dict[str, str]:
+    """PyIceberg catalog properties: SQL catalog on the mlstack database, warehouse in the lake."""
+    props = {
+        "uri": settings.database_url,
+        "warehouse": f"{settings.lake_url}/warehouse",
+        "init_catalog_tables": "true",
+    }
+    if settings.lake_is_s3:
+        props["s3.region"] = settings.s3_region
+        if settings.s3_endpoint_url:
+            props["s3.endpoint"] = settings.s3_endpoint_url
+        if settings.s3_access_key_id:
+            props["s3.access-key-id"] = settings.s3_access_key_id
+            props["s3.secret-access-key"] = settings.s3_secret_access_key or ""
+    return props
+
+
+@lru_cache(maxsize=4)
+def _catalog(items: tuple[tuple[str, str], ...]) -> SqlCatalog:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    return SqlCatalog("mlstack", **dict(items))
+
+
+def catalog(settings: Settings | None = None) -> SqlCatalog:
+    """The Iceberg SQL catalog (cached per configuration); creates the namespace if missing."""
+    s = settings or get_settings()
+    if not s.lake_is_s3:
+        prepare(s)
+    if s.database_url.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(s.database_url.removeprefix("sqlite:///")) or ".", exist_ok=True)
+    cat = _catalog(tuple(sorted(iceberg_properties(s).items())))
+    cat.create_namespace_if_not_exists(s.iceberg_namespace)
+    return cat
+
+
+def table_identifier(name: str, settings: Settings | None = None) -> str:
+    """Fully qualified Iceberg identifier ``namespace.name``."""
+    return f"{(settings or get_settings()).iceberg_namespace}.{name}"

@@ -1,0 +1,132 @@
+"""The plugin registry: named components that specs refer to by name.
+
+Kinds: ``sources``, ``simulators``, ``transforms``, ``models``, ``metrics``, ``notifiers``.
+Built-ins register themselves when :func:`load_builtins` imports their modules; a use
+case's ``hooks.py`` and installed packages (entry-point group ``mlstack.plugins``, each
+entry point a module to import or a callable taking the registry) add more.
+
+    from mlstack.plugins import register
+
+    @register("transforms", "add_ratio")
+    def add_ratio(df): ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlstack.exceptions import PluginError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("sources", "simulators", "transforms", "models", "metrics", "notifiers")
+ENTRY_POINT_GROUP = "mlstack.plugins"
+BUILTIN_MODULES = ("mlstack.sources", "mlstack.simulator")
+
+T = TypeVar("T")
+
+_registry: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+_loaded_hooks: set[Path] = set()
+_state = {"builtins": False, "entry_points": False}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _registry:
+        raise PluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
+
+
+def register(kind: str, name: str, *, replace: bool = False) -> Callable[[T], T]:
+    """Decorator that registers ``obj`` as plugin ``name`` of ``kind``."""
+    _check_kind(kind)
+
+    def deco(obj: T) -> T:
+        existing = _registry[kind].get(name)
+        if existing is not None and existing is not obj and not replace:
+            raise PluginError(
+                f"{kind} plugin {name!r} is already registered by "
+                f"{getattr(existing, '__module__', '?')}; pick another name or pass replace=True"
+            )
+        _registry[kind][name] = obj
+        return obj
+
+    return deco
+
+
+def load_builtins() -> None:
+    """Import the modules whose import registers the built-in plugins (once)."""
+    if _state["builtins"]:
+        return
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    _state["builtins"] = True
+
+
+def load_entry_points() -> None:
+    """Load plugins installed as packages (entry-point group ``mlstack.plugins``), once."""
+    if _state["entry_points"]:
+        return
+    _state["entry_points"] = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken third-party package must say which one
+            raise PluginError(f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        if callable(obj) and not isinstance(obj, type):
+            obj(sys.modules[__name__])
+
+
+def load_hooks(path: str | Path) -> None:
+    """Import a use case's hooks.py so its ``@register`` calls run (once per file)."""
+    path = Path(path).resolve()
+    if path in _loaded_hooks:
+        return
+    if not path.exists():
+        raise PluginError(f"hooks file {path} does not exist; fix 'hooks:' in the spec")
+    mod_name = f"mlstack_hooks_{path.parent.name}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot import hooks file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(mod_name, None)
+        raise PluginError(f"hooks file {path} failed to import: {exc}") from exc
+    _loaded_hooks.add(path)
+
+
+def load_for(spec: Any) -> None:
+    """Make every plugin a use case may name available: built-ins, entry points, its hooks."""
+    load_builtins()
+    load_entry_points()
+    if getattr(spec, "hooks", None) and spec.folder is not None:
+        load_hooks(spec.folder / spec.hooks)
+
+
+def get(kind: str, name: str) -> Any:
+    """The plugin ``name`` of ``kind``, or PluginError listing the known names."""
+    _check_kind(kind)
+    load_builtins()
+    try:
+        return _registry[kind][name]
+    except KeyError:
+        load_entry_points()
+        if name in _registry[kind]:
+            return _registry[kind][name]
+        known = ", ".join(sorted(_registry[kind])) or "(none)"
+        raise PluginError(f"unknown {kind} plugin {name!r}; known {kind}: {known}") from None
+
+
+def names(kind: str) -> list[str]:
+    """Sorted names registered for ``kind``."""
+    _check_kind(kind)
+    load_builtins()
+    return sorted(_registry[kind])

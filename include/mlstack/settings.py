@@ -1,0 +1,83 @@
+"""Settings: the one object that says where everything lives.
+
+Read from the environment (prefix ``MLSTACK_``) and from a ``.env`` file in the working
+directory. Defaults are the embedded mode: everything under a project-local ``data/``
+folder (SQLite databases, a local lake folder, MLflow on SQLite). The stack sets URLs that
+point at Postgres, S3 and the MLflow server; no code path depends on the mode, only on URLs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: include/usecases next to the package (the project layout); overridable by settings.
+DEFAULT_USECASES_DIR = PACKAGE_DIR.parent / "usecases"
+
+
+class Settings(BaseSettings):
+    """Where mlstack keeps data, metadata and models.
+
+    Every URL defaults to a place under ``home`` so ``make demo`` needs nothing running.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLSTACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(default=Path("data"), description="Local folder for embedded mode.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL of the mlstack database (catalog, Iceberg catalog)."
+    )
+    lake_url: str = Field(
+        default="", description="Root of the lake: file:///path or s3://bucket[/prefix]."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 API endpoint (MinIO, moto, ...); None means AWS."
+    )
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI.")
+    usecases_dir: Path = Field(default=DEFAULT_USECASES_DIR, description="Use-case folder.")
+    iceberg_namespace: str = Field(default="mlstack", description="Iceberg namespace of tables.")
+    strict: bool = Field(
+        default=False, description="Fail DAG parsing on any invalid spec (CI) instead of skipping."
+    )
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        """Derive every unset URL from ``home`` (the embedded mode)."""
+        home = self.home.expanduser().resolve()
+        self.home = home
+        if not self.database_url:
+            self.database_url = f"sqlite:///{home / 'mlstack.db'}"
+        if not self.lake_url:
+            self.lake_url = (home / "lake").as_uri()
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+        self.lake_url = self.lake_url.rstrip("/")
+        scheme = urlparse(self.lake_url).scheme
+        if scheme not in ("file", "s3"):
+            from mlstack.exceptions import SettingsError
+
+            raise SettingsError(
+                f"MLSTACK_LAKE_URL={self.lake_url!r}: use file:///absolute/path or s3://bucket"
+            )
+        return self
+
+    @property
+    def lake_is_s3(self) -> bool:
+        """True when the lake lives in an S3 bucket."""
+        return self.lake_url.startswith("s3://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after env changes)."""
+    return Settings()

@@ -1,0 +1,259 @@
+"""Use-case specs: ``include/usecases/<name>/usecase.yaml`` read into a typed, validated model.
+
+A spec says who owns a use case, where its data comes from, the schema the data must
+satisfy, and (in sections later stages fill) how to train, promote, roll out, monitor and
+retrain. A wrong spec fails with the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlstack.exceptions import SpecError
+
+ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "category"]
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+SPEC_FILE = "usecase.yaml"
+
+
+class _Strict(BaseModel):
+    """Base model: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """One column: type, nullability, allowed range or categories."""
+
+    type: ColumnType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a 'category' column needs a non-empty 'categories' list")
+        if self.categories is not None and self.type not in ("category", "string"):
+            raise ValueError("'categories' is only allowed on 'category' or 'string' columns")
+        if (self.min is not None or self.max is not None) and self.type not in (
+            "int",
+            "float",
+        ):
+            raise ValueError("'min'/'max' are only allowed on 'int' or 'float' columns")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class SchemaSpec(_Strict):
+    """The data contract of a dataset: columns and the roles some of them play."""
+
+    columns: dict[str, ColumnSpec]
+    id_column: str
+    timestamp_column: str = Field(description="Date or timestamp column; the table's day partition.")
+    target_column: str | None = None
+    label_delay_days: int = Field(default=0, ge=0)
+    extra_columns: Literal["error", "ignore"] = "error"
+    max_type_error_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of unparsable values above which a column counts as a changed type.",
+    )
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> SchemaSpec:
+        for role in ("id_column", "timestamp_column", "target_column"):
+            name = getattr(self, role)
+            if name is not None and name not in self.columns:
+                raise ValueError(
+                    f"{role} {name!r} is not a column; columns are: {sorted(self.columns)}"
+                )
+        if self.columns[self.timestamp_column].type not in ("date", "timestamp"):
+            raise ValueError(f"timestamp_column {self.timestamp_column!r} must be date or timestamp")
+        return self
+
+
+class SourceSpec(_Strict):
+    """Where a dataset's raw data comes from: a source plugin and its options."""
+
+    kind: str = Field(description="Name of a registered source plugin (files, sql, simulator).")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class LabelsSpec(_Strict):
+    """Labels delivered separately from the features (e.g. weeks later, as their own files)."""
+
+    source: SourceSpec
+    timestamp_column: str = "label_date"
+    columns: dict[str, ColumnSpec] | None = None
+
+
+class SimulatorSpec(_Strict):
+    """Demo only: a simulator that lands each day's files before ingestion reads them."""
+
+    plugin: str
+    seed: int = 42
+    rows_per_day: int = Field(default=2000, gt=0)
+    start: date = date(2026, 1, 1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class UseCaseSpec(_Strict):
+    """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
+
+    name: str
+    owner: str
+    description: str
+    tags: list[str] = Field(default_factory=list)
+    task: Literal["classification", "regression"]
+    schedule: str | None = "@daily"
+    source: SourceSpec
+    schema_: SchemaSpec = Field(alias="schema")
+    labels: LabelsSpec | None = None
+    simulator: SimulatorSpec | None = None
+    hooks: str | None = Field(default=None, description="Python file of hooks, relative to spec.")
+    training: dict[str, Any] = Field(default_factory=dict)
+    promotion: dict[str, Any] = Field(default_factory=dict)
+    rollout: dict[str, Any] = Field(default_factory=dict)
+    monitoring: dict[str, Any] = Field(default_factory=dict)
+    retraining: dict[str, Any] = Field(default_factory=dict)
+    path: Path | None = Field(default=None, exclude=True, description="Where the spec was read.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(
+                "must be lower_snake_case: a letter, then letters, digits or '_' (max 63)"
+            )
+        return v
+
+    @property
+    def schema(self) -> SchemaSpec:  # type: ignore[override]
+        """The dataset schema (``schema`` in YAML)."""
+        return self.schema_
+
+    @property
+    def folder(self) -> Path | None:
+        """The use case's folder (where usecase.yaml and hooks.py live)."""
+        return self.path.parent if self.path else None
+
+    def datasets(self) -> list[str]:
+        """Names of the datasets this use case ingests: features, and labels if separate."""
+        return ["features", "labels"] if self.labels else ["features"]
+
+    def table_name(self, dataset: str = "features") -> str:
+        """Iceberg table name of a dataset (namespace excluded)."""
+        return self.name if dataset == "features" else f"{self.name}_{dataset}"
+
+    def label_schema(self) -> SchemaSpec:
+        """Schema of the separately delivered labels: id, target and the label date."""
+        if self.labels is None or self.schema.target_column is None:
+            raise SpecError(f"{self.path}: use case {self.name!r} has no separate labels")
+        sch = self.schema
+        cols = dict(self.labels.columns or {})
+        cols.setdefault(sch.id_column, sch.columns[sch.id_column].model_copy(update={"nullable": False}))
+        cols.setdefault(sch.target_column, sch.columns[sch.target_column].model_copy(update={"nullable": False}))
+        cols.setdefault(self.labels.timestamp_column, ColumnSpec(type="date", nullable=False))
+        return SchemaSpec(
+            columns=cols,
+            id_column=sch.id_column,
+            timestamp_column=self.labels.timestamp_column,
+            target_column=sch.target_column,
+        )
+
+    def dataset_schema(self, dataset: str) -> SchemaSpec:
+        """The schema a dataset's rows are validated against.
+
+        With separate labels the features arrive without the target column.
+        """
+        if dataset != "features":
+            return self.label_schema()
+        target = self.schema.target_column
+        if self.labels is None or target is None:
+            return self.schema
+        cols = {k: v for k, v in self.schema.columns.items() if k != target}
+        return self.schema.model_copy(update={"columns": cols, "target_column": None})
+
+    def dataset_source(self, dataset: str) -> SourceSpec:
+        """The source a dataset is read from."""
+        if dataset == "features":
+            return self.source
+        if dataset == "labels" and self.labels is not None:
+            return self.labels.source
+        raise SpecError(f"use case {self.name!r} has no dataset {dataset!r}; it has {self.datasets()}")
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid use-case spec ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"  - {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> UseCaseSpec:
+    """Read and validate one usecase.yaml; raise SpecError naming file, field and fix."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SPEC_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: no such spec file; a use case needs {SPEC_FILE}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        spec = UseCaseSpec.model_validate({**raw, "path": path.resolve()})
+    except ValidationError as exc:
+        raise SpecError(_format_errors(path, exc)) from exc
+    if spec.name != path.parent.name:
+        raise SpecError(
+            f"{path}: name {spec.name!r} must match its folder name {path.parent.name!r}"
+        )
+    return spec
+
+
+def discover(usecases_dir: str | Path) -> tuple[dict[str, UseCaseSpec], dict[str, SpecError]]:
+    """Load every ``<dir>/*/usecase.yaml``; return valid specs and, apart, the errors by folder."""
+    specs: dict[str, UseCaseSpec] = {}
+    errors: dict[str, SpecError] = {}
+    root = Path(usecases_dir)
+    for spec_file in sorted(root.glob(f"*/{SPEC_FILE}")):
+        try:
+            spec = load_spec(spec_file)
+        except SpecError as exc:
+            errors[spec_file.parent.name] = exc
+            continue
+        specs[spec.name] = spec
+    return specs, errors
+
+
+def get_spec(name: str, usecases_dir: str | Path | None = None) -> UseCaseSpec:
+    """Load the spec of one use case by name, or fail listing the known ones."""
+    if usecases_dir is None:
+        from mlstack.settings import get_settings
+
+        usecases_dir = get_settings().usecases_dir
+    path = Path(usecases_dir) / name / SPEC_FILE
+    if not path.exists():
+        known = sorted(p.parent.name for p in Path(usecases_dir).glob(f"*/{SPEC_FILE}"))
+        raise SpecError(f"unknown use case {name!r} in {usecases_dir}; known: {known}")
+    return load_spec(path)
