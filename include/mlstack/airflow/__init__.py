@@ -1,0 +1,1 @@
+"""The Airflow layer: the one place mlstack imports Airflow. Stages stay plain Python."""
