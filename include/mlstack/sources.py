@@ -230,8 +230,13 @@ def simulator(
     return _combine([(frame, malformed, origin)])
 
 
-def land(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> list[str]:
-    """Run the spec's simulator for ``day`` and write its files where the sources read them."""
+def land(
+    spec: UseCaseSpec, day: date, settings: Settings | None = None, *, only_missing: bool = False
+) -> list[str]:
+    """Run the spec's simulator for ``day`` and write its files where the sources read them.
+
+    With ``only_missing``, a dataset whose day already has files is left as delivered.
+    """
     from mlstack import plugins
 
     s = settings or get_settings()
@@ -249,5 +254,7 @@ def land(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> list
         if source.kind != "files" or not prefix:
             continue
         key_prefix, ds = _settings_for(str(prefix), s)
+        if only_missing and lake.list_keys(day_prefix(key_prefix, day), ds):
+            continue
         written.append(lake.write_bytes(f"{day_prefix(key_prefix, day)}/{name}", data, ds))
     return written

@@ -83,10 +83,10 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
 
             @task(task_id="land")
             def land(**context: Any) -> list[str]:
-                """Demo upstream: the simulator lands the day's files in landing/."""
+                """Demo upstream: the simulator lands the day's files, unless they already are."""
                 from mlstack.sources import land as land_files
 
-                return land_files(spec, run_day(context))
+                return land_files(spec, run_day(context), only_missing=True)
 
             landed = land()
 
