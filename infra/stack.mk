@@ -1,0 +1,43 @@
+# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `e2e`, `bench-stack`.
+# Included by the Makefile (`-include infra/stack.mk`); uses its VENV/BIN. The helpers are
+# in infra/stack.py, the services in docker-compose.yml.
+
+STACK := $(BIN)/python infra/stack.py
+# `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
+COMPOSE := $(STACK) compose --
+
+.PHONY: up down status logs clean e2e bench-stack stack-image stack-wheels
+
+stack-wheels: venv
+	@$(STACK) wheels
+
+stack-image: stack-wheels ## build the project image (infra/Dockerfile; also part of `make up`)
+	@$(STACK) env
+	$(COMPOSE) build
+
+up: stack-image ## start the stack (Airflow, MLflow, MinIO, Postgres), wait until healthy
+	$(COMPOSE) up --detach --remove-orphans
+	@$(STACK) wait
+	@$(STACK) urls
+
+down: venv ## stop the stack (data volumes are kept)
+	$(COMPOSE) down --remove-orphans
+
+status: venv ## every service's state and health
+	@$(COMPOSE) ps --all --format 'table {{.Service}}\t{{.State}}\t{{.Status}}\t{{.Ports}}'
+
+logs: venv ## recent logs of every service, or of one: make logs s=airflow-scheduler [f=1 follows]
+	@$(COMPOSE) logs --tail=200 $(if $(f),--follow) $(s)
+
+clean: venv ## stop the stack and delete its volumes (databases, lake, models); asks first, FORCE=1 does not
+	@if [ "$(FORCE)" != 1 ]; then \
+	  read -r -p "Delete the stack's volumes: every database, the lake and the models? [y/N] " answer; \
+	  [ "$$answer" = y ] || { echo "clean: nothing deleted"; exit 1; }; \
+	fi
+	$(COMPOSE) down --volumes --remove-orphans
+
+e2e: stack-wheels ## the end-to-end test on a throwaway stack (own compose project, torn down after)
+	$(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider $(ARGS)
+
+bench-stack: stack-wheels ## time cold and warm start to healthy, idle memory; writes bench/results/stack.md
+	$(BIN)/python bench/bench_stack.py $(ARGS)
