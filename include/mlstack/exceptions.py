@@ -33,3 +33,15 @@ class ValidationError(MlstackError):
 
 class DatasetNotFound(MlstackError):
     """A dataset or dataset version is not in the catalog."""
+
+
+class TrainingError(MlstackError):
+    """Training cannot produce a meaningful model (no rows in a window, one class, ...)."""
+
+
+class ModelNotFound(MlstackError):
+    """A registered model, version or alias does not exist in the model registry."""
+
+
+class PromotionRefused(MlstackError):
+    """A promotion, override or rollback was refused; the message gives the reason."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -108,6 +108,84 @@ class SimulatorSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelSpec(_Strict):
+    """The estimator: a registered ``models`` plugin name or an import path, and its params."""
+
+    estimator: str = Field(
+        description="Plugin name (e.g. hist_gradient_boosting) or import path "
+        "(e.g. sklearn.ensemble.RandomForestClassifier)."
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitSpec(_Strict):
+    """Time-based split by whole days: oldest days train, then validation, newest holdout."""
+
+    validation_days: int = Field(default=7, ge=1)
+    holdout_days: int = Field(default=7, ge=1)
+    window_days: int | None = Field(
+        default=None, ge=1, description="Train on at most this many days before validation."
+    )
+    min_train_rows: int = Field(default=100, ge=1)
+
+
+class CostMatrix(_Strict):
+    """Business value of each decision outcome (positive = gain, negative = cost)."""
+
+    tp: float = 0.0
+    fp: float = 0.0
+    fn: float = 0.0
+    tn: float = 0.0
+
+
+class TrainingSpec(_Strict):
+    """How to train: estimator, features and transforms, split, metrics, business value."""
+
+    schedule: str | None = Field(
+        default=None, description="Cron or preset for scheduled training; None = on request only."
+    )
+    model: ModelSpec | None = None
+    features: list[str] | None = Field(
+        default=None, description="Input columns; default: every column but id, time and target."
+    )
+    transforms: list[str] = Field(
+        default_factory=list, description="Names of ``transforms`` plugins applied in order."
+    )
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    primary_metric: str | None = Field(
+        default=None, description="Metric promotion compares; default roc_auc or rmse by task."
+    )
+    metrics: list[str] = Field(default_factory=list)
+    cost_matrix: CostMatrix | None = None
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="Decision threshold.")
+    seed: int = 42
+    experiment: str | None = Field(default=None, description="MLflow experiment; default: name.")
+
+
+class SliceSpec(_Strict):
+    """A slice gate: no value of ``column`` may lose more than ``tolerance`` of the metric."""
+
+    column: str
+    tolerance: float = Field(default=0.02, ge=0)
+    min_rows: int = Field(default=100, ge=1)
+
+
+class PromotionSpec(_Strict):
+    """Gates a candidate must pass to become challenger (or champion when there is none)."""
+
+    min_delta: float = Field(
+        default=0.0, description="Required improvement of the primary metric over the champion."
+    )
+    min_score: float | None = Field(
+        default=None, description="Absolute floor of the primary metric (also for a first model)."
+    )
+    slices: list[SliceSpec] = Field(default_factory=list)
+    max_latency_ms: float = Field(default=100.0, gt=0, description="Single-row p95 budget.")
+    require_signature_match: bool = True
+    require_approval: bool = False
+    approval_timeout_hours: float = Field(default=24.0, gt=0)
+
+
 class UseCaseSpec(_Strict):
     """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
 
@@ -122,8 +200,8 @@ class UseCaseSpec(_Strict):
     labels: LabelsSpec | None = None
     simulator: SimulatorSpec | None = None
     hooks: str | None = Field(default=None, description="Python file of hooks, relative to spec.")
-    training: dict[str, Any] = Field(default_factory=dict)
-    promotion: dict[str, Any] = Field(default_factory=dict)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     rollout: dict[str, Any] = Field(default_factory=dict)
     monitoring: dict[str, Any] = Field(default_factory=dict)
     retraining: dict[str, Any] = Field(default_factory=dict)
@@ -139,6 +217,19 @@ class UseCaseSpec(_Strict):
                 "must be lower_snake_case: a letter, then letters, digits or '_' (max 63)"
             )
         return v
+
+    @model_validator(mode="after")
+    def _training_refs_exist(self) -> UseCaseSpec:
+        """Columns named by ``training`` and ``promotion`` must be schema columns."""
+        cols = self.schema_.columns
+        named = [("training.features", c) for c in self.training.features or []]
+        named += [("promotion.slices.column", s.column) for s in self.promotion.slices]
+        for field, col in named:
+            if col not in cols:
+                raise ValueError(f"{field} {col!r} is not a column; columns are: {sorted(cols)}")
+        if self.training.cost_matrix is not None and self.task != "classification":
+            raise ValueError("training.cost_matrix is only for classification use cases")
+        return self
 
     @property
     def schema(self) -> SchemaSpec:  # type: ignore[override]
@@ -196,11 +287,33 @@ class UseCaseSpec(_Strict):
         raise SpecError(f"use case {self.name!r} has no dataset {dataset!r}; it has {self.datasets()}")
 
 
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` (the parent of an unknown key), walking the spec models."""
+    current: Any = UseCaseSpec
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {(f.alias or n): f.annotation for n, f in current.model_fields.items()}
+            current = fields.get(str(part))
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+        args = [a for a in get_args(current) if a is not type(None)]
+        if get_origin(current) is not dict and args:
+            current = args[0]
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted((f.alias or n) for n, f in current.model_fields.items() if n != "path")
+    return []
+
+
 def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid use-case spec ({exc.error_count()} problem(s)):"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(tuple(err["loc"][:-1]))
+            msg = f"unknown key; allowed keys here: {allowed}" if allowed else msg
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         lines.append(f"  - {loc}: {msg}{shown}")
