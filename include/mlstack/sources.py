@@ -74,6 +74,10 @@ def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame
         first_line = data.split(b"\n", 1)[0].decode("utf-8").strip("\r")
     except UnicodeDecodeError as exc:
         raise SourceError(f"{origin}: not a UTF-8 CSV file ({exc}); re-export it as UTF-8") from exc
+    if first_line.lstrip()[:1] in ("{", "[", "<"):
+        kind = "JSON" if first_line.lstrip()[0] in "{[" else "XML/HTML"
+        raise SourceError(f"{origin}: not a CSV file with a header row (it looks like {kind}: "
+                          f"{first_line[:80]!r}); deliver CSV or set the source's format")
     header = next(csv.reader([first_line]))
     if len(header) < 2 or len(set(header)) != len(header) or any(not h.strip() for h in header):
         raise SourceError(

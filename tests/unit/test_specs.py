@@ -1,0 +1,110 @@
+"""Use-case specs: valid specs load; wrong ones fail naming file, field and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlstack.exceptions import SpecError
+from mlstack.specs import discover, get_spec, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+USECASES = ROOT / "include" / "usecases"
+
+
+def write_spec(tmp_path: Path, name: str, **changes: object) -> Path:
+    """A copy of the demo spec with top-level changes, in a folder named ``name``."""
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw.update(changes)
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "usecase.yaml").write_text(yaml.safe_dump(raw))
+    return folder / "usecase.yaml"
+
+
+def test_builtin_specs_are_valid() -> None:
+    specs, errors = discover(USECASES)
+    assert not errors
+    assert {"credit_default", "diabetes"} <= set(specs)
+    assert specs["credit_default"].task == "classification"
+    assert specs["diabetes"].task == "regression"
+
+
+def test_spec_with_separate_labels_has_features_without_target(credit_spec) -> None:
+    assert credit_spec.datasets() == ["features", "labels"]
+    assert "defaulted" not in credit_spec.dataset_schema("features").columns
+    labels = credit_spec.dataset_schema("labels")
+    assert set(labels.columns) == {"application_id", "defaulted", "label_date"}
+
+
+def test_spec_unknown_key_fails_naming_field(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "credit_default", ownr="typo")
+    with pytest.raises(SpecError, match=r"(?s)usecase.yaml.*ownr: unknown key; allowed keys here: \[.*'owner'"):
+        load_spec(path)
+
+
+def test_spec_wrong_task_lists_allowed_values(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "credit_default", task="clustering")
+    with pytest.raises(SpecError, match=r"task: Input should be 'classification' or 'regression'"):
+        load_spec(path)
+
+
+def test_spec_column_type_unknown_fails_with_allowed_types(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["schema"]["columns"]["age"] = {"type": "integer"}
+    path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
+    with pytest.raises(SpecError, match=r"schema\.columns\.age\.type: Input should be 'string', 'int'"):
+        load_spec(path)
+
+
+def test_spec_role_naming_missing_column_fails(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["schema"]["id_column"] = "loan_id"
+    path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
+    with pytest.raises(SpecError, match=r"id_column 'loan_id' is not a column; columns are"):
+        load_spec(path)
+
+
+def test_spec_category_without_categories_fails(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["schema"]["columns"]["region"] = {"type": "category"}
+    path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
+    with pytest.raises(SpecError, match="needs a non-empty 'categories' list"):
+        load_spec(path)
+
+
+def test_spec_name_must_match_folder(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "other_name")
+    with pytest.raises(SpecError, match="must match its folder name 'other_name'"):
+        load_spec(path)
+
+
+def test_spec_invalid_yaml_fails_with_file(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "usecase.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"broken/usecase.yaml: not valid YAML"):
+        load_spec(folder)
+
+
+def test_discover_skips_broken_spec_and_keeps_others(tmp_path: Path) -> None:
+    write_spec(tmp_path, "credit_default")
+    write_spec(tmp_path, "broken_one", task="nope").rename(tmp_path / "broken_one" / "usecase.yaml")
+    specs, errors = discover(tmp_path)
+    assert list(specs) == ["credit_default"]
+    assert list(errors) == ["broken_one"]
+
+
+def test_get_spec_unknown_lists_known() -> None:
+    with pytest.raises(SpecError, match=r"unknown use case 'nope'.*credit_default"):
+        get_spec("nope", USECASES)
+
+
+def test_spec_nested_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["schema"]["columns"]["age"]["nullabel"] = False
+    path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
+    with pytest.raises(SpecError, match=r"schema\.columns\.age\.nullabel: unknown key; allowed keys here: .*'nullable'"):
+        load_spec(path)
