@@ -109,16 +109,48 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(data, "postgres", "postgres")
         os.chmod(_SESSION_DIR, 0o755)
     port = free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                                 "--auth=trust", "-E", "UTF8"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l",
-                                 str(data / "server.log"), "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-w",
+                "-l",
+                str(data / "server.log"),
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-                       check=False, capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            check=False,
+            capture_output=True,
+        )
 
 
 @pytest.fixture
@@ -152,7 +184,9 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_s3_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, s3_endpoint: str) -> object:
+def pg_s3_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, s3_endpoint: str
+) -> object:
     """Settings of the stack mode: mlstack DB on PostgreSQL, lake in a fresh S3 bucket."""
     from mlstack import lake
 
@@ -160,8 +194,13 @@ def pg_s3_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     settings = use_settings(
-        monkeypatch, home=str(tmp_path / "home"), database_url=postgres_url, lake_url=f"s3://{bucket}",
-        s3_endpoint_url=s3_endpoint, s3_access_key_id="test", s3_secret_access_key="test",
+        monkeypatch,
+        home=str(tmp_path / "home"),
+        database_url=postgres_url,
+        lake_url=f"s3://{bucket}",
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
     )
     lake.prepare(settings)  # type: ignore[arg-type]
     return settings
@@ -175,9 +214,13 @@ def airflow_db() -> Path:
     """A migrated Airflow metadata DB (SQLite) for the session."""
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return home
 
 

@@ -59,8 +59,13 @@ def prepare_airflow(settings: Settings, log_file: Path) -> None:
         return
     home.mkdir(parents=True, exist_ok=True)
     with log_file.open("a") as out:
-        done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], stdout=out, stderr=out,
-                              env=os.environ.copy(), check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            stdout=out,
+            stderr=out,
+            env=os.environ.copy(),
+            check=False,
+        )
     if done.returncode != 0:
         raise MlstackError(f"`airflow db migrate` failed (exit {done.returncode}); see {log_file}")
     marker.touch()
@@ -69,7 +74,11 @@ def prepare_airflow(settings: Settings, log_file: Path) -> None:
 @contextlib.contextmanager
 def quiet(log_file: Path) -> Iterator[None]:
     """Send Airflow's own console output to ``log_file`` while a DAG runs."""
-    with log_file.open("a") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with (
+        log_file.open("a") as out,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
         yield
 
 
@@ -83,7 +92,9 @@ def load_dags() -> dict[str, Any]:
     return bag.dags
 
 
-def run_dag(dags: dict[str, Any], dag_id: str, conf: dict[str, Any] | None, log_file: Path) -> dict[str, Any]:
+def run_dag(
+    dags: dict[str, Any], dag_id: str, conf: dict[str, Any] | None, log_file: Path
+) -> dict[str, Any]:
     """Run one DAG with ``dag.test()``; return its tasks' return values; fail loudly on failure."""
     if dag_id not in dags:
         raise MlstackError(f"DAG {dag_id} does not exist; known: {sorted(dags)}")
@@ -91,7 +102,9 @@ def run_dag(dags: dict[str, Any], dag_id: str, conf: dict[str, Any] | None, log_
         run = dags[dag_id].test(logical_date=None, run_conf=conf or {})
     state = str(getattr(run.state, "value", run.state))
     if state != "success":
-        raise MlstackError(f"DAG {dag_id} ended {state} (conf {conf}); see {log_file} for the task logs")
+        raise MlstackError(
+            f"DAG {dag_id} ended {state} (conf {conf}); see {log_file} for the task logs"
+        )
     return task_results(run)
 
 
@@ -102,7 +115,9 @@ def task_results(run: Any) -> dict[str, Any]:
 
     with create_session() as session:
         rows = session.query(XComModel).filter(
-            XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id, XComModel.key == "return_value"
+            XComModel.dag_id == run.dag_id,
+            XComModel.run_id == run.run_id,
+            XComModel.key == "return_value",
         )
         return {r.task_id: XComModel.deserialize_value(r) for r in rows}
 
@@ -113,7 +128,9 @@ def step_ingest(ctx: DemoContext, day: date, result: DayResult) -> None:
 
     land(ctx.spec_for_landing, day, ctx.settings)
     out = run_dag(ctx.dags, f"{ctx.usecase}__ingest", {"day": day.isoformat()}, ctx.log_file)
-    result.ingest = {k.removeprefix("ingest_"): v for k, v in out.items() if k.startswith("ingest_")}
+    result.ingest = {
+        k.removeprefix("ingest_"): v for k, v in out.items() if k.startswith("ingest_")
+    }
     cat = run_dag(ctx.dags, f"{ctx.usecase}__catalog", None, ctx.log_file)
     result.catalog = cat.get("record_versions") or []
 
@@ -143,8 +160,10 @@ def reset(settings: Settings | None = None) -> None:
     if s.database_url.startswith("sqlite:") and s.lake_url.startswith("file:"):
         shutil.rmtree(s.home, ignore_errors=True)
         return
-    raise MlstackError("demo reset only deletes embedded data (sqlite + local lake); "
-                       "for the stack use `make clean`")
+    raise MlstackError(
+        "demo reset only deletes embedded data (sqlite + local lake); "
+        "for the stack use `make clean`"
+    )
 
 
 def run(
@@ -162,15 +181,23 @@ def run(
     log_file = s.home / "demo.log"
     spec = get_spec(usecase, s.usecases_dir)
     if spec.simulator is None:
-        raise MlstackError(f"use case {usecase!r} has no simulator; the demo needs one to land data")
+        raise MlstackError(
+            f"use case {usecase!r} has no simulator; the demo needs one to land data"
+        )
     sim = spec.simulator.model_copy(update={"rows_per_day": rows or spec.simulator.rows_per_day})
     first = start or sim.start
     (progress or (lambda _: None))("preparing Airflow (first run migrates its database)")
     prepare_airflow(s, log_file)
     with quiet(log_file):
         dags = load_dags()
-    ctx = DemoContext(usecase, s, dags, log_file, spec.model_copy(update={"simulator": sim}),
-                      [first + timedelta(days=i) for i in range(days)])
+    ctx = DemoContext(
+        usecase,
+        s,
+        dags,
+        log_file,
+        spec.model_copy(update={"simulator": sim}),
+        [first + timedelta(days=i) for i in range(days)],
+    )
     results = []
     for day in ctx.days:
         (progress or (lambda _: None))(f"day {day}")

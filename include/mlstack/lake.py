@@ -55,7 +55,7 @@ def _s3fs(s: Settings) -> pafs.S3FileSystem:
     if s.s3_access_key_id:
         kwargs["access_key"] = s.s3_access_key_id
         kwargs["secret_key"] = s.s3_secret_access_key
-    return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
+    return pafs.S3FileSystem(**kwargs)
 
 
 def path(key: str, settings: Settings | None = None) -> str:
@@ -184,7 +184,9 @@ def catalog(settings: Settings | None = None) -> SqlCatalog:
     if not s.lake_is_s3:
         prepare(s)
     if s.database_url.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(s.database_url.removeprefix("sqlite:///")) or ".", exist_ok=True)
+        os.makedirs(
+            os.path.dirname(s.database_url.removeprefix("sqlite:///")) or ".", exist_ok=True
+        )
     cat = _catalog(tuple(sorted(iceberg_properties(s).items())))
     cat.create_namespace_if_not_exists(s.iceberg_namespace)
     return cat

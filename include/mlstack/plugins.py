@@ -77,7 +77,9 @@ def load_entry_points() -> None:
         try:
             obj = ep.load()
         except Exception as exc:  # a broken third-party package must say which one
-            raise PluginError(f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+            raise PluginError(
+                f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
         if callable(obj) and not isinstance(obj, type):
             obj(sys.modules[__name__])
 

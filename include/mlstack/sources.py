@@ -43,7 +43,12 @@ class Source(Protocol):
     """A source reads one day of one dataset."""
 
     def __call__(
-        self, day: date, *, spec: UseCaseSpec, dataset: str, options: Mapping[str, Any],
+        self,
+        day: date,
+        *,
+        spec: UseCaseSpec,
+        dataset: str,
+        options: Mapping[str, Any],
         settings: Settings,
     ) -> SourceBatch: ...
 
@@ -69,15 +74,19 @@ def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame
         raise SourceError(f"{origin}: file is empty (no header row); expected a CSV with a header")
     head = data[:4096]
     if b"\x00" in head:
-        raise SourceError(f"{origin}: not a CSV text file (binary content); check the upstream export")
+        raise SourceError(
+            f"{origin}: not a CSV text file (binary content); check the upstream export"
+        )
     try:
         first_line = data.split(b"\n", 1)[0].decode("utf-8").strip("\r")
     except UnicodeDecodeError as exc:
         raise SourceError(f"{origin}: not a UTF-8 CSV file ({exc}); re-export it as UTF-8") from exc
     if first_line.lstrip()[:1] in ("{", "[", "<"):
         kind = "JSON" if first_line.lstrip()[0] in "{[" else "XML/HTML"
-        raise SourceError(f"{origin}: not a CSV file with a header row (it looks like {kind}: "
-                          f"{first_line[:80]!r}); deliver CSV or set the source's format")
+        raise SourceError(
+            f"{origin}: not a CSV file with a header row (it looks like {kind}: "
+            f"{first_line[:80]!r}); deliver CSV or set the source's format"
+        )
     header = next(csv.reader([first_line]))
     if len(header) < 2 or len(set(header)) != len(header) or any(not h.strip() for h in header):
         raise SourceError(
@@ -91,7 +100,9 @@ def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame
                 "_source": origin,
                 "_line": row.number,
                 "_raw": row.text,
-                "_reason": f"malformed line: {row.actual_columns} fields, expected {row.expected_columns}",
+                "_reason": (
+                    f"malformed line: {row.actual_columns} fields, expected {row.expected_columns}"
+                ),
             }
         )
         return "skip"
@@ -142,7 +153,9 @@ def read_parquet_bytes(data: bytes, origin: str) -> pd.DataFrame:
     return frame
 
 
-def parse_file(name: str, data: bytes, origin: str, fmt: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_file(
+    name: str, data: bytes, origin: str, fmt: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse one landed file by its format (``csv``/``parquet``, else by extension)."""
     fmt = fmt or ("parquet" if name.endswith(".parquet") else "csv")
     if fmt == "parquet":
@@ -162,7 +175,9 @@ def _combine(parts: list[tuple[pd.DataFrame, pd.DataFrame, str]]) -> SourceBatch
     return SourceBatch(
         frame=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
         origins=origins,
-        malformed=pd.concat(bad, ignore_index=True) if bad else pd.DataFrame(columns=MALFORMED_COLUMNS),
+        malformed=pd.concat(bad, ignore_index=True)
+        if bad
+        else pd.DataFrame(columns=MALFORMED_COLUMNS),
     )
 
 
@@ -173,7 +188,9 @@ def files(
     """Read every CSV/Parquet file under ``<prefix>/day=<day>/``."""
     prefix = options.get("prefix")
     if not prefix:
-        raise SourceError(f"use case {spec.name!r} ({dataset}): source 'files' needs options.prefix")
+        raise SourceError(
+            f"use case {spec.name!r} ({dataset}): source 'files' needs options.prefix"
+        )
     key_prefix, s = _settings_for(str(prefix), settings)
     folder = day_prefix(key_prefix, day).lstrip("/")
     keys = lake.list_keys(folder, s)
@@ -199,7 +216,9 @@ def sql(
 
     url, query = options.get("url"), options.get("query")
     if not url or not query:
-        raise SourceError(f"use case {spec.name!r} ({dataset}): source 'sql' needs options.url and options.query")
+        raise SourceError(
+            f"use case {spec.name!r} ({dataset}): source 'sql' needs options.url and options.query"
+        )
     eng = sa.create_engine(str(url))
     try:
         with eng.connect() as conn:
@@ -222,7 +241,9 @@ def simulator(
 
     sim = spec.simulator
     if sim is None:
-        raise SourceError(f"use case {spec.name!r}: source 'simulator' needs a 'simulator:' section")
+        raise SourceError(
+            f"use case {spec.name!r}: source 'simulator' needs a 'simulator:' section"
+        )
     produced = plugins.get("simulators", sim.plugin)(
         day, seed=sim.seed, rows=sim.rows_per_day, start=sim.start, options=sim.options
     )

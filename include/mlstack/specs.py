@@ -59,7 +59,9 @@ class SchemaSpec(_Strict):
 
     columns: dict[str, ColumnSpec]
     id_column: str
-    timestamp_column: str = Field(description="Date or timestamp column; the table's day partition.")
+    timestamp_column: str = Field(
+        description="Date or timestamp column; the table's day partition."
+    )
     target_column: str | None = None
     label_delay_days: int = Field(default=0, ge=0)
     extra_columns: Literal["error", "ignore"] = "error"
@@ -79,7 +81,9 @@ class SchemaSpec(_Strict):
                     f"{role} {name!r} is not a column; columns are: {sorted(self.columns)}"
                 )
         if self.columns[self.timestamp_column].type not in ("date", "timestamp"):
-            raise ValueError(f"timestamp_column {self.timestamp_column!r} must be date or timestamp")
+            raise ValueError(
+                f"timestamp_column {self.timestamp_column!r} must be date or timestamp"
+            )
         return self
 
 
@@ -251,12 +255,15 @@ class UseCaseSpec(_Strict):
 
     def label_schema(self) -> SchemaSpec:
         """Schema of the separately delivered labels: id, target and the label date."""
-        if self.labels is None or self.schema.target_column is None:
-            raise SpecError(f"{self.path}: use case {self.name!r} has no separate labels")
         sch = self.schema
+        target = sch.target_column
+        if self.labels is None or target is None:
+            raise SpecError(f"{self.path}: use case {self.name!r} has no separate labels")
         cols = dict(self.labels.columns or {})
-        cols.setdefault(sch.id_column, sch.columns[sch.id_column].model_copy(update={"nullable": False}))
-        cols.setdefault(sch.target_column, sch.columns[sch.target_column].model_copy(update={"nullable": False}))
+        cols.setdefault(
+            sch.id_column, sch.columns[sch.id_column].model_copy(update={"nullable": False})
+        )
+        cols.setdefault(target, sch.columns[target].model_copy(update={"nullable": False}))
         cols.setdefault(self.labels.timestamp_column, ColumnSpec(type="date", nullable=False))
         return SchemaSpec(
             columns=cols,
@@ -284,7 +291,9 @@ class UseCaseSpec(_Strict):
             return self.source
         if dataset == "labels" and self.labels is not None:
             return self.labels.source
-        raise SpecError(f"use case {self.name!r} has no dataset {dataset!r}; it has {self.datasets()}")
+        raise SpecError(
+            f"use case {self.name!r} has no dataset {dataset!r}; it has {self.datasets()}"
+        )
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -69,6 +69,25 @@ lineage = sa.Table(
 )
 
 
+#: Every registry decision with its evidence: gate results, overrides and rollbacks.
+promotion_decisions = sa.Table(
+    "promotion_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False, index=True),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(20), nullable=False),  # gates | override | rollback
+    sa.Column("outcome", sa.String(20), nullable=False),  # champion | challenger | refused
+    sa.Column("compared_with", sa.Integer, nullable=True),  # champion at decision time
+    sa.Column("previous_champion", sa.Integer, nullable=True),  # to roll back to
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("gates", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):

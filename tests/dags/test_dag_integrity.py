@@ -62,7 +62,9 @@ def test_parsing_dags_imports_no_heavy_library() -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-def test_broken_spec_is_skipped_unless_strict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_spec_is_skipped_unless_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     from mlstack.airflow.factory import build_all

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-
 from mlstack import lake
 from mlstack.exceptions import SchemaError, SourceError
 
@@ -28,7 +27,9 @@ def run(dagbag, dag_id: str, conf: dict | None = None):
 def table_rows(spec, dataset: str, settings, day: date | None = None) -> pd.DataFrame:
     from mlstack.stages.ingest import day_filter
 
-    table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(dataset), settings))
+    table = lake.catalog(settings).load_table(
+        lake.table_identifier(spec.table_name(dataset), settings)
+    )
     if day is None:
         return table.scan().to_pandas()
     return table.scan(row_filter=day_filter(spec.dataset_schema(dataset), day)).to_pandas()
@@ -49,8 +50,13 @@ def chain_is_idempotent(dagbag, spec, settings) -> None:
     assert latest["partition"] == f"day={DAY}"
     assert latest["stats"][spec.schema.id_column]["distinct"] == len(rows)
     assert info["dataset"]["owner"] == spec.owner
-    assert any(e["relation"] == "produced" and e["source"].startswith(f"job:{spec.name}__ingest/") for e in info["lineage"])
-    assert any(e["relation"] == "loaded_into" and e["source"].startswith("file:") for e in info["lineage"])
+    assert any(
+        e["relation"] == "produced" and e["source"].startswith(f"job:{spec.name}__ingest/")
+        for e in info["lineage"]
+    )
+    assert any(
+        e["relation"] == "loaded_into" and e["source"].startswith("file:") for e in info["lineage"]
+    )
     return info
 
 
@@ -72,19 +78,26 @@ def test_chain_on_postgres_and_s3_is_idempotent(dagbag, pg_s3_settings, credit_s
     assert any(k.endswith(".parquet") for k in keys)
 
 
-def test_regression_usecase_runs_through_the_same_dags(dagbag, embedded_settings, diabetes_spec) -> None:
+def test_regression_usecase_runs_through_the_same_dags(
+    dagbag, embedded_settings, diabetes_spec
+) -> None:
     chain_is_idempotent(dagbag, diabetes_spec, embedded_settings)
 
 
-def test_ingest_event_extra_carries_snapshot_and_counts(dagbag, embedded_settings, credit_spec) -> None:
+def test_ingest_event_extra_carries_snapshot_and_counts(
+    dagbag, embedded_settings, credit_spec
+) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
     run(dagbag, "credit_default__ingest", {"day": DAY.isoformat()})
     with create_session() as session:
         event = (
-            session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.name == "credit_default.features").order_by(AssetEvent.id.desc()).first()
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "credit_default.features")
+            .order_by(AssetEvent.id.desc())
+            .first()
         )
         extra = dict(event.extra)
     assert extra["day"] == DAY.isoformat()
@@ -106,7 +119,9 @@ def landed_csv(spec, day: date) -> str:
     from mlstack.simulator import credit_default
 
     sim = spec.simulator
-    return credit_default(day, seed=sim.seed, rows=200, start=sim.start, options=sim.options)["features"][1].decode()
+    return credit_default(day, seed=sim.seed, rows=200, start=sim.start, options=sim.options)[
+        "features"
+    ][1].decode()
 
 
 @pytest.fixture
@@ -129,7 +144,9 @@ def test_missing_column_fails_and_writes_nothing(embedded_settings, credit_spec,
     from mlstack.stages.ingest import ingest_day
 
     text = landed_csv(credit_spec, DAY)
-    frame = pd.read_csv(io.StringIO(text), dtype=str, on_bad_lines="skip").drop(columns=["credit_score"])
+    frame = pd.read_csv(io.StringIO(text), dtype=str, on_bad_lines="skip").drop(
+        columns=["credit_score"]
+    )
     put(embedded_settings, credit_spec, DAY, "a.csv", frame.to_csv(index=False).encode())
     with pytest.raises(SchemaError, match=r"missing column\(s\) \['credit_score'\]"):
         ingest_day(credit_spec, DAY)
@@ -155,7 +172,9 @@ def test_wrong_type_fails_and_writes_nothing(embedded_settings, credit_spec, ing
         ("a.csv", b'{"application_id": 1}\n', "looks like JSON"),
     ],
 )
-def test_unreadable_file_fails_and_writes_nothing(embedded_settings, credit_spec, ingested, name, data, message) -> None:
+def test_unreadable_file_fails_and_writes_nothing(
+    embedded_settings, credit_spec, ingested, name, data, message
+) -> None:
     from mlstack.stages.ingest import ingest_day
 
     put(embedded_settings, credit_spec, DAY, name, data)
@@ -167,7 +186,9 @@ def test_unreadable_file_fails_and_writes_nothing(embedded_settings, credit_spec
 def test_missing_day_fails_naming_the_folder(embedded_settings, credit_spec) -> None:
     from mlstack.stages.ingest import ingest_day
 
-    with pytest.raises(SourceError, match=r"no files for 2026-03-01 under .*applications/day=2026-03-01"):
+    with pytest.raises(
+        SourceError, match=r"no files for 2026-03-01 under .*applications/day=2026-03-01"
+    ):
         ingest_day(credit_spec, date(2026, 3, 1))
 
 
@@ -180,8 +201,12 @@ def test_duplicated_ids_and_malformed_rows_are_quarantined(embedded_settings, cr
     put(embedded_settings, credit_spec, DAY, "a.csv", doubled.encode())
     result = ingest_day(credit_spec, DAY)
     assert result.rows_in == result.accepted + result.rejected
-    rejected = pd.read_csv(io.BytesIO(lake.read_bytes(
-        lake.list_keys(f"quarantine/credit_default/features/day={DAY}")[0])), dtype=str)
+    rejected = pd.read_csv(
+        io.BytesIO(
+            lake.read_bytes(lake.list_keys(f"quarantine/credit_default/features/day={DAY}")[0])
+        ),
+        dtype=str,
+    )
     assert rejected["_reason"].str.contains("duplicate id").any()
     assert rejected["_reason"].str.contains("malformed line").any()
     assert rejected["_raw"].fillna("").str.contains("x,y").any()
@@ -195,8 +220,12 @@ def test_rerun_after_fix_replaces_day_and_clears_quarantine(embedded_settings, c
     assert first.quarantine is not None
     clean = pd.read_csv(io.StringIO(landed_csv(credit_spec, DAY)), dtype=str, on_bad_lines="skip")
     clean = clean[clean["purpose"] != "crypto"].drop_duplicates("application_id")
-    clean = clean[pd.to_numeric(clean["age"], errors="coerce").notna() & clean["credit_score"].notna()]
-    clean = clean[(pd.to_numeric(clean["income"]) >= 0) & (pd.to_numeric(clean["debt_to_income"]) <= 5)]
+    clean = clean[
+        pd.to_numeric(clean["age"], errors="coerce").notna() & clean["credit_score"].notna()
+    ]
+    clean = clean[
+        (pd.to_numeric(clean["income"]) >= 0) & (pd.to_numeric(clean["debt_to_income"]) <= 5)
+    ]
     put(embedded_settings, credit_spec, DAY, "a.csv", clean.to_csv(index=False).encode())
     second = ingest_day(credit_spec, DAY)
     assert second.rejected == 0 and second.quarantine is None
@@ -206,15 +235,24 @@ def test_rerun_after_fix_replaces_day_and_clears_quarantine(embedded_settings, c
 
 def test_sql_source_reads_a_day_from_postgres(postgres_url, embedded_settings, credit_spec) -> None:
     import sqlalchemy as sa
-
     from mlstack.sources import sql
 
-    frame = pd.read_csv(io.StringIO(landed_csv(credit_spec, DAY)), dtype=str, on_bad_lines="skip").head(50)
+    frame = pd.read_csv(
+        io.StringIO(landed_csv(credit_spec, DAY)), dtype=str, on_bad_lines="skip"
+    ).head(50)
     eng = sa.create_engine(postgres_url)
     frame.to_sql("applications", eng, index=False)
     eng.dispose()
-    batch = sql(DAY, spec=credit_spec, dataset="features", settings=embedded_settings, options={
-        "url": postgres_url, "query": "select * from applications where application_date = :day"})
+    batch = sql(
+        DAY,
+        spec=credit_spec,
+        dataset="features",
+        settings=embedded_settings,
+        options={
+            "url": postgres_url,
+            "query": "select * from applications where application_date = :day",
+        },
+    )
     assert len(batch.frame) == 50
     assert batch.origins[0].startswith("sql:postgresql")
     assert (DAY - timedelta(days=1)).isoformat() not in set(batch.frame["application_date"])

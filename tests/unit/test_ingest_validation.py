@@ -6,22 +6,33 @@ from datetime import date
 
 import pandas as pd
 import pytest
-
 from mlstack.exceptions import SchemaError, SourceError
 from mlstack.sources import parse_file, read_csv_bytes
 from mlstack.stages.ingest import validate
 
 DAY = date(2026, 1, 1)
-HEADER = ("application_id,application_date,age,income,employment_years,debt_to_income,credit_score,"
-          "loan_amount,loan_term_months,num_open_accounts,num_late_payments,purpose,home_ownership,region")
+HEADER = (
+    "application_id,application_date,age,income,employment_years,debt_to_income,credit_score,"
+    "loan_amount,loan_term_months,num_open_accounts,num_late_payments,purpose,home_ownership,region"
+)
 
 
 def row(i: int, **over: str) -> str:
     values = {
-        "application_id": f"A{i}", "application_date": "2026-01-01", "age": "40", "income": "50000",
-        "employment_years": "3", "debt_to_income": "0.3", "credit_score": "700", "loan_amount": "10000",
-        "loan_term_months": "36", "num_open_accounts": "4", "num_late_payments": "0", "purpose": "car",
-        "home_ownership": "rent", "region": "north",
+        "application_id": f"A{i}",
+        "application_date": "2026-01-01",
+        "age": "40",
+        "income": "50000",
+        "employment_years": "3",
+        "debt_to_income": "0.3",
+        "credit_score": "700",
+        "loan_amount": "10000",
+        "loan_term_months": "36",
+        "num_open_accounts": "4",
+        "num_late_payments": "0",
+        "purpose": "car",
+        "home_ownership": "rent",
+        "region": "north",
     }
     values.update(over)
     return ",".join(values.values())
@@ -55,7 +66,9 @@ def test_validate_clean_rows_are_typed(credit_spec) -> None:
         ({"age": "40.5"}, "age: 40.5 is not a int"),
     ],
 )
-def test_validate_bad_value_rejected_with_reason(credit_spec, bad: dict[str, str], reason: str) -> None:
+def test_validate_bad_value_rejected_with_reason(
+    credit_spec, bad: dict[str, str], reason: str
+) -> None:
     rows = [row(i) for i in range(20)] + [row(99, **bad)]
     checked, _ = check(credit_spec, csv(*rows))
     assert len(checked.accepted) == 20
@@ -92,8 +105,12 @@ def test_missing_column_fails_naming_it(credit_spec) -> None:
 
 
 def test_unexpected_column_fails_with_fix(credit_spec) -> None:
-    data = csv(row(1)).replace(b",region\n", b",region,score_v2\n").replace(b",north\n", b",north,1\n")
-    with pytest.raises(SchemaError, match=r"unexpected column\(s\) \['score_v2'\].*extra_columns: ignore"):
+    data = (
+        csv(row(1)).replace(b",region\n", b",region,score_v2\n").replace(b",north\n", b",north,1\n")
+    )
+    with pytest.raises(
+        SchemaError, match=r"unexpected column\(s\) \['score_v2'\].*extra_columns: ignore"
+    ):
         check(credit_spec, data)
 
 

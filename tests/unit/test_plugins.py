@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mlstack import plugins
 from mlstack.exceptions import PluginError
 
@@ -17,7 +16,9 @@ def test_builtin_sources_and_simulators_are_registered() -> None:
 
 
 def test_unknown_plugin_fails_listing_known_names() -> None:
-    with pytest.raises(PluginError, match=r"unknown sources plugin 'kafka'; known sources: files, simulator, sql"):
+    with pytest.raises(
+        PluginError, match=r"unknown sources plugin 'kafka'; known sources: files, simulator, sql"
+    ):
         plugins.get("sources", "kafka")
 
 

@@ -6,7 +6,6 @@ import io
 from datetime import date, timedelta
 
 import pandas as pd
-
 from mlstack.simulator import credit_applications, credit_default, diabetes
 
 START = date(2026, 1, 1)
@@ -32,8 +31,12 @@ def test_simulator_labels_arrive_after_the_delay() -> None:
 
 
 def test_simulator_shock_lowers_income_and_raises_defaults() -> None:
-    before = credit_applications(START + timedelta(days=40), seed=42, rows=20000, shock_day=START + timedelta(days=45))
-    after = credit_applications(START + timedelta(days=50), seed=42, rows=20000, shock_day=START + timedelta(days=45))
+    before = credit_applications(
+        START + timedelta(days=40), seed=42, rows=20000, shock_day=START + timedelta(days=45)
+    )
+    after = credit_applications(
+        START + timedelta(days=50), seed=42, rows=20000, shock_day=START + timedelta(days=45)
+    )
     assert after["income"].median() < 0.85 * before["income"].median()
     assert after["defaulted"].mean() > before["defaulted"].mean() + 0.05
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from mlstack.exceptions import SpecError
 from mlstack.specs import discover, get_spec, load_spec
 
@@ -41,7 +40,9 @@ def test_spec_with_separate_labels_has_features_without_target(credit_spec) -> N
 
 def test_spec_unknown_key_fails_naming_field(tmp_path: Path) -> None:
     path = write_spec(tmp_path, "credit_default", ownr="typo")
-    with pytest.raises(SpecError, match=r"(?s)usecase.yaml.*ownr: unknown key; allowed keys here: \[.*'owner'"):
+    with pytest.raises(
+        SpecError, match=r"(?s)usecase.yaml.*ownr: unknown key; allowed keys here: \[.*'owner'"
+    ):
         load_spec(path)
 
 
@@ -55,7 +56,9 @@ def test_spec_column_type_unknown_fails_with_allowed_types(tmp_path: Path) -> No
     raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
     raw["schema"]["columns"]["age"] = {"type": "integer"}
     path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
-    with pytest.raises(SpecError, match=r"schema\.columns\.age\.type: Input should be 'string', 'int'"):
+    with pytest.raises(
+        SpecError, match=r"schema\.columns\.age\.type: Input should be 'string', 'int'"
+    ):
         load_spec(path)
 
 
@@ -106,5 +109,8 @@ def test_spec_nested_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
     raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
     raw["schema"]["columns"]["age"]["nullabel"] = False
     path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
-    with pytest.raises(SpecError, match=r"schema\.columns\.age\.nullabel: unknown key; allowed keys here: .*'nullable'"):
+    with pytest.raises(
+        SpecError,
+        match=r"schema\.columns\.age\.nullabel: unknown key; allowed keys here: .*'nullable'",
+    ):
         load_spec(path)

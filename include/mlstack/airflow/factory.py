@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.definitions.asset import BaseAsset
 
 from mlstack.exceptions import SpecError
 from mlstack.settings import get_settings
@@ -29,7 +30,9 @@ RETRIES = 2
 
 def dataset_asset(usecase: str, dataset: str) -> Asset:
     """The Asset a dataset's ingestion emits (one per Iceberg table)."""
-    return Asset(name=f"{usecase}.{dataset}", uri=f"mlstack://datasets/{usecase}/{dataset}", group="dataset")
+    return Asset(
+        name=f"{usecase}.{dataset}", uri=f"mlstack://datasets/{usecase}/{dataset}", group="dataset"
+    )
 
 
 def default_args(spec: UseCaseSpec) -> dict[str, Any]:
@@ -59,13 +62,19 @@ def producer(context: dict[str, Any]) -> str:
 
 
 def _doc(spec: UseCaseSpec, what: str) -> str:
-    return f"### {spec.name}: {what}\n\n{spec.description.strip()}\n\nOwner: **{spec.owner}**. " \
-           f"Spec: `{spec.path}`.\n\n{__doc__}"
+    return (
+        f"### {spec.name}: {what}\n\n{spec.description.strip()}\n\nOwner: **{spec.owner}**. "
+        f"Spec: `{spec.path}`.\n\n{__doc__}"
+    )
 
 
 def build_ingest(spec: UseCaseSpec) -> DAG:
     """``<usecase>__ingest``: land (demo only) then ingest each dataset of one day."""
-    start = datetime.combine(spec.simulator.start, datetime.min.time(), UTC) if spec.simulator else DEFAULT_START
+    start = (
+        datetime.combine(spec.simulator.start, datetime.min.time(), UTC)
+        if spec.simulator
+        else DEFAULT_START
+    )
     with DAG(
         dag_id=f"{spec.name}__ingest",
         schedule=spec.schedule,
@@ -74,8 +83,14 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
         max_active_runs=1,
         tags=["mlstack", spec.name, "ingest", *spec.tags],
         default_args=default_args(spec),
-        params={"day": Param(None, type=["null", "string"], format="date",
-                             description="Day to ingest (YYYY-MM-DD); empty = the run's logical date")},
+        params={
+            "day": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Day to ingest (YYYY-MM-DD); empty = the run's logical date",
+            )
+        },
         doc_md=_doc(spec, "ingestion"),
     ) as dag:
         landed = None
@@ -94,7 +109,9 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
             asset = dataset_asset(spec.name, dataset)
 
             @task(task_id=f"ingest_{dataset}", outlets=[asset])
-            def ingest(dataset: str = dataset, asset: Asset = asset, **context: Any) -> dict[str, Any]:
+            def ingest(
+                dataset: str = dataset, asset: Asset = asset, **context: Any
+            ) -> dict[str, Any]:
                 """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
                 from mlstack.stages.ingest import ingest_day
 
@@ -111,7 +128,7 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
 def build_catalog(spec: UseCaseSpec) -> DAG:
     """``<usecase>__catalog``: on any of the use case's dataset Assets, record new versions."""
     assets = [dataset_asset(spec.name, d) for d in spec.datasets()]
-    schedule = assets[0]
+    schedule: BaseAsset = assets[0]
     for other in assets[1:]:
         schedule = schedule | other
     with DAG(

@@ -41,7 +41,9 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
     from mlstack import plugins
     from mlstack.exceptions import MlstackError
 
-    targets = list(paths) or sorted(p.parent for p in get_settings().usecases_dir.glob("*/usecase.yaml"))
+    targets = list(paths) or sorted(
+        p.parent for p in get_settings().usecases_dir.glob("*/usecase.yaml")
+    )
     failed = 0
     for target in targets:
         try:
@@ -73,7 +75,9 @@ def usecases_new(name: str) -> None:
     folder.mkdir(parents=True)
     (folder / "usecase.yaml").write_text(_TEMPLATE.format(name=name), encoding="utf-8")
     (folder / "hooks.py").write_text(_HOOKS.format(name=name), encoding="utf-8")
-    click.echo(f"created {folder}/usecase.yaml and hooks.py; edit them, then `mlstack usecases validate`")
+    click.echo(
+        f"created {folder}/usecase.yaml and hooks.py; edit them, then `mlstack usecases validate`"
+    )
 
 
 _TEMPLATE = """\
@@ -126,7 +130,9 @@ def _parse_day(_: click.Context, __: click.Parameter, value: str | None) -> date
 
 @click.command()
 @click.argument("usecase")
-@click.option("--date", "day", required=True, callback=_parse_day, help="Day to ingest (YYYY-MM-DD).")
+@click.option(
+    "--date", "day", required=True, callback=_parse_day, help="Day to ingest (YYYY-MM-DD)."
+)
 @click.option("--dataset", default=None, help="Only this dataset (features, labels). Default: all.")
 @click.option("--land", is_flag=True, help="Demo: let the simulator land the day's files first.")
 def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
@@ -139,12 +145,21 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     if land:
         for path in land_files(spec, day):
             click.echo(f"landed {path}")
-    table = Table("dataset", "rows in", "accepted", "rejected", "snapshot", "catalog version", "quarantine")
+    table = Table(
+        "dataset", "rows in", "accepted", "rejected", "snapshot", "catalog version", "quarantine"
+    )
     for ds in [dataset] if dataset else spec.datasets():
         result = ingest_day(spec, day, ds, producer="mlstack-cli/ingest")
         rec = catalog.record_snapshot(spec, ds, result.snapshot_id or 0, sources=result.files)
-        table.add_row(ds, str(result.rows_in), str(result.accepted), str(result.rejected),
-                      str(result.snapshot_id), f"v{rec.version}", result.quarantine or "-")
+        table.add_row(
+            ds,
+            str(result.rows_in),
+            str(result.accepted),
+            str(result.rejected),
+            str(result.snapshot_id),
+            f"v{rec.version}",
+            result.quarantine or "-",
+        )
     console.print(table)
 
 
@@ -165,14 +180,27 @@ def catalog_list(as_json: bool) -> None:
         return
     table = Table("dataset", "use case", "kind", "owner", "latest", "snapshot", "rows", "recorded")
     for r in rows:
-        table.add_row(r["name"], r["usecase"], r["kind"], r["owner"], f"v{r['version']}" if r["version"] else "-",
-                      str(r["snapshot_id"] or "-"), str(r["total_rows"] or 0), str(r["created_at"] or "-")[:19])
+        table.add_row(
+            r["name"],
+            r["usecase"],
+            r["kind"],
+            r["owner"],
+            f"v{r['version']}" if r["version"] else "-",
+            str(r["snapshot_id"] or "-"),
+            str(r["total_rows"] or 0),
+            str(r["created_at"] or "-")[:19],
+        )
     console.print(table)
 
 
 @catalog_group.command("show")
 @click.argument("dataset")
-@click.option("--version", type=int, default=None, help="Show this version's schema and stats (default latest).")
+@click.option(
+    "--version",
+    type=int,
+    default=None,
+    help="Show this version's schema and stats (default latest).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def catalog_show(dataset: str, version: int | None, as_json: bool) -> None:
     """Show DATASET: description, versions, schema changes, column stats, lineage."""
@@ -185,21 +213,56 @@ def catalog_show(dataset: str, version: int | None, as_json: bool) -> None:
         return
     d = info["dataset"]
     console.print(f"[bold]{d['name']}[/] ({d['kind']} of {d['usecase']}) — {d['description']}")
-    console.print(f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · table {d['table_identifier']}")
+    console.print(
+        f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · table {d['table_identifier']}"
+    )
     console.print(f"location {d['location']}")
-    versions = Table("version", "snapshot", "partition", "rows (table)", "rows (partition)", "rejected",
-                     "schema change", "producer", title="versions (newest first)")
+    versions = Table(
+        "version",
+        "snapshot",
+        "partition",
+        "rows (table)",
+        "rows (partition)",
+        "rejected",
+        "schema change",
+        "producer",
+        title="versions (newest first)",
+    )
     for v in info["versions"]:
-        versions.add_row(f"v{v['version']}", str(v["snapshot_id"]), v["partition"] or "-", str(v["total_rows"]),
-                         str(v["partition_rows"]), str(v["rejected_rows"]), _changes(v["schema_changes"]), v["producer"])
+        versions.add_row(
+            f"v{v['version']}",
+            str(v["snapshot_id"]),
+            v["partition"] or "-",
+            str(v["total_rows"]),
+            str(v["partition_rows"]),
+            str(v["rejected_rows"]),
+            _changes(v["schema_changes"]),
+            v["producer"],
+        )
     console.print(versions)
     if chosen:
-        stats = Table("column", "type", "nulls", "min", "max", "mean", "distinct / top",
-                      title=f"v{chosen['version']}: columns and statistics of {chosen['partition'] or 'the table'}")
+        stats = Table(
+            "column",
+            "type",
+            "nulls",
+            "min",
+            "max",
+            "mean",
+            "distinct / top",
+            title=f"v{chosen['version']}: columns and statistics of "
+            f"{chosen['partition'] or 'the table'}",
+        )
         types = {c["name"]: c["type"] for c in chosen["schema"]}
         for col, st in chosen["stats"].items():
-            stats.add_row(col, types.get(col, "?"), str(st.get("nulls", "")), _fmt(st.get("min")), _fmt(st.get("max")),
-                          _fmt(st.get("mean")), _top(st))
+            stats.add_row(
+                col,
+                types.get(col, "?"),
+                str(st.get("nulls", "")),
+                _fmt(st.get("min")),
+                _fmt(st.get("max")),
+                _fmt(st.get("mean")),
+                _top(st),
+            )
         console.print(stats)
     lineage = Table("from", "relation", "to", title="lineage")
     for e in info["lineage"][-30:]:

@@ -14,12 +14,20 @@ from mlstack.settings import get_settings
 
 @click.command()
 @click.option("--usecase", default="credit_default", show_default=True, help="Use case to run.")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days to simulate.")
-@click.option("--rows", default=None, type=click.IntRange(1), help="Rows per day (default: the spec's).")
-@click.option("--start", default=None, help="First day (YYYY-MM-DD; default: the simulator's start).")
+@click.option(
+    "--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days to simulate."
+)
+@click.option(
+    "--rows", default=None, type=click.IntRange(1), help="Rows per day (default: the spec's)."
+)
+@click.option(
+    "--start", default=None, help="First day (YYYY-MM-DD; default: the simulator's start)."
+)
 @click.option("--reset", is_flag=True, help="Delete the demo's data first.")
 @click.option("--reset-only", is_flag=True, help="Delete the demo's data and exit.")
-def demo(usecase: str, days: int, rows: int | None, start: str | None, reset: bool, reset_only: bool) -> None:
+def demo(
+    usecase: str, days: int, rows: int | None, start: str | None, reset: bool, reset_only: bool
+) -> None:
     """Run the demo use case through the real DAGs on embedded backends (no Docker)."""
     from mlstack import demo as demo_run
 
@@ -31,22 +39,28 @@ def demo(usecase: str, days: int, rows: int | None, start: str | None, reset: bo
         if reset_only:
             return
     first = date.fromisoformat(start) if start else None
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("starting", total=days)
 
         def progress(message: str) -> None:
-            if message.startswith("day "):
-                if bar.tasks[0].description.startswith("day "):
-                    bar.advance(task)
+            if message.startswith("day ") and bar.tasks[0].description.startswith("day "):
+                bar.advance(task)
             bar.update(task, description=message)
 
         ctx, results = demo_run.run(usecase, days, rows, first, progress)
         bar.update(task, completed=days, description="done")
     console.print(summary_table(results))
     console.print(f"Data under {settings.home}; Airflow task logs in {ctx.log_file}.")
-    console.print("Explore: [bold]mlstack catalog list[/], [bold]mlstack catalog show "
-                  f"{usecase}[/]; run again to replace the same days, --reset to start over.")
+    console.print(
+        "Explore: [bold]mlstack catalog list[/], [bold]mlstack catalog show "
+        f"{usecase}[/]; run again to replace the same days, --reset to start over."
+    )
 
 
 def summary_table(results: list) -> Table:
@@ -62,15 +76,35 @@ def summary_table(results: list) -> Table:
         tot["ok"] += f.get("accepted", 0)
         tot["bad"] += f.get("rejected", 0)
         tot["labels"] += lab.get("accepted", 0)
-        rows.append((str(r.day), str(f.get("rows_in", "")), str(f.get("accepted", "")), str(f.get("rejected", "")),
-                     str(lab.get("accepted", "-")), str(f.get("snapshot_id", "")), versions, "; ".join(r.notes)))
-    cols = [("day", f"{len(results)} days"), ("rows in", str(tot["in"])), ("accepted", str(tot["ok"])),
-            ("rejected", str(tot["bad"])), ("labels", str(tot["labels"])), ("snapshot", ""),
-            ("catalog", "")]
+        rows.append(
+            (
+                str(r.day),
+                str(f.get("rows_in", "")),
+                str(f.get("accepted", "")),
+                str(f.get("rejected", "")),
+                str(lab.get("accepted", "-")),
+                str(f.get("snapshot_id", "")),
+                versions,
+                "; ".join(r.notes),
+            )
+        )
+    cols = [
+        ("day", f"{len(results)} days"),
+        ("rows in", str(tot["in"])),
+        ("accepted", str(tot["ok"])),
+        ("rejected", str(tot["bad"])),
+        ("labels", str(tot["labels"])),
+        ("snapshot", ""),
+        ("catalog", ""),
+    ]
     if any(r.notes for r in results):
         cols.append(("notes", ""))
     for name, footer in cols:
-        table.add_column(name, footer=footer, justify="right" if name in {"rows in", "accepted", "rejected", "labels"} else "left")
+        table.add_column(
+            name,
+            footer=footer,
+            justify="right" if name in {"rows in", "accepted", "rejected", "labels"} else "left",
+        )
     for row in rows:
         table.add_row(*row[: len(cols)])
     return table

@@ -9,10 +9,18 @@ from mlstack.settings import get_settings
 
 
 @click.command()
-@click.option("--extra-bucket", "extra_buckets", multiple=True, metavar="NAME",
-              help="Another S3 bucket to create (e.g. mlflow's artifact bucket). Repeatable.")
+@click.option(
+    "--extra-bucket",
+    "extra_buckets",
+    multiple=True,
+    metavar="NAME",
+    help="Another S3 bucket to create (e.g. mlflow's artifact bucket). Repeatable.",
+)
 def init(extra_buckets: tuple[str, ...]) -> None:
-    """Create the lake (bucket or folder), mlstack's tables and the Iceberg namespace. Idempotent."""
+    """Create the lake (bucket or folder), mlstack's tables and the Iceberg namespace.
+
+    Idempotent: safe to run on every start.
+    """
     s = get_settings()
     lake.prepare(s)
     for bucket in extra_buckets:

@@ -81,7 +81,11 @@ def schema_diff(before: list[dict[str, Any]] | None, after: list[dict[str, Any]]
         "initial": False,
         "added": [n for n in new if n not in old],
         "removed": [n for n in old if n not in new],
-        "retyped": [{"column": n, "from": old[n], "to": new[n]} for n in new if n in old and old[n] != new[n]],
+        "retyped": [
+            {"column": n, "from": old[n], "to": new[n]}
+            for n in new
+            if n in old and old[n] != new[n]
+        ],
     }
 
 
@@ -131,7 +135,9 @@ def _final_snapshots(table: Table) -> list[Snapshot]:
     return sorted(by_batch.values(), key=lambda s: s.sequence_number or 0)
 
 
-def _partition_rows(table: Table, spec: UseCaseSpec, dataset: str, snapshot: Snapshot, day: str | None) -> pa.Table:
+def _partition_rows(
+    table: Table, spec: UseCaseSpec, dataset: str, snapshot: Snapshot, day: str | None
+) -> pa.Table:
     from mlstack.stages.ingest import day_filter
 
     scan_filter = day_filter(spec.dataset_schema(dataset), date.fromisoformat(day)) if day else None
@@ -143,7 +149,9 @@ def _partition_rows(table: Table, spec: UseCaseSpec, dataset: str, snapshot: Sna
 # --- writing the catalog ----------------------------------------------------------------------
 
 
-def upsert_dataset(conn: sa.Connection, spec: UseCaseSpec, dataset: str, table: Table, settings: Settings) -> str:
+def upsert_dataset(
+    conn: sa.Connection, spec: UseCaseSpec, dataset: str, table: Table, settings: Settings
+) -> str:
     """Create or refresh the dataset row (owner, description, tags come from the spec)."""
     name = dataset_name(spec, dataset)
     now = datetime.now(UTC)
@@ -153,17 +161,27 @@ def upsert_dataset(conn: sa.Connection, spec: UseCaseSpec, dataset: str, table: 
         "table_identifier": lake.table_identifier(spec.table_name(dataset), settings),
         "location": table.location(),
         "owner": spec.owner,
-        "description": spec.description.strip() if dataset == "features" else f"Labels of {spec.name}, delivered separately",
+        "description": spec.description.strip()
+        if dataset == "features"
+        else f"Labels of {spec.name}, delivered separately",
         "tags": list(spec.tags),
         "updated_at": now,
     }
-    updated = conn.execute(sa.update(store.datasets).where(store.datasets.c.name == name).values(**values))
+    updated = conn.execute(
+        sa.update(store.datasets).where(store.datasets.c.name == name).values(**values)
+    )
     if updated.rowcount == 0:
         conn.execute(sa.insert(store.datasets).values(name=name, created_at=now, **values))
     return name
 
 
-def add_edge(conn: sa.Connection, source: str, relation: str, target: str, details: dict[str, Any] | None = None) -> None:
+def add_edge(
+    conn: sa.Connection,
+    source: str,
+    relation: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> None:
     """Record a lineage edge once (re-recording the same edge is a no-op)."""
     exists = conn.execute(
         sa.select(store.lineage.c.id).where(
@@ -175,23 +193,45 @@ def add_edge(conn: sa.Connection, source: str, relation: str, target: str, detai
     if exists is None:
         conn.execute(
             sa.insert(store.lineage).values(
-                source=source, relation=relation, target=target, details=details or {}, created_at=datetime.now(UTC)
+                source=source,
+                relation=relation,
+                target=target,
+                details=details or {},
+                created_at=datetime.now(UTC),
             )
         )
 
 
-def _record(conn: sa.Connection, spec: UseCaseSpec, dataset: str, name: str, table: Table, snap: Snapshot) -> VersionRecord:
+def _record(
+    conn: sa.Connection, spec: UseCaseSpec, dataset: str, name: str, table: Table, snap: Snapshot
+) -> VersionRecord:
     v = store.versions.c
     props = snap.summary.additional_properties if snap.summary else {}
     existing = conn.execute(
-        sa.select(v.version, v.partition, v.total_rows, v.partition_rows, v.rejected_rows, v.schema_changes).where(
-            v.dataset == name, v.snapshot_id == snap.snapshot_id
-        )
+        sa.select(
+            v.version,
+            v.partition,
+            v.total_rows,
+            v.partition_rows,
+            v.rejected_rows,
+            v.schema_changes,
+        ).where(v.dataset == name, v.snapshot_id == snap.snapshot_id)
     ).first()
     if existing is not None:
-        return VersionRecord(name, existing.version, snap.snapshot_id, existing.partition, existing.total_rows,
-                             existing.partition_rows, existing.rejected_rows, existing.schema_changes, False)
-    prev = conn.execute(sa.select(v.version, v.schema).where(v.dataset == name).order_by(v.version.desc()).limit(1)).first()
+        return VersionRecord(
+            name,
+            existing.version,
+            snap.snapshot_id,
+            existing.partition,
+            existing.total_rows,
+            existing.partition_rows,
+            existing.rejected_rows,
+            existing.schema_changes,
+            False,
+        )
+    prev = conn.execute(
+        sa.select(v.version, v.schema).where(v.dataset == name).order_by(v.version.desc()).limit(1)
+    ).first()
     schema = schema_of(table, snap)
     changes = schema_diff(prev.schema if prev else None, schema)
     day = props.get("mlstack.day")
@@ -202,23 +242,48 @@ def _record(conn: sa.Connection, spec: UseCaseSpec, dataset: str, name: str, tab
     producer = props.get("mlstack.producer", "unknown")
     conn.execute(
         sa.insert(store.versions).values(
-            dataset=name, version=version, snapshot_id=snap.snapshot_id, partition=f"day={day}" if day else None,
+            dataset=name,
+            version=version,
+            snapshot_id=snap.snapshot_id,
+            partition=f"day={day}" if day else None,
             operation=str(snap.summary.operation.value if snap.summary else "unknown"),
-            total_rows=total, partition_rows=rows.num_rows, rejected_rows=rejected, schema=schema,
-            schema_changes=changes, stats=column_stats(rows, spec.dataset_schema(dataset).id_column), producer=producer,
-            snapshot_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC), created_at=datetime.now(UTC),
+            total_rows=total,
+            partition_rows=rows.num_rows,
+            rejected_rows=rejected,
+            schema=schema,
+            schema_changes=changes,
+            stats=column_stats(rows, spec.dataset_schema(dataset).id_column),
+            producer=producer,
+            snapshot_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC),
+            created_at=datetime.now(UTC),
         )
     )
     ref = version_ref(name, version)
-    add_edge(conn, f"job:{producer}", "produced", ref, {"snapshot_id": snap.snapshot_id, "day": day})
+    add_edge(
+        conn, f"job:{producer}", "produced", ref, {"snapshot_id": snap.snapshot_id, "day": day}
+    )
     if prev is not None:
         add_edge(conn, version_ref(name, prev.version), "precedes", ref)
-    return VersionRecord(name, version, snap.snapshot_id, f"day={day}" if day else None, total, rows.num_rows,
-                         rejected, changes, True)
+    return VersionRecord(
+        name,
+        version,
+        snap.snapshot_id,
+        f"day={day}" if day else None,
+        total,
+        rows.num_rows,
+        rejected,
+        changes,
+        True,
+    )
 
 
-def sync(spec: UseCaseSpec, dataset: str = "features", *, settings: Settings | None = None,
-         sources: list[str] | None = None) -> list[VersionRecord]:
+def sync(
+    spec: UseCaseSpec,
+    dataset: str = "features",
+    *,
+    settings: Settings | None = None,
+    sources: list[str] | None = None,
+) -> list[VersionRecord]:
     """Record every version of the dataset's table not yet in the catalog; return all touched.
 
     ``sources`` (files an ingestion read) become lineage edges into the newest version.
@@ -230,7 +295,9 @@ def sync(spec: UseCaseSpec, dataset: str = "features", *, settings: Settings | N
     try:
         table = lake.catalog(s).load_table(ident)
     except NoSuchTableError as exc:
-        raise DatasetNotFound(f"table {ident} does not exist yet; ingest a day of {spec.name} first") from exc
+        raise DatasetNotFound(
+            f"table {ident} does not exist yet; ingest a day of {spec.name} first"
+        ) from exc
     records = []
     with store.engine(s).begin() as conn:
         name = upsert_dataset(conn, spec, dataset, table, s)
@@ -244,8 +311,14 @@ def sync(spec: UseCaseSpec, dataset: str = "features", *, settings: Settings | N
     return records
 
 
-def record_snapshot(spec: UseCaseSpec, dataset: str, snapshot_id: int, *, settings: Settings | None = None,
-                    sources: list[str] | None = None) -> VersionRecord:
+def record_snapshot(
+    spec: UseCaseSpec,
+    dataset: str,
+    snapshot_id: int,
+    *,
+    settings: Settings | None = None,
+    sources: list[str] | None = None,
+) -> VersionRecord:
     """Make sure ``snapshot_id`` (and every earlier version) is catalogued; return its record."""
     records = sync(spec, dataset, settings=settings, sources=None)
     for rec in records:
@@ -253,7 +326,12 @@ def record_snapshot(spec: UseCaseSpec, dataset: str, snapshot_id: int, *, settin
             if sources:
                 with store.engine(settings or get_settings()).begin() as conn:
                     for src in sources:
-                        add_edge(conn, f"file:{src}", "loaded_into", version_ref(rec.dataset, rec.version))
+                        add_edge(
+                            conn,
+                            f"file:{src}",
+                            "loaded_into",
+                            version_ref(rec.dataset, rec.version),
+                        )
             return rec
     raise DatasetNotFound(
         f"snapshot {snapshot_id} of {spec.table_name(dataset)} is not a committed version; "
@@ -267,12 +345,27 @@ def record_snapshot(spec: UseCaseSpec, dataset: str, snapshot_id: int, *, settin
 def list_datasets(settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every dataset with its latest version number, snapshot and row count."""
     d, v = store.datasets.c, store.versions.c
-    latest = sa.select(v.dataset, sa.func.max(v.version).label("version")).group_by(v.dataset).subquery()
+    latest = (
+        sa.select(v.dataset, sa.func.max(v.version).label("version")).group_by(v.dataset).subquery()
+    )
     query = (
-        sa.select(d.name, d.usecase, d.kind, d.owner, d.tags, d.table_identifier, latest.c.version,
-                  v.snapshot_id, v.total_rows, v.created_at)
-        .select_from(store.datasets.outerjoin(latest, latest.c.dataset == d.name)
-                     .outerjoin(store.versions, (v.dataset == d.name) & (v.version == latest.c.version)))
+        sa.select(
+            d.name,
+            d.usecase,
+            d.kind,
+            d.owner,
+            d.tags,
+            d.table_identifier,
+            latest.c.version,
+            v.snapshot_id,
+            v.total_rows,
+            v.created_at,
+        )
+        .select_from(
+            store.datasets.outerjoin(latest, latest.c.dataset == d.name).outerjoin(
+                store.versions, (v.dataset == d.name) & (v.version == latest.c.version)
+            )
+        )
         .order_by(d.name)
     )
     with store.engine(settings).connect() as conn:
@@ -287,22 +380,41 @@ def show_dataset(name: str, settings: Settings | None = None, *, limit: int = 20
         if row is None:
             known = [r.name for r in conn.execute(sa.select(d.name).order_by(d.name))]
             raise DatasetNotFound(f"no dataset {name!r} in the catalog; known datasets: {known}")
-        found = conn.execute(sa.select(store.versions).where(v.dataset == name).order_by(v.version.desc()).limit(limit))
+        found = conn.execute(
+            sa.select(store.versions)
+            .where(v.dataset == name)
+            .order_by(v.version.desc())
+            .limit(limit)
+        )
         versions = [dict(r._mapping) for r in found]
         pattern = f"dataset:{name}@v%"
         edges = conn.execute(
-            sa.select(store.lineage).where(sa.or_(e.source.like(pattern), e.target.like(pattern))).order_by(e.id)
+            sa.select(store.lineage)
+            .where(sa.or_(e.source.like(pattern), e.target.like(pattern)))
+            .order_by(e.id)
         )
-        return {"dataset": dict(row._mapping), "versions": versions, "lineage": [dict(r._mapping) for r in edges]}
+        return {
+            "dataset": dict(row._mapping),
+            "versions": versions,
+            "lineage": [dict(r._mapping) for r in edges],
+        }
 
 
-def get_version(name: str, version: int | None = None, settings: Settings | None = None) -> dict[str, Any]:
+def get_version(
+    name: str, version: int | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """One version of a dataset (the latest when ``version`` is None)."""
     v = store.versions.c
     query = sa.select(store.versions).where(v.dataset == name)
-    query = query.where(v.version == version) if version is not None else query.order_by(v.version.desc()).limit(1)
+    query = (
+        query.where(v.version == version)
+        if version is not None
+        else query.order_by(v.version.desc()).limit(1)
+    )
     with store.engine(settings).connect() as conn:
         row = conn.execute(query).first()
     if row is None:
-        raise DatasetNotFound(f"dataset {name!r} has no version {version if version is not None else '(any)'}")
+        raise DatasetNotFound(
+            f"dataset {name!r} has no version {version if version is not None else '(any)'}"
+        )
     return dict(row._mapping)

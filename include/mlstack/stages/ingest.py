@@ -81,12 +81,22 @@ def _parse(values: pd.Series, col: ColumnSpec) -> pd.Series:
         if values.dtype == bool:
             return values.astype("boolean")
         low = values.astype("string").str.strip().str.lower()
-        return low.map(lambda v: True if v in TRUE else False if v in FALSE else pd.NA).astype("boolean")
+        return low.map(lambda v: True if v in TRUE else False if v in FALSE else pd.NA).astype(
+            "boolean"
+        )
     if col.type == "date":
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed" if values.dtype == object else None)
-        return parsed.dt.tz_localize(None).dt.normalize() if parsed.dt.tz is not None else parsed.dt.normalize()
+        parsed = pd.to_datetime(
+            values, errors="coerce", format="mixed" if values.dtype == object else None
+        )
+        return (
+            parsed.dt.tz_localize(None).dt.normalize()
+            if parsed.dt.tz is not None
+            else parsed.dt.normalize()
+        )
     if col.type == "timestamp":
-        return pd.to_datetime(values, errors="coerce", utc=True, format="mixed" if values.dtype == object else None)
+        return pd.to_datetime(
+            values, errors="coerce", utc=True, format="mixed" if values.dtype == object else None
+        )
     return values.astype("string")
 
 
@@ -140,12 +150,23 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
         if not col.nullable:
             flag(~present, f"{name}: missing (the column is not nullable)")
         if col.min is not None:
-            flag((parsed < col.min).fillna(False).to_numpy(dtype=bool), f"{name}: " + parsed.astype("string") + f" is below min {col.min:g}")
+            flag(
+                (parsed < col.min).fillna(False).to_numpy(dtype=bool),
+                f"{name}: " + parsed.astype("string") + f" is below min {col.min:g}",
+            )
         if col.max is not None:
-            flag((parsed > col.max).fillna(False).to_numpy(dtype=bool), f"{name}: " + parsed.astype("string") + f" is above max {col.max:g}")
+            flag(
+                (parsed > col.max).fillna(False).to_numpy(dtype=bool),
+                f"{name}: " + parsed.astype("string") + f" is above max {col.max:g}",
+            )
         if col.categories:
             unknown = (parsed.notna() & ~parsed.isin(col.categories)).to_numpy(dtype=bool)
-            flag(unknown, f"{name}: " + parsed.astype("string").fillna("") + f" is not one of {col.categories}")
+            flag(
+                unknown,
+                f"{name}: "
+                + parsed.astype("string").fillna("")
+                + f" is not one of {col.categories}",
+            )
         typed[name] = parsed
     if type_breaks:
         raise SchemaError(
@@ -154,9 +175,16 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
         )
 
     ts = typed[schema.timestamp_column]
-    day_of = ts.dt.tz_convert(None).dt.normalize() if getattr(ts.dt, "tz", None) is not None else ts.dt.normalize()
+    day_of = (
+        ts.dt.tz_convert(None).dt.normalize()
+        if getattr(ts.dt, "tz", None) is not None
+        else ts.dt.normalize()
+    )
     other_day = (ts.notna() & (day_of != pd.Timestamp(day))).to_numpy(dtype=bool)
-    flag(other_day, f"{schema.timestamp_column}: " + ts.astype("string") + f" is not the ingested day {day}")
+    flag(
+        other_day,
+        f"{schema.timestamp_column}: " + ts.astype("string") + f" is not the ingested day {day}",
+    )
 
     ids = typed[schema.id_column]
     dup = (ids.notna() & ids.duplicated(keep="first")).to_numpy(dtype=bool)
@@ -194,7 +222,13 @@ def iceberg_schema(schema: SchemaSpec) -> Any:
     }
     cols = {**{k: v.type for k, v in schema.columns.items()}, **META_COLUMNS}
     fields = [
-        it.NestedField(i, name, kinds[kind], required=False, doc=schema.columns[name].description if name in schema.columns else None)
+        it.NestedField(
+            i,
+            name,
+            kinds[kind],
+            required=False,
+            doc=schema.columns[name].description if name in schema.columns else None,
+        )
         for i, (name, kind) in enumerate(cols.items(), start=1)
     ]
     return Schema(*fields)
@@ -229,9 +263,17 @@ def open_table(spec: UseCaseSpec, dataset: str, settings: Settings) -> Table:
         table = cat.load_table(ident)
     except NoSuchTableError:
         ts = wanted.find_field(schema.timestamp_column)
-        transform = IdentityTransform() if schema.columns[schema.timestamp_column].type == "date" else DayTransform()
+        transform: IdentityTransform[Any] | DayTransform = (
+            IdentityTransform()
+            if schema.columns[schema.timestamp_column].type == "date"
+            else DayTransform()
+        )
         part = PartitionSpec(PartitionField(ts.field_id, 1000, transform, "day"))
-        props = {"mlstack.usecase": spec.name, "mlstack.dataset": dataset, "write.parquet.compression-codec": "zstd"}
+        props = {
+            "mlstack.usecase": spec.name,
+            "mlstack.dataset": dataset,
+            "write.parquet.compression-codec": "zstd",
+        }
         try:
             return cat.create_table(ident, schema=wanted, partition_spec=part, properties=props)
         except Exception:  # created concurrently by another run: load the winner's table
@@ -248,17 +290,21 @@ def day_filter(schema: SchemaSpec, day: date) -> Any:
     """Iceberg row filter selecting one day of the timestamp column."""
     from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
 
+    # pyiceberg's expression classes are pydantic models whose constructors mypy cannot see.
     col = schema.timestamp_column
     if schema.columns[col].type == "date":
-        return EqualTo(col, day.isoformat())
+        return EqualTo(col, day.isoformat())  # type: ignore[call-arg, arg-type]
     start = pd.Timestamp(day, tz="UTC")
+    end = start + pd.Timedelta(days=1)
     return And(
-        GreaterThanOrEqual(col, start.isoformat()),
-        LessThan(col, (start + pd.Timedelta(days=1)).isoformat()),
+        GreaterThanOrEqual(col, start.isoformat()),  # type: ignore[call-arg, arg-type]
+        LessThan(col, end.isoformat()),  # type: ignore[call-arg, arg-type]
     )
 
 
-def replace_day(table: Table, schema: SchemaSpec, day: date, data: pa.Table, props: dict[str, str]) -> int:
+def replace_day(
+    table: Table, schema: SchemaSpec, day: date, data: pa.Table, props: dict[str, str]
+) -> int:
     """Replace one day's partition with ``data`` in one atomic commit; return the snapshot id."""
     flt = day_filter(schema, day)
     with warnings.catch_warnings():  # a first load of a day has nothing to delete: fine
@@ -285,7 +331,7 @@ def quarantine_key(spec: UseCaseSpec, dataset: str, day: date) -> str:
 
 
 def write_quarantine(rejected: pd.DataFrame, key: str, settings: Settings) -> str | None:
-    """Keep rejected rows with their reasons (replacing an earlier run's); None if there are none."""
+    """Keep rejected rows with their reasons, replacing an earlier run's; None if there are none."""
     if rejected.empty:
         lake.delete_prefix(key.rsplit("/", 1)[0], settings)
         return None
@@ -316,7 +362,11 @@ def ingest_day(
     batch = source(day, spec=spec, dataset=dataset, options=source_spec.options, settings=s)
     origin = ", ".join(batch.origins) or source_spec.kind
     checked = validate(batch.frame, schema, day, origin)
-    rejected = pd.concat([batch.malformed, checked.rejected], ignore_index=True) if len(batch.malformed) else checked.rejected
+    rejected = (
+        pd.concat([batch.malformed, checked.rejected], ignore_index=True)
+        if len(batch.malformed)
+        else checked.rejected
+    )
     rows_in = len(batch.frame) + len(batch.malformed)
 
     qkey = quarantine_key(spec, dataset, day)
@@ -350,6 +400,12 @@ def ingest_day(
     )
     log.info(
         "Ingested %s/%s %s: %d in, %d accepted, %d rejected, snapshot %s",
-        spec.name, dataset, day, rows_in, result.accepted, result.rejected, snapshot_id,
+        spec.name,
+        dataset,
+        day,
+        rows_in,
+        result.accepted,
+        result.rejected,
+        snapshot_id,
     )
     return result
