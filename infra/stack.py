@@ -34,7 +34,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 WHEELS_DIR = ROOT / "infra" / "wheels"
 LOCK_FILE = ROOT / "requirements.lock"
 #: the project image's build needs these beside the lock's wheels (infra/Dockerfile)
-BUILD_WHEELS = ("setuptools==80.9.0", "wheel==0.45.1")
+BUILD_WHEELS = ("uv==0.13.9", "setuptools==80.9.0", "wheel==0.45.1")
 DEFAULT_PROJECT = "mlstack"  # `name:` in docker-compose.yml
 #: compose commands that would start containers, which must never run on placeholders
 STARTING_COMMANDS = {"up", "run", "create", "start", "restart", "exec", "build", "watch"}
