@@ -1,10 +1,12 @@
 """The demo use case's lifecycle, run by the compose stack's own scheduler.
 
-A client triggers ``credit_default__ingest`` for one day through Airflow's REST API; the
-scheduler runs the rest of the chain (catalog on the ingest Asset, then training and
-promotion where those DAGs exist). The test then checks what a user would look at: the
-Iceberg table has the day's rows, the catalog has that version, MLflow has the model with
-its `champion` alias and its artifacts in the `mlflow` bucket, and no task failed.
+A client triggers ``credit_default__ingest`` through Airflow's REST API; the scheduler runs
+the catalog on the ingest Asset. Where the training DAG exists, the client ingests enough
+days for a first model (features, and their labels 30 days later), triggers training as a
+user would (it runs on a schedule, retrain requests or by hand, not on every ingest), and the
+scheduler runs promotion on the candidate Asset. The test then checks what a user would look
+at: the Iceberg table has the day's rows, the catalog has that version, MLflow has the model
+with its `champion` alias and its artifacts in the `mlflow` bucket, and no task failed.
 
 DAGs that do not exist yet are reported as not asserted, loudly, never skipped silently.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -25,8 +28,11 @@ USECASE = "credit_default"
 DAY = os.environ.get("MLSTACK_E2E_DAY", "2026-01-05")
 INGEST, CATALOG = f"{USECASE}__ingest", f"{USECASE}__catalog"
 TRAIN, PROMOTE = f"{USECASE}__train", f"{USECASE}__promote"
+#: feature days ingested before training: 5 holdout + 5 validation days + enough training rows
+TRAIN_DAYS = int(os.environ.get("MLSTACK_E2E_TRAIN_DAYS", "13"))
+LABEL_DELAY_DAYS = 30  # include/usecases/credit_default/usecase.yaml
 #: how long a DAG the scheduler should start may take to appear before the test starts it
-SCHEDULER_GRACE = float(os.environ.get("MLSTACK_E2E_SCHEDULER_GRACE", "180"))
+SCHEDULER_GRACE = float(os.environ.get("MLSTACK_E2E_SCHEDULER_GRACE", "120"))
 RUN_TIMEOUT = float(os.environ.get("MLSTACK_E2E_RUN_TIMEOUT", "900"))
 
 
@@ -64,6 +70,16 @@ def wait_chained_runs(stack: Stack, dag_id: str, after: str) -> list[dict[str, A
         time.sleep(3)
 
 
+def ingest_days(with_training: bool) -> list[str]:
+    """DAY alone, or DAY and the following feature days plus the days their labels land."""
+    if not with_training:
+        return [DAY]
+    first = date.fromisoformat(DAY)
+    features = [first + timedelta(days=i) for i in range(TRAIN_DAYS)]
+    labels = [d + timedelta(days=LABEL_DELAY_DAYS) for d in features]
+    return [d.isoformat() for d in sorted({*features, *labels})]
+
+
 def failed_tasks(stack: Stack) -> list[dict[str, Any]]:
     """Every failed task instance of every finished run of every DAG in the stack."""
     failed = []
@@ -89,15 +105,17 @@ def test_stack_runs_the_lifecycle_from_a_rest_trigger(stack: Stack) -> None:
         has_train, has_promote = api.dag_exists(TRAIN), api.dag_exists(PROMOTE)
 
         # --- ingest, triggered as a client would ----------------------------------------
-        run = api.trigger(INGEST, {"day": DAY})
-        say(f"triggered {INGEST} day={DAY}: run {run['dag_run_id']}")
-        run = api.wait_run(INGEST, run["dag_run_id"], timeout=RUN_TIMEOUT)
-        assert run["state"] == "success", f"{INGEST} run ended {run['state']}"
-        ingest_done = run["end_date"]
-        asserted.append(f"{INGEST} run for day {DAY} succeeded (REST trigger)")
+        days = ingest_days(with_training=has_train)
+        triggered = [api.trigger(INGEST, {"day": day}) for day in days]
+        say(f"triggered {INGEST} for {len(days)} days ({days[0]}..{days[-1]}) via REST")
+        for day, run in zip(days, triggered, strict=True):
+            run = api.wait_run(INGEST, run["dag_run_id"], timeout=RUN_TIMEOUT)
+            assert run["state"] == "success", f"{INGEST} day={day} ended {run['state']}"
+        say(f"{INGEST}: {len(days)} runs succeeded")
+        asserted.append(f"{INGEST} succeeded for {len(days)} days incl. {DAY} (REST trigger)")
 
         # --- catalog, started by the scheduler on the ingest Asset ----------------------
-        catalog_runs = wait_chained_runs(stack, CATALOG, after=run["queued_at"])
+        catalog_runs = wait_chained_runs(stack, CATALOG, after=triggered[0]["queued_at"])
         assert all(r["state"] == "success" for r in catalog_runs), catalog_runs
         assert any(r["run_type"] == "asset_triggered" for r in catalog_runs), (
             f"{CATALOG} was not started by the scheduler on the ingest Asset: {catalog_runs}"
@@ -122,12 +140,13 @@ def test_stack_runs_the_lifecycle_from_a_rest_trigger(stack: Stack) -> None:
 
         # --- training and promotion, where those DAGs exist -----------------------------
         if has_train:
-            train_runs = wait_chained_runs(stack, TRAIN, after=ingest_done)
-            assert all(r["state"] == "success" for r in train_runs), train_runs
-            asserted.append(f"{TRAIN} succeeded ({', '.join(r['run_type'] for r in train_runs)})")
+            train = api.trigger(TRAIN, {})
+            say(f"triggered {TRAIN} via REST: run {train['dag_run_id']}")
+            train = api.wait_run(TRAIN, train["dag_run_id"], timeout=RUN_TIMEOUT)
+            assert train["state"] == "success", f"{TRAIN} ended {train['state']}"
+            asserted.append(f"{TRAIN} succeeded (REST trigger, after the ingests)")
             if has_promote:
-                after = min(r["queued_at"] for r in train_runs)
-                promote_runs = wait_chained_runs(stack, PROMOTE, after=after)
+                promote_runs = wait_chained_runs(stack, PROMOTE, after=train["queued_at"])
                 assert all(r["state"] == "success" for r in promote_runs), promote_runs
                 asserted.append(
                     f"{PROMOTE} succeeded ({', '.join(r['run_type'] for r in promote_runs)})"
