@@ -72,7 +72,7 @@ class Checked:
 def _parse(values: pd.Series, col: ColumnSpec) -> pd.Series:
     """Convert raw values to the column's type; unparsable values become NA."""
     if col.type in ("int", "float"):
-        num = pd.to_numeric(values, errors="coerce")
+        num = _to_number(values)
         if col.type == "int":
             num = num.where(num.isna() | (num == np.floor(num)))
             return num.astype("Int64")
@@ -85,19 +85,45 @@ def _parse(values: pd.Series, col: ColumnSpec) -> pd.Series:
             "boolean"
         )
     if col.type == "date":
-        parsed = pd.to_datetime(
-            values, errors="coerce", format="mixed" if values.dtype == object else None
-        )
+        parsed = _to_datetime(values, utc=False)
         return (
             parsed.dt.tz_localize(None).dt.normalize()
             if parsed.dt.tz is not None
             else parsed.dt.normalize()
         )
     if col.type == "timestamp":
-        return pd.to_datetime(
-            values, errors="coerce", utc=True, format="mixed" if values.dtype == object else None
-        )
-    return values.astype("string")
+        return _to_datetime(values, utc=True)
+    return values.astype(object).where(values.notna(), None)
+
+
+NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _to_number(values: pd.Series) -> pd.Series:
+    """Strings to float64 (NaN where not a number), vectorised in Arrow; others via pandas."""
+    if values.dtype != object:
+        return pd.to_numeric(values, errors="coerce")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: the slow, sure path
+        return pd.to_numeric(values, errors="coerce")
+    valid = pc.match_substring_regex(arr, NUMBER_RE)
+    numbers = pc.cast(pc.utf8_trim_whitespace(pc.if_else(valid, arr, None)), pa.float64())
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+
+
+def _to_datetime(values: pd.Series, *, utc: bool) -> pd.Series:
+    """Parse dates/timestamps: ISO 8601 fast path, any other format as a fallback."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return pd.to_datetime(values, errors="coerce", utc=utc)
+    parsed = pd.to_datetime(values, errors="coerce", utc=utc, format="ISO8601")
+    retry = parsed.isna() & values.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(values[retry], errors="coerce", utc=utc, format="mixed")
+    return parsed
 
 
 def check_schema(frame: pd.DataFrame, schema: SchemaSpec, origin: str) -> None:
@@ -130,10 +156,14 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
     n = len(frame)
     reasons = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray, messages: pd.Series | str) -> None:
+    def flag(mask: np.ndarray, values: pd.Series | None, template: str) -> None:
+        """Add ``template`` (with ``{v}`` = the row's value) to the reasons of masked rows."""
         if not mask.any():
             return
-        msg = messages if isinstance(messages, str) else messages[mask].to_numpy(dtype=object)
+        if values is None:
+            msg: Any = template
+        else:
+            msg = np.array([template.format(v=v) for v in values.to_numpy()[mask]], dtype=object)
         reasons[mask] = reasons[mask] + "; " + msg
 
     typed: dict[str, pd.Series] = {}
@@ -146,27 +176,18 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
         if present.sum() and bad.sum() / present.sum() > schema.max_type_error_ratio and n >= 10:
             sample = raw[bad].head(3).tolist()
             type_breaks.append(f"{name} (expected {col.type}, e.g. got {sample})")
-        flag(bad, f"{name}: " + raw.astype("string").fillna("") + f" is not a {col.type}")
+        flag(bad, raw, f"{name}: {{v}} is not a {col.type}")
         if not col.nullable:
-            flag(~present, f"{name}: missing (the column is not nullable)")
+            flag(~present, None, f"{name}: missing (the column is not nullable)")
         if col.min is not None:
-            flag(
-                (parsed < col.min).fillna(False).to_numpy(dtype=bool),
-                f"{name}: " + parsed.astype("string") + f" is below min {col.min:g}",
-            )
+            below = (parsed < col.min).fillna(False).to_numpy(dtype=bool)
+            flag(below, parsed, f"{name}: {{v}} is below min {col.min:g}")
         if col.max is not None:
-            flag(
-                (parsed > col.max).fillna(False).to_numpy(dtype=bool),
-                f"{name}: " + parsed.astype("string") + f" is above max {col.max:g}",
-            )
+            above = (parsed > col.max).fillna(False).to_numpy(dtype=bool)
+            flag(above, parsed, f"{name}: {{v}} is above max {col.max:g}")
         if col.categories:
             unknown = (parsed.notna() & ~parsed.isin(col.categories)).to_numpy(dtype=bool)
-            flag(
-                unknown,
-                f"{name}: "
-                + parsed.astype("string").fillna("")
-                + f" is not one of {col.categories}",
-            )
+            flag(unknown, parsed, f"{name}: {{v}} is not one of {col.categories}")
         typed[name] = parsed
     if type_breaks:
         raise SchemaError(
@@ -181,14 +202,11 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
         else ts.dt.normalize()
     )
     other_day = (ts.notna() & (day_of != pd.Timestamp(day))).to_numpy(dtype=bool)
-    flag(
-        other_day,
-        f"{schema.timestamp_column}: " + ts.astype("string") + f" is not the ingested day {day}",
-    )
+    flag(other_day, ts.dt.date, f"{schema.timestamp_column}: {{v}} is not the ingested day {day}")
 
     ids = typed[schema.id_column]
     dup = (ids.notna() & ids.duplicated(keep="first")).to_numpy(dtype=bool)
-    flag(dup, f"{schema.id_column}: duplicate id " + ids.astype("string").fillna(""))
+    flag(dup, ids, f"{schema.id_column}: duplicate id {{v}}")
 
     rejected_mask = reasons != ""
     out = pd.DataFrame(typed)
