@@ -117,9 +117,10 @@ def main() -> None:
     lines = [
         "# Ingest + catalog benchmark",
         "",
-        f"`{' '.join([Path(sys.executable).name, *sys.argv])}` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {date.today()}. Embedded backends (SQLite catalog, local lake), "
-        "warm process. Landing (simulating upstream) is not counted: "
+        f"`{' '.join([Path(sys.executable).name, *sys.argv])}` on {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {date.today()}. "
+        "Embedded backends (SQLite catalog, local lake), warm process. "
+        "Landing (simulating upstream) is not counted: "
         f"{t_land:.2f} s for {args.rows:,} rows, {t_land_big:.2f} s for {args.big:,}.",
         "",
         "| what | rows | seconds | note |",

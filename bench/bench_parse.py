@@ -73,8 +73,9 @@ def main() -> None:
     lines = [
         "# DAG parse-time benchmark",
         "",
-        f"`{Path(sys.executable).name} bench/bench_parse.py` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{date.today()}; median of {RUNS} cold interpreters each. {info['dags']} DAGs, "
+        f"`{Path(sys.executable).name} bench/bench_parse.py` on {platform.machine()}, "
+        f"{os.cpu_count()} cores, {date.today()}; median of {RUNS} cold interpreters each. "
+        f"{info['dags']} DAGs, "
         f"{info['errors']} import errors.",
         "",
         "| what | seconds |",
