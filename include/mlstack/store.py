@@ -88,6 +88,7 @@ promotion_decisions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
