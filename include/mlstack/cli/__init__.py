@@ -40,6 +40,10 @@ def _register() -> None:
 
     for command in (*data.COMMANDS, demo.demo, system.init):
         main.add_command(command)
+    from mlstack.cli import models
+
+    for command in models.COMMANDS:
+        main.add_command(command)
 
 
 _register()

@@ -267,7 +267,8 @@ def evaluate(
     )
     failed = [g for g in gates if not g.passed]
     outcome = REFUSED if failed else (CHAMPION if champ_v is None else CHALLENGER)
-    reasons = [f"{g.name}: {g.detail}" for g in (failed or gates)]
+    headline = next(g for g in gates if g.name == "metric")
+    reasons = [f"{g.name}: {g.detail}" for g in failed] or [f"all gates passed; {headline.detail}"]
     return Decision(
         usecase=spec.name,
         version=cand_v,

@@ -316,6 +316,7 @@ def log_and_register(
     *,
     settings: Settings | None = None,
     infer_requirements: bool = False,
+    run_tags: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     """One MLflow run with everything about the training; register it as ``candidate``."""
     import mlflow
@@ -326,7 +327,12 @@ def log_and_register(
     example = modeling.model_input(spec, split.train.head(5))
     sample = modeling.model_input(spec, split.train.head(500))
     primary = modeling.primary_metric(spec).name
-    run_tags = {"mlstack.usecase": spec.name, "mlstack.task": spec.task, **snap.tags()}
+    run_tags = {
+        **(run_tags or {}),
+        "mlstack.usecase": spec.name,
+        "mlstack.task": spec.task,
+        **snap.tags(),
+    }
     commit = registry.git_commit()
     if commit:
         run_tags["mlflow.source.git.commit"] = commit
@@ -391,6 +397,7 @@ def train(
     labels_snapshot_id: int | None = None,
     settings: Settings | None = None,
     infer_requirements: bool = False,
+    run_tags: dict[str, str] | None = None,
 ) -> TrainResult:
     """Train, log and register one model of ``spec`` on exact snapshots (default: current)."""
     s = settings or get_settings()
@@ -410,7 +417,14 @@ def train(
     pipe, metrics, fit_s = fit(spec, split)
     t1 = time.perf_counter()
     run_id, version = log_and_register(
-        spec, pipe, metrics, snap, split, settings=s, infer_requirements=infer_requirements
+        spec,
+        pipe,
+        metrics,
+        snap,
+        split,
+        settings=s,
+        infer_requirements=infer_requirements,
+        run_tags=run_tags,
     )
     mlflow_s = time.perf_counter() - t1
     record_lineage(spec, snap, run_id, version, s)
