@@ -9,8 +9,14 @@ import logging
 import sys
 
 import click
+from rich.console import Console
 
 from mlstack.exceptions import MlstackError
+
+
+def console() -> Console:
+    """A rich console; when output is piped (no terminal) it is 160 columns, not 80."""
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 class _Group(click.Group):

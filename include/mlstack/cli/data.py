@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from mlstack.cli import console as make_console
 from mlstack.settings import get_settings
 from mlstack.specs import discover, get_spec, load_spec
 
-console = Console()
+console = make_console()
 
 
 @click.group()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mlstack.cli import console as make_console
 from mlstack.settings import get_settings
 
 
@@ -31,7 +31,7 @@ def demo(
     """Run the demo use case through the real DAGs on embedded backends (no Docker)."""
     from mlstack import demo as demo_run
 
-    console = Console()
+    console = make_console()
     settings = get_settings()
     if reset or reset_only:
         demo_run.reset(settings)
