@@ -75,6 +75,12 @@ def _request(context: dict[str, Any], asset: Asset) -> dict[str, Any]:
     return dict(events[-1].extra or {}) if events else {}
 
 
+def _run_type(context: dict[str, Any]) -> str:
+    """``manual``, ``scheduled``, ``asset_triggered``, ... of the running DAG run."""
+    run_type = context["dag_run"].run_type
+    return str(getattr(run_type, "value", run_type))
+
+
 def build_train(spec: UseCaseSpec) -> DAG:
     """``<usecase>__train``: exact snapshot → fit → MLflow run → alias candidate → Asset."""
     from mlstack.airflow import factory
@@ -109,7 +115,7 @@ def build_train(spec: UseCaseSpec) -> DAG:
             params = context.get("params") or {}
             req = _request(context, request)
             tags = {
-                "mlstack.trigger": "retrain-request" if req else str(context["dag_run"].run_type),
+                "mlstack.trigger": "retrain-request" if req else _run_type(context),
                 "mlstack.producer": factory.producer(context),
             }
             if req:
