@@ -8,7 +8,7 @@ retrain. A wrong spec fails with the file, the field and what is allowed.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -190,6 +190,45 @@ class PromotionSpec(_Strict):
     approval_timeout_hours: float = Field(default=24.0, gt=0)
 
 
+class GuardrailSpec(_Strict):
+    """Limits the challenger must respect during a rollout, whatever its primary metric."""
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Failed share.")
+    max_p99_latency_ms: float = Field(default=100.0, gt=0, description="Challenger p99 budget.")
+    min_requests: int = Field(default=100, ge=1, description="Requests before guardrails judge.")
+
+
+class RolloutSpec(_Strict):
+    """How a challenger is rolled out: stages of traffic, evidence needed, test and guardrails.
+
+    ``mode: shadow`` starts with a shadow stage (the challenger scores every request, the
+    champion answers) before the A/B ``stages`` (challenger traffic shares, increasing).
+    """
+
+    mode: Literal["shadow", "ab"] = "ab"
+    stages: list[float] = Field(default_factory=lambda: [0.1, 0.5])
+    min_samples: int = Field(default=200, ge=1, description="Labelled rows per variant.")
+    max_duration: timedelta = Field(default=timedelta(days=7), description="Per stage.")
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Always-valid error rate.")
+    effect_size: float = Field(
+        default=0.1, gt=0, description="Expected standardised effect (mSPRT mixture scale)."
+    )
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5, description="SRM chi-square level.")
+    guardrails: GuardrailSpec = Field(default_factory=GuardrailSpec)
+    poll_interval: timedelta = Field(default=timedelta(minutes=10))
+    notifier: str = Field(default="log", description="A registered ``notifiers`` plugin.")
+    notifier_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_ok(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("needs at least one stage (challenger traffic share, e.g. 0.1)")
+        if any(not 0 < x < 1 for x in v) or v != sorted(set(v)):
+            raise ValueError("stages are challenger shares in (0, 1), strictly increasing")
+        return v
+
+
 class UseCaseSpec(_Strict):
     """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
 
@@ -206,7 +245,7 @@ class UseCaseSpec(_Strict):
     hooks: str | None = Field(default=None, description="Python file of hooks, relative to spec.")
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
-    rollout: dict[str, Any] = Field(default_factory=dict)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     monitoring: dict[str, Any] = Field(default_factory=dict)
     retraining: dict[str, Any] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True, description="Where the spec was read.")

@@ -89,6 +89,85 @@ promotion_decisions = sa.Table(
 )
 
 
+#: Every prediction the gateway answered or scored in shadow (written in batches, off-path).
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("prediction_id", sa.String(36), primary_key=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("entity_id", sa.String(200), nullable=True),
+    sa.Column("rollout_id", sa.String(36), nullable=True, index=True),
+    sa.Column("variant", sa.String(20), nullable=False),  # champion | challenger | shadow
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("prediction", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_predictions_usecase_created", "usecase", "created_at"),
+    sa.Index("ix_predictions_usecase_entity", "usecase", "entity_id"),
+)
+
+#: Labels (actuals) sent back to the gateway, by prediction id or entity id, maybe weeks later.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("prediction_id", sa.String(36), nullable=True, index=True),
+    sa.Column("entity_id", sa.String(200), nullable=True),
+    sa.Column("label", sa.Float, nullable=False),
+    sa.Column("label_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_feedback_usecase_entity", "usecase", "entity_id"),
+)
+
+#: Requests a model failed to score (the challenger's error-rate guardrail reads these).
+prediction_errors = sa.Table(
+    "prediction_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("rollout_id", sa.String(36), nullable=True, index=True),
+    sa.Column("variant", sa.String(20), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: One row per rollout of a challenger; the gateway reads the running one for its split.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("rollout_id", sa.String(36), primary_key=True),
+    sa.Column("usecase", sa.String(100), nullable=False, index=True),
+    sa.Column("champion_version", sa.Integer, nullable=True),
+    sa.Column("challenger_version", sa.Integer, nullable=False),
+    sa.Column("stages", sa.JSON, nullable=False),  # [{"name", "traffic", "shadow"}, ...]
+    sa.Column("stage_index", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # running, promoted, rolled_back, halted
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stage_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+)
+
+#: Every look at a rollout's evidence: the action taken, why, the evidence and its report.
+rollout_decisions = sa.Table(
+    "rollout_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rollout_id", sa.String(36), nullable=False, index=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("stage_index", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # wait|next_stage|promote|rollback|halt
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("report_uri", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
