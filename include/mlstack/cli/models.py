@@ -83,32 +83,12 @@ def models_list(usecase: str, as_json: bool) -> None:
     """List USECASE's model versions with aliases, metric, snapshot and last decision."""
     from mlstack.stages import promote
 
-    rows = promote.list_models(get_spec(usecase))
     if as_json:
+        rows = promote.list_models(get_spec(usecase))
         click.echo(json.dumps(rows, default=str, indent=2))
         return
-    table = Table(
-        "version",
-        "aliases",
-        "metric",
-        "holdout days",
-        "features snapshot",
-        "decision",
-        "reason",
-        title=f"{usecase} models",
-    )
-    for r in rows:
-        value = f"{r['metric']}={r['value']:.4f}" if r["value"] is not None else ""
-        table.add_row(
-            str(r["version"]),
-            ", ".join(r["aliases"]),
-            value,
-            r["holdout_days"] or "",
-            str(r["features_snapshot"] or ""),
-            r["promotion"] or "",
-            (r["reason"] or "")[:80],
-        )
-    console.print(table)
+    table = models_table(usecase)
+    console.print(table if table is not None else f"{usecase} has no registered model yet")
 
 
 @models_group.command("evaluate")
@@ -149,6 +129,37 @@ def models_history(usecase: str) -> None:
             "; ".join(r["reasons"])[:90],
         )
     console.print(table)
+
+
+def models_table(usecase: str, title: str | None = None) -> Table | None:
+    """Each model version: aliases, holdout metric, data snapshot and promotion decision."""
+    from mlstack.stages import promote
+
+    rows = promote.list_models(get_spec(usecase))
+    if not rows:
+        return None
+    table = Table(
+        "version",
+        "aliases",
+        "holdout metric",
+        "holdout days",
+        "snapshot (features)",
+        "decision",
+        "reason",
+        title=title or f"{usecase} models",
+    )
+    for r in rows:
+        value = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
+        table.add_row(
+            f"v{r['version']}",
+            ", ".join(r["aliases"]),
+            value,
+            r["holdout_days"] or "",
+            str(r["features_snapshot"] or ""),
+            r["promotion"] or "",
+            (r["reason"] or "")[:100],
+        )
+    return table
 
 
 @click.command("promote")
