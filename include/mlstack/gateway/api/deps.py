@@ -1,0 +1,31 @@
+"""Dependencies of the routes: the service objects the app holds, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+
+from mlstack.gateway.service import PredictionService
+
+
+def get_service(request: Request) -> PredictionService:
+    """The app's prediction service."""
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
+
+
+def get_usecase(
+    service: ServiceDep, usecase: Annotated[str, Path(description="Use-case name")]
+) -> str:
+    """The path's use case, or 404 naming the served ones."""
+    if usecase not in service.cache.specs:
+        raise HTTPException(
+            404, f"unknown use case {usecase!r}; served: {sorted(service.cache.specs)}"
+        )
+    return usecase
+
+
+UsecaseDep = Annotated[str, Depends(get_usecase)]

@@ -1,0 +1,112 @@
+"""The gateway's FastAPI app: ``create_app()`` (an ASGI factory for uvicorn ``--factory``).
+
+On start it loads every served use case's champion (and challenger while a rollout runs),
+starts the prediction logger and a refresher thread that re-reads aliases and rollouts
+every ``refresh_interval_s``; on stop it writes every queued row before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from mlstack import store
+from mlstack.exceptions import SettingsError
+from mlstack.gateway.api.routes import predictions, system, usecases
+from mlstack.gateway.core.config import GatewaySettings
+from mlstack.gateway.logger import PredictionLogger
+from mlstack.gateway.metrics import Metrics
+from mlstack.gateway.models import ModelCache
+from mlstack.gateway.service import PredictionService
+from mlstack.settings import Settings, get_settings
+from mlstack.specs import UseCaseSpec, discover
+
+log = logging.getLogger(__name__)
+
+
+def served_specs(settings: Settings, gateway: GatewaySettings) -> dict[str, UseCaseSpec]:
+    """The specs the gateway serves: the configured names, or every valid spec."""
+    specs, errors = discover(settings.usecases_dir)
+    for name, err in errors.items():
+        log.error("Not serving %s: %s", name, err)
+    if not gateway.usecases:
+        return specs
+    missing = [n for n in gateway.usecases if n not in specs]
+    if missing:
+        raise SettingsError(
+            f"MLSTACK_GATEWAY_USECASES names {missing}, which are not valid specs in "
+            f"{settings.usecases_dir}; valid: {sorted(specs)}"
+        )
+    return {n: specs[n] for n in gateway.usecases}
+
+
+class Refresher:
+    """A daemon thread that calls ``cache.refresh()`` every ``interval`` seconds."""
+
+    def __init__(self, cache: ModelCache, interval: float) -> None:
+        self.cache, self.interval = cache, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-refresher", daemon=True)
+
+    def start(self) -> None:
+        """Start refreshing in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the refresh in progress."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.cache.refresh()
+
+
+def create_app(settings: Settings | None = None, gateway: GatewaySettings | None = None) -> FastAPI:
+    """Build the gateway app (models load when the app starts, in its lifespan)."""
+    s = settings or get_settings()
+    g = gateway or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        specs = served_specs(s, g)
+        cache = ModelCache(specs, s)
+        engine = store.engine(s, create=False)
+        try:
+            store.init_tables(engine)
+        except sa.exc.SQLAlchemyError as exc:  # logs spool until the database is back
+            log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
+        logger = PredictionLogger(
+            engine,
+            g.spool_dir or (s.home / "spool"),
+            batch_size=g.log_batch_size,
+            flush_interval_s=g.log_flush_interval_s,
+            queue_size=g.log_queue_size,
+            replay_interval_s=g.replay_interval_s,
+        )
+        cache.refresh()
+        logger.start()
+        refresher = Refresher(cache, g.refresh_interval_s)
+        refresher.start()
+        app.state.service = PredictionService(cache, logger, Metrics(), g.batch_wait_ms / 1000)
+        log.info("Gateway serving %s", sorted(specs))
+        try:
+            yield
+        finally:
+            refresher.stop()
+            logger.stop()
+
+    app = FastAPI(
+        title="mlstack gateway",
+        version="1",
+        description="Champion and challenger of every use case: predict, feedback, status.",
+        lifespan=lifespan,
+    )
+    for module in (predictions, usecases, system):
+        app.include_router(module.router)
+    return app

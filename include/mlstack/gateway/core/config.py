@@ -1,0 +1,52 @@
+"""Gateway settings, read from the environment (prefix ``MLSTACK_GATEWAY_``).
+
+Where models and the database live comes from the mlstack settings (``MLSTACK_*``); this
+class only holds what is the gateway's own: which use cases it serves, how often it looks
+for new aliases and rollouts, and how it logs predictions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """The gateway's own knobs; every default suits the laptop stack."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLSTACK_GATEWAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    usecases: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Use cases to serve; empty = every valid spec."
+    )
+    refresh_interval_s: float = Field(
+        default=10.0, gt=0, description="How often aliases and the running rollout are re-read."
+    )
+    log_batch_size: int = Field(default=500, ge=1, description="Rows per database insert.")
+    log_flush_interval_s: float = Field(default=0.25, gt=0, description="Max wait before a flush.")
+    log_queue_size: int = Field(
+        default=50_000, ge=1, description="Rows held in memory; beyond that they spool to disk."
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="Spool for rows the database refused; default <home>/spool."
+    )
+    replay_interval_s: float = Field(default=5.0, gt=0, description="Spool replay period.")
+    batch_wait_ms: float = Field(
+        default=0.5, ge=0, description="How long a request waits for others to score together."
+    )
+
+    @field_validator("usecases", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        """Accept ``a,b`` from the environment as well as a JSON list."""
+        if isinstance(v, str) and not v.strip().startswith("["):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v

@@ -1,0 +1,246 @@
+"""Models the gateway serves: load by alias, check records, score in batches, swap atomically.
+
+:class:`ModelCache` keeps, per use case, one immutable :class:`Serving` snapshot: the
+champion, the challenger (while a rollout runs) and the rollout's stage. ``refresh()``
+reads the registry aliases and the running rollout; when anything changed it loads the
+new models first and then replaces the snapshot in one assignment, so a request in flight
+finishes on the models it started with and none is dropped. When MLflow or the database
+cannot be reached the snapshot stays as it is: the gateway keeps serving what it has.
+
+:class:`LoadedModel` scores with the logged scikit-learn pipeline on a frame built exactly
+like MLflow's pyfunc builds it from the signature (float64 numbers, object strings), so the
+answers equal ``mlflow models serve``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from mlstack import registry, store
+from mlstack.exceptions import MlstackError, ModelNotFound, ValidationError
+from mlstack.settings import Settings
+from mlstack.specs import UseCaseSpec
+
+log = logging.getLogger(__name__)
+
+NUMERIC = {"double", "float", "long", "integer", "boolean"}
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One signature input: name, MLflow type, and whether it may be missing."""
+
+    name: str
+    type: str
+    required: bool
+
+
+class RecordError(ValidationError):
+    """A record does not match the model signature; ``field`` names the culprit."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(f"record {index}: field {field!r}: {message}")
+        self.index, self.field, self.message = index, field, message
+
+
+@dataclass
+class LoadedModel:
+    """A registered version ready to score: pipeline, signature fields, threshold."""
+
+    usecase: str
+    version: int
+    model: Any
+    fields: list[InputField]
+    task: str
+    threshold: float
+
+    def check(self, records: list[dict[str, Any]]) -> None:
+        """Raise RecordError naming the first field of a record that breaks the signature."""
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise RecordError(i, "(record)", "must be a JSON object")
+            for f in self.fields:
+                value = rec.get(f.name)
+                if value is None:
+                    if f.required and f.name not in rec:
+                        raise RecordError(i, f.name, f"required ({f.type}) but missing")
+                    continue
+                if f.type in NUMERIC:
+                    if isinstance(value, bool) and f.type != "boolean":
+                        raise RecordError(i, f.name, f"expected a number ({f.type}), got {value!r}")
+                    if not isinstance(value, int | float):
+                        raise RecordError(i, f.name, f"expected a number ({f.type}), got {value!r}")
+                elif f.type == "string" and not isinstance(value, str):
+                    raise RecordError(i, f.name, f"expected a string, got {value!r}")
+
+    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """The model input, typed like MLflow's pyfunc types it from the signature."""
+        data: dict[str, Any] = {}
+        for f in self.fields:
+            values = [r.get(f.name) for r in records]
+            if f.type in NUMERIC:
+                data[f.name] = np.array(
+                    [math.nan if v is None else v for v in values], dtype="float64"
+                )
+            else:
+                data[f.name] = pd.Series(values, dtype=object)
+        return pd.DataFrame(data)
+
+    def score(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(prediction, score)`` per record: decided label and probability, or the value."""
+        x = self.frame(records)
+        if self.task == "classification":
+            proba = np.asarray(self.model.predict_proba(x))[:, 1]
+            return (proba >= self.threshold).astype(float), proba
+        return np.asarray(self.model.predict(x), dtype=float), None
+
+
+def _fields(signature: Any) -> list[InputField]:
+    if signature is None or signature.inputs is None:
+        raise MlstackError("model has no signature; the gateway only serves signed models")
+    out = []
+    for col in signature.inputs.inputs:
+        kind = getattr(col.type, "name", str(col.type))
+        out.append(InputField(col.name, str(kind), bool(getattr(col, "required", True))))
+    return out
+
+
+def load(spec: UseCaseSpec, version: int, settings: Settings) -> LoadedModel:
+    """Load version ``version`` of the use case's model with its signature and threshold."""
+    mv = registry.get_version(spec.name, version, settings)
+    threshold = float((mv.tags or {}).get("mlstack.threshold", spec.training.threshold))
+    model = registry.load_model(spec.name, version, settings)
+    fields = _fields(registry.signature_of(spec.name, version, settings))
+    log.info("Loaded %s v%d (%d inputs)", spec.name, version, len(fields))
+    return LoadedModel(spec.name, int(version), model, fields, spec.task, threshold)
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """The running rollout as the gateway needs it: id, stage, traffic, shadow."""
+
+    rollout_id: str
+    challenger_version: int
+    stage_index: int
+    stage_name: str
+    traffic: float
+    shadow: bool
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a use case serves right now (replaced whole, never mutated)."""
+
+    champion: LoadedModel | None = None
+    challenger: LoadedModel | None = None
+    rollout: RolloutState | None = None
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+def running_rollout(usecase: str, settings: Settings) -> RolloutState | None:
+    """The use case's running rollout, read from the mlstack database (None if none)."""
+    c = store.rollouts.c
+    with store.engine(settings).connect() as conn:
+        row = conn.execute(
+            sa.select(store.rollouts)
+            .where(c.usecase == usecase, c.state == "running")
+            .order_by(c.started_at.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    stage = row.stages[row.stage_index]
+    return RolloutState(
+        row.rollout_id,
+        int(row.challenger_version),
+        int(row.stage_index),
+        str(stage["name"]),
+        float(stage["traffic"]),
+        bool(stage.get("shadow", False)),
+    )
+
+
+class ModelCache:
+    """Per use case :class:`Serving` snapshots, refreshed from MLflow and the database."""
+
+    def __init__(self, specs: dict[str, UseCaseSpec], settings: Settings) -> None:
+        self.specs = specs
+        self.settings = settings
+        self.serving: dict[str, Serving] = {name: Serving() for name in specs}
+        self.errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, usecase: str) -> Serving:
+        """The current snapshot of ``usecase`` (KeyError if not served)."""
+        return self.serving[usecase]
+
+    def refresh(self) -> dict[str, bool]:
+        """Re-read aliases and rollouts of every use case; True where something changed."""
+        with self._lock:
+            return {name: self._refresh_one(name) for name in self.specs}
+
+    def _refresh_one(self, name: str) -> bool:
+        spec, current = self.specs[name], self.serving[name]
+        try:
+            aliases = registry.aliases_of(name, self.settings)
+        except Exception as exc:  # MLflow unreachable: keep serving what we have
+            self.errors[name] = f"registry unreachable: {exc}"
+            log.warning("Keeping %s models: registry unreachable (%s)", name, exc)
+            return False
+        try:
+            rollout = running_rollout(name, self.settings)
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("Keeping %s rollout state: database unreachable (%s)", name, exc)
+            rollout = current.rollout
+        champ_v = aliases.get("champion")
+        chall_v = rollout.challenger_version if rollout else None
+        try:
+            champion = self._reuse_or_load(spec, champ_v, current)
+            challenger = self._reuse_or_load(spec, chall_v, current)
+        except (MlstackError, ModelNotFound, OSError) as exc:
+            self.errors[name] = f"model load failed: {exc}"
+            log.warning("Keeping %s models: load failed (%s)", name, exc)
+            return False
+        except Exception as exc:  # MLflow raises many types when its server is down
+            self.errors[name] = f"model load failed: {exc}"
+            log.warning("Keeping %s models: load failed (%s)", name, exc)
+            return False
+        self.errors.pop(name, None)
+        new = Serving(champion, challenger, rollout if challenger else None, aliases)
+        changed = (_v(new.champion), _v(new.challenger), new.rollout) != (
+            _v(current.champion),
+            _v(current.challenger),
+            current.rollout,
+        )
+        if changed:
+            log.info(
+                "%s now serves champion v%s, challenger v%s, rollout %s",
+                name,
+                _v(champion),
+                _v(challenger),
+                rollout,
+            )
+        self.serving[name] = new  # one assignment: requests see the old or the new, whole
+        return changed
+
+    def _reuse_or_load(
+        self, spec: UseCaseSpec, version: int | None, current: Serving
+    ) -> LoadedModel | None:
+        if version is None:
+            return None
+        for have in (current.champion, current.challenger):
+            if have is not None and have.version == version:
+                return have
+        return load(spec, version, self.settings)
+
+
+def _v(model: LoadedModel | None) -> int | None:
+    return model.version if model else None
