@@ -53,8 +53,8 @@ def _train_schedule(spec: UseCaseSpec) -> Any:
     request = retrain_request_asset(spec.name)
     if not spec.training.schedule:
         return request
-    from airflow.timetables.assets import AssetOrTimeSchedule
-    from airflow.timetables.trigger import CronTriggerTimetable
+    from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
+    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
     return AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(spec.training.schedule, timezone="UTC"), assets=request
@@ -203,7 +203,7 @@ def build_promote(spec: UseCaseSpec) -> DAG:
             context["outlet_events"][challenger].extra = extra
             return extra
 
-        decided = evaluate()
+        decided: Any = evaluate()
         if spec.promotion.require_approval:
             finalized = _approval_steps(spec, decided)
             announce(finalized)

@@ -308,7 +308,7 @@ def _record(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> int:
                 created_at=now,
             )
         )
-        decision_id = int(result.inserted_primary_key[0])
+        decision_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         relation = "refused_as" if d.outcome == REFUSED else "promoted_to"
         target = f"alias:{spec.name}@{CHALLENGER if d.outcome == REFUSED else d.outcome}"
         catalog.add_edge(
