@@ -50,6 +50,10 @@ def _register() -> None:
 
     for command in models.COMMANDS:
         main.add_command(command)
+    from mlstack.cli import serve
+
+    for command in serve.COMMANDS:
+        main.add_command(command)
 
 
 _register()

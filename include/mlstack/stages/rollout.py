@@ -19,15 +19,23 @@ lower is better), and business value per decision when the spec has a cost matri
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import logging
 import math
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import sqlalchemy as sa
 
-from mlstack.specs import RolloutSpec
+from mlstack import registry, store
+from mlstack.exceptions import MlstackError
+from mlstack.settings import Settings, get_settings
+from mlstack.specs import RolloutSpec, UseCaseSpec
 
 log = logging.getLogger(__name__)
 
@@ -295,3 +303,358 @@ def decide(ev: Evidence, spec: RolloutSpec) -> RolloutDecision:
 def now() -> datetime:
     """The current time, timezone-aware (UTC)."""
     return datetime.now(UTC)
+
+
+# --- the rollout's life: start, look, act ---------------------------------------------------
+
+
+class RolloutError(MlstackError):
+    """A rollout cannot start, continue or stop as asked; the message says why."""
+
+
+def _row(conn: Any, rollout_id: str) -> Any:
+    row = conn.execute(
+        sa.select(store.rollouts).where(store.rollouts.c.rollout_id == rollout_id)
+    ).first()
+    if row is None:
+        raise RolloutError(f"no rollout {rollout_id!r}; see `mlstack rollout status <usecase>`")
+    return row
+
+
+def running(usecase: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The use case's running rollout as a dict, or None."""
+    c = store.rollouts.c
+    with store.engine(settings or get_settings()).connect() as conn:
+        row = conn.execute(
+            sa.select(store.rollouts)
+            .where(c.usecase == usecase, c.state == RUNNING)
+            .order_by(c.started_at.desc())
+            .limit(1)
+        ).first()
+    return dict(row._mapping) if row else None
+
+
+def start(
+    spec: UseCaseSpec,
+    *,
+    challenger_version: int | None = None,
+    actor: str = "cli",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Start rolling out the challenger (idempotent for the same challenger)."""
+    s = settings or get_settings()
+    aliases = registry.aliases_of(spec.name, s)
+    version = challenger_version or aliases.get(CHALLENGER)
+    if version is None:
+        raise RolloutError(
+            f"{spec.name} has no challenger; promotion names one (mlstack models promote)"
+        )
+    if aliases.get(CHAMPION) is None:
+        raise RolloutError(f"{spec.name} has no champion to compare the challenger with")
+    current = running(spec.name, s)
+    if current is not None:
+        if current["challenger_version"] == int(version):
+            return current
+        raise RolloutError(
+            f"{spec.name} already rolls out v{current['challenger_version']} "
+            f"(rollout {current['rollout_id']}); stop it first: mlstack rollout stop {spec.name}"
+        )
+    stamp = now()
+    row = {
+        "rollout_id": str(uuid.uuid4()),
+        "usecase": spec.name,
+        "champion_version": aliases[CHAMPION],
+        "challenger_version": int(version),
+        "stages": [asdict(st) for st in plan(spec.rollout)],
+        "stage_index": 0,
+        "state": RUNNING,
+        "started_at": stamp,
+        "stage_started_at": stamp,
+        "ended_at": None,
+        "actor": actor,
+    }
+    with store.engine(s).begin() as conn:
+        conn.execute(store.rollouts.insert().values(**row))
+    log.info("Started rollout %s of %s v%s", row["rollout_id"], spec.name, version)
+    return row
+
+
+def stop(
+    spec: UseCaseSpec, *, reason: str = "stopped by hand", settings: Settings | None = None
+) -> dict[str, Any]:
+    """Stop the running rollout (all traffic back to the champion); aliases stay as they are."""
+    s = settings or get_settings()
+    current = running(spec.name, s)
+    if current is None:
+        raise RolloutError(f"{spec.name} has no running rollout")
+    _finish(current["rollout_id"], "stopped", s)
+    _record(current, current["stage_index"], "stop", [reason], {}, None, s)
+    return {**current, "state": "stopped"}
+
+
+def _finish(rollout_id: str, state: str, s: Settings) -> None:
+    with store.engine(s).begin() as conn:
+        conn.execute(
+            store.rollouts.update()
+            .where(store.rollouts.c.rollout_id == rollout_id)
+            .values(state=state, ended_at=now())
+        )
+
+
+def _record(
+    ro: dict[str, Any],
+    stage_index: int,
+    action: str,
+    reasons: list[str],
+    evidence: dict[str, Any],
+    report_uri: str | None,
+    s: Settings,
+) -> int:
+    with store.engine(s).begin() as conn:
+        res = conn.execute(
+            store.rollout_decisions.insert().values(
+                rollout_id=ro["rollout_id"],
+                usecase=ro["usecase"],
+                stage_index=stage_index,
+                action=action,
+                reasons=reasons,
+                evidence=evidence,
+                report_uri=report_uri,
+                created_at=now(),
+            )
+        )
+    return int(res.inserted_primary_key[0])
+
+
+def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rollout's predictions (with their label when known) and its scoring errors."""
+    p, f, e = store.predictions.c, store.feedback.c, store.prediction_errors.c
+    with store.engine(s).connect() as conn:
+        preds = pd.DataFrame(
+            conn.execute(
+                sa.select(
+                    p.prediction_id,
+                    p.entity_id,
+                    p.variant,
+                    p.prediction,
+                    p.score,
+                    p.latency_ms,
+                    p.created_at,
+                ).where(p.rollout_id == rollout_id)
+            ).all(),
+            columns=[
+                "prediction_id",
+                "entity_id",
+                "variant",
+                "prediction",
+                "score",
+                "latency_ms",
+                "created_at",
+            ],
+        )
+        ids = sa.select(p.prediction_id).where(p.rollout_id == rollout_id)
+        ents = sa.select(p.entity_id).where(p.rollout_id == rollout_id, p.entity_id.is_not(None))
+        labels = pd.DataFrame(
+            conn.execute(
+                sa.select(f.prediction_id, f.entity_id, f.label).where(
+                    f.usecase == usecase, sa.or_(f.prediction_id.in_(ids), f.entity_id.in_(ents))
+                )
+            ).all(),
+            columns=["prediction_id", "entity_id", "label"],
+        )
+        errors = pd.DataFrame(
+            conn.execute(
+                sa.select(e.variant, e.created_at).where(e.rollout_id == rollout_id)
+            ).all(),
+            columns=["variant", "created_at"],
+        )
+    by_pid = dict(zip(labels["prediction_id"], labels["label"], strict=True))
+    by_pid.pop(None, None)
+    pid_entity = dict(zip(preds["prediction_id"], preds["entity_id"], strict=True))
+    by_entity = {k: v for k, v in zip(labels["entity_id"], labels["label"], strict=True) if k}
+    for pid, label in by_pid.items():
+        if pid_entity.get(pid):
+            by_entity.setdefault(pid_entity[pid], label)
+    preds["label"] = [
+        by_pid.get(pid, by_entity.get(ent) if ent else None)
+        for pid, ent in zip(preds["prediction_id"], preds["entity_id"], strict=True)
+    ]
+    return preds, errors
+
+
+def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = None) -> Evidence:
+    """Look at a rollout: counts and SRM of this stage, sequential tests, guardrails."""
+    s = settings or get_settings()
+    rs = spec.rollout
+    stages = [Stage(**st) for st in ro["stages"]]
+    idx = int(ro["stage_index"])
+    stage = stages[idx]
+    preds, errors = _frames(ro["rollout_id"], spec.name, s)
+    since = _aware(ro["stage_started_at"])
+    in_stage = preds[[_aware(t) >= since for t in preds["created_at"]]]
+    err_stage = errors[[_aware(t) >= since for t in errors["created_at"]]]
+    counts = {v: int((in_stage["variant"] == v).sum()) for v in (CHAMPION, CHALLENGER, SHADOW)}
+    chall_variant = SHADOW if stage.shadow else CHALLENGER
+    chall_errors = int((err_stage["variant"] == chall_variant).sum())
+    srm = None
+    if not stage.shadow:
+        srm = srm_test(
+            {CHAMPION: counts[CHAMPION], CHALLENGER: counts[CHALLENGER] + chall_errors},
+            {CHAMPION: 1 - stage.traffic, CHALLENGER: stage.traffic},
+            rs.srm_alpha,
+        )
+    labelled = preds[preds["label"].notna()]
+    champ = labelled[labelled["variant"] == CHAMPION]
+    chall = labelled[labelled["variant"].isin([CHALLENGER, SHADOW])]
+    loss = value = None
+    if len(champ) or len(chall):
+        la, lb = (_losses(spec, champ), _losses(spec, chall))
+        loss = msprt(la, lb, rs.alpha, rs.effect_size)
+        cost = spec.training.cost_matrix
+        if cost is not None and spec.task == "classification":
+            va = row_value(champ["label"], champ["prediction"], cost.model_dump())
+            vb = row_value(chall["label"], chall["prediction"], cost.model_dump())
+            value = msprt(va, vb, rs.alpha, rs.effect_size)
+    lat = in_stage.loc[in_stage["variant"] == chall_variant, "latency_ms"].to_numpy()
+    guard = guardrails(counts[chall_variant], chall_errors, lat, rs)
+    return Evidence(
+        stage_index=idx,
+        stage=stage,
+        counts=counts,
+        srm=srm,
+        loss=loss,
+        value=value,
+        guardrail=guard,
+        elapsed_s=(now() - since).total_seconds(),
+        is_last_stage=idx == len(stages) - 1,
+        extra={"labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)}, "errors": chall_errors},
+    )
+
+
+def _aware(t: Any) -> datetime:
+    t = pd.Timestamp(t).to_pydatetime()
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _losses(spec: UseCaseSpec, rows: pd.DataFrame) -> np.ndarray:
+    score = rows["score"] if spec.task == "classification" else rows["prediction"]
+    return row_loss(spec.task, rows["label"].to_numpy(float), score.to_numpy(float))
+
+
+def report_html(spec: UseCaseSpec, ro: dict[str, Any], ev: Evidence, d: RolloutDecision) -> str:
+    """A small self-contained HTML page of one decision and its evidence."""
+    data = html.escape(json.dumps(ev.to_dict(), indent=2, default=str))
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in d.reasons)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{spec.name} rollout</title>"
+        f"</head><body><h1>{spec.name}: v{ro['challenger_version']} vs champion "
+        f"v{ro['champion_version']}</h1><p>Rollout {ro['rollout_id']}, stage "
+        f"{ev.stage.name}: <b>{d.action}</b></p><ul>{reasons}</ul><pre>{data}</pre></body></html>"
+    )
+
+
+def analyse(
+    spec: UseCaseSpec, rollout_id: str, settings: Settings | None = None
+) -> tuple[dict[str, Any], Evidence, RolloutDecision]:
+    """Gather a running rollout's evidence and decide (nothing is changed)."""
+    s = settings or get_settings()
+    with store.engine(s).connect() as conn:
+        ro = dict(_row(conn, rollout_id)._mapping)
+    if ro["state"] != RUNNING:
+        raise RolloutError(f"rollout {rollout_id} is {ro['state']}, not running")
+    ev = gather(spec, ro, s)
+    return ro, ev, decide(ev, spec.rollout)
+
+
+def act(
+    spec: UseCaseSpec,
+    ro: dict[str, Any],
+    ev: Evidence,
+    d: RolloutDecision,
+    *,
+    actor: str = "rollout",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Make a decision real: record it with a report, move stage or aliases, notify."""
+    from mlstack import lake, plugins
+    from mlstack.stages import promote
+
+    s = settings or get_settings()
+    evidence = ev.to_dict()
+    report_uri = None
+    if d.action != WAIT:
+        key = f"reports/rollouts/{spec.name}/{ro['rollout_id']}/{ev.stage_index}-{d.action}"
+        doc = {"rollout": _json_safe_row(ro), "action": d.action, "reasons": d.reasons}
+        lake.write_bytes(f"{key}.json", json.dumps({**doc, "evidence": evidence}).encode(), s)
+        report_uri = lake.write_bytes(f"{key}.html", report_html(spec, ro, ev, d).encode(), s)
+    decision_id = _record(ro, ev.stage_index, d.action, d.reasons, evidence, report_uri, s)
+    rid, version = ro["rollout_id"], int(ro["challenger_version"])
+    if d.action == NEXT_STAGE:
+        with store.engine(s).begin() as conn:
+            conn.execute(
+                store.rollouts.update()
+                .where(store.rollouts.c.rollout_id == rid)
+                .values(stage_index=ev.stage_index + 1, stage_started_at=now())
+            )
+    elif d.action == PROMOTE:
+        promote.override(
+            spec, version, to=CHAMPION, reason=f"won rollout {rid}: {d.reasons[-1]}", actor=actor
+        )
+        _finish(rid, FINAL_STATES[PROMOTE], s)
+    elif d.action == ROLLBACK:
+        if registry.aliases_of(spec.name, s).get(CHALLENGER) == version:
+            registry.delete_alias(spec.name, CHALLENGER, s)
+        registry.set_tags(spec.name, version, {"mlstack.rollout": "rolled_back"}, s)
+        _finish(rid, FINAL_STATES[ROLLBACK], s)
+    elif d.action == HALT:
+        _finish(rid, FINAL_STATES[HALT], s)
+    if d.action != WAIT:
+        event = {
+            "title": f"{spec.name} rollout of v{version}: {d.action}",
+            "usecase": spec.name,
+            "rollout_id": rid,
+            "action": d.action,
+            "reasons": d.reasons,
+            "report": report_uri,
+        }
+        plugins.load_for(spec)
+        plugins.get("notifiers", spec.rollout.notifier)(event, **spec.rollout.notifier_options)
+    log.info("%s rollout %s: %s (%s)", spec.name, rid, d.action, "; ".join(d.reasons))
+    return {
+        "rollout_id": rid,
+        "decision_id": decision_id,
+        "action": d.action,
+        "reasons": d.reasons,
+        "stage": ev.stage.name,
+        "report": report_uri,
+    }
+
+
+def _json_safe_row(ro: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in ro.items()}
+
+
+def status(usecase: str, settings: Settings | None = None, limit: int = 20) -> dict[str, Any]:
+    """The latest rollout of a use case and its decisions, newest first."""
+    s = settings or get_settings()
+    c, dc = store.rollouts.c, store.rollout_decisions.c
+    with store.engine(s).connect() as conn:
+        row = conn.execute(
+            sa.select(store.rollouts)
+            .where(c.usecase == usecase)
+            .order_by(c.started_at.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return {"usecase": usecase, "rollout": None, "decisions": []}
+        decisions = conn.execute(
+            sa.select(dc.id, dc.stage_index, dc.action, dc.reasons, dc.report_uri, dc.created_at)
+            .where(dc.rollout_id == row.rollout_id)
+            .order_by(dc.id.desc())
+            .limit(limit)
+        ).all()
+    return {
+        "usecase": usecase,
+        "rollout": _json_safe_row(dict(row._mapping)),
+        "decisions": [_json_safe_row(dict(d._mapping)) for d in decisions],
+    }

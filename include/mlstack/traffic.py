@@ -1,0 +1,128 @@
+"""Traffic simulator: send a use case's simulated records to the gateway, then their labels.
+
+Records come from the use case's simulator plugin (the same generator as the lake's data,
+with labels due the same day), so the gateway sees realistic applications and every
+prediction can be given its true outcome later. Works against a URL or an in-process client
+(anything with ``post(path, json=...)`` returning a response with ``json()``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from mlstack import plugins
+from mlstack.exceptions import MlstackError
+from mlstack.modeling import feature_columns
+from mlstack.specs import UseCaseSpec
+
+log = logging.getLogger(__name__)
+
+
+class Client(Protocol):
+    """The part of an HTTP client the simulator uses (httpx.Client, TestClient)."""
+
+    def post(self, url: str, *, json: Any) -> Any: ...
+
+
+@dataclass
+class TrafficResult:
+    """What was sent and answered."""
+
+    sent: int = 0
+    answered: int = 0
+    failed: int = 0
+    labels_sent: int = 0
+    variants: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def simulated_rows(spec: UseCaseSpec, day: date, rows: int, seed: int = 7) -> pd.DataFrame:
+    """One day of the simulator's clean rows with the target column (labels due at once)."""
+    if spec.simulator is None:
+        raise MlstackError(f"use case {spec.name!r} has no simulator to draw traffic from")
+    plugins.load_for(spec)
+    sim = plugins.get("simulators", spec.simulator.plugin)
+    options = {**spec.simulator.options, "label_delay_days": 0, "malformed_share": 0.0}
+    files = sim(day, seed=seed, rows=rows, start=day - timedelta(days=1), options=options)
+    frames = {k: _read(name, data) for k, (name, data) in files.items()}
+    frame = frames["features"]
+    target = spec.schema.target_column
+    if target and target not in frame.columns and "labels" in frames:
+        labels = frames["labels"][[spec.schema.id_column, target]]
+        frame = frame.merge(labels, on=spec.schema.id_column, how="left")
+    return frame
+
+
+def _read(name: str, data: bytes) -> pd.DataFrame:
+    if name.endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(data))
+    return pd.read_csv(io.BytesIO(data), dtype={0: str})
+
+
+def to_records(spec: UseCaseSpec, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Request records: entity id plus the model's input columns, JSON-safe."""
+    cols = [spec.schema.id_column, *feature_columns(spec)]
+    sub = frame[cols].astype(object).where(frame[cols].notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in sub.to_dict("records")
+    ]
+
+
+def simulate(
+    spec: UseCaseSpec,
+    client: Client,
+    *,
+    requests: int = 1000,
+    rate: float = 0.0,
+    label_share: float = 1.0,
+    day: date | None = None,
+    base: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> TrafficResult:
+    """Send ``requests`` one-record predictions (at ``rate``/s; 0 = as fast as possible),
+    then the true labels of ``label_share`` of them by prediction id."""
+    day = day or (spec.simulator.start if spec.simulator else date.today())
+    frame = simulated_rows(spec, day, requests)
+    records = to_records(spec, frame)
+    target = spec.schema.target_column
+    out = TrafficResult()
+    labels = []
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for i, rec in enumerate(records):
+        if rate > 0:
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        out.sent += 1
+        resp = client.post(f"{base}/v1/{spec.name}/predict", json={"record": rec})
+        if resp.status_code != 200:
+            out.failed += 1
+            continue
+        answer = resp.json()["predictions"][0]
+        out.answered += 1
+        out.variants[answer["variant"]] = out.variants.get(answer["variant"], 0) + 1
+        if target and rng.random() < label_share and pd.notna(frame[target].iloc[i]):
+            labels.append(
+                {"prediction_id": answer["prediction_id"], "label": float(frame[target].iloc[i])}
+            )
+        if progress and (i + 1) % 100 == 0:
+            progress(i + 1)
+    for start in range(0, len(labels), 1000):
+        resp = client.post(
+            f"{base}/v1/{spec.name}/feedback", json={"labels": labels[start : start + 1000]}
+        )
+        if resp.status_code == 202:
+            out.labels_sent += len(labels[start : start + 1000])
+    out.seconds = time.perf_counter() - t0
+    return out
