@@ -168,6 +168,55 @@ rollout_decisions = sa.Table(
 )
 
 
+#: Monitoring time series: one value per use case, model version, day, metric (and feature).
+monitoring_metrics = sa.Table(
+    "monitoring_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("metric", sa.String(100), nullable=False),  # e.g. drift_score, estimated_roc_auc
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("alert", sa.Boolean, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_monitoring_metrics_series", "usecase", "metric", "run_date"),
+)
+
+#: Alerts raised by monitoring runs (drift, quality, performance), with a root-cause summary.
+monitoring_alerts = sa.Table(
+    "monitoring_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False, index=True),
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),  # drift | quality | performance | retrain
+    sa.Column("severity", sa.String(20), nullable=False),  # info | warning | critical
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("report_uri", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: Every retrain-policy decision with its evidence (``decision`` = retrain only when sent).
+retrain_requests = sa.Table(
+    "retrain_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False, index=True),
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),  # none | alert | blocked | retrain
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
