@@ -229,6 +229,67 @@ class RolloutSpec(_Strict):
         return v
 
 
+class NotifierSpec(_Strict):
+    """Where alerts and retrain requests are sent: a ``notifiers`` plugin and its options."""
+
+    kind: str = Field(description="Name of a registered notifiers plugin (log, webhook, ...).")
+    options: dict[str, Any] = Field(default_factory=dict)
+    on: list[Literal["alert", "retrain"]] = Field(default_factory=lambda: ["alert", "retrain"])
+
+
+class MonitoringSpec(_Strict):
+    """Daily monitoring: drift, quality, realised and estimated performance, business value."""
+
+    schedule: str | None = Field(default="@daily", description="Cron or preset; None = off.")
+    window_days: int = Field(default=1, ge=1, description="Days of logged requests per run.")
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of drifted features that is dataset drift."
+    )
+    drift_methods: dict[str, Literal["wasserstein", "jensenshannon", "ks", "chisquare", "z"]] = (
+        Field(default_factory=dict, description="Per-feature method overrides.")
+    )
+    drift_thresholds: dict[str, float] = Field(default_factory=dict)
+    performance_drop: float = Field(
+        default=0.03,
+        ge=0,
+        description="Alert when the primary metric (realised or estimated) is worse than the "
+        "champion's holdout value by more than this (absolute).",
+    )
+    min_labels: int = Field(
+        default=200, ge=1, description="Labelled rows needed before realised metrics count."
+    )
+    reference_rows: int = Field(
+        default=200_000, ge=1000, description="Cap on reference rows read (sampled)."
+    )
+    report_sample_rows: int = Field(default=20_000, ge=100)
+    notifiers: list[NotifierSpec] = Field(default_factory=lambda: [NotifierSpec(kind="log")])
+
+
+class RetrainingSpec(_Strict):
+    """When monitoring may ask for a new model: evidence of a drop, fresh labels, cooldown, budget.
+
+    Drift alone never retrains; it raises an alert with a root-cause summary.
+    """
+
+    enabled: bool = True
+    metric_drop: float = Field(
+        default=0.03, ge=0, description="Primary-metric drop vs the champion's holdout value."
+    )
+    min_labels: int = Field(
+        default=1000, ge=1, description="Labelled rows a realised drop must rest on."
+    )
+    sustained_days: int = Field(
+        default=3, ge=1, description="Days an estimated drop must last without labels."
+    )
+    min_fresh_labels: int = Field(
+        default=1000,
+        ge=0,
+        description="Labels dated on or after the change a new model needs to learn from.",
+    )
+    cooldown_days: int = Field(default=7, ge=0)
+    max_per_30_days: int = Field(default=2, ge=0, description="Budget of retrains.")
+
+
 class UseCaseSpec(_Strict):
     """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
 
@@ -246,8 +307,8 @@ class UseCaseSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
-    monitoring: dict[str, Any] = Field(default_factory=dict)
-    retraining: dict[str, Any] = Field(default_factory=dict)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     path: Path | None = Field(default=None, exclude=True, description="Where the spec was read.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
