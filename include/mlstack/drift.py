@@ -134,7 +134,8 @@ def _frequencies(
     keys = sorted(set(ref_counts.index) | set(cur_counts.index), key=str)
     ref = ref_counts.reindex(keys, fill_value=0).to_numpy(dtype=float)
     cur = cur_counts.reindex(keys, fill_value=0).to_numpy(dtype=float)
-    return ref, cur, keys
+    seen = (ref > 0) | (cur > 0)  # a categorical dtype lists values neither window has
+    return ref[seen], cur[seen], [k for k, s in zip(keys, seen, strict=True) if s]
 
 
 def jensen_shannon(ref_counts: pd.Series, cur_counts: pd.Series) -> float:
@@ -265,7 +266,11 @@ def _verdict(method: str, score: float, threshold: float) -> bool:
 def value_counts(values: Any) -> pd.Series:
     """Counts of non-missing values (strings compared as strings)."""
     series = values if isinstance(values, pd.Series) else pd.Series(values)
-    return series.value_counts(dropna=True)
+    counts = series.value_counts(dropna=True, sort=False)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        counts = counts[counts > 0]
+        counts.index = counts.index.astype(object)
+    return counts
 
 
 def categorical_drift(

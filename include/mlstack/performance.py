@@ -218,13 +218,16 @@ class LossEstimator:
         self.seed = seed
         self._abs: HistGradientBoostingRegressor | None = None
         self._sq: HistGradientBoostingRegressor | None = None
+        self._categories: dict[str, list[str]] = {}
 
     def _x(self, frame: pd.DataFrame, prediction: np.ndarray) -> np.ndarray:
         cols = []
         for f in self.features:
             col = frame[f]
-            if not pd.api.types.is_numeric_dtype(col):
-                col = col.astype("category").cat.codes.replace(-1, np.nan)
+            if not pd.api.types.is_numeric_dtype(col):  # codes fixed by the reference's values
+                cats = self._categories.setdefault(f, sorted(col.dropna().astype(str).unique()))
+                codes = pd.Categorical(col.astype(str), categories=cats).codes
+                col = pd.Series(np.where(codes < 0, np.nan, codes))
             cols.append(col.to_numpy(dtype=float))
         cols.append(np.asarray(prediction, dtype=float))
         return np.column_stack(cols)

@@ -105,7 +105,9 @@ def column_quality(
         if allowed is None and spec is not None and spec.categories:
             allowed = set(spec.categories)
         if allowed is not None and n:
-            counts = current.dropna().astype(str).value_counts()
+            counts = current.value_counts(dropna=True, sort=False)
+            counts = counts[counts > 0]
+            counts.index = counts.index.astype(str)
             new = counts[~counts.index.isin(list(allowed))]
             unseen = [str(v) for v in new.index]
             unseen_share = float(new.sum() / n)
