@@ -1,0 +1,630 @@
+"""Monitoring: one day of a use case's champion, compared with what it was trained on.
+
+* **Reference**: the champion's exact training rows — the features (and labels) snapshots
+  and the train/holdout days its MLflow run recorded, read back from Iceberg. The holdout
+  rows, scored by the champion, calibrate CBPE (or fit DLE); the champion's holdout value of
+  the primary metric is the bar for realised and estimated performance.
+* **Current**: the requests the gateway logged that day (``predictions``), or — when no
+  gateway runs, as in the embedded demo — that day's rows from the lake scored in batch.
+* **Labelled**: the window ``label_delay_days`` earlier, joined with the labels that have
+  arrived since (gateway ``feedback`` or the Iceberg labels table), gives realised
+  performance and label coverage, recorded on the day the predictions were made.
+
+Outputs: a time series in ``monitoring_metrics``, alerts in ``monitoring_alerts``, the
+Evidently report (HTML + JSON, on a sample) under ``reports/<usecase>/<day>/`` in the lake,
+and the :class:`~mlstack.stages.retrain.Evidence` the retrain policy decides on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from mlstack import drift, lake, modeling, performance, quality, registry, reports, store
+from mlstack.settings import Settings, get_settings
+from mlstack.specs import UseCaseSpec
+from mlstack.stages.retrain import Evidence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reference:
+    """The champion and the rows it was trained on."""
+
+    version: int
+    run_id: str
+    model: Any
+    frame: pd.DataFrame  # training rows (features, id, time, target)
+    holdout: pd.DataFrame  # holdout rows with ``_score`` (champion's output)
+    metric: str
+    value: float | None  # champion's holdout value of the primary metric
+
+
+@dataclass
+class MonitorResult:
+    """What one monitoring run computed (JSON-safe via :meth:`summary`)."""
+
+    usecase: str
+    run_date: date
+    model_version: int | None
+    source: str
+    rows: int
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    report_uri: str | None = None
+    evidence: Evidence | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Short JSON-safe summary (XCom, CLI, Asset extra)."""
+        return {
+            "usecase": self.usecase,
+            "run_date": self.run_date.isoformat(),
+            "model_version": self.model_version,
+            "source": self.source,
+            "rows": self.rows,
+            "alerts": [a["message"] for a in self.alerts],
+            "report_uri": self.report_uri,
+        }
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _days_param(value: Any) -> tuple[date, date]:
+    first, last = str(value).split("..")
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> Reference | None:
+    """The champion's training and holdout rows at the snapshots its run recorded."""
+    from mlstack.stages import train
+
+    s = settings or get_settings()
+    champ = registry.get_alias(spec.name, "champion", s)
+    if champ is None:
+        return None
+    run = registry.client(s).get_run(champ.run_id)
+    params = run.data.params
+    labels_snap = params.get("labels_snapshot")
+    frame, _ = train.load_frame(
+        spec,
+        int(params["features_snapshot"]),
+        int(labels_snap) if labels_snap not in (None, "None", "") else None,
+        s,
+    )
+    days = frame[spec.schema.timestamp_column].dt.date
+    t0, t1 = _days_param(params["train_days"])
+    h0, h1 = _days_param(params["holdout_days"])
+    reference = frame[(days >= t0) & (days <= t1)]
+    if len(reference) > spec.monitoring.reference_rows:
+        reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
+    holdout = frame[(days >= h0) & (days <= h1)].copy()
+    model = registry.load_model(spec.name, champ.version, s)
+    holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
+    metric = modeling.primary_metric(spec).name
+    value = run.data.metrics.get(f"holdout_{metric}")
+    return Reference(int(champ.version), champ.run_id, model, reference, holdout, metric, value)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataFrame:
+    """The day's logged requests (shadow excluded) as features + ``_score`` + ``_version``."""
+    p = store.predictions.c
+    start, end = _day_bounds(day)
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                p.prediction_id, p.entity_id, p.model_version, p.features, p.score, p.prediction
+            ).where(
+                p.usecase == spec.name,
+                p.created_at >= start,
+                p.created_at < end,
+                p.variant != "shadow",
+            )
+        ).all()
+    if not rows:
+        return pd.DataFrame()
+    feats = pd.DataFrame(
+        [r.features if isinstance(r.features, dict) else json.loads(r.features) for r in rows]
+    )
+    scores = [
+        r.score if spec.task == "classification" and r.score is not None else r.prediction
+        for r in rows
+    ]
+    feats[spec.schema.id_column] = [r.entity_id for r in rows]
+    feats["_prediction_id"] = [r.prediction_id for r in rows]
+    feats["_version"] = [r.model_version for r in rows]
+    feats["_score"] = np.asarray(scores, dtype=float)
+    return feats
+
+
+def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings) -> pd.DataFrame:
+    """The day's rows from the lake, scored by the champion (batch monitoring)."""
+    from pyiceberg.expressions import EqualTo
+
+    table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
+    frame = table.scan(row_filter=EqualTo(spec.schema.timestamp_column, day.isoformat()))
+    df = frame.to_arrow().to_pandas()
+    if df.empty:
+        return df
+    df["_score"], _ = modeling.predict(spec, ref.model, modeling.model_input(spec, df))
+    df["_version"] = ref.version
+    return df
+
+
+def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Add ``_label`` from gateway feedback and the lake's labels (NaN where none yet)."""
+    sch = spec.schema
+    out = window.copy()
+    out["_label"] = np.nan
+    if out.empty:
+        return out
+    if sch.target_column in out.columns and spec.labels is None:
+        out["_label"] = pd.to_numeric(out[sch.target_column], errors="coerce")
+    if spec.labels is not None:
+        table = lake.catalog(settings).load_table(
+            lake.table_identifier(spec.table_name("labels"), settings)
+        )
+        labels = table.scan(selected_fields=(sch.id_column, sch.target_column)).to_pandas()
+        labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
+        out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
+    f = store.feedback.c
+    ids = [str(i) for i in out[sch.id_column].dropna().unique()]
+    if ids:
+        with store.engine(settings).connect() as conn:
+            fb = conn.execute(
+                sa.select(f.entity_id, f.prediction_id, f.label).where(
+                    f.usecase == spec.name, f.entity_id.in_(ids[:50_000])
+                )
+            ).all()
+        by_entity = {r.entity_id: r.label for r in fb if r.entity_id is not None}
+        got = out[sch.id_column].map(by_entity)
+        out["_label"] = out["_label"].where(out["_label"].notna(), got.astype(float))
+    return out
+
+
+def load_window(
+    spec: UseCaseSpec, day: date, ref: Reference, settings: Settings
+) -> tuple[pd.DataFrame, str]:
+    """Current rows of ``day`` and where they came from (``gateway`` or ``lake``)."""
+    window = gateway_window(spec, day, settings)
+    if not window.empty:
+        return attach_labels(spec, window, settings), "gateway"
+    return attach_labels(spec, lake_window(spec, day, ref, settings), settings), "lake"
+
+
+# --- computing --------------------------------------------------------------------------------
+
+
+def _metric(
+    name: str,
+    value: float | None,
+    *,
+    feature: str | None = None,
+    threshold: float | None = None,
+    alert: bool = False,
+    details: dict[str, Any] | None = None,
+    day: date | None = None,
+) -> dict[str, Any]:
+    clean = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    return {
+        "metric": name,
+        "feature": feature,
+        "value": None if clean is None else float(clean),
+        "threshold": threshold,
+        "alert": bool(alert),
+        "details": details or {},
+        "run_date": day,
+    }
+
+
+def split_columns(spec: UseCaseSpec) -> tuple[list[str], list[str]]:
+    """Model features split into numerical and categorical, by the spec's types."""
+    feats = modeling.feature_columns(spec)
+    numeric = [c for c in feats if spec.schema.columns[c].type in ("int", "float", "bool")]
+    return numeric, [c for c in feats if c not in numeric]
+
+
+def performance_metrics(
+    spec: UseCaseSpec, ref: Reference, window: pd.DataFrame, *, estimated: bool
+) -> dict[str, float]:
+    """CBPE/DLE estimates (``estimated``) or realised metrics of a window's rows."""
+    if spec.task == "classification":
+        costs = spec.training.cost_matrix.model_dump() if spec.training.cost_matrix else None
+        scores = window["_score"].to_numpy(float)
+        thr = spec.training.threshold
+        if estimated:
+            y_ref = ref.holdout[spec.schema.target_column].to_numpy(float)
+            cal = performance.Calibrator().fit(y_ref, ref.holdout["_score"].to_numpy(float))
+            return performance.cbpe(scores, thr, calibrator=cal, costs=costs)
+        y = window["_label"].to_numpy(float)
+        out = performance.realised_classification(y, scores, thr)
+        if costs:
+            out["business_value_per_row"] = (
+                performance.confusion(y, scores, thr).value(costs) / len(y) if len(y) else np.nan
+            )
+        return out
+    numeric, categorical = split_columns(spec)
+    if estimated:
+        y_ref = ref.holdout[spec.schema.target_column].to_numpy(float)
+        dle = performance.LossEstimator(numeric + categorical).fit(
+            ref.holdout, ref.holdout["_score"].to_numpy(float), y_ref
+        )
+        return dle.estimate(window, window["_score"].to_numpy(float))
+    return performance.realised_regression(window["_label"], window["_score"])
+
+
+def _metric_name(metric: str) -> str:
+    return {"pr_auc": "roc_auc", "r2": "rmse"}.get(metric, metric)
+
+
+def compute(
+    spec: UseCaseSpec, ref: Reference, current: pd.DataFrame, labelled: pd.DataFrame, day: date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Metrics, alerts and findings of one day (pure: no I/O)."""
+    cfg = spec.monitoring
+    numeric, categorical = split_columns(spec)
+    metrics: list[dict[str, Any]] = [_metric("rows", len(current), day=day)]
+    alerts: list[dict[str, Any]] = []
+    findings: dict[str, Any] = {"drifted": [], "quality": [], "skew": {}}
+    metric = _metric_name(ref.metric)
+    bar = None
+    if ref.value is not None:
+        bar = ref.value - cfg.performance_drop
+        if not performance.higher_is_better(metric):
+            bar = ref.value + cfg.performance_drop
+    if not current.empty:
+        report = drift.dataset_drift(
+            ref.frame,
+            current,
+            numeric,
+            categorical,
+            drift_share=cfg.drift_share,
+            methods=dict(cfg.drift_methods),
+            thresholds=dict(cfg.drift_thresholds),
+        )
+        for c in report.columns:
+            metrics.append(
+                _metric(
+                    "drift_score",
+                    c.score,
+                    feature=c.column,
+                    threshold=c.threshold,
+                    alert=c.drifted,
+                    details={"method": c.method, "psi": c.psi},
+                    day=day,
+                )
+            )
+        pred_drift = drift.numerical_drift("prediction", ref.holdout["_score"], current["_score"])
+        metrics.append(
+            _metric(
+                "prediction_drift",
+                pred_drift.score,
+                threshold=pred_drift.threshold,
+                alert=pred_drift.drifted,
+                details={"method": pred_drift.method},
+                day=day,
+            )
+        )
+        metrics.append(
+            _metric(
+                "drift_share",
+                report.share_drifted,
+                threshold=cfg.drift_share,
+                alert=report.dataset_drift,
+                details={"drifted": report.drifted_columns},
+                day=day,
+            )
+        )
+        findings["drifted"] = [c.as_dict() for c in drift.ranked(report.columns) if c.drifted]
+        if report.drifted_columns:
+            alerts.append(
+                {
+                    "kind": "drift",
+                    "severity": "warning",
+                    "message": f"{len(report.drifted_columns)} drifted feature(s): "
+                    + ", ".join(report.drifted_columns[:5]),
+                }
+            )
+        qual = quality.data_quality(
+            current, {c: spec.schema.columns[c] for c in numeric + categorical}, ref.frame
+        )
+        findings["quality"] = qual.issues()
+        metrics.append(
+            _metric(
+                "quality_issues",
+                len(findings["quality"]),
+                alert=bool(findings["quality"]),
+                details={"issues": findings["quality"]},
+                day=day,
+            )
+        )
+        for q in qual.columns:
+            metrics.append(_metric("missing_share", q.missing_share, feature=q.column, day=day))
+        if findings["quality"]:
+            alerts.append(
+                {
+                    "kind": "quality",
+                    "severity": "warning",
+                    "message": "data quality: " + "; ".join(findings["quality"][:3]),
+                }
+            )
+        est = performance_metrics(spec, ref, current, estimated=True)
+        value = est.get(metric)
+        worse = (
+            bar is not None
+            and value is not None
+            and (value < bar if performance.higher_is_better(metric) else value > bar)
+        )
+        metrics.append(
+            _metric(f"estimated_{metric}", value, threshold=bar, alert=worse, details=est, day=day)
+        )
+        if "business_value_per_row" in est:
+            metrics.append(
+                _metric("estimated_business_value_per_row", est["business_value_per_row"], day=day)
+            )
+        if worse:
+            alerts.append(
+                {
+                    "kind": "performance",
+                    "severity": "critical",
+                    "message": f"estimated {metric} {value:.4f} below the bar {bar:.4f} "
+                    f"(champion holdout {ref.value:.4f})",
+                }
+            )
+    if not labelled.empty:
+        lday = labelled.attrs.get("day", day)
+        have = labelled[labelled["_label"].notna()]
+        coverage = len(have) / len(labelled)
+        metrics.append(
+            _metric(
+                "label_coverage",
+                coverage,
+                day=lday,
+                details={"labelled": len(have), "rows": len(labelled)},
+            )
+        )
+        if len(have) >= cfg.min_labels:
+            real = performance_metrics(spec, ref, have, estimated=False)
+            value = real.get(metric)
+            worse = (
+                bar is not None
+                and value is not None
+                and (value < bar if performance.higher_is_better(metric) else value > bar)
+            )
+            metrics.append(
+                _metric(
+                    f"realised_{metric}",
+                    value,
+                    threshold=bar,
+                    alert=worse,
+                    details={**real, "labelled_rows": len(have)},
+                    day=lday,
+                )
+            )
+            if "business_value_per_row" in real:
+                metrics.append(
+                    _metric(
+                        "realised_business_value_per_row", real["business_value_per_row"], day=lday
+                    )
+                )
+            findings["realised"] = (value, len(have))
+            if worse:
+                alerts.append(
+                    {
+                        "kind": "performance",
+                        "severity": "critical",
+                        "message": f"realised {metric} {value:.4f} on {lday} below the "
+                        f"bar {bar:.4f} ({len(have)} labels)",
+                    }
+                )
+    return metrics, alerts, findings
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_metrics(
+    spec: UseCaseSpec, version: int | None, metrics: list[dict[str, Any]], settings: Settings
+) -> None:
+    """Replace the series points of these (day, metric) pairs with the new values."""
+    t = store.monitoring_metrics
+    now = datetime.now(UTC)
+    keys = {(m["run_date"], m["metric"]) for m in metrics}
+    with store.engine(settings).begin() as conn:
+        for day, name in keys:
+            conn.execute(
+                t.delete().where(t.c.usecase == spec.name, t.c.run_date == day, t.c.metric == name)
+            )
+        if metrics:
+            conn.execute(
+                t.insert(),
+                [
+                    {**m, "usecase": spec.name, "model_version": version, "created_at": now}
+                    for m in metrics
+                ],
+            )
+
+
+def write_alerts(spec: UseCaseSpec, result: MonitorResult, settings: Settings) -> None:
+    """Replace the day's monitoring alerts."""
+    t = store.monitoring_alerts
+    with store.engine(settings).begin() as conn:
+        conn.execute(
+            t.delete().where(
+                t.c.usecase == spec.name, t.c.run_date == result.run_date, t.c.kind != "retrain"
+            )
+        )
+        for a in result.alerts:
+            conn.execute(
+                t.insert().values(
+                    usecase=spec.name,
+                    model_version=result.model_version,
+                    run_date=result.run_date,
+                    kind=a["kind"],
+                    severity=a["severity"],
+                    message=a["message"],
+                    details=a.get("details", {}),
+                    report_uri=result.report_uri,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+
+def write_report(
+    spec: UseCaseSpec,
+    ref: Reference,
+    current: pd.DataFrame,
+    day: date,
+    summary: dict[str, Any],
+    settings: Settings,
+) -> str:
+    """Evidently's drift report (HTML + JSON, on a sample) under ``reports/`` in the lake."""
+    numeric, categorical = split_columns(spec)
+    rendered = reports.drift_report(
+        ref.frame,
+        current,
+        numeric,
+        categorical,
+        rows=spec.monitoring.report_sample_rows,
+        extra=summary,
+    )
+    key = f"reports/{spec.name}/{day.isoformat()}/monitor"
+    lake.write_bytes(f"{key}.json", rendered.json.encode(), settings)
+    return lake.write_bytes(f"{key}.html", rendered.html.encode(), settings)
+
+
+def series(
+    usecase: str,
+    metric: str,
+    *,
+    feature: str | None = None,
+    since: date | None = None,
+    settings: Settings | None = None,
+) -> list[tuple[date, float | None, bool]]:
+    """A metric's time series: (day, value, alert), oldest first."""
+    t = store.monitoring_metrics
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert).where(
+        t.c.usecase == usecase, t.c.metric == metric
+    )
+    if feature is not None:
+        q = q.where(t.c.feature == feature)
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        return [(r[0], r[1], bool(r[2])) for r in conn.execute(q.order_by(t.c.run_date))]
+
+
+def change_date(usecase: str, metric: str, day: date, settings: Settings) -> date | None:
+    """First day of the streak of alerting days (dataset drift or estimated drop) up to ``day``."""
+    alerting: set[date] = set()
+    for name in ("drift_share", f"estimated_{metric}"):
+        alerting |= {d for d, _, a in series(usecase, name, settings=settings) if a}
+    if day not in alerting:
+        return None
+    first = day
+    while first - timedelta(days=1) in alerting:
+        first -= timedelta(days=1)
+    return first
+
+
+def fresh_labels(spec: UseCaseSpec, since: date, settings: Settings) -> int:
+    """Labels that have arrived for rows dated on or after ``since``."""
+    sch = spec.schema
+    if spec.labels is not None:
+        from pyiceberg.expressions import GreaterThanOrEqual
+
+        table = lake.catalog(settings).load_table(
+            lake.table_identifier(spec.table_name("labels"), settings)
+        )
+        cutoff = since + timedelta(days=sch.label_delay_days)
+        scan = table.scan(
+            row_filter=GreaterThanOrEqual(spec.labels.timestamp_column, cutoff.isoformat()),
+            selected_fields=(sch.id_column,),
+        )
+        lake_labels = len(scan.to_arrow())
+    else:
+        from pyiceberg.expressions import GreaterThanOrEqual
+
+        table = lake.catalog(settings).load_table(
+            lake.table_identifier(spec.table_name(), settings)
+        )
+        scan = table.scan(
+            row_filter=GreaterThanOrEqual(sch.timestamp_column, since.isoformat()),
+            selected_fields=(sch.target_column,),
+        )
+        lake_labels = int(scan.to_arrow().column(0).drop_null().__len__())
+    f, p = store.feedback.c, store.predictions.c
+    start, _ = _day_bounds(since)
+    with store.engine(settings).connect() as conn:
+        gateway_labels = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(store.feedback.join(store.predictions, f.prediction_id == p.prediction_id))
+            .where(f.usecase == spec.name, p.created_at >= start)
+        ).scalar_one()
+    return max(lake_labels, int(gateway_labels))
+
+
+def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> MonitorResult:
+    """Monitor ``day``: metrics, alerts, report, and the evidence for the retrain policy."""
+    s = settings or get_settings()
+    ref = champion_reference(spec, s)
+    if ref is None:
+        log.info("No champion for %s yet: nothing to monitor on %s", spec.name, day)
+        return MonitorResult(spec.name, day, None, "none", 0)
+    current, source = load_window(spec, day, ref, s)
+    lday = day - timedelta(days=spec.schema.label_delay_days)
+    labelled = current if lday == day else load_window(spec, lday, ref, s)[0]
+    labelled.attrs["day"] = lday
+    metrics, alerts, findings = compute(spec, ref, current, labelled, day)
+    result = MonitorResult(spec.name, day, ref.version, source, len(current), metrics, alerts)
+    write_metrics(spec, ref.version, metrics, s)
+    if not current.empty:
+        result.report_uri = write_report(spec, ref, current, day, result.summary(), s)
+    write_alerts(spec, result, s)
+    metric = _metric_name(ref.metric)
+    changed = change_date(spec.name, metric, day, s)
+    since = day - timedelta(days=spec.retraining.sustained_days - 1)
+    estimated = [
+        (d, v)
+        for d, v, _ in series(spec.name, f"estimated_{metric}", since=since, settings=s)
+        if v is not None and d <= day
+    ]
+    realised = findings.get("realised", (None, 0))
+    result.evidence = Evidence(
+        usecase=spec.name,
+        run_date=day,
+        metric=metric,
+        reference_value=ref.value,
+        model_version=ref.version,
+        realised_value=realised[0],
+        labelled_rows=realised[1],
+        estimated=estimated,
+        drifted_features=findings["drifted"],
+        quality_issues=findings["quality"],
+        skew=findings["skew"],
+        change_date=changed,
+        fresh_labels=fresh_labels(spec, changed or day, s),
+        report_uri=result.report_uri,
+    )
+    log.info(
+        "Monitored %s on %s (%s, %d rows): %d alert(s)",
+        spec.name,
+        day,
+        source,
+        len(current),
+        len(alerts),
+    )
+    return result
