@@ -78,12 +78,17 @@ class AirflowAPI:
         if response.status_code != 200:
             return f"(no log: HTTP {response.status_code})"
         content = response.json().get("content", "")
-        if isinstance(content, list):  # structured log lines
-            return "\n".join(
-                str(line.get("event", line)) if isinstance(line, dict) else str(line)
-                for line in content
-            )
-        return str(content)
+        if not isinstance(content, list):
+            return str(content)
+        lines = []  # structured log lines: the event, and an exception's type and message
+        for line in content:
+            if not isinstance(line, dict):
+                lines.append(str(line))
+                continue
+            lines.append(str(line.get("event", line)))
+            for error in line.get("error_detail") or []:
+                lines.append(f"  {error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
         """Wait until a DAG run is finished; returns it (state success or failed)."""

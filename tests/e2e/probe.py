@@ -68,12 +68,19 @@ def champion(usecase: str) -> dict[str, Any] | None:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow")
         for obj in page.get("Contents", [])
     ]
-    ids = [i for i in (getattr(version, "model_id", None), version.run_id) if i]
+    # MLflow 3 keeps a logged model's files under .../models/<model id>/artifacts/, and
+    # names it in the version's source (models:/m-...); older models live under their run.
+    model_id = getattr(version, "model_id", None) or (
+        version.source.removeprefix("models:/").split("/")[0]
+        if version.source.startswith("models:/")
+        else None
+    )
+    ids = [i for i in (model_id, version.run_id) if i]
     return {
         "version": version.version,
         "source": version.source,
         "run_id": version.run_id,
-        "model_id": getattr(version, "model_id", None),
+        "model_id": model_id,
         "artifact_keys": [k for k in keys if any(i in k for i in ids)][:50],
     }
 
