@@ -168,6 +168,23 @@ def running_rollout(usecase: str, settings: Settings) -> RolloutState | None:
     )
 
 
+def registry_aliases(name: str, settings: Settings) -> dict[str, int]:
+    """Aliases of a registered model; {} only when the model does not exist.
+
+    Unlike :func:`mlstack.registry.aliases_of`, an unreachable registry raises, so the
+    cache can tell "no model yet" from "cannot ask" and keep its models in the second case.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = registry.client(settings).get_registered_model(name)
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    return {alias: int(v) for alias, v in (model.aliases or {}).items()}
+
+
 class ModelCache:
     """Per use case :class:`Serving` snapshots, refreshed from MLflow and the database."""
 
@@ -190,7 +207,7 @@ class ModelCache:
     def _refresh_one(self, name: str) -> bool:
         spec, current = self.specs[name], self.serving[name]
         try:
-            aliases = registry.aliases_of(name, self.settings)
+            aliases = registry_aliases(name, self.settings)
         except Exception as exc:  # MLflow unreachable: keep serving what we have
             self.errors[name] = f"registry unreachable: {exc}"
             log.warning("Keeping %s models: registry unreachable (%s)", name, exc)
