@@ -53,6 +53,7 @@ fmt: venv ## format the code
 bench: venv ## run the benchmarks and rewrite their result tables
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_parse.py
+	$(BIN)/python bench/bench_train.py
 
 new-usecase: venv ## scaffold include/usecases/$(name)
 	$(BIN)/mlstack usecases new $(name)

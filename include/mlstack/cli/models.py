@@ -42,13 +42,32 @@ def _show_decision(d: Any) -> None:
     default=None,
     help="Labels snapshot id, for use cases with separate labels (default: current).",
 )
+@click.option(
+    "--from-version",
+    type=int,
+    default=None,
+    help="Reuse the snapshots a registered version was trained on (reproduce it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train_cmd(
-    usecase: str, snapshot: int | None, labels_snapshot: int | None, as_json: bool
+    usecase: str,
+    snapshot: int | None,
+    labels_snapshot: int | None,
+    from_version: int | None,
+    as_json: bool,
 ) -> None:
-    """Train USECASE on exact snapshots; register the model with alias 'candidate'."""
+    """Train USECASE on exact snapshots; register the model with alias 'candidate'.
+
+    Same snapshots + same spec (seed) = same rows, same split, same metrics.
+    """
+    from mlstack import registry
     from mlstack.stages import train
 
+    if from_version is not None:
+        tags = registry.get_version(usecase, from_version).tags
+        snapshot = snapshot or int(tags["mlstack.features_snapshot"])
+        if labels_snapshot is None and tags.get("mlstack.labels_snapshot"):
+            labels_snapshot = int(tags["mlstack.labels_snapshot"])
     with console.status(f"Training {usecase} ..."):
         result = train.train(
             get_spec(usecase), snapshot_id=snapshot, labels_snapshot_id=labels_snapshot
