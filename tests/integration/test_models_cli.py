@@ -14,9 +14,10 @@ pytestmark = pytest.mark.integration
 
 
 def cli(*args: str, code: int = 0) -> str:
+    """Run ``mlstack ARGS``; return stdout (stderr too unless asking for --json)."""
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code == code, result.output
-    return result.output
+    return result.stdout if "--json" in args else result.output
 
 
 def test_models_cli_train_promote_override_rollback(embedded_settings, diabetes_spec) -> None:
