@@ -272,8 +272,14 @@ class RetrainingSpec(_Strict):
     """
 
     enabled: bool = True
+    metric: str | None = Field(
+        default=None,
+        description="Metric the policy watches: roc_auc, accuracy, precision, recall, f1, "
+        "business_value_per_row (classification), mae, rmse (regression); default: the "
+        "primary metric (roc_auc for pr_auc/log_loss/brier, rmse for r2).",
+    )
     metric_drop: float = Field(
-        default=0.03, ge=0, description="Primary-metric drop vs the champion's holdout value."
+        default=0.03, ge=0, description="Drop of the metric vs the champion's holdout value."
     )
     min_labels: int = Field(
         default=1000, ge=1, description="Labelled rows a realised drop must rest on."

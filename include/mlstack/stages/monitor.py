@@ -109,9 +109,11 @@ def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> R
     holdout = frame[(days >= h0) & (days <= h1)].copy()
     model = registry.load_model(spec.name, champ.version, s)
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
-    metric = modeling.primary_metric(spec).name
-    value = run.data.metrics.get(f"holdout_{metric}")
-    return Reference(int(champ.version), champ.run_id, model, reference, holdout, metric, value)
+    holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
+    ref = Reference(int(champ.version), champ.run_id, model, reference, holdout, "", None)
+    ref.metric = watched_metric(spec)
+    ref.value = performance_metrics(spec, ref, holdout, estimated=False).get(ref.metric)
+    return ref
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -230,6 +232,14 @@ def _metric(
     }
 
 
+INTERNAL = ["_score", "_label", "_version", "_prediction_id"]
+
+
+def source_is_gateway(window: pd.DataFrame) -> bool:
+    """Whether rows came from the gateway's log (their columns are what was served)."""
+    return "_prediction_id" in window.columns
+
+
 def split_columns(spec: UseCaseSpec) -> tuple[list[str], list[str]]:
     """Model features split into numerical and categorical, by the spec's types."""
     feats = modeling.feature_columns(spec)
@@ -266,8 +276,25 @@ def performance_metrics(
     return performance.realised_regression(window["_label"], window["_score"])
 
 
-def _metric_name(metric: str) -> str:
-    return {"pr_auc": "roc_auc", "r2": "rmse"}.get(metric, metric)
+SUPPORTED = {
+    "classification": (
+        "roc_auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "business_value_per_row",
+    ),
+    "regression": ("mae", "rmse"),
+}
+
+
+def watched_metric(spec: UseCaseSpec) -> str:
+    """The metric monitoring and the retrain policy compare with the champion's holdout."""
+    name = spec.retraining.metric or modeling.primary_metric(spec).name
+    if name not in SUPPORTED[spec.task]:
+        name = "roc_auc" if spec.task == "classification" else "rmse"
+    return name
 
 
 def compute(
@@ -279,7 +306,7 @@ def compute(
     metrics: list[dict[str, Any]] = [_metric("rows", len(current), day=day)]
     alerts: list[dict[str, Any]] = []
     findings: dict[str, Any] = {"drifted": [], "quality": [], "skew": {}}
-    metric = _metric_name(ref.metric)
+    metric = ref.metric
     bar = None
     if ref.value is not None:
         bar = ref.value - cfg.performance_drop
@@ -338,8 +365,12 @@ def compute(
                     + ", ".join(report.drifted_columns[:5]),
                 }
             )
+        expected = {c: spec.schema.columns[c] for c in numeric + categorical}
+        served = current if source_is_gateway(current) else current[list(expected)]
         qual = quality.data_quality(
-            current, {c: spec.schema.columns[c] for c in numeric + categorical}, ref.frame
+            served.drop(columns=INTERNAL + [spec.schema.id_column], errors="ignore"),
+            expected,
+            ref.frame,
         )
         findings["quality"] = qual.issues()
         metrics.append(
@@ -371,7 +402,7 @@ def compute(
         metrics.append(
             _metric(f"estimated_{metric}", value, threshold=bar, alert=worse, details=est, day=day)
         )
-        if "business_value_per_row" in est:
+        if "business_value_per_row" in est and metric != "business_value_per_row":
             metrics.append(
                 _metric("estimated_business_value_per_row", est["business_value_per_row"], day=day)
             )
@@ -414,7 +445,7 @@ def compute(
                     day=lday,
                 )
             )
-            if "business_value_per_row" in real:
+            if "business_value_per_row" in real and metric != "business_value_per_row":
                 metrics.append(
                     _metric(
                         "realised_business_value_per_row", real["business_value_per_row"], day=lday
@@ -529,9 +560,8 @@ def series(
 
 def change_date(usecase: str, metric: str, day: date, settings: Settings) -> date | None:
     """First day of the streak of alerting days (dataset drift or estimated drop) up to ``day``."""
-    alerting: set[date] = set()
-    for name in ("drift_share", f"estimated_{metric}"):
-        alerting |= {d for d, _, a in series(usecase, name, settings=settings) if a}
+    alerting = {d for d, _, a in series(usecase, f"estimated_{metric}", settings=settings) if a}
+    alerting |= {d for d, v, _ in series(usecase, "drift_share", settings=settings) if v}
     if day not in alerting:
         return None
     first = day
@@ -540,41 +570,36 @@ def change_date(usecase: str, metric: str, day: date, settings: Settings) -> dat
     return first
 
 
-def fresh_labels(spec: UseCaseSpec, since: date, settings: Settings) -> int:
-    """Labels that have arrived for rows dated on or after ``since``."""
+def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings) -> int:
+    """Labels known on ``until`` for rows dated on or after ``since``."""
+    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
+
     sch = spec.schema
     if spec.labels is not None:
-        from pyiceberg.expressions import GreaterThanOrEqual
-
-        table = lake.catalog(settings).load_table(
-            lake.table_identifier(spec.table_name("labels"), settings)
-        )
-        cutoff = since + timedelta(days=sch.label_delay_days)
-        scan = table.scan(
-            row_filter=GreaterThanOrEqual(spec.labels.timestamp_column, cutoff.isoformat()),
-            selected_fields=(sch.id_column,),
-        )
-        lake_labels = len(scan.to_arrow())
+        name, column, field = spec.table_name("labels"), spec.labels.timestamp_column, sch.id_column
+        first = since + timedelta(days=sch.label_delay_days)
     else:
-        from pyiceberg.expressions import GreaterThanOrEqual
-
-        table = lake.catalog(settings).load_table(
-            lake.table_identifier(spec.table_name(), settings)
-        )
-        scan = table.scan(
-            row_filter=GreaterThanOrEqual(sch.timestamp_column, since.isoformat()),
-            selected_fields=(sch.target_column,),
-        )
-        lake_labels = int(scan.to_arrow().column(0).drop_null().__len__())
+        name, column, field = spec.table_name(), sch.timestamp_column, sch.target_column or ""
+        first = since
+    table = lake.catalog(settings).load_table(lake.table_identifier(name, settings))
+    rows = table.scan(
+        row_filter=And(
+            GreaterThanOrEqual(column, first.isoformat()),
+            LessThanOrEqual(column, until.isoformat()),
+        ),
+        selected_fields=(field,),
+    ).to_arrow()
+    lake_labels = len(rows) - rows.column(0).null_count
     f, p = store.feedback.c, store.predictions.c
     start, _ = _day_bounds(since)
+    _, end = _day_bounds(until)
     with store.engine(settings).connect() as conn:
         gateway_labels = conn.execute(
             sa.select(sa.func.count())
             .select_from(store.feedback.join(store.predictions, f.prediction_id == p.prediction_id))
-            .where(f.usecase == spec.name, p.created_at >= start)
+            .where(f.usecase == spec.name, p.created_at >= start, f.received_at < end)
         ).scalar_one()
-    return max(lake_labels, int(gateway_labels))
+    return max(int(lake_labels), int(gateway_labels))
 
 
 def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> MonitorResult:
@@ -594,7 +619,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
     if not current.empty:
         result.report_uri = write_report(spec, ref, current, day, result.summary(), s)
     write_alerts(spec, result, s)
-    metric = _metric_name(ref.metric)
+    metric = ref.metric
     changed = change_date(spec.name, metric, day, s)
     since = day - timedelta(days=spec.retraining.sustained_days - 1)
     estimated = [
@@ -616,7 +641,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         quality_issues=findings["quality"],
         skew=findings["skew"],
         change_date=changed,
-        fresh_labels=fresh_labels(spec, changed or day, s),
+        fresh_labels=fresh_labels(spec, changed or day, day, s),
         report_uri=result.report_uri,
     )
     log.info(
