@@ -28,7 +28,13 @@ log = logging.getLogger(__name__)
 
 KINDS = ("sources", "simulators", "transforms", "models", "metrics", "notifiers")
 ENTRY_POINT_GROUP = "mlstack.plugins"
-BUILTIN_MODULES = ("mlstack.sources", "mlstack.simulator", "mlstack.modeling", "mlstack.notifiers")
+BUILTIN_MODULES = (
+    "mlstack.sources",
+    "mlstack.simulator",
+    "mlstack.modeling",
+    "mlstack.notifiers",
+    "mlstack.notify",
+)
 
 T = TypeVar("T")
 
