@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from mlstack import lake, store
 from mlstack.stages import monitor, promote, retrain, train
-from train_helpers import build_lake, small_credit, spec_variant, with_model
+from monitor_helpers import ingest_days, shocked_credit
+from train_helpers import build_lake
 
 pytestmark = pytest.mark.integration
 
@@ -19,40 +20,10 @@ SHOCK_DAY = 16
 LAST_DAY = 22
 
 
-def shocked_credit(credit_spec):
-    spec = with_model(small_credit(credit_spec), "linear", C=1.0)
-    sim = spec.simulator.model_dump()
-    sim["options"] = {**sim["options"], "shock_after_days": SHOCK_DAY}
-    sim["rows_per_day"] = 1000
-    schema = spec.schema.model_dump(by_alias=True) | {"label_delay_days": 2}
-    retraining = spec.retraining.model_dump() | {
-        "metric": "business_value_per_row",
-        "metric_drop": 25.0,
-        "min_labels": 800,
-        "min_fresh_labels": 1500,
-        "sustained_days": 2,
-    }
-    monitoring = spec.monitoring.model_dump() | {"min_labels": 200, "performance_drop": 25.0}
-    return spec_variant(
-        spec, simulator=sim, retraining=retraining, monitoring=monitoring, schema=schema
-    )
-
-
-def ingest_days(spec, first: int, last: int, settings) -> None:
-    from mlstack.sources import land
-    from mlstack.stages.ingest import ingest_day
-
-    for i in range(first, last + 1):
-        day = spec.simulator.start + timedelta(days=i)
-        land(spec, day, settings)
-        for dataset in spec.datasets():
-            ingest_day(spec, day, dataset, settings=settings)
-
-
 def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
     embedded_settings, credit_spec
 ):
-    spec = shocked_credit(credit_spec)
+    spec = shocked_credit(credit_spec, SHOCK_DAY)
     build_lake(spec, CALM_DAYS, embedded_settings)
     train.train(spec)
     assert promote.apply(spec, promote.evaluate(spec)).outcome == "champion"

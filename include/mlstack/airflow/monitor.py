@@ -1,0 +1,110 @@
+"""The monitoring DAG of a use case.
+
+``<usecase>__monitor``  on ``monitoring.schedule`` (daily by default) and by hand (param
+                        ``day``): monitor the champion on that day's logged requests (or the
+                        lake's rows, scored in batch, when no gateway logs them) — drift,
+                        quality, realised and estimated performance, business value — write
+                        the metrics, alerts and Evidently report; then apply the retrain
+                        policy, and when it says ``retrain`` emit the Asset
+                        ``retrain-request/<usecase>`` with the evidence, which schedules
+                        ``<usecase>__train``. Alerts and requests go to the spec's notifiers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from mlstack.airflow import lifecycle
+from mlstack.specs import UseCaseSpec
+
+
+def build_monitor(spec: UseCaseSpec) -> DAG:
+    """``<usecase>__monitor``: monitor one day → policy → maybe a retrain-request Asset."""
+    from mlstack.airflow import factory
+
+    request = lifecycle.retrain_request_asset(spec.name)
+    start = (
+        datetime.combine(spec.simulator.start, datetime.min.time(), UTC)
+        if spec.simulator
+        else factory.DEFAULT_START
+    )
+    with DAG(
+        dag_id=f"{spec.name}__monitor",
+        schedule=spec.monitoring.schedule,
+        start_date=start,
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlstack", spec.name, "monitor", *spec.tags],
+        default_args=factory.default_args(spec),
+        params={
+            "day": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Day to monitor (YYYY-MM-DD); empty = the run's logical date",
+            )
+        },
+        doc_md=factory._doc(spec, "monitoring"),
+    ) as dag:
+
+        @task(task_id="monitor", execution_timeout=timedelta(hours=1))
+        def monitor_day(**context: Any) -> dict[str, Any]:
+            """Monitor the day and apply the retrain policy; notify on alerts."""
+            from mlstack.notify import notify
+            from mlstack.stages import monitor, retrain
+
+            day = factory.run_day(context)
+            result = monitor.run(spec, day)
+            out = result.summary()
+            if result.evidence is None:
+                return out
+            decision = retrain.evaluate(spec, result.evidence)
+            out |= {"decision": decision.decision, "reason": decision.reason}
+            if decision.decision == "retrain":
+                out["request"] = decision.request()
+            if result.alerts:
+                out["notified"] = notify(
+                    spec,
+                    "alert",
+                    {
+                        "day": day.isoformat(),
+                        "messages": [a["message"] for a in result.alerts],
+                        "root_cause": decision.root_cause,
+                        "report_uri": result.report_uri,
+                    },
+                )
+            return out
+
+        @task.short_circuit(task_id="policy_says_retrain")
+        def policy_says_retrain(out: dict[str, Any]) -> bool:
+            """Continue only when the policy decided ``retrain`` (skipped tasks emit nothing)."""
+            return out.get("decision") == "retrain"
+
+        @task(task_id="request_retrain", outlets=[request])
+        def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
+            """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
+            from mlstack.notify import notify
+
+            payload = out["request"]
+            context["outlet_events"][request].extra = payload
+            notify(
+                spec,
+                "retrain",
+                {
+                    "day": out["run_date"],
+                    "messages": [payload["reason"]],
+                    "root_cause": payload["root_cause"],
+                    "report_uri": out.get("report_uri"),
+                },
+            )
+            return payload
+
+        result = monitor_day()
+        policy_says_retrain(result) >> request_retrain(result)
+    return dag
+
+
+BUILDERS = (build_monitor,)

@@ -1,0 +1,58 @@
+"""The monitor DAG through ``dag.test()`` on embedded backends: a calm day skips the request;
+the shock day (policy: one day of estimated drop suffices) emits ``retrain-request/<usecase>``
+with its evidence, the Asset the train DAG is scheduled on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from mlstack.airflow.monitor import build_monitor
+from mlstack.stages import promote, train
+from monitor_helpers import ingest_days, shocked_credit
+from train_helpers import build_lake
+
+pytestmark = pytest.mark.integration
+
+CALM_DAYS = 14
+
+
+def _states(dr) -> dict[str, str]:
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+
+
+def test_monitor_dag_shock_day_emits_retrain_request_with_evidence(
+    airflow_db, embedded_settings, credit_spec
+):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    spec = shocked_credit(credit_spec, CALM_DAYS, sustained_days=1, min_fresh_labels=0)
+    build_lake(spec, CALM_DAYS, embedded_settings)
+    train.train(spec)
+    promote.apply(spec, promote.evaluate(spec))
+    dag = build_monitor(spec)
+    start = spec.simulator.start
+
+    calm = dag.test(run_conf={"day": str(start + timedelta(days=CALM_DAYS - 1))})
+    assert _states(calm) == {
+        "monitor": "success",
+        "policy_says_retrain": "success",
+        "request_retrain": "skipped",
+    }
+
+    ingest_days(spec, CALM_DAYS, CALM_DAYS, embedded_settings)
+    shocked = dag.test(run_conf={"day": str(start + timedelta(days=CALM_DAYS))})
+    assert _states(shocked)["request_retrain"] == "success"
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"retrain-request/{spec.name}")
+            .all()
+        )
+        extras = [e.extra for e in events]
+    assert len(extras) == 1
+    assert extras[0]["decision"] == "retrain"
+    assert extras[0]["root_cause"].startswith("drifted features")
+    assert extras[0]["evidence"]["metric"] == "business_value_per_row"
