@@ -54,6 +54,10 @@ def _register() -> None:
 
     for command in serve.COMMANDS:
         main.add_command(command)
+    from mlstack.cli import monitor
+
+    for command in monitor.COMMANDS:
+        main.add_command(command)
 
 
 _register()
