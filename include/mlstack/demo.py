@@ -208,3 +208,8 @@ def run(
     for final in FINAL_STEPS:
         final(ctx, results)
     return ctx, results
+
+
+from mlstack.demo_monitor import step_monitor  # noqa: E402 - registers after the other steps
+
+DAY_STEPS.append(step_monitor)
