@@ -1,0 +1,1 @@
+"""Pages mlstack serves inside the Airflow UI (mounted by the plugin in ``plugins/``)."""
