@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.definitions.asset import BaseAsset
 
-from mlstack.airflow import lifecycle, monitor
+from mlstack.airflow import lifecycle, monitor, rollout
 from mlstack.exceptions import SpecError
 from mlstack.settings import get_settings
 from mlstack.specs import UseCaseSpec, discover
@@ -165,7 +165,7 @@ def build_catalog(spec: UseCaseSpec) -> DAG:
     return dag
 
 
-BUILDERS = (build_ingest, build_catalog, *lifecycle.BUILDERS, *monitor.BUILDERS)
+BUILDERS = (build_ingest, build_catalog, *lifecycle.BUILDERS, *rollout.BUILDERS, *monitor.BUILDERS)
 
 
 def build_dags(spec: UseCaseSpec) -> dict[str, DAG]:

@@ -491,8 +491,7 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
     stage = stages[idx]
     preds, errors = _frames(ro["rollout_id"], spec.name, s)
     since = _aware(ro["stage_started_at"])
-    in_stage = preds[[_aware(t) >= since for t in preds["created_at"]]]
-    err_stage = errors[[_aware(t) >= since for t in errors["created_at"]]]
+    in_stage, err_stage = _since(preds, since), _since(errors, since)
     counts = {v: int((in_stage["variant"] == v).sum()) for v in (CHAMPION, CHALLENGER, SHADOW)}
     chall_variant = SHADOW if stage.shadow else CHALLENGER
     chall_errors = int((err_stage["variant"] == chall_variant).sum())
@@ -529,6 +528,12 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
         is_last_stage=idx == len(stages) - 1,
         extra={"labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)}, "errors": chall_errors},
     )
+
+
+def _since(frame: pd.DataFrame, since: datetime) -> pd.DataFrame:
+    """Rows created at or after ``since`` (naive timestamps are UTC)."""
+    mask = np.array([_aware(t) >= since for t in frame["created_at"]], dtype=bool)
+    return frame.loc[mask] if len(frame) else frame
 
 
 def _aware(t: Any) -> datetime:

@@ -1,0 +1,93 @@
+"""The rollout DAG: ``<usecase>__rollout``, scheduled on the challenger Asset promotion emits.
+
+``start``  creates the rollout (stages from the spec's ``rollout`` section); the gateway
+           picks it up within its refresh interval and splits traffic (or shadows).
+``watch``  a sensor in ``reschedule`` mode (no worker held while waiting): every
+           ``rollout.poll_interval`` it gathers the evidence (SRM, always-valid test,
+           guardrails) and acts — next stage, promote, roll back or halt — recording each
+           decision with a report in the lake and calling the notifier. It ends when the
+           rollout does.
+
+The statistics live in :mod:`mlstack.stages.rollout`; nothing heavy is imported at parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from mlstack.airflow.lifecycle import challenger_asset
+from mlstack.specs import UseCaseSpec
+
+log = logging.getLogger(__name__)
+
+
+def build_rollout(spec: UseCaseSpec) -> DAG:
+    """``<usecase>__rollout``: start the rollout, then watch it to its decision."""
+    from mlstack.airflow import factory
+
+    challenger = challenger_asset(spec.name)
+    rs = spec.rollout
+    stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
+    with DAG(
+        dag_id=f"{spec.name}__rollout",
+        schedule=challenger,
+        start_date=factory.DEFAULT_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlstack", spec.name, "rollout", *spec.tags],
+        default_args=factory.default_args(spec),
+        params={
+            "version": Param(
+                None, type=["null", "integer"], description="Challenger version; empty = alias"
+            )
+        },
+        doc_md=factory._doc(spec, "A/B rollout"),
+    ) as dag:
+
+        @task(task_id="start", inlets=[challenger])
+        def start(**context: Any) -> str:
+            """Create the rollout of the challenger (idempotent for the same version)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from mlstack import registry
+            from mlstack.stages import rollout
+
+            version = (context.get("params") or {}).get("version")
+            events = context["inlet_events"][challenger]
+            if version is None and len(events):
+                version = (events[-1].extra or {}).get("version")
+            if version is None and registry.get_alias(spec.name, rollout.CHALLENGER) is None:
+                raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
+            row = rollout.start(spec, challenger_version=version, actor=factory.producer(context))
+            return str(row["rollout_id"])
+
+        @task.sensor(
+            task_id="watch",
+            mode="reschedule",
+            poke_interval=rs.poll_interval.total_seconds(),
+            timeout=(rs.max_duration * stages + timedelta(days=1)).total_seconds(),
+        )
+        def watch(rollout_id: str, **context: Any) -> Any:
+            """Look at the evidence; act on every decision that is not ``wait``."""
+            from airflow.sdk import PokeReturnValue
+
+            from mlstack.stages import rollout
+
+            ro, ev, d = rollout.analyse(spec, rollout_id)
+            if d.action == rollout.WAIT:
+                log.info("%s: waiting (%s)", rollout_id, "; ".join(d.reasons))
+                return PokeReturnValue(is_done=False)
+            done = rollout.act(spec, ro, ev, d, actor=factory.producer(context))
+            if d.action == rollout.NEXT_STAGE:
+                return PokeReturnValue(is_done=False)
+            return PokeReturnValue(is_done=True, xcom_value=done)
+
+        watch(start())
+    return dag
+
+
+BUILDERS = (build_rollout,)

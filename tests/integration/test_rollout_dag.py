@@ -1,0 +1,91 @@
+"""The rollout DAG through ``dag.test()`` on the embedded backends, with the gateway
+in-process and simulated traffic (and its labels) flowing while the sensor watches."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from gateway_helpers import register_model
+from mlstack import lake, registry, store
+from mlstack.airflow.rollout import build_rollout
+from mlstack.gateway.app import create_app
+from mlstack.gateway.core.config import GatewaySettings
+from mlstack.traffic import simulate
+from train_helpers import spec_variant
+
+pytestmark = pytest.mark.integration
+
+
+def _traffic(spec: Any, settings: Any, stop: threading.Event, tmp: Any) -> None:
+    """Serve with an in-process gateway and send simulated requests + labels until stopped."""
+    g = GatewaySettings(usecases=[spec.name], refresh_interval_s=0.5, spool_dir=tmp / "spool")
+    with TestClient(create_app(settings, g)) as client:
+        day = date(2026, 3, 1)
+        while not stop.is_set():
+            simulate(spec, client, requests=200, day=day)
+            day += timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("champion", "challenger", "outcome"),
+    [
+        (("decision_tree", {"max_depth": 1}), ("linear", {}), "promote"),
+        (("linear", {}), ("sklearn.dummy.DummyClassifier", {"strategy": "prior"}), "rollback"),
+    ],
+)
+def test_rollout_dag_decides_from_live_traffic(
+    airflow_db: Any,
+    embedded_settings: Any,
+    credit_spec: Any,
+    tmp_path: Any,
+    champion: tuple[str, dict[str, Any]],
+    challenger: tuple[str, dict[str, Any]],
+    outcome: str,
+) -> None:
+    spec = spec_variant(
+        credit_spec,
+        rollout={
+            "mode": "shadow",
+            "stages": [0.5],
+            "min_samples": 150,
+            "poll_interval": 1,
+            "max_duration": 600,
+        },
+    )
+    champ = register_model(spec, embedded_settings, estimator=champion[0], **champion[1])
+    chall = register_model(
+        spec, embedded_settings, estimator=challenger[0], alias="challenger", **challenger[1]
+    )
+    stop = threading.Event()
+    sender = threading.Thread(target=_traffic, args=(spec, embedded_settings, stop, tmp_path))
+    sender.start()
+    try:
+        dr = build_rollout(spec).test(logical_date=None)
+    finally:
+        stop.set()
+        sender.join(timeout=120)
+    assert str(getattr(dr.state, "value", dr.state)) == "success"
+    aliases = registry.aliases_of(spec.name)
+    with store.engine(embedded_settings).connect() as conn:
+        actions = [
+            r.action
+            for r in conn.execute(
+                sa.select(store.rollout_decisions.c.action).order_by(store.rollout_decisions.c.id)
+            )
+        ]
+        state = conn.execute(sa.select(store.rollouts.c.state)).scalar_one()
+    if outcome == "promote":
+        assert actions == ["next_stage", "promote"]  # shadow won, then the 50% A/B stage
+        assert aliases == {"champion": chall}
+        assert state == "promoted"
+    else:
+        assert actions == ["rollback"]
+        assert aliases == {"champion": champ}
+        assert state == "rolled_back"
+    reports = lake.list_keys(f"reports/rollouts/{spec.name}", embedded_settings)
+    assert any(k.endswith(f"-{outcome}.html") for k in reports), reports
