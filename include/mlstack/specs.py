@@ -184,7 +184,12 @@ class PromotionSpec(_Strict):
         default=None, description="Absolute floor of the primary metric (also for a first model)."
     )
     slices: list[SliceSpec] = Field(default_factory=list)
-    max_latency_ms: float = Field(default=100.0, gt=0, description="Single-row p95 budget.")
+    max_latency_ms: float = Field(
+        default=100.0,
+        gt=0,
+        description="Budget of the median single-row prediction time, measured on one thread "
+        "(the median, not p95: a shared CPU makes tail latency measure the neighbours).",
+    )
     require_signature_match: bool = True
     require_approval: bool = False
     approval_timeout_hours: float = Field(default=24.0, gt=0)

@@ -46,6 +46,13 @@ def lifecycle(spec, settings) -> None:
     assert {g.name for g in d3.gates} >= {"metric", "slices", "signature", "latency"}
     assert registry.aliases_of(name) == {"champion": first.version, "challenger": third.version}
 
+    again = train.train(better)  # same snapshot and seed: identical to the challenger
+    d4 = promote.apply(better, promote.evaluate(better))
+    assert d4.outcome == "refused"
+    assert [g.name for g in d4.gates if not g.passed] == ["challenger"]
+    assert registry.aliases_of(name)["challenger"] == third.version
+    assert again.metrics == third.metrics
+
     promote.override(spec, third.version, to="champion", reason="won the A/B test")
     assert registry.aliases_of(name) == {"champion": third.version}
     back = promote.rollback(spec, reason="complaints")
@@ -60,6 +67,7 @@ def lifecycle(spec, settings) -> None:
         ("gates", "champion"),
         ("gates", "refused"),
         ("gates", "challenger"),
+        ("gates", "refused"),
         ("override", "champion"),
         ("rollback", "champion"),
     ]
@@ -76,7 +84,7 @@ def lifecycle(spec, settings) -> None:
     assert e is not None
 
     listed = promote.list_models(spec)
-    assert [m["version"] for m in listed] == [1, 2, 3]
+    assert [m["version"] for m in listed] == [1, 2, 3, 4]
     assert listed[0]["aliases"] == ["champion"]
 
     model_obj = registry.load_model(name, third.version)
@@ -146,3 +154,16 @@ def test_train_regression_usecase_registers_candidate(embedded_settings, diabete
     assert result.snapshot.labels_snapshot is None
     decision = promote.apply(diabetes_spec, promote.evaluate(diabetes_spec))
     assert decision.outcome == "champion"
+
+
+def test_promote_over_latency_budget_is_refused_with_the_timing(embedded_settings, credit_spec):
+    spec = small_credit(credit_spec)
+    data = spec.model_dump(by_alias=True, exclude={"path"})
+    data["promotion"]["max_latency_ms"] = 0.001
+    slow = type(spec).model_validate({**data, "path": spec.path})
+    build_lake(slow, DAYS, embedded_settings)
+    train.train(slow)
+    decision = promote.apply(slow, promote.evaluate(slow))
+    assert decision.outcome == "refused"
+    assert decision.reasons[0].startswith("latency: single-row median")
+    assert registry.aliases_of(slow.name) == {}
