@@ -102,7 +102,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
             )
             return payload
 
-        result = monitor_day()
+        result: Any = monitor_day()
         policy_says_retrain(result) >> request_retrain(result)
     return dag
 

@@ -91,7 +91,7 @@ def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> R
     champ = registry.get_alias(spec.name, "champion", s)
     if champ is None:
         return None
-    run = registry.client(s).get_run(champ.run_id)
+    run = registry.client(s).get_run(str(champ.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
     frame, _ = train.load_frame(
@@ -110,7 +110,7 @@ def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> R
     model = registry.load_model(spec.name, champ.version, s)
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
     holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
-    ref = Reference(int(champ.version), champ.run_id, model, reference, holdout, "", None)
+    ref = Reference(int(champ.version), str(champ.run_id), model, reference, holdout, "", None)
     ref.metric = watched_metric(spec)
     ref.value = performance_metrics(spec, ref, holdout, estimated=False).get(ref.metric)
     return ref
@@ -154,10 +154,8 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
 
 def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings) -> pd.DataFrame:
     """The day's rows from the lake, scored by the champion (batch monitoring)."""
-    from pyiceberg.expressions import EqualTo
-
     table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
-    frame = table.scan(row_filter=EqualTo(spec.schema.timestamp_column, day.isoformat()))
+    frame = table.scan(row_filter=f"{spec.schema.timestamp_column} == '{day.isoformat()}'")
     df = frame.to_arrow().to_pandas()
     if df.empty:
         return df
@@ -179,7 +177,7 @@ def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -
         table = lake.catalog(settings).load_table(
             lake.table_identifier(spec.table_name("labels"), settings)
         )
-        labels = table.scan(selected_fields=(sch.id_column, sch.target_column)).to_pandas()
+        labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
         labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
         out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
     f = store.feedback.c
@@ -572,8 +570,6 @@ def change_date(usecase: str, metric: str, day: date, settings: Settings) -> dat
 
 def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings) -> int:
     """Labels known on ``until`` for rows dated on or after ``since``."""
-    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
-
     sch = spec.schema
     if spec.labels is not None:
         name, column, field = spec.table_name("labels"), spec.labels.timestamp_column, sch.id_column
@@ -583,10 +579,7 @@ def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings
         first = since
     table = lake.catalog(settings).load_table(lake.table_identifier(name, settings))
     rows = table.scan(
-        row_filter=And(
-            GreaterThanOrEqual(column, first.isoformat()),
-            LessThanOrEqual(column, until.isoformat()),
-        ),
+        row_filter=f"{column} >= '{first.isoformat()}' and {column} <= '{until.isoformat()}'",
         selected_fields=(field,),
     ).to_arrow()
     lake_labels = len(rows) - rows.column(0).null_count

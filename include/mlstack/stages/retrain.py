@@ -265,7 +265,8 @@ def record(decision: PolicyDecision, settings: Settings | None = None) -> int:
         decision.decision,
         decision.reason,
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    return int(key[0]) if key else 0
 
 
 def evaluate(spec: UseCaseSpec, ev: Evidence, settings: Settings | None = None) -> PolicyDecision:
