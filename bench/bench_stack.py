@@ -96,6 +96,7 @@ def docker_version() -> str:
 
 
 def report(
+    load: tuple[float, float],
     cold: list[float],
     warm: list[float],
     memory: dict[str, float],
@@ -126,7 +127,16 @@ def report(
         "The project image is built beforehand (a warm `make up` reuses it).",
         "",
         f"Command: `make bench-stack` (bench/bench_stack.py), {datetime.now(UTC):%Y-%m-%d}.",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Docker {docker_version()}.",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Docker {docker_version()}; "
+        f"load average {load[0]:.1f} before the runs, {load[1]:.1f} after.",
+        *(
+            [
+                "The load was above the core count: other work shared the CPU, and as starting",
+                "the stack is CPU-bound, the start times are upper bounds.",
+            ]
+            if max(load) > (os.cpu_count() or 1)
+            else []
+        ),
         "Images: " + ", ".join(f"{k}={v}" for k, v in images.items()) + ".",
         "",
         "| measure | result |",
@@ -168,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mlstack-bench-") as tmp:
         env_file = Path(tmp) / "stack.env"
         compose = stackctl.Compose(PROJECT, env_file, extra_env=PORTS)
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 stackctl.say(f"bench: warm restart {i + 1}: {warm[-1]:.0f}s")
         finally:
             compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
-    text = report(cold, warm, memory, build, cached_build)
+    text = report((load_before, os.getloadavg()[0]), cold, warm, memory, build, cached_build)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     stackctl.say(text)
