@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class LoadedModel:
     fields: list[InputField]
     task: str
     threshold: float
+    fast: Callable[[list[dict[str, Any]]], np.ndarray] | None = None
 
     def check(self, records: list[dict[str, Any]]) -> None:
         """Raise RecordError naming the first field of a record that breaks the signature."""
@@ -96,6 +98,11 @@ class LoadedModel:
 
     def score(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(prediction, score)`` per record: decided label and probability, or the value."""
+        if self.fast is not None:
+            value = self.fast(records)
+            if self.task == "classification":
+                return (value >= self.threshold).astype(float), value
+            return value, None
         x = self.frame(records)
         if self.task == "classification":
             proba = np.asarray(self.model.predict_proba(x))[:, 1]
@@ -119,8 +126,73 @@ def load(spec: UseCaseSpec, version: int, settings: Settings) -> LoadedModel:
     threshold = float((mv.tags or {}).get("mlstack.threshold", spec.training.threshold))
     model = registry.load_model(spec.name, version, settings)
     fields = _fields(registry.signature_of(spec.name, version, settings))
-    log.info("Loaded %s v%d (%d inputs)", spec.name, version, len(fields))
-    return LoadedModel(spec.name, int(version), model, fields, spec.task, threshold)
+    loaded = LoadedModel(spec.name, int(version), model, fields, spec.task, threshold)
+    loaded.fast = _verified_fast_path(loaded)
+    log.info(
+        "Loaded %s v%d (%d inputs, %s path)",
+        spec.name,
+        version,
+        len(fields),
+        "numpy" if loaded.fast else "pandas",
+    )
+    return loaded
+
+
+def probe_records(fields: list[InputField], model: Any, rows: int = 64) -> list[dict[str, Any]]:
+    """Varied records to compare two scorers: numbers around 0 and the model's categories."""
+    rng = np.random.default_rng(0)
+    cats: list[Any] = []
+    try:
+        for _, trans, _ in model.steps[0][1].transformers_:
+            enc = getattr(trans, "steps", [[None, None]])[-1][1]
+            for c in getattr(enc, "categories_", []):
+                cats += c.tolist()
+    except (AttributeError, IndexError, TypeError):
+        cats = []
+    cats = [c for c in cats if isinstance(c, str)] + ["never-seen"]
+    out = []
+    for i in range(rows):
+        rec: dict[str, Any] = {}
+        for f in fields:
+            if i % 7 == 3:
+                rec[f.name] = None
+            elif f.type in NUMERIC:
+                rec[f.name] = float(rng.normal() * 10 ** rng.integers(0, 5))
+            else:
+                rec[f.name] = cats[int(rng.integers(0, len(cats)))]
+        out.append(rec)
+    return out
+
+
+def _verified_fast_path(m: LoadedModel) -> Callable[[list[dict[str, Any]]], np.ndarray] | None:
+    """The numpy scorer if it gives the pipeline's own answers on probe rows, else None."""
+    from mlstack.gateway.fastpath import compile_pipeline
+
+    probe = probe_records(m.fields, m.model)
+    try:
+        x = m.frame(probe)
+        if m.task == "classification":
+            ref = np.asarray(m.model.predict_proba(x))[:, 1]
+        else:
+            ref = np.asarray(m.model.predict(x), dtype=float)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.info("No fast path for %s v%d: %s", m.usecase, m.version, exc)
+        return None
+    for direct in (True, False):
+        fast = compile_pipeline(m.model, m.task, direct_head=direct)
+        if fast is None:
+            return None
+        try:
+            diff = float(np.max(np.abs(ref - fast(probe))))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.info("No fast path for %s v%d: %s", m.usecase, m.version, exc)
+            return None
+        if diff <= 1e-9:
+            return fast
+        log.info(
+            "Fast path of %s v%d (direct=%s) differs by %.3g", m.usecase, m.version, direct, diff
+        )
+    return None
 
 
 @dataclass(frozen=True)
