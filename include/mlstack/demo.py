@@ -210,6 +210,91 @@ def run(
     return ctx, results
 
 
+# --- training and promotion (the model lifecycle) -------------------------------------------
+
+#: Days between two trainings once the first model exists (the demo's stand-in for a schedule).
+RETRAIN_EVERY_DAYS = 14
+
+
+def labelled_days(ctx: DemoContext, day: date) -> int:
+    """How many application days have labels once ``day`` is ingested."""
+    from mlstack.specs import get_spec
+
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    delay = int((spec.simulator.options if spec.simulator else {}).get("label_delay_days", 0))
+    return (day - ctx.days[0]).days + 1 - (delay if spec.labels else 0)
+
+
+def can_train(ctx: DemoContext, day: date) -> bool:
+    """True once the labelled days fill the split with at least ``min_train_rows`` to train on."""
+    from mlstack.specs import get_spec
+
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    split = spec.training.split
+    train_days = labelled_days(ctx, day) - split.holdout_days - split.validation_days
+    rows = ctx.spec_for_landing.simulator.rows_per_day
+    return train_days > 0 and train_days * rows * 0.98 >= split.min_train_rows
+
+
+def trained_through(ctx: DemoContext) -> date | None:
+    """Last labelled day the newest registered model saw (its holdout's end), if any."""
+    from mlstack.specs import get_spec
+    from mlstack.stages import promote
+
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    ends = [
+        m["holdout_days"].split("..")[1]
+        for m in promote.list_models(spec, ctx.settings)
+        if m["holdout_days"]
+    ]
+    return date.fromisoformat(max(ends)) if ends else None
+
+
+def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
+    """Train (first eligible day, then every RETRAIN_EVERY_DAYS of new labels) and promote."""
+    if not can_train(ctx, day):
+        return
+    last = trained_through(ctx)
+    newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
+    if last is not None and (newest_label - last).days < RETRAIN_EVERY_DAYS:
+        return
+    result.notes.append(train_and_promote(ctx, None))
+
+
+def train_and_promote(ctx: DemoContext, conf: dict[str, Any] | None) -> str:
+    """Run the train DAG (``conf``: snapshot params), then the promote DAG; return a note."""
+    out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
+    model = out.get("train") or {}
+    metric = model.get("primary_metric", "")
+    value = (model.get("metrics") or {}).get(f"holdout_{metric}")
+    decided = run_dag(ctx.dags, f"{ctx.usecase}__promote", None, ctx.log_file).get("evaluate")
+    note = f"trained v{model.get('version')} ({metric} {value:.4f})" if value is not None else ""
+    if decided:
+        reason = "" if decided["outcome"] != "refused" else f": {decided['reasons'][0]}"
+        note += f" -> {decided['outcome']}{reason}"
+    return note
+
+
+def final_reproduce(ctx: DemoContext, results: list[DayResult]) -> None:
+    """Retrain on the newest model's exact snapshots: same metrics, so promotion refuses it."""
+    from mlstack.specs import get_spec
+    from mlstack.stages import promote
+
+    models = promote.list_models(get_spec(ctx.usecase, ctx.settings.usecases_dir), ctx.settings)
+    if not models or not results:
+        return
+    newest = models[-1]
+    conf = {"snapshot": int(newest["features_snapshot"])}
+    if newest["labels_snapshot"]:
+        conf["labels_snapshot"] = int(newest["labels_snapshot"])
+    note = train_and_promote(ctx, conf)
+    results[-1].notes.append(f"re-trained on v{newest['version']}'s snapshots: {note}")
+
+
+DAY_STEPS.append(step_train)
+FINAL_STEPS.append(final_reproduce)
+
+
 from mlstack.demo_monitor import step_monitor  # noqa: E402 - registers after the other steps
 
 DAY_STEPS.append(step_monitor)

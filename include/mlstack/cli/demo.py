@@ -15,7 +15,7 @@ from mlstack.settings import get_settings
 @click.command()
 @click.option("--usecase", default="credit_default", show_default=True, help="Use case to run.")
 @click.option(
-    "--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days to simulate."
+    "--days", default=60, show_default=True, type=click.IntRange(1, 366), help="Days to simulate."
 )
 @click.option(
     "--rows", default=None, type=click.IntRange(1), help="Rows per day (default: the spec's)."
@@ -56,6 +56,10 @@ def demo(
         ctx, results = demo_run.run(usecase, days, rows, first, progress)
         bar.update(task, completed=days, description="done")
     console.print(summary_table(results))
+    from mlstack.cli.models import models_table
+
+    if (models := models_table(usecase, title="models (MLflow registry)")) is not None:
+        console.print(models)
     console.print(f"Data under {settings.home}; Airflow task logs in {ctx.log_file}.")
     console.print(
         "Explore: [bold]mlstack catalog list[/], [bold]mlstack catalog show "
