@@ -7,6 +7,7 @@ every ``refresh_interval_s``; on stop it writes every queued row before exiting.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -94,6 +95,10 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         refresher = Refresher(cache, g.refresh_interval_s)
         refresher.start()
         app.state.service = PredictionService(cache, logger, Metrics(), g.batch_wait_ms / 1000)
+        # Everything loaded so far lives as long as the process: keep the cyclic GC off it,
+        # or a full collection walks millions of MLflow/sklearn objects mid-request.
+        gc.collect()
+        gc.freeze()
         log.info("Gateway serving %s", sorted(specs))
         try:
             yield
