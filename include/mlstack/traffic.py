@@ -87,10 +87,11 @@ def simulate(
     label_share: float = 1.0,
     day: date | None = None,
     base: str = "",
+    label_batch: int = 200,
     progress: Callable[[int], None] | None = None,
 ) -> TrafficResult:
     """Send ``requests`` one-record predictions (at ``rate``/s; 0 = as fast as possible),
-    then the true labels of ``label_share`` of them by prediction id."""
+    and the true labels of ``label_share`` of them by prediction id, ``label_batch`` at a time."""
     day = day or (spec.simulator.start if spec.simulator else date.today())
     frame = simulated_rows(spec, day, requests)
     records = to_records(spec, frame)
@@ -116,13 +117,21 @@ def simulate(
             labels.append(
                 {"prediction_id": answer["prediction_id"], "label": float(frame[target].iloc[i])}
             )
+        if len(labels) >= label_batch:
+            out.labels_sent += _send_labels(client, f"{base}/v1/{spec.name}/feedback", labels)
+            labels = []
         if progress and (i + 1) % 100 == 0:
             progress(i + 1)
-    for start in range(0, len(labels), 1000):
-        resp = client.post(
-            f"{base}/v1/{spec.name}/feedback", json={"labels": labels[start : start + 1000]}
-        )
-        if resp.status_code == 202:
-            out.labels_sent += len(labels[start : start + 1000])
+    out.labels_sent += _send_labels(client, f"{base}/v1/{spec.name}/feedback", labels)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _send_labels(client: Client, url: str, labels: list[dict[str, Any]]) -> int:
+    """POST labels in chunks of 1000; return how many the gateway accepted."""
+    sent = 0
+    for start in range(0, len(labels), 1000):
+        chunk = labels[start : start + 1000]
+        if client.post(url, json={"labels": chunk}).status_code == 202:
+            sent += len(chunk)
+    return sent
