@@ -86,7 +86,8 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
                 return PokeReturnValue(is_done=False)
             return PokeReturnValue(is_done=True, xcom_value=done)
 
-        watch(start())
+        started: Any = start()
+        watch(started)
     return dag
 
 

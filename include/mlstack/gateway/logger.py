@@ -113,7 +113,10 @@ class PredictionLogger:
     # --- background ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread (idempotent)."""
+        """Start the writer thread (idempotent); reclaim files a crashed replay left claimed."""
+        for stale in self.spool_dir.glob("*.replaying-*"):
+            if time.time() - stale.stat().st_mtime > 60:
+                stale.rename(stale.with_suffix(".jsonl"))
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="prediction-logger", daemon=True)

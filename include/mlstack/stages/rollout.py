@@ -423,7 +423,8 @@ def _record(
                 created_at=now(),
             )
         )
-    return int(res.inserted_primary_key[0])
+    pk = res.inserted_primary_key
+    return int(pk[0]) if pk else 0
 
 
 def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,7 +11,8 @@ from mlstack.gateway.service import PredictionService
 
 def get_service(request: Request) -> PredictionService:
     """The app's prediction service."""
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: PredictionService = request.app.state.service
+    return service
 
 
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
