@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlstack-tests-"))
 
 # Airflow reads its configuration on import: point it at a test home before anything does.
@@ -31,13 +30,6 @@ os.environ["MLSTACK_HOME"] = str(_SESSION_DIR / "default-home")
 for _var in [v for v in os.environ if v.startswith("MLSTACK_") and v != "MLSTACK_HOME"]:
     if _var != "MLSTACK_TEST_POSTGRES_URL":
         del os.environ[_var]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def use_settings(monkeypatch: pytest.MonkeyPatch, **values: str) -> object:

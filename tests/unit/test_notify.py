@@ -6,9 +6,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from conftest import ROOT
 from mlstack.notify import notify
 from mlstack.specs import get_spec
+from support import ROOT
 
 
 def _spec_with(notifiers: list[dict]):

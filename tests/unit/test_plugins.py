@@ -27,15 +27,17 @@ def test_unknown_kind_fails_listing_kinds() -> None:
         plugins.get("widgets", "x")
 
 
-def test_register_same_name_twice_fails_unless_replace() -> None:
-    @plugins.register("metrics", "test_metric_twice")
+def test_register_same_name_twice_fails_unless_replace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(plugins._registry, "notifiers", dict(plugins._registry["notifiers"]))
+
+    @plugins.register("notifiers", "test_twice")
     def first() -> int:
         return 1
 
     with pytest.raises(PluginError, match="already registered"):
-        plugins.register("metrics", "test_metric_twice")(lambda: 2)
-    plugins.register("metrics", "test_metric_twice", replace=True)(lambda: 3)
-    assert plugins.get("metrics", "test_metric_twice")() == 3
+        plugins.register("notifiers", "test_twice")(lambda: 2)
+    plugins.register("notifiers", "test_twice", replace=True)(lambda: 3)
+    assert plugins.get("notifiers", "test_twice")() == 3
 
 
 def test_hooks_file_registers_its_plugins(tmp_path: Path) -> None:
