@@ -97,6 +97,7 @@ predictions = sa.Table(
     sa.Column("usecase", sa.String(100), nullable=False),
     sa.Column("entity_id", sa.String(200), nullable=True),
     sa.Column("rollout_id", sa.String(36), nullable=True, index=True),
+    sa.Column("rollout_stage", sa.Integer, nullable=True),  # stage the gateway applied
     sa.Column("variant", sa.String(20), nullable=False),  # champion | challenger | shadow
     sa.Column("model_version", sa.Integer, nullable=False),
     sa.Column("features", sa.JSON, nullable=False),
@@ -129,6 +130,7 @@ prediction_errors = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("usecase", sa.String(100), nullable=False),
     sa.Column("rollout_id", sa.String(36), nullable=True, index=True),
+    sa.Column("rollout_stage", sa.Integer, nullable=True),
     sa.Column("variant", sa.String(20), nullable=False),
     sa.Column("model_version", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=False),

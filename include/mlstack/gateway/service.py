@@ -153,25 +153,40 @@ class PredictionService:
         shadow_job = None
         if ro is not None and ro.shadow and chall is not None:
             shadow_job = self.batcher.score(chall, records)
-        results = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
+        done = await asyncio.gather(*jobs.values(), return_exceptions=True)
+        outcomes = dict(zip(jobs, done, strict=True))
+        failed = outcomes.pop(CHALLENGER, None)
+        if isinstance(failed, Exception):  # a failing challenger: the champion answers
+            self._log_error(usecase, ro, CHALLENGER, chall, failed)
+            merged = sorted(by_model.get(CHAMPION, (champion, []))[1] + by_model.pop(CHALLENGER)[1])
+            by_model[CHAMPION] = (champion, merged)
+            outcomes[CHAMPION] = await self.batcher.score(champion, [records[i] for i in merged])
+        elif failed is not None:
+            outcomes[CHALLENGER] = failed
+        results: dict[str, Scored] = {}
+        for v, outcome in outcomes.items():
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results[v] = outcome
         shadow_res = None
         if shadow_job is not None:
             try:
                 shadow_res = await shadow_job
             except Exception as exc:  # a failing shadow never touches the answer
-                self._log_error(usecase, ro.rollout_id if ro else None, SHADOW, chall, exc)
+                self._log_error(usecase, ro, SHADOW, chall, exc)
         latency = (time.perf_counter() - t0) * 1000
         now = datetime.now(UTC)
         answers: list[Answer] = [None] * len(records)  # type: ignore[list-item]
         rows = []
         rollout_id = ro.rollout_id if ro else None
+        stage = ro.stage_index if ro else None
         for v, (model, idx) in by_model.items():
             pred, score = results[v]
             for k, i in enumerate(idx):
                 s = None if score is None else float(score[k])
                 answers[i] = Answer(ids[i], float(pred[k]), s, model.version, v)
                 rows.append(
-                    _row(usecase, ids[i], entities[i], rollout_id, v, model, records[i])
+                    _row(usecase, ids[i], entities[i], (rollout_id, stage), v, model, records[i])
                     | {"prediction": float(pred[k]), "score": s, "latency_ms": latency}
                     | {"created_at": now}
                 )
@@ -183,7 +198,7 @@ class PredictionService:
                         usecase,
                         str(uuid.uuid4()),
                         entities[i],
-                        rollout_id,
+                        (rollout_id, stage),
                         SHADOW,
                         chall,
                         records[i],
@@ -200,9 +215,7 @@ class PredictionService:
         self.metrics.observe_ms(latency, usecase=usecase)
         return answers
 
-    def _log_error(
-        self, usecase: str, rollout_id: str | None, variant: str, model: Any, exc: Exception
-    ) -> None:
+    def _log_error(self, usecase: str, ro: Any, variant: str, model: Any, exc: Exception) -> None:
         log.warning("%s %s v%s failed: %s", usecase, variant, getattr(model, "version", "?"), exc)
         self.metrics.inc("errors_total", usecase=usecase, variant=variant)
         self.logger.log(
@@ -210,7 +223,8 @@ class PredictionService:
             [
                 {
                     "usecase": usecase,
-                    "rollout_id": rollout_id,
+                    "rollout_id": ro.rollout_id if ro else None,
+                    "rollout_stage": ro.stage_index if ro else None,
                     "variant": variant,
                     "model_version": getattr(model, "version", 0),
                     "error": str(exc)[:2000],
@@ -229,7 +243,7 @@ def _row(
     usecase: str,
     prediction_id: str,
     entity: str | None,
-    rollout_id: str | None,
+    rollout: tuple[str | None, int | None],
     variant: str,
     model: LoadedModel,
     record: dict[str, Any],
@@ -238,7 +252,8 @@ def _row(
         "prediction_id": prediction_id,
         "usecase": usecase,
         "entity_id": entity,
-        "rollout_id": rollout_id,
+        "rollout_id": rollout[0],
+        "rollout_stage": rollout[1],
         "variant": variant,
         "model_version": model.version,
         "features": record,

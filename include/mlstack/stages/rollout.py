@@ -437,6 +437,7 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
                     p.prediction_id,
                     p.entity_id,
                     p.variant,
+                    p.rollout_stage,
                     p.prediction,
                     p.score,
                     p.latency_ms,
@@ -447,6 +448,7 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
                 "prediction_id",
                 "entity_id",
                 "variant",
+                "rollout_stage",
                 "prediction",
                 "score",
                 "latency_ms",
@@ -465,9 +467,11 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
         )
         errors = pd.DataFrame(
             conn.execute(
-                sa.select(e.variant, e.created_at).where(e.rollout_id == rollout_id)
+                sa.select(e.variant, e.rollout_stage, e.created_at).where(
+                    e.rollout_id == rollout_id
+                )
             ).all(),
-            columns=["variant", "created_at"],
+            columns=["variant", "rollout_stage", "created_at"],
         )
     by_pid = dict(zip(labels["prediction_id"], labels["label"], strict=True))
     by_pid.pop(None, None)
@@ -492,7 +496,9 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
     stage = stages[idx]
     preds, errors = _frames(ro["rollout_id"], spec.name, s)
     since = _aware(ro["stage_started_at"])
-    in_stage, err_stage = _since(preds, since), _since(errors, since)
+    # rows the gateway produced under this stage (it applies a new stage within its refresh)
+    in_stage = preds[preds["rollout_stage"] == idx]
+    err_stage = errors[errors["rollout_stage"] == idx]
     counts = {v: int((in_stage["variant"] == v).sum()) for v in (CHAMPION, CHALLENGER, SHADOW)}
     chall_variant = SHADOW if stage.shadow else CHALLENGER
     chall_errors = int((err_stage["variant"] == chall_variant).sum())
@@ -529,12 +535,6 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
         is_last_stage=idx == len(stages) - 1,
         extra={"labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)}, "errors": chall_errors},
     )
-
-
-def _since(frame: pd.DataFrame, since: datetime) -> pd.DataFrame:
-    """Rows created at or after ``since`` (naive timestamps are UTC)."""
-    mask = np.array([_aware(t) >= since for t in frame["created_at"]], dtype=bool)
-    return frame.loc[mask] if len(frame) else frame
 
 
 def _aware(t: Any) -> datetime:
