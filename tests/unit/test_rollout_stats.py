@@ -108,6 +108,7 @@ def _evidence(loss: ro.SequentialResult | None, **kw: object) -> ro.Evidence:
         guardrail=ro.GuardrailResult(500, 0.0, 5.0, []),
         elapsed_s=60.0,
         is_last_stage=True,
+        stage_samples=3000,
     )
     base.update(kw)
     return ro.Evidence(**base)
@@ -144,6 +145,8 @@ def test_decide_guardrail_violation_rolls_back() -> None:
 def test_decide_inconclusive_waits_then_times_out() -> None:
     spec = RolloutSpec(max_duration=timedelta(hours=1))
     assert ro.decide(_evidence(_loss(0.0, 100)), spec).action == ro.WAIT
+    few = _evidence(_loss(-0.2), stage_samples=50)  # better, but too little of this stage
+    assert ro.decide(few, spec).action == ro.WAIT
     late = _evidence(_loss(0.0, 100), elapsed_s=7200.0)
     assert ro.decide(late, spec).action == ro.ROLLBACK
     early_stage = _evidence(_loss(0.0, 100), elapsed_s=7200.0, is_last_stage=False)

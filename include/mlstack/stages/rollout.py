@@ -223,6 +223,7 @@ class Evidence:
     guardrail: GuardrailResult
     elapsed_s: float
     is_last_stage: bool
+    stage_samples: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,7 +285,7 @@ def decide(ev: Evidence, spec: RolloutSpec) -> RolloutDecision:
         better |= good and name == "loss"
     if worse:
         return RolloutDecision(ROLLBACK, ["challenger significantly worse", *reasons])
-    enough = ev.loss is not None and min(ev.loss.n_a, ev.loss.n_b) >= spec.min_samples
+    enough = ev.stage_samples >= spec.min_samples  # labelled rows per variant, this stage
     timed_out = ev.elapsed_s >= spec.max_duration.total_seconds()
     if better and enough:
         action = PROMOTE if ev.is_last_stage else NEXT_STAGE
@@ -294,9 +295,12 @@ def decide(ev: Evidence, spec: RolloutSpec) -> RolloutDecision:
         if ev.is_last_stage:
             return RolloutDecision(ROLLBACK, [why, "a challenger must win the test to replace"])
         return RolloutDecision(NEXT_STAGE, [why, "no harm shown; more traffic for more evidence"])
-    n = min(ev.loss.n_a, ev.loss.n_b) if ev.loss else 0
     return RolloutDecision(
-        WAIT, [f"{n} labelled rows per variant (min_samples {spec.min_samples}); not conclusive"]
+        WAIT,
+        [
+            f"{ev.stage_samples} labelled rows per variant in stage {ev.stage.name} "
+            f"(min_samples {spec.min_samples}); not conclusive"
+        ],
     )
 
 
@@ -521,6 +525,8 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
             va = row_value(champ["label"], champ["prediction"], cost.model_dump())
             vb = row_value(chall["label"], chall["prediction"], cost.model_dump())
             value = msprt(va, vb, rs.alpha, rs.effect_size)
+    stage_labelled = in_stage[in_stage["label"].notna()]["variant"].value_counts()
+    stage_samples = int(min(stage_labelled.get(CHAMPION, 0), stage_labelled.get(chall_variant, 0)))
     lat = in_stage.loc[in_stage["variant"] == chall_variant, "latency_ms"].to_numpy()
     guard = guardrails(counts[chall_variant], chall_errors, lat, rs)
     return Evidence(
@@ -533,6 +539,7 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
         guardrail=guard,
         elapsed_s=(now() - since).total_seconds(),
         is_last_stage=idx == len(stages) - 1,
+        stage_samples=stage_samples,
         extra={"labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)}, "errors": chall_errors},
     )
 
