@@ -34,6 +34,11 @@ class AirflowAPI:
         self._authenticate()
         return self._http.request(method, f"/api/v2{path}", **kwargs)
 
+    def page(self, path: str) -> httpx.Response:
+        """A page outside /api/v2 (the UI, plugins), with the same token."""
+        self._authenticate()
+        return self._http.get(path)
+
     def get(self, path: str, **params: Any) -> Any:
         response = self.request("GET", path, params=params)
         response.raise_for_status()

@@ -175,6 +175,12 @@ def test_stack_runs_the_lifecycle_from_a_rest_trigger(stack: Stack) -> None:
                 "in the mlflow bucket (needs the train and promote DAGs)"
             )
 
+        # --- the mlstack pages inside the Airflow UI (plugins/mlstack_plugin.py) ---------
+        monitoring = api.page("/mlstack/monitoring/")
+        assert monitoring.status_code == 200, f"/mlstack/monitoring/: HTTP {monitoring.status_code}"
+        assert USECASE in monitoring.text, f"/mlstack/monitoring/ does not show {USECASE}"
+        asserted.append(f"the Airflow UI plugin's monitoring page shows {USECASE}")
+
         failed = failed_tasks(stack)
         for ti in failed:
             say(f"failed task {ti['dag_id']}.{ti['task_id']} ({ti['dag_run_id']}):\n"
