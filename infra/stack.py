@@ -157,9 +157,13 @@ def fetch_wheels(*, arch: str | None = None) -> bool:
         *(f"--platform={platform}" for platform in platforms),
     ]
     pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
-    say(f"stack: downloading wheels for linux/{arch} into {WHEELS_DIR.relative_to(ROOT)}/")
+    pip.append("--quiet")  # one line per wheel otherwise; the summary below says what it did
+    say(f"stack: downloading wheels for linux/{arch} into {WHEELS_DIR.relative_to(ROOT)}/ ...")
     subprocess.run([*pip, *target, "-r", str(LOCK_FILE), "-d", str(WHEELS_DIR)], check=True)
     subprocess.run([*pip, *target, *BUILD_WHEELS, "-d", str(WHEELS_DIR / "build")], check=True)
+    wheels = list(WHEELS_DIR.glob("*.whl"))
+    size = sum(w.stat().st_size for w in wheels) / 2**20
+    say(f"stack: {len(wheels)} wheels ({size:.0f} MiB) in {WHEELS_DIR.relative_to(ROOT)}/")
     stamp.write_text(key)
     return True
 
