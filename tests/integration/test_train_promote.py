@@ -5,13 +5,15 @@ better one becomes challenger, an override and a rollback are recorded."""
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from mlstack import registry, store
 from mlstack.exceptions import DatasetNotFound, PromotionRefused, TrainingError
 from mlstack.stages import promote, train
-from train_helpers import build_lake, small_credit, with_model
+from train_helpers import build_lake, small_credit, spec_variant, with_model
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +108,8 @@ def test_lifecycle_on_embedded_backends_moves_aliases_and_records(embedded_setti
 def test_lifecycle_on_mlflow_server_postgres_s3_moves_aliases_and_records(
     server_settings, credit_spec
 ):
-    spec = small_credit(credit_spec)
+    # the server lives for the session and other tests register credit_default there too
+    spec = spec_variant(small_credit(credit_spec), name=f"credit_{uuid.uuid4().hex[:8]}")
     build_lake(spec, DAYS, server_settings)
     lifecycle(spec, server_settings)
     version = registry.get_version(spec.name, 1)
