@@ -39,6 +39,7 @@ PORTS = {
     "MLFLOW_PORT": "25000",
     "MINIO_PORT": "29000",
     "MINIO_CONSOLE_PORT": "29001",
+    "GATEWAY_PORT": "28000",
 }
 RESULTS = ROOT / "bench" / "results" / "stack.md"
 UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "MB": 1e6, "GB": 1e9}

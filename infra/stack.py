@@ -297,6 +297,7 @@ def urls(env_file: Path) -> str:
             f"  Airflow   http://127.0.0.1:{port('AIRFLOW_PORT', '8080')}"
             "   user admin, password AIRFLOW_ADMIN_PASSWORD in .env",
             f"  MLflow    http://127.0.0.1:{port('MLFLOW_PORT', '5000')}",
+            f"  Gateway   http://127.0.0.1:{port('GATEWAY_PORT', '8000')}   (model serving)",
             f"  MinIO     http://127.0.0.1:{port('MINIO_CONSOLE_PORT', '9001')} (console),"
             f" S3 API http://127.0.0.1:{port('MINIO_PORT', '9000')}"
             f"   user {user}, password MINIO_ROOT_PASSWORD in .env",

@@ -27,6 +27,7 @@ PORTS = {
     "MLFLOW_PORT": os.environ.get("MLSTACK_E2E_MLFLOW_PORT", "15000"),
     "MINIO_PORT": os.environ.get("MLSTACK_E2E_MINIO_PORT", "19000"),
     "MINIO_CONSOLE_PORT": os.environ.get("MLSTACK_E2E_MINIO_CONSOLE_PORT", "19001"),
+    "GATEWAY_PORT": os.environ.get("MLSTACK_E2E_GATEWAY_PORT", "18000"),
 }
 PROBE = Path(__file__).with_name("probe.py")
 
