@@ -239,7 +239,7 @@ class NotifierSpec(_Strict):
 
     kind: str = Field(description="Name of a registered notifiers plugin (log, webhook, ...).")
     options: dict[str, Any] = Field(default_factory=dict)
-    on: list[Literal["alert", "retrain"]] = Field(default_factory=lambda: ["alert", "retrain"])
+    on: list[Literal["alert", "retrain"]] = Field(default=["alert", "retrain"])
 
 
 class MonitoringSpec(_Strict):

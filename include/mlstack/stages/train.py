@@ -314,7 +314,7 @@ def _log_inputs(spec: UseCaseSpec, snap: DataSnapshot, split: Split, s: Settings
         ("validation", split.validation),
         ("holdout", split.holdout),
     ):
-        ds = MetaDataset(
+        ds = MetaDataset(  # type: ignore[abstract]  # MLflow's own concrete class; stub says abstract
             source,
             name=f"{snap.features_table}@{snap.features_snapshot}",
             digest=rows_digest(spec, part),
