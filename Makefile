@@ -12,7 +12,7 @@ export AIRFLOW__CORE__UNIT_TEST_MODE ?= False
 .PHONY: help venv demo demo-reset test test-unit test-integration lint fmt typecheck bench lock new-usecase
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)

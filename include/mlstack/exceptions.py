@@ -39,6 +39,10 @@ class TrainingError(MlstackError):
     """Training cannot produce a meaningful model (no rows in a window, one class, ...)."""
 
 
+class NotEnoughData(TrainingError):
+    """Too little (labelled) data to train yet: a scheduled run skips, a requested one fails."""
+
+
 class ModelNotFound(MlstackError):
     """A registered model, version or alias does not exist in the model registry."""
 

@@ -3,6 +3,7 @@ asks for it (built with Airflow's HITL ApprovalOperator)."""
 
 from __future__ import annotations
 
+import pytest
 from mlstack.airflow import lifecycle
 from mlstack.specs import UseCaseSpec
 
@@ -42,3 +43,18 @@ def test_promote_dag_with_approval_asks_a_human_and_records_either_answer(credit
     assert finalize.trigger_rule == "all_done"  # runs after a Reject too, to record it
     assert {"approved", "evaluate"} <= finalize.upstream_task_ids
     assert dag.get_task("announce_challenger").upstream_task_ids == {"finalize"}
+
+
+@pytest.mark.parametrize(
+    ("run_type", "requested", "skips"),
+    [
+        ("scheduled", False, True),
+        ("manual", False, False),
+        ("asset_triggered", True, False),
+        ("scheduled", True, False),
+    ],
+)
+def test_train_with_too_little_data_skips_only_on_schedule(run_type, requested, skips) -> None:
+    from mlstack.airflow.lifecycle import skips_when_data_short
+
+    assert skips_when_data_short(run_type, requested=requested) is skips

@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task
 
+from mlstack.exceptions import NotEnoughData
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,15 @@ def _run_type(context: dict[str, Any]) -> str:
     return str(getattr(run_type, "value", run_type))
 
 
+def skips_when_data_short(run_type: str, *, requested: bool) -> bool:
+    """Whether a train run with too little data skips instead of failing.
+
+    Only a schedule's tick skips (a fresh stack's first weekly run has no labels yet); a
+    human or a retrain request asked for a model, so they fail and say why.
+    """
+    return run_type == "scheduled" and not requested
+
+
 def build_train(spec: UseCaseSpec) -> DAG:
     """``<usecase>__train``: exact snapshot → fit → MLflow run → alias candidate → Asset."""
     from mlstack.airflow import factory
@@ -120,12 +130,19 @@ def build_train(spec: UseCaseSpec) -> DAG:
             }
             if req:
                 tags["mlstack.request"] = json.dumps(req, default=str)[:4000]
-            result = train.train(
-                spec,
-                snapshot_id=params.get("snapshot"),
-                labels_snapshot_id=params.get("labels_snapshot"),
-                run_tags=tags,
-            )
+            try:
+                result = train.train(
+                    spec,
+                    snapshot_id=params.get("snapshot"),
+                    labels_snapshot_id=params.get("labels_snapshot"),
+                    run_tags=tags,
+                )
+            except NotEnoughData as exc:
+                if not skips_when_data_short(_run_type(context), requested=bool(req)):
+                    raise
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(f"nothing to train on yet: {exc}") from exc
             extra = {
                 "usecase": spec.name,
                 "version": result.version,

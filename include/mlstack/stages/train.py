@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlstack import lake, modeling, plugins, registry, store
-from mlstack.exceptions import DatasetNotFound, TrainingError
+from mlstack.exceptions import DatasetNotFound, NotEnoughData, TrainingError
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 
@@ -95,7 +95,7 @@ def _snapshot_id(table: Table, ident: str, wanted: int | None) -> int:
     if wanted is None:
         current = table.current_snapshot()
         if current is None:
-            raise TrainingError(f"table {ident} has no data yet; ingest some days first")
+            raise NotEnoughData(f"table {ident} has no data yet; ingest some days first")
         return int(current.snapshot_id)
     if table.snapshot_by_id(int(wanted)) is None:
         recent = [s.snapshot_id for s in table.snapshots()][-5:]
@@ -168,7 +168,7 @@ def time_split(spec: UseCaseSpec, frame: pd.DataFrame) -> Split:
     need = cfg.holdout_days + cfg.validation_days
     if len(days) <= need:
         seen = f"from {days[0]} to {days[-1]}" if days else "none"
-        raise TrainingError(
+        raise NotEnoughData(
             f"empty training window for {spec.name}: {len(days)} labelled day(s) ({seen}); the "
             f"split needs more than holdout_days + validation_days = {need}. Ingest more days "
             "(labels arrive after schema.label_delay_days) or shorten training.split"
@@ -186,7 +186,7 @@ def time_split(spec: UseCaseSpec, frame: pd.DataFrame) -> Split:
     ):
         parts[name] = frame[days_of_row.isin(set(chosen))]
     if len(parts["train"]) < cfg.min_train_rows:
-        raise TrainingError(
+        raise NotEnoughData(
             f"empty training window for {spec.name}: {len(parts['train'])} training rows on "
             f"{train_days[0]}..{train_days[-1]}, fewer than split.min_train_rows="
             f"{cfg.min_train_rows}"
