@@ -145,6 +145,10 @@ class DemoContext:
     log_file: Path
     spec_for_landing: Any
     days: list[date]
+    #: The story as (day, event, evidence) rows, printed as the closing timeline.
+    timeline: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Scratch state of the story steps (last policy decision, alerts already shown).
+    story_state: dict[str, Any] = field(default_factory=dict)
 
 
 Step = Callable[[DemoContext, date, DayResult], None]
@@ -152,6 +156,37 @@ Step = Callable[[DemoContext, date, DayResult], None]
 DAY_STEPS: list[Step] = [step_ingest]
 #: Run once after the last day: ``(ctx, results) -> rows for the closing summary``.
 FINAL_STEPS: list[Callable[[DemoContext, list[DayResult]], None]] = []
+
+
+def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
+    """With fewer rows a day than the spec's, scale the row counts that stand for days of data
+    (training rows, slice sizes, the retrain policy's fresh labels) by the same ``factor``, in
+    a copy of the spec under ``MLSTACK_HOME/usecases``; the demo's DAGs read that copy. Days,
+    money, metric thresholds and the labels a realised figure needs are unchanged (fewer
+    labels would make a day's realised value noise), so the story keeps its timing."""
+    import yaml
+
+    def scale(n: int) -> int:
+        return max(1, round(n * factor))
+
+    data = spec.model_dump(by_alias=True, exclude={"path"}, mode="json")
+    data["training"]["split"]["min_train_rows"] = scale(spec.training.split.min_train_rows)
+    for sl in data.get("promotion", {}).get("slices", []):
+        sl["min_rows"] = scale(sl["min_rows"])
+    if isinstance((data.get("retraining") or {}).get("min_fresh_labels"), int):
+        data["retraining"]["min_fresh_labels"] = scale(data["retraining"]["min_fresh_labels"])
+    folder = settings.home / "usecases" / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if spec.path is not None:
+        for extra in Path(spec.path).parent.glob("*.py"):
+            shutil.copy(extra, folder / extra.name)
+    (folder / "usecase.yaml").write_text(
+        f"# {spec.name} scaled by {factor:g} for `mlstack demo --rows` (row-count thresholds)\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
+    os.environ["MLSTACK_USECASES_DIR"] = str(folder.parent)
+    get_settings.cache_clear()
+    return get_settings()
 
 
 def reset(settings: Settings | None = None) -> None:
@@ -174,12 +209,34 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[DemoContext, list[DayResult]]:
     """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results."""
+
+    before = os.environ.get("MLSTACK_USECASES_DIR")
+    try:
+        return _run(usecase, days, rows, start, progress)
+    finally:  # a scaled spec copy is for this run only
+        if before is None:
+            os.environ.pop("MLSTACK_USECASES_DIR", None)
+        else:
+            os.environ["MLSTACK_USECASES_DIR"] = before
+        get_settings.cache_clear()
+
+
+def _run(
+    usecase: str,
+    days: int,
+    rows: int | None,
+    start: date | None,
+    progress: Callable[[str], None] | None,
+) -> tuple[DemoContext, list[DayResult]]:
     from mlstack.specs import get_spec
 
     s = get_settings()
     s.home.mkdir(parents=True, exist_ok=True)
     log_file = s.home / "demo.log"
     spec = get_spec(usecase, s.usecases_dir)
+    if rows and spec.simulator and rows < spec.simulator.rows_per_day:
+        s = scaled_usecases(spec, rows / spec.simulator.rows_per_day, s)
+        spec = get_spec(usecase, s.usecases_dir)
     if spec.simulator is None:
         raise MlstackError(
             f"use case {usecase!r} has no simulator; the demo needs one to land data"
@@ -198,6 +255,16 @@ def run(
         spec.model_copy(update={"simulator": sim}),
         [first + timedelta(days=i) for i in range(days)],
     )
+    shock = int((sim.options or {}).get("shock_after_days", -1))
+    if 0 <= shock < days:
+        ctx.timeline.append(
+            (
+                str(first + timedelta(days=shock)),
+                "scripted shock",
+                "simulator: incomes down, "
+                "debt ratios and default rate up (labels show it only later)",
+            )
+        )
     results = []
     for day in ctx.days:
         (progress or (lambda _: None))(f"day {day}")
@@ -258,10 +325,12 @@ def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
     newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
     if last is not None and (newest_label - last).days < RETRAIN_EVERY_DAYS:
         return
-    result.notes.append(train_and_promote(ctx, None))
+    result.notes.append(train_and_promote(ctx, None, day))
 
 
-def train_and_promote(ctx: DemoContext, conf: dict[str, Any] | None) -> str:
+def train_and_promote(
+    ctx: DemoContext, conf: dict[str, Any] | None, day: date | None = None
+) -> str:
     """Run the train DAG (``conf``: snapshot params), then the promote DAG; return a note."""
     out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
     model = out.get("train") or {}
@@ -272,6 +341,8 @@ def train_and_promote(ctx: DemoContext, conf: dict[str, Any] | None) -> str:
     if decided:
         reason = "" if decided["outcome"] != "refused" else f": {decided['reasons'][0]}"
         note += f" -> {decided['outcome']}{reason}"
+    if day is not None:
+        ctx.timeline.append((str(day), "trained + promotion gates", note))
     return note
 
 
@@ -295,6 +366,7 @@ DAY_STEPS.append(step_train)
 FINAL_STEPS.append(final_reproduce)
 
 
-from mlstack.demo_monitor import step_monitor  # noqa: E402 - registers after the other steps
+from mlstack.demo_monitor import final_rollout, step_monitor  # noqa: E402 - registers last
 
 DAY_STEPS.append(step_monitor)
+FINAL_STEPS.insert(0, final_rollout)  # roll the challenger out before the reproduction check

@@ -15,7 +15,7 @@ from mlstack.settings import get_settings
 @click.command()
 @click.option("--usecase", default="credit_default", show_default=True, help="Use case to run.")
 @click.option(
-    "--days", default=60, show_default=True, type=click.IntRange(1, 366), help="Days to simulate."
+    "--days", default=100, show_default=True, type=click.IntRange(1, 366), help="Days to simulate."
 )
 @click.option(
     "--rows", default=None, type=click.IntRange(1), help="Rows per day (default: the spec's)."
@@ -60,6 +60,8 @@ def demo(
 
     if (models := models_table(usecase, title="models (MLflow registry)")) is not None:
         console.print(models)
+    if ctx.timeline:
+        console.print(timeline_table(ctx.timeline))
     console.print(f"Data under {settings.home}; Airflow task logs in {ctx.log_file}.")
     console.print(
         "Explore: [bold]mlstack catalog list[/], [bold]mlstack catalog show "
@@ -111,4 +113,15 @@ def summary_table(results: list) -> Table:
         )
     for row in rows:
         table.add_row(*row[: len(cols)])
+    return table
+
+
+def timeline_table(events: list[tuple[str, str, str]]) -> Table:
+    """The story in order: shock, alerts, the retrain policy's decisions, training, rollout."""
+    table = Table(title="timeline")
+    table.add_column("day", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("evidence")
+    for day, event, evidence in events:
+        table.add_row(day, event, evidence)
     return table
