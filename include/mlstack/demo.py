@@ -160,10 +160,10 @@ FINAL_STEPS: list[Callable[[DemoContext, list[DayResult]], None]] = []
 
 def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
     """With fewer rows a day than the spec's, scale the row counts that stand for days of data
-    (training rows, slice sizes, the retrain policy's fresh labels) by the same ``factor``, in
-    a copy of the spec under ``MLSTACK_HOME/usecases``; the demo's DAGs read that copy. Days,
-    money, metric thresholds and the labels a realised figure needs are unchanged (fewer
-    labels would make a day's realised value noise), so the story keeps its timing."""
+    (training rows, slice sizes, labels the monitor and the retrain policy need) by the same
+    ``factor``, in a copy of the spec under ``MLSTACK_HOME/usecases``; the demo's DAGs read
+    that copy. Days, money and metric thresholds are unchanged, so the story keeps its timing
+    (but a day's realised value rests on fewer labels: noisier than with the spec's rows)."""
     import yaml
 
     def scale(n: int) -> int:
@@ -173,8 +173,10 @@ def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
     data["training"]["split"]["min_train_rows"] = scale(spec.training.split.min_train_rows)
     for sl in data.get("promotion", {}).get("slices", []):
         sl["min_rows"] = scale(sl["min_rows"])
-    if isinstance((data.get("retraining") or {}).get("min_fresh_labels"), int):
-        data["retraining"]["min_fresh_labels"] = scale(data["retraining"]["min_fresh_labels"])
+    for section in ("monitoring", "retraining"):
+        for key in ("min_labels", "min_fresh_labels"):
+            if isinstance((data.get(section) or {}).get(key), int):
+                data[section][key] = scale(data[section][key])
     folder = settings.home / "usecases" / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     if spec.path is not None:

@@ -43,7 +43,6 @@ def step_monitor(ctx: Any, day: date, result: Any) -> None:
     summary = out.get("monitor") or {}
     decision = summary.get("decision")
     if decision in (None, "none"):
-        ctx.story_state["decision"] = "none"
         return
     alerts = summary.get("alerts") or []
     note = f"monitor: {decision}"
@@ -66,17 +65,26 @@ def step_monitor(ctx: Any, day: date, result: Any) -> None:
 def timeline_monitor(
     ctx: Any, day: date, summary: dict[str, Any], decision: str, alerts: list[str]
 ) -> None:
-    """Add the first alert of each kind and every change of the policy's decision."""
-    seen: set[str] = ctx.story_state.setdefault("alerts", set())
+    """Add the first alert of each kind and the first time the policy takes each decision."""
+    seen: set[str] = ctx.story_state.setdefault("seen", set())
     for alert in alerts:
-        kind = alert.split(":")[0].split(" (")[0][:40]
+        kind = alert_kind(alert)
         if kind not in seen:
             seen.add(kind)
-            add_event(ctx, day, "alert", alert[:200])
-    if decision != ctx.story_state.get("decision"):
-        ctx.story_state["decision"] = decision
+            add_event(ctx, day, f"alert: {kind}", alert[:200])
+    if decision not in seen:
+        seen.add(decision)
         reason = str(summary.get("reason", ""))
         add_event(ctx, day, f"retrain policy: {decision}", reason[:200])
+
+
+def alert_kind(message: str) -> str:
+    """``drift``, ``estimated drop``, ``realised drop`` or the message's first words."""
+    if "drifted" in message:
+        return "drift"
+    if message.startswith(("estimated", "realised")):
+        return f"{message.split()[0]} drop"
+    return " ".join(message.split()[:3])
 
 
 def _traffic(spec: Any, settings: Any, stop: threading.Event, spool: Path, day: date) -> None:

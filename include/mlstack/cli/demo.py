@@ -122,6 +122,6 @@ def timeline_table(events: list[tuple[str, str, str]]) -> Table:
     table.add_column("day", no_wrap=True)
     table.add_column("event", no_wrap=True)
     table.add_column("evidence")
-    for day, event, evidence in events:
+    for day, event, evidence in sorted(events, key=lambda e: e[0]):  # stable: "after ..." last
         table.add_row(day, event, evidence)
     return table
