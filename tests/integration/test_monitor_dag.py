@@ -49,6 +49,7 @@ def test_monitor_dag_shock_day_emits_retrain_request_with_evidence(
             session.query(AssetEvent)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .filter(AssetModel.name == f"retrain-request/{spec.name}")
+            .filter(AssetEvent.source_run_id == shocked.run_id)  # the session's DB is shared
             .all()
         )
         extras = [e.extra for e in events]
