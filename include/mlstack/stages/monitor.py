@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -535,6 +535,36 @@ def write_report(
     return lake.write_bytes(f"{key}.html", rendered.html.encode(), settings)
 
 
+class Point(NamedTuple):
+    """One day of a metric's series: its value, whether it alerted, the threshold it had."""
+
+    day: date
+    value: float | None
+    alert: bool
+    threshold: float | None
+
+
+def points(
+    usecase: str,
+    metric: str,
+    *,
+    feature: str | None = None,
+    since: date | None = None,
+    settings: Settings | None = None,
+) -> list[Point]:
+    """A metric's time series with the threshold each day was judged against, oldest first."""
+    t = store.monitoring_metrics
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold).where(
+        t.c.usecase == usecase, t.c.metric == metric
+    )
+    if feature is not None:
+        q = q.where(t.c.feature == feature)
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        return [Point(r[0], r[1], bool(r[2]), r[3]) for r in conn.execute(q.order_by(t.c.run_date))]
+
+
 def series(
     usecase: str,
     metric: str,
@@ -543,17 +573,9 @@ def series(
     since: date | None = None,
     settings: Settings | None = None,
 ) -> list[tuple[date, float | None, bool]]:
-    """A metric's time series: (day, value, alert), oldest first."""
-    t = store.monitoring_metrics
-    q = sa.select(t.c.run_date, t.c.value, t.c.alert).where(
-        t.c.usecase == usecase, t.c.metric == metric
-    )
-    if feature is not None:
-        q = q.where(t.c.feature == feature)
-    if since is not None:
-        q = q.where(t.c.run_date >= since)
-    with store.engine(settings).connect() as conn:
-        return [(r[0], r[1], bool(r[2])) for r in conn.execute(q.order_by(t.c.run_date))]
+    """A metric's time series: (day, value, alert), oldest first (see :func:`points`)."""
+    found = points(usecase, metric, feature=feature, since=since, settings=settings)
+    return [(p.day, p.value, p.alert) for p in found]
 
 
 def change_date(usecase: str, metric: str, day: date, settings: Settings) -> date | None:
