@@ -1,21 +1,25 @@
 """The mlstack Airflow plugin: mlstack's pages inside the Airflow UI (Browse → Monitoring).
 
-Mounts the FastAPI app of :mod:`mlstack.ui.monitoring` under ``/mlstack`` on the api-server
-and adds a navigation entry. Nothing is computed at import: pages read the mlstack database
-per request.
+Mounts the FastAPI app of :mod:`mlstack.ui.monitoring` under ``/mlstack`` on the api-server,
+behind Airflow's own login and DAG read permission (:mod:`mlstack.airflow.ui_auth`), and adds
+a navigation entry. Nothing is computed at import: pages read the mlstack database and the
+lake per request.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+from mlstack.airflow.ui_auth import page_dependencies
 from mlstack.ui.monitoring import create_app
 
 
 class MlstackPlugin(AirflowPlugin):
-    """Monitoring pages: use cases, champion/challenger, metric charts with alerts."""
+    """Monitoring pages: use cases, champion/challenger, metric charts, reports, catalog."""
 
     name = "mlstack"
-    fastapi_apps = [{"app": create_app(), "url_prefix": "/mlstack", "name": "mlstack"}]
+    fastapi_apps = [
+        {"app": create_app(page_dependencies()), "url_prefix": "/mlstack", "name": "mlstack"}
+    ]
     external_views = [
         {
             "name": "Monitoring",

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
     s3_region: str = Field(default="us-east-1", description="S3 region.")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI.")
+    mlflow_ui_url: str = Field(
+        default="",
+        description="MLflow UI as a browser reaches it (links in the monitoring pages); "
+        "default: the tracking URI when it is http(s), else no link.",
+    )
     usecases_dir: Path = Field(default=DEFAULT_USECASES_DIR, description="Use-case folder.")
     iceberg_namespace: str = Field(default="mlstack", description="Iceberg namespace of tables.")
     strict: bool = Field(
@@ -61,6 +66,9 @@ class Settings(BaseSettings):
             self.lake_url = (home / "lake").as_uri()
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+        if not self.mlflow_ui_url and self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            self.mlflow_ui_url = self.mlflow_tracking_uri
+        self.mlflow_ui_url = self.mlflow_ui_url.rstrip("/")
         self.lake_url = self.lake_url.rstrip("/")
         scheme = urlparse(self.lake_url).scheme
         if scheme not in ("file", "s3"):

@@ -7,13 +7,14 @@ Debian's Chromium (``/usr/bin/chromium`` + ``/usr/bin/chromedriver``, driven by 
 no driver is ever downloaded) loads the page, checks what a user sees, and saves a
 screenshot.
 
-The page is served without Airflow authentication (plugin FastAPI apps are mounted beside
-Airflow's auth manager, not behind it): the test asserts that, and that the README lists it
-as a known gap.
+The pages sit behind Airflow's own login (Airflow's simple auth manager here, with a viewer
+whose password the test writes): without a token they answer 401 and send a browser to
+Airflow's login page; the browser logs in through that page and lands back on monitoring.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,14 +33,29 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DAYS, ALERT_DAYS = 14, 4
+USER, PASSWORD = "viewer", "monitoring-test-password"
+MLFLOW_UI = "http://mlflow.example:5000"
+REPORT_DAY = "2026-02-14"
 
 
-def _status(url: str) -> int:
+def _status(url: str, token: str | None = None, timeout: float = 5) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return int(resp.status)
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return int(r.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+def _token(base: str) -> str:
+    """A JWT from Airflow's ``POST /auth/token`` (simple auth manager), as API clients get one."""
+    body = json.dumps({"username": USER, "password": PASSWORD}).encode()
+    request = urllib.request.Request(
+        f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return str(json.loads(resp.read())["access_token"])
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -58,7 +74,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
 
 def _seed(settings: object, spec: object) -> None:
     """A fortnight of drift_share (the last days over threshold) and the watched metric."""
-    from mlstack import store
+    from mlstack import lake, store
     from mlstack.stages import monitor
 
     now = datetime.now(UTC)
@@ -81,7 +97,7 @@ def _seed(settings: object, spec: object) -> None:
         )
         value = 0.68 if alert else 0.78
         rows.append(
-            {**common, "metric": watched, "value": value, "threshold": None, "alert": False}
+            {**common, "metric": watched, "value": value, "threshold": 0.72, "alert": alert}
         )
     alerts = [
         {
@@ -100,6 +116,8 @@ def _seed(settings: object, spec: object) -> None:
     with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
         conn.execute(store.monitoring_metrics.insert(), rows)
         conn.execute(store.monitoring_alerts.insert(), alerts)
+    report = b"<html><body><h1 id='evidently'>drift report</h1></body></html>"
+    lake.write_bytes(f"reports/credit_default/{REPORT_DAY}/monitor.html", report, settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -107,11 +125,17 @@ def api_server(airflow_db: Path, embedded_settings, credit_spec, tmp_path: Path)
     """``airflow api-server`` with the repo's plugins, reading the seeded embedded home."""
     _seed(embedded_settings, credit_spec)
     port = free_port()
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(airflow_db),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "MLSTACK_HOME": str(embedded_settings.home),  # type: ignore[attr-defined]
+        "MLSTACK_MLFLOW_UI_URL": MLFLOW_UI,
     }
     log = tmp_path / "api-server.log"
     with log.open("wb") as out:
@@ -173,13 +197,50 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def test_monitoring_page_in_chromium_shows_charts_with_alert_markers(
+def _check_refusals(api_server: str) -> None:
+    """Without a token 401, with a forged one 403, with Airflow's JWT 200 (as ``/api/v2``)."""
+    pages = [
+        "/mlstack/monitoring/",
+        "/mlstack/monitoring/api/credit_default",
+        f"/mlstack/monitoring/reports/credit_default/{REPORT_DAY}/monitor.html",
+        "/mlstack/catalog/credit_default",
+    ]
+    for page in pages:
+        assert _status(f"{api_server}{page}") == 401, page
+        assert _status(f"{api_server}{page}", token="not-a-jwt") == 403, page
+    token = _token(api_server)
+    for page in pages:
+        # the first page a worker renders imports MLflow and PyIceberg: allow for it
+        assert _status(f"{api_server}{page}", token=token, timeout=120) == 200, page
+    assert _status(f"{api_server}/api/v2/dags") == 401  # as Airflow's own API
+    assert "without Airflow authentication" not in (ROOT / "README.md").read_text()
+
+
+def _log_in(browser, base: str) -> None:
+    """Open the monitoring page, get sent to Airflow's login page, sign in there, come back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{base}/mlstack/monitoring/")
+    wait = WebDriverWait(browser, 60)
+    wait.until(ec.presence_of_element_located((By.NAME, "username")))
+    assert "/auth/login" in browser.current_url and "next=" in browser.current_url
+    assert browser.title != "mlstack monitoring"
+    browser.find_element(By.NAME, "username").send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(ec.title_is("mlstack monitoring"))
+    assert browser.current_url == f"{base}/mlstack/monitoring/"
+
+
+def test_monitoring_page_in_chromium_after_airflow_login(
     api_server: str, browser, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{api_server}/mlstack/monitoring/")
-    assert browser.title == "mlstack monitoring"
+    _check_refusals(api_server)
+    _log_in(browser, api_server)
     headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
     assert "credit_default" in headings and "diabetes" in headings
 
@@ -194,18 +255,29 @@ def test_monitoring_page_in_chromium_shows_charts_with_alert_markers(
     # the markers sit on the last days: right of the chart's middle
     middle = drift.location["x"] + drift.size["width"] / 2
     assert all(m.location["x"] > middle for m in markers)
+    # the threshold (0.5) is drawn: below the alert markers (0.65), above the first days
+    limit = drift.find_element(By.CSS_SELECTOR, "polyline.threshold")
+    assert limit.is_displayed()
+    top = limit.location["y"]
+    assert all(m.location["y"] < top for m in markers)
+    assert "threshold 0.5" in section.text
     alerts = [li.text for li in section.find_elements(By.CSS_SELECTOR, "li.critical")]
     assert len(alerts) == ALERT_DAYS and all("drift share over 0.5" in a for a in alerts)
     # diabetes has no metrics yet: its section says so instead of drawing empty charts
     assert "no data yet" in browser.find_element(By.ID, "diabetes").text
 
+    mlflow = section.find_element(By.CSS_SELECTOR, "a.mlflow").get_attribute("href")
+    assert mlflow == f"{MLFLOW_UI}/#/models/credit_default"
     shot = tmp_path / "monitoring.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")  # noqa: T201 — where to look when it fails
 
-    # The browser never logged in, yet got the page; Airflow's own API refuses it.
-    assert _status(f"{api_server}/api/v2/dags") == 401
-    assert _status(f"{api_server}/mlstack/monitoring/api/credit_default") == 200
-    readme = (ROOT / "README.md").read_text()
-    assert "/mlstack/monitoring/" in readme and "without Airflow authentication" in readme
+    # the latest report, streamed from the lake through the plugin with the same login
+    section.find_element(By.CSS_SELECTOR, "a.report").click()
+    assert browser.find_element(By.ID, "evidently").text == "drift report"
+    assert browser.current_url.endswith(f"/reports/credit_default/{REPORT_DAY}/monitor.html")
+    browser.back()
+    browser.find_element(By.CSS_SELECTOR, "#credit_default a.catalog").click()
+    assert browser.title == "credit_default catalog"
+    assert "No dataset recorded yet" in browser.find_element(By.TAG_NAME, "body").text

@@ -1,12 +1,63 @@
-"""The monitoring page: charts with alert markers from the metric series, JSON beside."""
+"""The monitoring pages: charts with alert markers and thresholds, links to reports, MLflow
+and the catalog, the login redirect, and the terminal view of the same data."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import pytest
+from conftest import use_settings
+from fastapi import Depends, HTTPException
 from fastapi.testclient import TestClient
-from mlstack import store
-from mlstack.ui.monitoring import create_app, svg_chart
+from mlstack import lake, store
+from mlstack.cli.monitor import (
+    chart_points,
+    latest_threshold,
+    report_days,
+    retrain_bar,
+    series_line,
+    spec_threshold,
+)
+from mlstack.stages.monitor import Point
+from mlstack.ui.monitoring import (
+    REPORT_CSP,
+    create_app,
+    lineage_lines,
+    login_redirect,
+    mlflow_links,
+    svg_bars,
+    svg_chart,
+)
+
+NOW = datetime.now(UTC)
+
+
+def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "usecase": "credit_default",
+            "model_version": 1,
+            "run_date": date(2026, 2, 10) + timedelta(days=i),
+            "metric": metric,
+            "feature": kw.get("feature"),
+            "value": v,
+            "threshold": kw.get("threshold"),
+            "alert": i >= kw.get("alert_from", len(values)),
+            "details": {},
+            "created_at": NOW,
+        }
+        for i, v in enumerate(values)
+    ]
+
+
+def _insert(settings: object, table: Any, rows: list[dict[str, Any]]) -> None:
+    with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
+        conn.execute(table.insert(), rows)
+
+
+# --- drawing ------------------------------------------------------------------------------------
 
 
 def test_svg_chart_alert_days_get_red_markers() -> None:
@@ -17,32 +68,296 @@ def test_svg_chart_alert_days_get_red_markers() -> None:
     ]
     svg = svg_chart("drift_share", points, threshold=0.5)
     assert svg.count('class="alert"') == 2 and "<polyline" in svg and "stroke-dasharray" in svg
+    assert 'class="threshold"' in svg and "threshold 0.5" in svg
 
 
-def test_monitoring_page_lists_usecases_with_charts(embedded_settings) -> None:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "usecase": "credit_default",
-            "model_version": 1,
-            "run_date": date(2026, 2, 10) + timedelta(days=i),
-            "metric": "drift_share",
-            "feature": None,
-            "value": 0.1 * i,
-            "threshold": 0.5,
-            "alert": i >= 5,
-            "details": {},
-            "created_at": now,
-        }
-        for i in range(8)
+def test_svg_chart_threshold_follows_each_day_and_draws_the_retrain_bar() -> None:
+    points = [
+        {"day": f"2026-02-1{i}", "value": v, "alert": v < t, "threshold": t, "retrain_threshold": r}
+        for i, (v, t, r) in enumerate([(0.80, 0.77, 0.75), (0.79, 0.77, 0.75), (0.70, 0.72, 0.70)])
     ]
-    with store.engine(embedded_settings).begin() as conn:
-        conn.execute(store.monitoring_metrics.insert(), rows)
+    svg = svg_chart("estimated_roc_auc", points)
+    threshold = svg.split('class="threshold"')[1].split("points=")[1].split('"')[1]
+    assert len(threshold.split()) == 3  # one vertex per day: the bar moved with the champion
+    ys = [float(xy.split(",")[1]) for xy in threshold.split()]
+    assert ys[0] == ys[1] < ys[2]  # the lower bar of the last day sits lower (larger y)
+    assert 'class="retrain"' in svg and "retrain bar 0.7" in svg and "threshold 0.72" in svg
+
+
+def test_svg_chart_without_values_says_so() -> None:
+    assert "no data yet" in svg_chart("x", [{"day": "2026-01-01", "value": None, "alert": False}])
+
+
+def test_svg_bars_scale_to_the_largest() -> None:
+    svg = svg_bars("rows", [("v2", 200.0), ("v1", 100.0)])
+    widths = [float(w) for w in re.findall(r'class="bar"[^>]* width="([\d.]+)"', svg)]
+    assert len(widths) == 2 and widths[0] == pytest.approx(2 * widths[1])
+    assert "none yet" in svg_bars("rows", [])
+
+
+# --- thresholds ---------------------------------------------------------------------------------
+
+
+def test_spec_thresholds_fill_days_that_recorded_none(credit_spec) -> None:
+    assert spec_threshold(credit_spec, "drift_share") == credit_spec.monitoring.drift_share
+    assert spec_threshold(credit_spec, "rows") is None
+    spec = credit_spec.model_copy(
+        update={
+            "monitoring": credit_spec.monitoring.model_copy(
+                update={"drift_thresholds": {"income": 0.2}}
+            )
+        }
+    )
+    assert spec_threshold(spec, "drift_score", "income") == 0.2
+    assert spec_threshold(spec, "drift_score", "age") is None
+    found = [Point(date(2026, 2, 1), 0.1, False, None), Point(date(2026, 2, 2), 0.9, True, 0.3)]
+    pts = chart_points(spec, "drift_score", found, "income")
+    assert [p["threshold"] for p in pts] == [0.2, 0.3]  # recorded wins over the spec
+    assert latest_threshold(pts) == 0.3
+
+
+def test_retrain_bar_offsets_from_the_alert_bar(credit_spec, diabetes_spec) -> None:
+    def with_drops(spec: Any, alert: float, retrain: float) -> Any:
+        return spec.model_copy(
+            update={
+                "monitoring": spec.monitoring.model_copy(update={"performance_drop": alert}),
+                "retraining": spec.retraining.model_copy(update={"metric_drop": retrain}),
+            }
+        )
+
+    # champion holdout 0.80: alert under 0.78 (drop 0.02), retrain under 0.75 (drop 0.05)
+    assert retrain_bar(with_drops(credit_spec, 0.02, 0.05), "roc_auc", 0.78) == pytest.approx(0.75)
+    # errors: champion rmse 50, alert over 53, retrain over 55
+    assert retrain_bar(with_drops(diabetes_spec, 3, 5), "rmse", 53) == pytest.approx(55)
+    assert retrain_bar(credit_spec, "roc_auc", None) is None
+
+
+def test_chart_points_add_the_retrain_bar_only_where_it_differs(credit_spec) -> None:
+    metric = "business_value_per_row"  # credit_default watches it; both drops are 25 EUR
+    found = [Point(date(2026, 2, 1), 10.0, False, 5.0)]
+    same = chart_points(credit_spec, f"estimated_{metric}", found)
+    assert same == [{"day": "2026-02-01", "value": 10.0, "alert": False, "threshold": 5.0}]
+    spec = credit_spec.model_copy(
+        update={"retraining": credit_spec.retraining.model_copy(update={"metric_drop": 40})}
+    )
+    (point,) = chart_points(spec, f"realised_{metric}", found)
+    assert point["retrain_threshold"] == pytest.approx(-10.0)
+    assert "retrain_threshold" not in chart_points(spec, "drift_share", found)[0]
+
+
+def test_series_line_prints_thresholds_and_alert_marks() -> None:
+    pts = [
+        {"day": "2026-02-01", "value": 0.1, "alert": False, "threshold": 0.5},
+        {"day": "2026-02-02", "value": 0.7, "alert": True, "threshold": 0.5},
+    ]
+    first, marks = series_line("drift_share", pts)
+    assert "latest 0.7 (2026-02-02)" in first and "threshold 0.5" in first
+    assert "retrain bar" not in first and marks.strip().startswith("[red]")
+    pts[-1]["retrain_threshold"] = 0.4
+    assert "retrain bar 0.4" in series_line("x", pts)[0]
+    assert series_line("x", [])[0].split() == ["x", "(no", "data)"]
+
+
+# --- links --------------------------------------------------------------------------------------
+
+
+def test_report_days_newest_first_and_only_well_formed_keys() -> None:
+    keys = [
+        "reports/credit_default/2026-02-01/monitor.html",
+        "reports/credit_default/2026-02-01/monitor.json",
+        "reports/credit_default/2026-02-03/monitor.html",
+        "reports/credit_default/../../etc/passwd",
+        "reports/credit_default/2026-02-04/secret.txt",
+        "reports/credit_default/20260205/monitor.html",
+        "reports/diabetes/2026-02-09/monitor.html",
+        "reports/rollouts/credit_default/1/0-promote.html",
+    ]
+    assert report_days("credit_default", keys) == [
+        {"day": "2026-02-03", "files": ["monitor.html"]},
+        {"day": "2026-02-01", "files": ["monitor.html", "monitor.json"]},
+    ]
+    assert len(report_days("credit_default", keys, limit=1)) == 1
+
+
+def test_mlflow_links_to_the_model_and_each_alias() -> None:
+    links = mlflow_links(
+        "http://127.0.0.1:5000", "credit_default", {"champion": 3, "challenger": 4}
+    )
+    assert links == {
+        "model": "http://127.0.0.1:5000/#/models/credit_default",
+        "challenger": "http://127.0.0.1:5000/#/models/credit_default/versions/4",
+        "champion": "http://127.0.0.1:5000/#/models/credit_default/versions/3",
+    }
+    assert mlflow_links("", "credit_default", {"champion": 3}) == {}
+
+
+def test_mlflow_ui_url_defaults_to_an_http_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = use_settings(monkeypatch, mlflow_tracking_uri="http://mlflow:5000/")
+    assert s.mlflow_ui_url == "http://mlflow:5000"  # type: ignore[attr-defined]
+    s = use_settings(monkeypatch, mlflow_ui_url="http://127.0.0.1:5000")
+    assert s.mlflow_ui_url == "http://127.0.0.1:5000"  # type: ignore[attr-defined]
+    monkeypatch.delenv("MLSTACK_MLFLOW_UI_URL")
+    s = use_settings(monkeypatch, mlflow_tracking_uri="sqlite:///x.db")
+    assert s.mlflow_ui_url == ""  # type: ignore[attr-defined]
+
+
+def test_lineage_lines_follow_datasets_to_models() -> None:
+    ds = {
+        "lineage": [{"source": "job:ingest", "relation": "produced", "target": "dataset:a@v1"}],
+        "models": [{"source": "run:r1", "relation": "registered_as", "target": "model:a/v1"}],
+    }
+    assert lineage_lines(ds) == [
+        "job:ingest -produced-> dataset:a@v1",
+        "run:r1 -registered_as-> model:a/v1",
+    ]
+
+
+# --- login --------------------------------------------------------------------------------------
+
+
+def test_login_redirect_only_for_browsers_that_need_a_login() -> None:
+    page = "http://h/mlstack/monitoring/"
+    html_accept = "text/html,application/xhtml+xml,*/*;q=0.8"
+    target = login_redirect(401, "Not authenticated", html_accept, page)
+    assert target == "/api/v2/auth/login?next=http%3A%2F%2Fh%2Fmlstack%2Fmonitoring%2F"
+    assert login_redirect(403, "Invalid JWT token", html_accept, page) is not None
+    assert login_redirect(403, "Forbidden", html_accept, page) is None  # logged in, not allowed
+    assert login_redirect(401, "Not authenticated", "application/json", page) is None
+
+
+def _refuse(status: int, detail: str) -> Any:
+    def dependency() -> None:
+        raise HTTPException(status_code=status, detail=detail)
+
+    return Depends(dependency)
+
+
+def test_app_runs_the_auth_dependency_on_every_route() -> None:
+    client = TestClient(create_app([_refuse(401, "Not authenticated")]))
+    for path in ("/monitoring/", "/catalog/credit_default", "/monitoring/api/credit_default"):
+        assert client.get(path, headers={"accept": "application/json"}).status_code == 401
+    browser = client.get("/monitoring/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert browser.status_code == 303
+    assert browser.headers["location"].startswith("/api/v2/auth/login?next=http")
+    forbidden = TestClient(create_app([_refuse(403, "Forbidden")]))
+    page = forbidden.get("/monitoring/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 403
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+def test_monitoring_page_lists_usecases_with_charts_thresholds_and_links(
+    embedded_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = use_settings(
+        monkeypatch, home=str(embedded_settings.home), mlflow_ui_url="http://mlflow.example"
+    )
+    _insert(
+        settings,
+        store.monitoring_metrics,
+        _metric_rows("drift_share", [0.1 * i for i in range(8)], threshold=0.5, alert_from=5)
+        + _metric_rows("drift_score", [0.01, 0.3], feature="income", threshold=0.1, alert_from=1),
+    )
+    lake.write_bytes("reports/credit_default/2026-02-17/monitor.html", b"<p>r</p>", settings)
     client = TestClient(create_app())
     page = client.get("/monitoring/")
     assert page.status_code == 200
     assert "<h2>credit_default</h2>" in page.text and "<h2>diabetes</h2>" in page.text
-    assert page.text.count('class="alert"') == 3
+    assert page.text.count('class="alert"') == 4  # 3 drift_share days + 1 on income
+    assert page.text.count('class="threshold"') == 2 and "threshold 0.5" in page.text
+    assert 'aria-label="drift income"' in page.text
+    assert "href='reports/credit_default/2026-02-17/monitor.html'" in page.text
+    assert "href='../catalog/credit_default'" in page.text
+    assert "href='http://mlflow.example/#/models/credit_default'" in page.text
     data = client.get("/monitoring/api/credit_default").json()
     assert [p["alert"] for p in data["series"]["drift_share"]][-3:] == [True, True, True]
+    assert data["series"]["drift_share"][0]["threshold"] == 0.5
+    assert data["reports"] == [{"day": "2026-02-17", "files": ["monitor.html"]}]
     assert client.get("/monitoring/api/nope").status_code == 404
+
+
+def test_report_route_streams_from_the_lake_sandboxed(embedded_settings) -> None:
+    body = b"<html>" + b"x" * (3 << 20) + b"</html>"  # several chunks
+    lake.write_bytes("reports/credit_default/2026-02-17/monitor.html", body, embedded_settings)
+    lake.write_bytes("reports/credit_default/2026-02-17/monitor.json", b"{}", embedded_settings)
+    client = TestClient(create_app())
+    got = client.get("/monitoring/reports/credit_default/2026-02-17/monitor.html")
+    assert got.status_code == 200 and got.content == body
+    assert got.headers["content-security-policy"] == REPORT_CSP
+    assert got.headers["content-type"].startswith("text/html")
+    js = client.get("/monitoring/reports/credit_default/2026-02-17/monitor.json")
+    assert js.json() == {} and "content-security-policy" not in js.headers
+    for path in (
+        "/monitoring/reports/credit_default/2026-02-18/monitor.html",  # no such day
+        "/monitoring/reports/credit_default/2026-02-17/other.html",  # not a report file
+        "/monitoring/reports/credit_default/..%2F..%2Fx/monitor.html",  # not a day
+        "/monitoring/reports/nope/2026-02-17/monitor.html",  # not a use case
+    ):
+        assert client.get(path).status_code == 404, path
+
+
+def test_catalog_page_shows_versions_as_bars_and_lineage_to_models(embedded_settings) -> None:
+    name = "credit_default"
+    _insert(
+        embedded_settings,
+        store.datasets,
+        [
+            {
+                "name": name,
+                "usecase": name,
+                "kind": "features",
+                "table_identifier": f"mlstack.{name}",
+                "location": "file:///x",
+                "owner": "risk-team",
+                "description": "",
+                "tags": [],
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+        ],
+    )
+    _insert(
+        embedded_settings,
+        store.versions,
+        [
+            {
+                "dataset": name,
+                "version": v,
+                "snapshot_id": 1000 + v,
+                "partition": f"day=2026-02-0{v}",
+                "operation": "append",
+                "total_rows": 100 * v,
+                "partition_rows": 100,
+                "rejected_rows": 3 if v == 2 else 0,
+                "schema": [],
+                "schema_changes": {},
+                "stats": {},
+                "producer": "ingest",
+                "snapshot_at": NOW,
+                "created_at": NOW,
+            }
+            for v in (1, 2)
+        ],
+    )
+    edges = [
+        ("job:ingest", "produced", f"dataset:{name}@v2"),
+        (f"dataset:{name}@v2", "trained", "run:abc"),
+        ("run:abc", "registered_as", f"model:{name}/v1"),
+    ]
+    _insert(
+        embedded_settings,
+        store.lineage,
+        [
+            {"source": s, "relation": r, "target": t, "details": {}, "created_at": NOW}
+            for s, r, t in edges
+        ],
+    )
+    client = TestClient(create_app())
+    page = client.get(f"/catalog/{name}")
+    assert page.status_code == 200
+    assert page.text.count('class="bar"') == 3  # two versions, one with rejected rows
+    assert f"run:abc -registered_as-&gt; model:{name}/v1" in page.text
+    assert "snapshot 1002" in page.text and "risk-team" in page.text
+    assert "No dataset recorded yet" in client.get("/catalog/diabetes").text
+    assert client.get("/catalog/nope").status_code == 404

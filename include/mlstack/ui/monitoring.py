@@ -1,40 +1,97 @@
-"""The monitoring view: use cases, champion/challenger, metric charts with alert markers.
+"""The monitoring view: use cases, champion/challenger, metric charts, reports, catalog.
 
 A FastAPI app the Airflow plugin mounts under ``/mlstack``. Charts are SVG drawn here from
 ``monitoring_metrics`` (no JavaScript, no CDN): a line per series, red dots on alert days, a
-dashed line at the threshold. ``/mlstack/monitoring/api/<usecase>`` serves the same data as
-``mlstack monitor show --json``.
+dashed line at the threshold each day was judged against (and, on the watched performance
+metric, the retrain policy's bar when it differs). ``/mlstack/monitoring/api/<usecase>``
+serves the same data as ``mlstack monitor show --json``; ``/mlstack/monitoring/reports/...``
+streams the Evidently reports from the lake (local folder or S3); ``/mlstack/catalog/<usecase>``
+shows the use case's dataset versions with their lineage.
+
+Authentication is not decided here: :func:`create_app` takes the dependencies every route
+needs (the plugin passes Airflow's own, from :mod:`mlstack.airflow.ui_auth`) and sends a
+browser that is refused for want of a valid login to Airflow's login page.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstack.exceptions import MlstackError
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+catalog_router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 WIDTH, HEIGHT, PAD = 640, 160, 28
+#: Airflow's login entry point (it redirects to the auth manager's login page, then ``next``).
+LOGIN_PATH = "/api/v2/auth/login"
+#: Refusals a new login cures: no token, an expired one (401), one Airflow cannot verify (403).
+RELOGIN_DETAILS = frozenset({"Invalid JWT token"})
+#: Evidently's HTML runs its own scripts: give it an opaque origin, away from Airflow's.
+REPORT_CSP = "sandbox allow-scripts allow-popups"
+CHUNK = 1 << 20
+STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}figure{margin:.5em 0}"
+    "li.critical{color:#b00}li.warning{color:#a60}.grid{display:flex;flex-wrap:wrap;gap:0 1em}"
+    ".badge{display:inline-block;padding:.1em .5em;border-radius:.7em;margin-right:.4em;"
+    "background:#e6f2ea;border:1px solid #2a6}.badge.challenger{background:#fdf3e3;"
+    "border-color:#c80}.legend{font-size:.85em;color:#555}nav.links a{margin-right:.8em}"
+)
 
 
-def svg_chart(title: str, points: list[dict[str, Any]], threshold: float | None = None) -> str:
-    """An SVG line chart of ``points`` ({day, value, alert}) with alert markers."""
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def _limit_line(
+    points: list[dict[str, Any]], key: str, xy: Any, css: str, colour: str
+) -> tuple[str, float | None]:
+    """A dashed step line through the per-day values of ``key`` (and its latest value)."""
+    coords = [xy(i, p[key]) for i, p in enumerate(points) if p.get(key) is not None]
+    if not coords:
+        return "", None
+    if len(coords) == 1:
+        coords = [(PAD, coords[0][1]), (WIDTH - PAD, coords[0][1])]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    latest = next(p[key] for p in reversed(points) if p.get(key) is not None)
+    return (
+        f'<polyline class="{css}" fill="none" stroke="{colour}" stroke-width="1.5" '
+        f'stroke-dasharray="5 3" points="{line}"><title>{css}: {latest:.4g}</title></polyline>',
+        latest,
+    )
+
+
+def svg_chart(
+    title: str,
+    points: list[dict[str, Any]],
+    threshold: float | None = None,
+    *,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
+    """An SVG line chart of ``points`` ({day, value, alert[, threshold, retrain_threshold]})
+    with alert markers and dashed threshold lines (per-day ones, else ``threshold``)."""
+    if threshold is not None and not any(p.get("threshold") is not None for p in points):
+        points = [{**p, "threshold": threshold} for p in points]
     values = [p["value"] for p in points if p["value"] is not None]
     if not values:
         return f'<p class="empty">{html.escape(title)}: no data yet</p>'
-    lo, hi = (
-        min([*values, threshold if threshold is not None else values[0]]),
-        max([*values, threshold if threshold is not None else values[0]]),
-    )
+    limits = [
+        p[k] for p in points for k in ("threshold", "retrain_threshold") if p.get(k) is not None
+    ]
+    lo, hi = min(values + limits), max(values + limits)
     span = (hi - lo) or 1.0
     n = max(len(points) - 1, 1)
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        return PAD + i * (WIDTH - 2 * PAD) / n, HEIGHT - PAD - (v - lo) / span * (HEIGHT - 2 * PAD)
+        return PAD + i * (width - 2 * PAD) / n, height - PAD - (v - lo) / span * (height - 2 * PAD)
 
     line = " ".join(
         f"{x:.1f},{y:.1f}"
@@ -49,22 +106,75 @@ def svg_chart(title: str, points: list[dict[str, Any]], threshold: float | None 
         if p["alert"] and p["value"] is not None
         for x, y in [xy(i, p["value"])]
     )
-    limit = ""
-    if threshold is not None:
-        _, ty = xy(0, threshold)
-        limit = (
-            f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{ty:.1f}" y2="{ty:.1f}" '
-            'stroke="#999" stroke-dasharray="4 3"/>'
-        )
+    limit, latest_limit = _limit_line(points, "threshold", xy, "threshold", "#777")
+    retrain, latest_retrain = _limit_line(points, "retrain_threshold", xy, "retrain", "#c80")
+    caption = f"{html.escape(title)} — latest {values[-1]:.4g}"
+    if latest_limit is not None:
+        caption += f" · threshold {latest_limit:.4g}"
+    if latest_retrain is not None:
+        caption += f" · retrain bar {latest_retrain:.4g}"
     return (
-        f"<figure><figcaption>{html.escape(title)} — latest {values[-1]:.4g}</figcaption>"
-        f'<svg role="img" aria-label="{html.escape(title)}" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}">{limit}'
+        f"<figure><figcaption>{caption}</figcaption>"
+        f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">{limit}{retrain}'
         f'<polyline fill="none" stroke="#2a6" stroke-width="2" points="{line}"/>{dots}'
-        f'<text x="{PAD}" y="{HEIGHT - 6}" font-size="11">{html.escape(points[0]["day"])}</text>'
-        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="11" text-anchor="end">'
+        f'<text x="{PAD}" y="{height - 6}" font-size="11">{html.escape(points[0]["day"])}</text>'
+        f'<text x="{width - PAD}" y="{height - 6}" font-size="11" text-anchor="end">'
         f"{html.escape(points[-1]['day'])}</text></svg></figure>"
     )
+
+
+def svg_bars(title: str, bars: list[tuple[str, float]], *, width: int = WIDTH) -> str:
+    """A horizontal bar chart (label, value), e.g. rows per dataset version."""
+    if not bars:
+        return f'<p class="empty">{html.escape(title)}: none yet</p>'
+    top = max(v for _, v in bars) or 1.0
+    row, label_w = 18, 90
+    body = "".join(
+        f'<text x="0" y="{i * row + 13}" font-size="11">{html.escape(label)}</text>'
+        f'<rect class="bar" x="{label_w}" y="{i * row + 3}" height="{row - 6}" '
+        f'width="{max(1.0, v / top * (width - label_w - 70)):.1f}" fill="#2a6">'
+        f"<title>{html.escape(label)}: {v:,.0f}</title></rect>"
+        f'<text x="{label_w + v / top * (width - label_w - 70) + 4:.1f}" y="{i * row + 13}" '
+        f'font-size="11">{v:,.0f}</text>'
+        for i, (label, v) in enumerate(bars)
+    )
+    return (
+        f"<figure><figcaption>{html.escape(title)}</figcaption>"
+        f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" '
+        f'height="{len(bars) * row + 4}">{body}</svg></figure>'
+    )
+
+
+# --- links --------------------------------------------------------------------------------------
+
+
+def mlflow_links(ui_url: str, model: str, aliases: dict[str, int]) -> dict[str, str]:
+    """MLflow UI pages of the registered model and of each aliased version ('' = no MLflow UI)."""
+    if not ui_url:
+        return {}
+    base = f"{ui_url}/#/models/{quote(model)}"
+    links = {"model": base}
+    links |= {alias: f"{base}/versions/{v}" for alias, v in sorted(aliases.items())}
+    return links
+
+
+def report_href(usecase: str, day: str, name: str) -> str:
+    """Link (relative to ``/mlstack/monitoring/``) that streams one report file."""
+    return f"reports/{quote(usecase)}/{quote(day)}/{quote(name)}"
+
+
+def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str | None:
+    """Where a browser refused for want of a valid login goes: Airflow's login, then back to
+    ``url``. None for API clients (they get the 401/403) and for real permission refusals."""
+    if "text/html" not in accept:
+        return None
+    if status_code == 401 or (status_code == 403 and detail in RELOGIN_DETAILS):
+        return f"{LOGIN_PATH}?{urlencode({'next': url})}"
+    return None
+
+
+# --- data ---------------------------------------------------------------------------------------
 
 
 def _overview(usecase: str) -> dict[str, Any]:
@@ -76,53 +186,231 @@ def _overview(usecase: str) -> dict[str, Any]:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
+def _known_usecase(usecase: str) -> None:
+    from mlstack.settings import get_settings
+    from mlstack.specs import discover
+
+    specs, _ = discover(get_settings().usecases_dir)
+    if usecase not in specs:
+        raise HTTPException(status_code=404, detail=f"no use case {usecase!r}")
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def _models_html(data: dict[str, Any], mlflow: dict[str, str]) -> str:
+    """Champion/challenger badges, each linked to its MLflow version page."""
+    badges = []
+    for alias in ("champion", "challenger", "candidate"):
+        version = data["aliases"].get(alias)
+        if version is None:
+            continue
+        text = f"{alias} v{version}"
+        if alias in mlflow:
+            text = f"<a href='{html.escape(mlflow[alias])}'>{text}</a>"
+        badges.append(f"<span class='badge {alias}'>{text}</span>")
+    return "".join(badges) or "<span class='badge none'>no model yet</span>"
+
+
+def _links_html(name: str, data: dict[str, Any], mlflow: dict[str, str]) -> str:
+    links = [f"<a class='catalog' href='../catalog/{quote(name)}'>catalog</a>"]
+    if "model" in mlflow:
+        links.append(f"<a class='mlflow' href='{html.escape(mlflow['model'])}'>MLflow model</a>")
+    links.append(f"<a href='api/{quote(name)}'>JSON</a>")
+    reports = "".join(
+        f"<li>{html.escape(r['day'])}: "
+        + " ".join(
+            f"<a class='report' href='{report_href(name, r['day'], f)}'>"
+            f"{'HTML' if f.endswith('.html') else 'JSON'}</a>"
+            for f in r["files"]
+        )
+        + "</li>"
+        for r in data["reports"]
+    )
+    return (
+        f"<nav class='links'>{' '.join(links)}</nav>"
+        f"<h3>Latest reports</h3><ul class='reports'>{reports or '<li>none yet</li>'}</ul>"
+    )
+
+
+def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
+    """One use case: models, links, charts, feature drift, alerts, retrain decisions."""
+    mlflow = mlflow_links(mlflow_ui, name, data["aliases"])
+    charts = "".join(svg_chart(m, pts) for m, pts in data["series"].items() if m != "rows")
+    drift = "".join(
+        svg_chart(f"drift {f}", pts, width=WIDTH // 2 - 10, height=120)
+        for f, pts in data["feature_drift"].items()
+    )
+    alerts = "".join(
+        f"<li class='{html.escape(a['severity'])}'>{a['day']} {html.escape(a['kind'])}: "
+        f"{html.escape(a['message'])}</li>"
+        for a in data["alerts"]
+    )
+    decisions = "".join(
+        f"<li>{d['day']} <b>{html.escape(d['decision'])}</b>: {html.escape(d['reason'])}</li>"
+        for d in data["decisions"]
+    )
+    return (
+        f"<section id='{html.escape(name)}'><h2>{html.escape(name)}</h2>"
+        f"<p class='models'>{_models_html(data, mlflow)}</p>{_links_html(name, data, mlflow)}"
+        "<p class='legend'>green: value · red dot: alert · grey dashes: alert threshold · "
+        "orange dashes: retrain bar</p>"
+        f"{charts}<h3>Feature drift (most drifted first)</h3>"
+        f"<div class='grid'>{drift or '<p>no drift scores yet</p>'}</div>"
+        f"<h3>Alerts</h3><ul>{alerts or '<li>none</li>'}</ul>"
+        f"<h3>Retrain policy</h3><ul>{decisions or '<li>no decision yet</li>'}</ul></section>"
+    )
+
+
 @router.get("/api/{usecase}")
 def get_overview(usecase: str) -> dict[str, Any]:
-    """Aliases, metric series, alerts and retrain decisions of one use case."""
+    """Aliases, metric series with thresholds, alerts, retrain decisions, reports."""
     return _overview(usecase)
 
 
 @router.get("/", response_class=HTMLResponse)
 def list_usecases() -> str:
-    """Every use case with its champion/challenger and its charts."""
+    """Every use case with its champion/challenger, links and charts."""
     from mlstack.settings import get_settings
     from mlstack.specs import discover
 
     settings = get_settings()
     specs, _ = discover(settings.usecases_dir)
-    mlflow = settings.mlflow_tracking_uri
-    sections = []
-    for name in sorted(specs):
-        data = _overview(name)
-        aliases = ", ".join(f"{k} v{v}" for k, v in sorted(data["aliases"].items())) or "no model"
-        charts = "".join(svg_chart(m, pts) for m, pts in data["series"].items() if m != "rows")
-        alerts = "".join(
-            f"<li class='{a['severity']}'>{a['day']} {html.escape(a['kind'])}: "
-            f"{html.escape(a['message'])}</li>"
-            for a in data["alerts"]
-        )
-        decisions = "".join(
-            f"<li>{d['day']} <b>{d['decision']}</b>: {html.escape(d['reason'])}</li>"
-            for d in data["decisions"]
-        )
-        links = f"<a href='api/{name}'>JSON</a>"
-        if mlflow.startswith("http"):
-            links += f" · <a href='{html.escape(mlflow)}/#/models/{name}'>MLflow</a>"
-        sections.append(
-            f"<section id='{name}'><h2>{name}</h2><p>{html.escape(aliases)} · {links}</p>"
-            f"{charts}<h3>Alerts</h3><ul>{alerts or '<li>none</li>'}</ul>"
-            f"<h3>Retrain policy</h3><ul>{decisions or '<li>no decision yet</li>'}</ul></section>"
-        )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>mlstack monitoring</title>"
-        "<style>body{font-family:sans-serif;margin:1.5em}figure{margin:.5em 0}"
-        "li.critical{color:#b00}li.warning{color:#a60}</style></head><body>"
-        f"<h1>mlstack monitoring</h1>{''.join(sections) or '<p>No use cases.</p>'}</body></html>"
+    sections = "".join(
+        _section_html(name, _overview(name), settings.mlflow_ui_url) for name in sorted(specs)
+    )
+    return _page(
+        "mlstack monitoring", f"<h1>mlstack monitoring</h1>{sections or '<p>No use cases.</p>'}"
     )
 
 
-def create_app() -> FastAPI:
-    """The app the Airflow plugin mounts."""
+def _stream(key: str) -> Iterator[bytes]:
+    """A lake object in chunks (local folder or S3)."""
+    from mlstack import lake
+
+    fs, root = lake.filesystem()
+    with fs.open_input_stream(f"{root}/{key}") as f:
+        while chunk := f.read(CHUNK):
+            yield bytes(chunk)
+
+
+@router.get("/reports/{usecase}/{day}/{name}")
+def get_report(usecase: str, day: str, name: str) -> Response:
+    """One monitoring report file, streamed from ``reports/<usecase>/<day>/`` in the lake."""
+    from mlstack import lake
+    from mlstack.cli.monitor import REPORT_FILES, report_days
+
+    _known_usecase(usecase)
+    key = f"reports/{usecase}/{day}/{name}"
+    well_formed = name in REPORT_FILES and report_days(usecase, [key])
+    if not well_formed or not lake.list_keys(key):
+        raise HTTPException(status_code=404, detail=f"no report {key}")
+    if name.endswith(".html"):
+        headers = {"Content-Security-Policy": REPORT_CSP}
+        return StreamingResponse(_stream(key), media_type="text/html", headers=headers)
+    return StreamingResponse(_stream(key), media_type="application/json")
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+def catalog_view(usecase: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The use case's datasets, each with its latest versions and lineage edges, plus the
+    models trained on them (``dataset -trained-> run -registered_as-> model``)."""
+    import sqlalchemy as sa
+
+    from mlstack import store
+    from mlstack.stages import catalog
+
+    found = []
+    for d in catalog.list_datasets():
+        if d["usecase"] != usecase:
+            continue
+        shown = catalog.show_dataset(d["name"], limit=limit)
+        runs = [e["target"] for e in shown["lineage"] if e["relation"] == "trained"]
+        models: list[dict[str, Any]] = []
+        if runs:
+            e = store.lineage.c
+            with store.engine().connect() as conn:
+                models = [
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        sa.select(store.lineage).where(
+                            e.source.in_(runs), e.relation == "registered_as"
+                        )
+                    )
+                ]
+        found.append({**shown, "models": models})
+    return found
+
+
+def lineage_lines(dataset: dict[str, Any]) -> list[str]:
+    """Lineage edges as ``source -relation-> target`` lines, dataset first then models."""
+    edges = [*dataset["lineage"], *dataset["models"]]
+    return [f"{e['source']} -{e['relation']}-> {e['target']}" for e in edges]
+
+
+def _dataset_html(ds: dict[str, Any]) -> str:
+    meta, versions = ds["dataset"], ds["versions"]
+    bars = [(f"v{v['version']} {v['partition'] or ''}".strip(), v["total_rows"]) for v in versions]
+    rejected = [(f"v{v['version']}", v["rejected_rows"]) for v in versions if v["rejected_rows"]]
+    items = "".join(
+        f"<li>v{v['version']} · snapshot {v['snapshot_id']} · {html.escape(v['operation'])}"
+        f" · {html.escape(str(v['snapshot_at'])[:19])}"
+        + (" · <b>schema changed</b>" if v["schema_changes"] else "")
+        + "</li>"
+        for v in versions
+    )
+    lineage = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in lineage_lines(ds))
+    return (
+        f"<section id='{html.escape(meta['name'])}' class='dataset'>"
+        f"<h2>{html.escape(meta['name'])}</h2><p>{html.escape(meta['kind'])} · owner "
+        f"{html.escape(meta['owner'])} · <code>{html.escape(meta['table_identifier'])}</code></p>"
+        f"{svg_bars('total rows per version (newest first)', bars)}"
+        f"{svg_bars('rejected rows per version', rejected) if rejected else ''}"
+        f"<h3>Versions</h3><ul>{items or '<li>none</li>'}</ul>"
+        f"<h3>Lineage</h3><ul class='lineage'>{lineage or '<li>none</li>'}</ul></section>"
+    )
+
+
+@catalog_router.get("/{usecase}", response_class=HTMLResponse)
+def catalog_page(usecase: str) -> str:
+    """The use case's dataset versions with lineage (rows as bars), linked from monitoring."""
+    _known_usecase(usecase)
+    body = "".join(_dataset_html(ds) for ds in catalog_view(usecase))
+    return _page(
+        f"{usecase} catalog",
+        f"<h1>{html.escape(usecase)} — data catalog</h1>"
+        f"<p><a href='../monitoring/#{quote(usecase)}'>back to monitoring</a></p>"
+        f"{body or '<p>No dataset recorded yet.</p>'}",
+    )
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    """Send a browser without a valid login to Airflow's login page; others get the error."""
+    assert isinstance(exc, StarletteHTTPException)
+    target = login_redirect(
+        exc.status_code, exc.detail, request.headers.get("accept", ""), str(request.url)
+    )
+    if target is not None:
+        return RedirectResponse(target, status_code=303)
+    return await http_exception_handler(request, exc)
+
+
+def create_app(dependencies: Sequence[Any] = ()) -> FastAPI:
+    """The app the Airflow plugin mounts; every route runs ``dependencies`` (the auth check)."""
     app = FastAPI(title="mlstack", description="mlstack pages inside the Airflow UI")
-    app.include_router(router)
+    app.include_router(router, dependencies=list(dependencies))
+    app.include_router(catalog_router, dependencies=list(dependencies))
+    app.add_exception_handler(StarletteHTTPException, _refused)
     return app
