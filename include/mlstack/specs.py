@@ -267,6 +267,16 @@ class MonitoringSpec(_Strict):
         default=200_000, ge=1000, description="Cap on reference rows read (sampled)."
     )
     report_sample_rows: int = Field(default=20_000, ge=100)
+    skew_threshold: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Alert on training-serving skew when more than this share of the logged "
+        "ids has a feature value different from the lake's row of the same id.",
+    )
+    skew_sample_rows: int = Field(
+        default=10_000, ge=100, description="Logged ids compared with the lake per run."
+    )
     notifiers: list[NotifierSpec] = Field(default_factory=lambda: [NotifierSpec(kind="log")])
 
 

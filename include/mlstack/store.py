@@ -171,12 +171,16 @@ rollout_decisions = sa.Table(
 
 
 #: Monitoring time series: one value per use case, model version, day, metric (and feature).
+#: ``variant`` says what the version was on that day: ``champion``, ``challenger`` (while a
+#: rollout runs) or ``previous_champion``; rows written before the column existed are NULL
+#: (they were all the champion's).
 monitoring_metrics = sa.Table(
     "monitoring_metrics",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("usecase", sa.String(100), nullable=False),
     sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("variant", sa.String(20), nullable=True),
     sa.Column("run_date", sa.Date, nullable=False),
     sa.Column("metric", sa.String(100), nullable=False),  # e.g. drift_score, estimated_roc_auc
     sa.Column("feature", sa.String(200), nullable=True),
@@ -240,9 +244,43 @@ _initialised: set[str] = set()
 
 
 def init_tables(eng: Engine) -> None:
-    """Create mlstack's tables if missing (idempotent; once per process and URL)."""
+    """Create mlstack's tables if missing and add columns newer than the database.
+
+    Idempotent; once per process and URL.
+    """
     key = str(eng.url)
     if key in _initialised:
         return
     metadata.create_all(eng)
+    add_missing_columns(eng)
     _initialised.add(key)
+
+
+def add_missing_columns(eng: Engine) -> list[str]:
+    """The migration path: ``ALTER TABLE .. ADD COLUMN`` for declared columns a table lacks.
+
+    Only nullable columns are ever added to an existing table (no default to backfill), so
+    this works the same on SQLite and PostgreSQL. Returns ``table.column`` of those added.
+    """
+    added = []
+    inspector = sa.inspect(eng)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=eng.dialect)
+            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
+            try:
+                with eng.begin() as conn:
+                    conn.execute(sa.text(ddl))
+            except sa.exc.DBAPIError:  # another process added it first
+                fresh = {c["name"] for c in sa.inspect(eng).get_columns(table.name)}
+                if column.name not in fresh:
+                    raise
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added

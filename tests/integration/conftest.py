@@ -70,6 +70,8 @@ def mlflow_server(
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
+        # no job runner (7 huey workers, ~2 GB): the tests use tracking and the registry only
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     backend = f"{postgres_server}/{name}".replace("postgresql+psycopg2://", "postgresql://")
     workdir = tmp_path_factory.mktemp("mlflow-server")

@@ -1,16 +1,19 @@
 """The monitor DAG through ``dag.test()`` on embedded backends: a calm day skips the request;
 the shock day (policy: one day of estimated drop suffices) emits ``retrain-request/<usecase>``
-with its evidence, the Asset the train DAG is scheduled on."""
+with its evidence, the Asset the train DAG is scheduled on; the train DAG acting on that
+request trains on exactly its window and tags the model with the request."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from mlstack import registry
+from mlstack.airflow.lifecycle import build_train
 from mlstack.airflow.monitor import build_monitor
 from mlstack.stages import promote, train
 from monitor_helpers import ingest_days, shocked_credit
-from train_helpers import build_lake
+from train_helpers import build_lake, spec_variant
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,9 @@ def test_monitor_dag_shock_day_emits_retrain_request_with_evidence(
     from airflow.utils.session import create_session
 
     spec = shocked_credit(credit_spec, CALM_DAYS, sustained_days=1, min_fresh_labels=0)
+    training = spec.training.model_dump()
+    training["split"] |= {"window_days": 8}  # the request's window: 8 days before the change
+    spec = spec_variant(spec, training=training)
     build_lake(spec, CALM_DAYS, embedded_settings)
     train.train(spec)
     promote.apply(spec, promote.evaluate(spec))
@@ -57,3 +63,22 @@ def test_monitor_dag_shock_day_emits_retrain_request_with_evidence(
     assert extras[0]["decision"] == "retrain"
     assert extras[0]["root_cause"].startswith("drifted features")
     assert extras[0]["evidence"]["metric"] == "business_value_per_row"
+    assert extras[0]["request_id"] is not None
+
+    # the train DAG acting on the request (under the scheduler the Asset triggers it; a
+    # dag.test() run is manual, so it names the request)
+    window = extras[0]["training_window"]
+    trained = build_train(spec).test(run_conf={"retrain_request": "latest"})
+    assert _states(trained) == {"train": "success"}
+    candidate = registry.get_alias(spec.name, "candidate")
+    run = registry.client().get_run(str(candidate.run_id))
+    params, tags = run.data.params, run.data.tags
+    assert params["training_window"] == f"{window['start']}..{window['end']}"
+    newest_label = start + timedelta(days=CALM_DAYS - 2)  # labels arrive 2 days late
+    assert params["train_days"].split("..")[0] == window["start"]  # not the lake's first day
+    assert window["start"] > str(start)
+    assert params["holdout_days"].split("..")[1] == str(newest_label)
+    assert tags["mlstack.trigger"] == "retrain-request"
+    assert tags["mlstack.retrain_request.id"] == str(extras[0]["request_id"])
+    assert tags["mlstack.retrain_request.root_cause"].startswith("drifted features")
+    assert candidate.tags["mlstack.retrain_request.id"] == str(extras[0]["request_id"])

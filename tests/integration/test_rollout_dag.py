@@ -89,3 +89,16 @@ def test_rollout_dag_decides_from_live_traffic(
         assert state == "rolled_back"
     reports = lake.list_keys(f"reports/rollouts/{spec.name}", embedded_settings)
     assert any(k.endswith(f"-{outcome}.html") for k in reports), reports
+
+
+def test_rollout_of_a_missing_version_is_refused(embedded_settings: Any, credit_spec: Any) -> None:
+    """A stale or mistyped version fails at start, naming the versions there are, instead of
+    a rollout the gateway can never serve."""
+    from mlstack.exceptions import ModelNotFound
+    from mlstack.stages import rollout
+
+    register_model(credit_spec, embedded_settings, estimator="linear")
+    register_model(credit_spec, embedded_settings, estimator="linear", alias="challenger")
+    with pytest.raises(ModelNotFound, match=r"no version 7; versions: \['2', '1'\]|versions"):
+        rollout.start(credit_spec, challenger_version=7)
+    assert rollout.running(credit_spec.name) is None

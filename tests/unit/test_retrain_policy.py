@@ -1,14 +1,22 @@
 """The retrain policy, table-driven: drift alone alerts, drops retrain only with fresh labels,
-within cooldown and budget."""
+within cooldown and budget; the request names its id and window, as training reads them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from mlstack.specs import RetrainingSpec
-from mlstack.stages.retrain import Evidence, decide, drop, root_cause
+from mlstack.stages.retrain import (
+    Evidence,
+    decide,
+    drop,
+    request_tags,
+    root_cause,
+    training_window,
+)
 
 DAY = date(2026, 3, 20)
 POLICY = RetrainingSpec(
@@ -119,6 +127,100 @@ CASES = [
         "retrain",
         "realised",
     ),
+    # drift alone never retrains, whatever else holds
+    (
+        "drift_and_quality_many_labels_alert",
+        _ev(drifted_features=DRIFT, quality_issues=["age: 30% missing"], fresh_labels=10**6),
+        [],
+        "alert",
+        "drift alone never",
+    ),
+    (
+        "drift_only_during_cooldown_still_alert",
+        _ev(drifted_features=DRIFT),
+        [DAY - timedelta(days=1)],
+        "alert",
+        "drift alone never",
+    ),
+    # delayed labels: an estimated drop must be sustained, then fresh labels must cover it
+    (
+        "delayed_labels_estimated_drop_not_sustained_none",
+        _ev(estimated=_est(0.74, 0.79, 0.74)),
+        [],
+        "none",
+        "no perf",
+    ),
+    (
+        "delayed_labels_too_few_estimated_days_none",
+        _ev(estimated=_est(0.70, 0.70)),
+        [],
+        "none",
+        "no perf",
+    ),
+    (
+        "delayed_labels_no_fresh_label_yet_blocked",
+        _ev(drifted_features=DRIFT, estimated=_est(0.7, 0.7, 0.7), fresh_labels=0),
+        [],
+        "blocked",
+        "0 of 1000 labels dated on or after 2026-02-28",
+    ),
+    (
+        "delayed_labels_covered_retrain",
+        _ev(drifted_features=DRIFT, estimated=_est(0.7, 0.7, 0.7), fresh_labels=1000),
+        [],
+        "retrain",
+        "3 days in a row",
+    ),
+    (
+        "realised_drop_fresh_labels_short_blocked",
+        _ev(realised_value=0.7, labelled_rows=5000, fresh_labels=999),
+        [],
+        "blocked",
+        "waiting for labels",
+    ),
+    (
+        "fresh_labels_short_reported_before_cooldown",
+        _ev(realised_value=0.7, labelled_rows=5000, fresh_labels=10),
+        [DAY - timedelta(days=1)],
+        "blocked",
+        "waiting for labels",
+    ),
+    # cooldown and budget, at their edges
+    (
+        "cooldown_ends_on_its_last_day_retrain",
+        _ev(realised_value=0.7, labelled_rows=5000),
+        [DAY - timedelta(days=7)],
+        "retrain",
+        "realised",
+    ),
+    (
+        "cooldown_reported_before_budget",
+        _ev(realised_value=0.7, labelled_rows=5000),
+        [DAY - timedelta(days=20), DAY - timedelta(days=2)],
+        "blocked",
+        "cooldown",
+    ),
+    (
+        "budget_request_30_days_ago_no_longer_counts_retrain",
+        _ev(realised_value=0.7, labelled_rows=5000),
+        [DAY - timedelta(days=30), DAY - timedelta(days=10)],
+        "retrain",
+        "realised",
+    ),
+    (
+        "budget_29_days_ago_still_counts_blocked",
+        _ev(realised_value=0.7, labelled_rows=5000),
+        [DAY - timedelta(days=29), DAY - timedelta(days=10)],
+        "blocked",
+        "budget: 2 retrains",
+    ),
+    (
+        "later_requests_ignored_when_a_past_day_is_rerun_retrain",
+        _ev(realised_value=0.7, labelled_rows=5000),
+        [DAY + timedelta(days=2), DAY + timedelta(days=5)],
+        "retrain",
+        "realised",
+    ),
 ]
 
 
@@ -159,6 +261,20 @@ def test_decide_retrain_request_carries_evidence_and_window() -> None:
     assert request["evidence"]["drifted_features"][0]["column"] == "income"
     assert "income (wasserstein 0.4)" in request["root_cause"]
     assert "training-serving skew: income 2.0%" in request["root_cause"]
+
+
+def test_request_names_its_id_and_window_as_training_reads_them() -> None:
+    ev = _ev(realised_value=0.7, labelled_rows=5000, skew={"income": 0.4})
+    result = replace(decide(ev, POLICY, [], training_days=30), request_id=17)
+    request = result.request()
+    assert request["request_id"] == 17
+    assert training_window(request) == (date(2026, 1, 29), DAY)  # 30 days before the change
+    tags = request_tags(request)
+    assert tags["mlstack.retrain_request.id"] == "17"
+    assert tags["mlstack.retrain_request.window"] == "2026-01-29..2026-03-20"
+    assert tags["mlstack.retrain_request.change_date"] == "2026-02-28"
+    assert "training-serving skew: income 40.0%" in tags["mlstack.retrain_request.root_cause"]
+    assert training_window(decide(_ev(), POLICY, []).request()) is None  # no retrain, no window
 
 
 def test_root_cause_nothing_found_says_so() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -151,6 +152,18 @@ def test_decide_inconclusive_waits_then_times_out() -> None:
     assert ro.decide(late, spec).action == ro.ROLLBACK
     early_stage = _evidence(_loss(0.0, 100), elapsed_s=7200.0, is_last_stage=False)
     assert ro.decide(early_stage, spec).action == ro.NEXT_STAGE
+
+
+def test_decide_stage_without_challenger_traffic_halts_at_timeout() -> None:
+    spec = RolloutSpec(max_duration=timedelta(hours=1))
+    starved = _evidence(
+        ro.msprt(np.ones(500), np.array([]), 0.05, 0.1),
+        counts={"champion": 500, "challenger": 0},
+        stage_samples=0,
+    )
+    assert ro.decide(starved, spec).action == ro.WAIT  # may still come
+    d = ro.decide(dataclasses.replace(starved, elapsed_s=7200.0, is_last_stage=False), spec)
+    assert d.action == ro.HALT and "does not serve the challenger" in d.reasons[0]
 
 
 def test_row_loss_confident_wrong_costs_more() -> None:

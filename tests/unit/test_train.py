@@ -129,6 +129,29 @@ def test_time_split_window_days_keeps_only_recent_training_days(credit_spec) -> 
     assert split.days["train"] == ("2026-01-06", "2026-01-08")
 
 
+def test_time_split_in_a_requested_window_uses_exactly_its_days(credit_spec) -> None:
+    spec = variant(
+        credit_spec,
+        training={
+            "split": {
+                "validation_days": 2,
+                "holdout_days": 2,
+                "window_days": 3,
+                "min_train_rows": 10,
+            }
+        },
+    )
+    window = (date(2026, 1, 2), date(2026, 1, 10))  # a retrain request's, past window_days
+    split = train.time_split(spec, frame(spec, days=12), window)
+    assert split.days == {
+        "train": ("2026-01-02", "2026-01-06"),  # window_days does not trim a chosen window
+        "validation": ("2026-01-07", "2026-01-08"),
+        "holdout": ("2026-01-09", "2026-01-10"),
+    }
+    with pytest.raises(TrainingError, match="within the requested window 2026-01-08..2026-01-11"):
+        train.time_split(spec, frame(spec, days=12), (date(2026, 1, 8), date(2026, 1, 11)))
+
+
 def test_time_split_too_few_days_is_an_empty_training_window(credit_spec) -> None:
     with pytest.raises(TrainingError, match=r"empty training window .* 10 labelled day\(s\)"):
         train.time_split(credit_spec, frame(credit_spec, days=10))

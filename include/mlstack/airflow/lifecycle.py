@@ -1,9 +1,11 @@
 """Model lifecycle DAGs: training and registry promotion, built from each use case's spec.
 
 ``<usecase>__train``    on ``training.schedule`` (if any), on the Asset
-                        ``retrain-request/<usecase>`` and by hand (params: snapshot ids):
-                        train on exact snapshots, register alias ``candidate``, emit the
-                        Asset ``model-candidate/<usecase>`` with the version and its metrics.
+                        ``retrain-request/<usecase>`` and by hand (params: snapshot ids,
+                        ``retrain_request``): train on exact snapshots — on a request's
+                        ``training_window`` when a request triggered the run — register alias
+                        ``candidate`` (tagged with the request), emit the Asset
+                        ``model-candidate/<usecase>`` with the version and its metrics.
 ``<usecase>__promote``  on that Asset: run the promotion gates against the champion, ask a
                         human when ``promotion.require_approval`` is set, move the aliases,
                         record the decision; a new challenger emits ``model-challenger/<usecase>``.
@@ -71,12 +73,29 @@ def _snapshot_param(what: str) -> Param:
 
 
 def _request(context: dict[str, Any], asset: Asset) -> dict[str, Any]:
-    """The retrain request that triggered this run ({} for scheduled and manual runs)."""
-    events = (context.get("triggering_asset_events") or {}).get(asset) or []
-    return dict(events[-1].extra or {}) if events else {}
+    """The retrain request this run acts on ({} for scheduled and plain manual runs).
+
+    A run the Asset triggered acts on its latest event, read through the task's inlet (the
+    way that works under the scheduler and ``dag.test()`` alike). A manual run acts on one
+    only when its ``retrain_request`` param says so: ``latest`` (the Asset's latest event)
+    or a request id (read back from mlstack's ``retrain_requests`` table).
+    """
+    wanted = (context.get("params") or {}).get("retrain_request")
+    if wanted in (None, ""):
+        if run_type(context) != "asset_triggered":
+            return {}
+        wanted = "latest"
+    if str(wanted).strip().lower() != "latest":
+        from mlstack.stages import retrain
+
+        return retrain.load_request(int(wanted))
+    events = context["inlet_events"][asset]
+    if not len(events):
+        raise ValueError(f"no {asset.name} event to act on yet")
+    return dict(events[-1].extra or {})
 
 
-def _run_type(context: dict[str, Any]) -> str:
+def run_type(context: dict[str, Any]) -> str:
     """``manual``, ``scheduled``, ``asset_triggered``, ... of the running DAG run."""
     run_type = context["dag_run"].run_type
     return str(getattr(run_type, "value", run_type))
@@ -108,6 +127,13 @@ def build_train(spec: UseCaseSpec) -> DAG:
         params={
             "snapshot": _snapshot_param("Features"),
             "labels_snapshot": _snapshot_param("Labels"),
+            "retrain_request": Param(
+                None,
+                type=["null", "string", "integer"],
+                description="Act on a retrain request: 'latest' or its id (train on its "
+                "training_window, tag the run with it); empty = none (runs the Asset "
+                "triggered use the latest request by themselves)",
+            ),
         },
         doc_md=factory._doc(spec, "training"),
     ) as dag:
@@ -120,25 +146,28 @@ def build_train(spec: UseCaseSpec) -> DAG:
         )
         def train_model(**context: Any) -> dict[str, Any]:
             """Train on exact snapshots and register the model with alias ``candidate``."""
-            from mlstack.stages import train
+            from mlstack.stages import retrain, train
 
             params = context.get("params") or {}
             req = _request(context, request)
             tags = {
-                "mlstack.trigger": "retrain-request" if req else _run_type(context),
+                "mlstack.trigger": "retrain-request" if req else run_type(context),
                 "mlstack.producer": factory.producer(context),
             }
             if req:
                 tags["mlstack.request"] = json.dumps(req, default=str)[:4000]
+                tags |= retrain.request_tags(req)
+                log.info("Acting on retrain request %s: %s", req.get("request_id"), req)
             try:
                 result = train.train(
                     spec,
                     snapshot_id=params.get("snapshot"),
                     labels_snapshot_id=params.get("labels_snapshot"),
                     run_tags=tags,
+                    window=retrain.training_window(req) if req else None,
                 )
             except NotEnoughData as exc:
-                if not skips_when_data_short(_run_type(context), requested=bool(req)):
+                if not skips_when_data_short(run_type(context), requested=bool(req)):
                     raise
                 from airflow.sdk.exceptions import AirflowSkipException
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from mlstack.airflow.lifecycle import challenger_asset
+from mlstack.airflow.lifecycle import challenger_asset, run_type
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,12 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
             from mlstack.stages import rollout
 
             version = (context.get("params") or {}).get("version")
-            events = context["inlet_events"][challenger]
-            if version is None and len(events):
-                version = (events[-1].extra or {}).get("version")
+            if version is None and run_type(context) == "asset_triggered":
+                # the challenger named by the event that triggered this run; a manual run
+                # rolls out the current challenger alias (an older event may be stale)
+                events = context["inlet_events"][challenger]
+                if len(events):
+                    version = (events[-1].extra or {}).get("version")
             if version is None and registry.get_alias(spec.name, rollout.CHALLENGER) is None:
                 raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
             row = rollout.start(spec, challenger_version=version, actor=factory.producer(context))

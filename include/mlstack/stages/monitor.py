@@ -10,9 +10,16 @@
   arrived since (gateway ``feedback`` or the Iceberg labels table), gives realised
   performance and label coverage, recorded on the day the predictions were made.
 
+* **Per model version**: the metrics are computed for each version the gateway logged that
+  day — the champion and, while a rollout runs, the challenger (each against its own training
+  rows and holdout) — and stored with the version and its ``variant``.
+* **Skew**: the inputs the gateway logged, against the lake's rows of the same ids, when the
+  lake has them (training–serving skew).
+
 Outputs: a time series in ``monitoring_metrics``, alerts in ``monitoring_alerts``, the
 Evidently report (HTML + JSON, on a sample) under ``reports/<usecase>/<day>/`` in the lake,
-and the :class:`~mlstack.stages.retrain.Evidence` the retrain policy decides on.
+and the :class:`~mlstack.stages.retrain.Evidence` the retrain policy decides on — built from
+the champion's series only.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ class MonitorResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     report_uri: str | None = None
     evidence: Evidence | None = None
+    #: Rows monitored per model version: {version: {"variant": ..., "rows": ...}}.
+    versions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Short JSON-safe summary (XCom, CLI, Asset extra)."""
@@ -70,6 +79,7 @@ class MonitorResult:
             "model_version": self.model_version,
             "source": self.source,
             "rows": self.rows,
+            "versions": {str(k): v for k, v in self.versions.items()},
             "alerts": [a["message"] for a in self.alerts],
             "report_uri": self.report_uri,
         }
@@ -85,13 +95,22 @@ def _days_param(value: Any) -> tuple[date, date]:
 
 def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> Reference | None:
     """The champion's training and holdout rows at the snapshots its run recorded."""
-    from mlstack.stages import train
-
     s = settings or get_settings()
     champ = registry.get_alias(spec.name, "champion", s)
     if champ is None:
         return None
-    run = registry.client(s).get_run(str(champ.run_id))
+    return version_reference(spec, int(champ.version), s)
+
+
+def version_reference(
+    spec: UseCaseSpec, version: int, settings: Settings | None = None
+) -> Reference:
+    """A model version's training and holdout rows at the snapshots its run recorded."""
+    from mlstack.stages import train
+
+    s = settings or get_settings()
+    mv = registry.get_version(spec.name, version, s)
+    run = registry.client(s).get_run(str(mv.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
     frame, _ = train.load_frame(
@@ -107,10 +126,10 @@ def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> R
     if len(reference) > spec.monitoring.reference_rows:
         reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
     holdout = frame[(days >= h0) & (days <= h1)].copy()
-    model = registry.load_model(spec.name, champ.version, s)
+    model = registry.load_model(spec.name, mv.version, s)
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
     holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
-    ref = Reference(int(champ.version), str(champ.run_id), model, reference, holdout, "", None)
+    ref = Reference(int(mv.version), str(mv.run_id), model, reference, holdout, "", None)
     ref.metric = watched_metric(spec)
     ref.value = performance_metrics(spec, ref, holdout, estimated=False).get(ref.metric)
     return ref
@@ -128,7 +147,13 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
     with store.engine(settings).connect() as conn:
         rows = conn.execute(
             sa.select(
-                p.prediction_id, p.entity_id, p.model_version, p.features, p.score, p.prediction
+                p.prediction_id,
+                p.entity_id,
+                p.model_version,
+                p.variant,
+                p.features,
+                p.score,
+                p.prediction,
             ).where(
                 p.usecase == spec.name,
                 p.created_at >= start,
@@ -148,6 +173,7 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
     feats[spec.schema.id_column] = [r.entity_id for r in rows]
     feats["_prediction_id"] = [r.prediction_id for r in rows]
     feats["_version"] = [r.model_version for r in rows]
+    feats["_variant"] = [r.variant for r in rows]
     feats["_score"] = np.asarray(scores, dtype=float)
     return feats
 
@@ -205,6 +231,39 @@ def load_window(
     return attach_labels(spec, lake_window(spec, day, ref, settings), settings), "lake"
 
 
+def lake_rows(spec: UseCaseSpec, current: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The lake's rows (id + model features) of the entity ids the gateway logged.
+
+    At most ``monitoring.skew_sample_rows`` ids (a fixed-seed sample) are looked up; empty
+    when the rows came from the lake itself, or the lake has none of those ids (yet).
+    """
+    from pyiceberg.expressions import In
+
+    sch = spec.schema
+    if current.empty or not source_is_gateway(current):
+        return pd.DataFrame()
+    ids = np.asarray(sorted({str(i) for i in current[sch.id_column].dropna()}), dtype=object)
+    limit = spec.monitoring.skew_sample_rows
+    if len(ids) > limit:
+        ids = np.random.default_rng(0).choice(ids, size=limit, replace=False)
+    if not len(ids):
+        return pd.DataFrame()
+    wanted: set[Any] = set(ids.tolist())
+    if sch.columns[sch.id_column].type == "int":
+        wanted = {int(i) for i in wanted if str(i).lstrip("-").isdigit()}
+    table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
+    frame = (
+        table.scan(
+            row_filter=In(sch.id_column, wanted),  # type: ignore[call-arg,arg-type]  # pydantic stub
+            selected_fields=(sch.id_column, *modeling.feature_columns(spec)),
+        )
+        .to_arrow()
+        .to_pandas()
+    )
+    frame[sch.id_column] = frame[sch.id_column].astype(str)
+    return frame.drop_duplicates(sch.id_column, keep="last")
+
+
 # --- computing --------------------------------------------------------------------------------
 
 
@@ -230,7 +289,7 @@ def _metric(
     }
 
 
-INTERNAL = ["_score", "_label", "_version", "_prediction_id"]
+INTERNAL = ["_score", "_label", "_version", "_variant", "_prediction_id"]
 
 
 def source_is_gateway(window: pd.DataFrame) -> bool:
@@ -295,10 +354,69 @@ def watched_metric(spec: UseCaseSpec) -> str:
     return name
 
 
+def skew_findings(
+    spec: UseCaseSpec, current: pd.DataFrame, lake: pd.DataFrame, day: date
+) -> tuple[dict[str, float], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Training–serving skew of the served rows: findings, metrics and alerts (pure).
+
+    Findings name every feature with a mismatch (share of matched ids whose served value
+    differs from the lake's); an alert names those above ``monitoring.skew_threshold``.
+    """
+    id_col, limit = spec.schema.id_column, spec.monitoring.skew_threshold
+    features = [c for c in modeling.feature_columns(spec) if c in current.columns]
+    served = current[[id_col, *features]].copy()
+    served[id_col] = served[id_col].astype(str)
+    result = quality.skew(served, lake, id_col, features)
+    shares: dict[str, float] = result["mismatch_share"]
+    matched = result["matched_ids"]
+    metrics = [
+        _metric(
+            "skew_matched_ids",
+            matched,
+            details={"served_ids": result["served_ids"]},
+            day=day,
+        )
+    ]
+    metrics += [
+        _metric(
+            "skew_mismatch_share",
+            share,
+            feature=name,
+            threshold=limit,
+            alert=share > limit,
+            details={"matched_ids": matched},
+            day=day,
+        )
+        for name, share in shares.items()
+    ]
+    ranked = sorted(((v, k) for k, v in shares.items() if v > 0), reverse=True)
+    above = [(k, v) for v, k in ranked if v > limit]
+    alerts = []
+    if above:
+        alerts.append(
+            {
+                "kind": "skew",
+                "severity": "warning",
+                "message": "training-serving skew: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in above[:5])
+                + f" of {matched} logged ids differ from the lake",
+            }
+        )
+    return {k: v for v, k in ranked}, metrics, alerts
+
+
 def compute(
-    spec: UseCaseSpec, ref: Reference, current: pd.DataFrame, labelled: pd.DataFrame, day: date
+    spec: UseCaseSpec,
+    ref: Reference,
+    current: pd.DataFrame,
+    labelled: pd.DataFrame,
+    day: date,
+    lake: pd.DataFrame | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """Metrics, alerts and findings of one day (pure: no I/O)."""
+    """Metrics, alerts and findings of one day of one model version (pure: no I/O).
+
+    ``lake``: the lake's rows of the logged ids (see :func:`lake_rows`), for skew.
+    """
     cfg = spec.monitoring
     numeric, categorical = split_columns(spec)
     metrics: list[dict[str, Any]] = [_metric("rows", len(current), day=day)]
@@ -390,6 +508,11 @@ def compute(
                     "message": "data quality: " + "; ".join(findings["quality"][:3]),
                 }
             )
+        if lake is not None and not lake.empty and source_is_gateway(current):
+            found, skew_metrics, skew_alerts = skew_findings(spec, current, lake, day)
+            findings["skew"] = found
+            metrics += skew_metrics
+            alerts += skew_alerts
         est = performance_metrics(spec, ref, current, estimated=True)
         value = est.get(metric)
         worse = (
@@ -465,23 +588,47 @@ def compute(
 # --- writing ------------------------------------------------------------------------------
 
 
+CHAMPION = "champion"
+METRIC_FIELDS = ("metric", "feature", "value", "threshold", "alert", "details", "run_date")
+
+
 def write_metrics(
-    spec: UseCaseSpec, version: int | None, metrics: list[dict[str, Any]], settings: Settings
+    spec: UseCaseSpec,
+    version: int | None,
+    metrics: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    variant: str = CHAMPION,
 ) -> None:
-    """Replace the series points of these (day, metric) pairs with the new values."""
+    """Replace this version's series points of these (day, metric) pairs with the new values.
+
+    The champion's points also replace any other version's champion points of those pairs
+    (one champion per day, also when a day is monitored again after a promotion).
+    """
     t = store.monitoring_metrics
     now = datetime.now(UTC)
     keys = {(m["run_date"], m["metric"]) for m in metrics}
+    same = t.c.model_version == version if version is not None else t.c.model_version.is_(None)
+    if variant == CHAMPION:
+        same = sa.or_(same, t.c.variant == CHAMPION, t.c.variant.is_(None))
     with store.engine(settings).begin() as conn:
         for day, name in keys:
             conn.execute(
-                t.delete().where(t.c.usecase == spec.name, t.c.run_date == day, t.c.metric == name)
+                t.delete().where(
+                    t.c.usecase == spec.name, t.c.run_date == day, t.c.metric == name, same
+                )
             )
         if metrics:
             conn.execute(
                 t.insert(),
                 [
-                    {**m, "usecase": spec.name, "model_version": version, "created_at": now}
+                    {k: m[k] for k in METRIC_FIELDS}
+                    | {
+                        "usecase": spec.name,
+                        "model_version": version,
+                        "variant": variant,
+                        "created_at": now,
+                    }
                     for m in metrics
                 ],
             )
@@ -500,7 +647,7 @@ def write_alerts(spec: UseCaseSpec, result: MonitorResult, settings: Settings) -
             conn.execute(
                 t.insert().values(
                     usecase=spec.name,
-                    model_version=result.model_version,
+                    model_version=a.get("model_version", result.model_version),
                     run_date=result.run_date,
                     kind=a["kind"],
                     severity=a["severity"],
@@ -578,10 +725,47 @@ def series(
     return [(p.day, p.value, p.alert) for p in found]
 
 
-def change_date(usecase: str, metric: str, day: date, settings: Settings) -> date | None:
-    """First day of the streak of alerting days (dataset drift or estimated drop) up to ``day``."""
-    alerting = {d for d, _, a in series(usecase, f"estimated_{metric}", settings=settings) if a}
-    alerting |= {d for d, v, _ in series(usecase, "drift_share", settings=settings) if v}
+def version_series(
+    usecase: str,
+    metric: str,
+    model_version: int,
+    *,
+    since: date | None = None,
+    settings: Settings | None = None,
+) -> list[tuple[date, float | None, bool]]:
+    """One model version's points of a metric: (day, value, alert), oldest first.
+
+    The retrain policy's view: a champion is judged on its own series only, never on a
+    challenger's (or a previous champion's) points of the same days.
+    """
+    t = store.monitoring_metrics
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert).where(
+        t.c.usecase == usecase,
+        t.c.metric == metric,
+        t.c.model_version == model_version,
+        t.c.feature.is_(None),
+    )
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        return [(r[0], r[1], bool(r[2])) for r in conn.execute(q.order_by(t.c.run_date))]
+
+
+def change_date(
+    usecase: str, metric: str, day: date, settings: Settings, model_version: int | None = None
+) -> date | None:
+    """First day of the streak of alerting days (dataset drift or estimated drop) up to ``day``.
+
+    With ``model_version``, only that version's points count (the champion's, for the policy).
+    """
+
+    def points(name: str) -> list[tuple[date, float | None, bool]]:
+        if model_version is None:
+            return series(usecase, name, settings=settings)
+        return version_series(usecase, name, model_version, settings=settings)
+
+    alerting = {d for d, _, a in points(f"estimated_{metric}") if a}
+    alerting |= {d for d, v, _ in points("drift_share") if v}
     if day not in alerting:
         return None
     first = day
@@ -617,8 +801,59 @@ def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings
     return max(int(lake_labels), int(gateway_labels))
 
 
+def of_version(window: pd.DataFrame, version: int) -> pd.DataFrame:
+    """The rows a model version answered (all rows when the window has no versions)."""
+    if window.empty or "_version" not in window.columns:
+        return window
+    return window[window["_version"] == version]
+
+
+def variants(current: pd.DataFrame, labelled: pd.DataFrame, champion: int) -> dict[int, str]:
+    """Versions to monitor and what each was: the champion first, then the others.
+
+    A non-champion version is ``challenger`` when the gateway logged it as one (a rollout
+    runs), else ``previous_champion`` (it served before a promotion).
+    """
+    out = {champion: CHAMPION}
+    for window in (current, labelled):
+        if window.empty or "_version" not in window.columns:
+            continue
+        for version, rows in window.groupby("_version"):
+            v = int(version)
+            if v in out:
+                continue
+            logged = rows["_variant"] if "_variant" in rows.columns else pd.Series(dtype=str)
+            out[v] = "challenger" if (logged == "challenger").any() else "previous_champion"
+    return out
+
+
+def _monitor_version(
+    spec: UseCaseSpec,
+    ref: Reference,
+    variant: str,
+    windows: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    day: date,
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Compute and store one version's metrics; its alerts name it unless it is the champion."""
+    current, labelled, lake_ids = windows
+    cur, lab = of_version(current, ref.version), of_version(labelled, ref.version)
+    lab.attrs["day"] = labelled.attrs.get("day", day)
+    metrics, alerts, findings = compute(spec, ref, cur, lab, day, lake=lake_ids)
+    write_metrics(spec, ref.version, metrics, settings, variant=variant)
+    for a in alerts:
+        a["model_version"] = ref.version
+        if variant != CHAMPION:
+            a["message"] = f"{variant} v{ref.version}: {a['message']}"
+    return metrics, alerts, findings
+
+
 def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> MonitorResult:
-    """Monitor ``day``: metrics, alerts, report, and the evidence for the retrain policy."""
+    """Monitor ``day`` for each model version that served it; evidence from the champion's.
+
+    Metrics, alerts and report; then the :class:`Evidence` for the retrain policy, built
+    from the champion's own series (a challenger's points never count for or against it).
+    """
     s = settings or get_settings()
     ref = champion_reference(spec, s)
     if ref is None:
@@ -628,22 +863,63 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
     lday = day - timedelta(days=spec.schema.label_delay_days)
     labelled = current if lday == day else load_window(spec, lday, ref, s)[0]
     labelled.attrs["day"] = lday
-    metrics, alerts, findings = compute(spec, ref, current, labelled, day)
-    result = MonitorResult(spec.name, day, ref.version, source, len(current), metrics, alerts)
-    write_metrics(spec, ref.version, metrics, s)
-    if not current.empty:
-        result.report_uri = write_report(spec, ref, current, day, result.summary(), s)
+    windows = (current, labelled, lake_rows(spec, current, s))
+    result = MonitorResult(spec.name, day, ref.version, source, len(current))
+    findings: dict[str, Any] = {}
+    for version, variant in variants(current, labelled, ref.version).items():
+        try:
+            vref = ref if version == ref.version else version_reference(spec, version, s)
+        except Exception as exc:  # a deleted version or unreadable snapshot: skip, say so
+            log.warning("Cannot monitor %s v%s on %s: %s", spec.name, version, day, exc)
+            continue
+        metrics, alerts, found = _monitor_version(spec, vref, variant, windows, day, s)
+        result.metrics += [m | {"model_version": version, "variant": variant} for m in metrics]
+        result.alerts += alerts
+        result.versions[version] = {
+            "variant": variant,
+            "rows": len(of_version(current, version)),
+            "labelled_rows": len(of_version(labelled, version)),
+        }
+        if version == ref.version:
+            findings = found
+    served = of_version(current, ref.version)
+    if not served.empty:
+        result.report_uri = write_report(spec, ref, served, day, result.summary(), s)
     write_alerts(spec, result, s)
+    result.evidence = champion_evidence(spec, ref, day, findings, result.report_uri, s)
+    log.info(
+        "Monitored %s on %s (%s, %d rows, versions %s): %d alert(s)",
+        spec.name,
+        day,
+        source,
+        len(current),
+        result.versions,
+        len(result.alerts),
+    )
+    return result
+
+
+def champion_evidence(
+    spec: UseCaseSpec,
+    ref: Reference,
+    day: date,
+    findings: dict[str, Any],
+    report_uri: str | None,
+    settings: Settings,
+) -> Evidence:
+    """What the retrain policy decides on: the champion's findings and its own series."""
     metric = ref.metric
-    changed = change_date(spec.name, metric, day, s)
+    changed = change_date(spec.name, metric, day, settings, model_version=ref.version)
     since = day - timedelta(days=spec.retraining.sustained_days - 1)
     estimated = [
         (d, v)
-        for d, v, _ in series(spec.name, f"estimated_{metric}", since=since, settings=s)
+        for d, v, _ in version_series(
+            spec.name, f"estimated_{metric}", ref.version, since=since, settings=settings
+        )
         if v is not None and d <= day
     ]
     realised = findings.get("realised", (None, 0))
-    result.evidence = Evidence(
+    return Evidence(
         usecase=spec.name,
         run_date=day,
         metric=metric,
@@ -652,19 +928,10 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         realised_value=realised[0],
         labelled_rows=realised[1],
         estimated=estimated,
-        drifted_features=findings["drifted"],
-        quality_issues=findings["quality"],
-        skew=findings["skew"],
+        drifted_features=findings.get("drifted", []),
+        quality_issues=findings.get("quality", []),
+        skew=findings.get("skew", {}),
         change_date=changed,
-        fresh_labels=fresh_labels(spec, changed or day, day, s),
-        report_uri=result.report_uri,
+        fresh_labels=fresh_labels(spec, changed or day, day, settings),
+        report_uri=report_uri,
     )
-    log.info(
-        "Monitored %s on %s (%s, %d rows): %d alert(s)",
-        spec.name,
-        day,
-        source,
-        len(current),
-        len(alerts),
-    )
-    return result

@@ -29,7 +29,7 @@ produces passes promotion gates and an A/B rollout like any other.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -83,6 +83,8 @@ class PolicyDecision:
     root_cause: str
     evidence: Evidence
     training_window: dict[str, str] | None = None
+    #: Row id in ``retrain_requests`` once recorded (traces a model back to its request).
+    request_id: int | None = None
 
     @property
     def reason(self) -> str:
@@ -92,6 +94,7 @@ class PolicyDecision:
     def request(self) -> dict[str, Any]:
         """The retrain request (the Asset event's extra): evidence, root cause, window."""
         return {
+            "request_id": self.request_id,
             "usecase": self.evidence.usecase,
             "decision": self.decision,
             "reason": self.reason,
@@ -258,6 +261,13 @@ def record(decision: PolicyDecision, settings: Settings | None = None) -> int:
                 created_at=datetime.now(UTC),
             )
         )
+        key = result.inserted_primary_key
+        request_id = int(key[0]) if key else 0
+        conn.execute(  # the stored request names its own id, like the Asset event's extra
+            t.update()
+            .where(t.c.id == request_id)
+            .values(evidence=replace(decision, request_id=request_id).request())
+        )
     log.info(
         "Retrain policy for %s on %s: %s (%s)",
         ev.usecase,
@@ -265,13 +275,50 @@ def record(decision: PolicyDecision, settings: Settings | None = None) -> int:
         decision.decision,
         decision.reason,
     )
-    key = result.inserted_primary_key
-    return int(key[0]) if key else 0
+    return request_id
 
 
 def evaluate(spec: UseCaseSpec, ev: Evidence, settings: Settings | None = None) -> PolicyDecision:
     """Decide with the spec's policy and this use case's history, and record the decision."""
     history = [d for d in past_retrains(spec.name, settings) if d != ev.run_date]
     result = decide(ev, spec.retraining, history, training_days=spec.training.split.window_days)
-    record(result, settings)
-    return result
+    return replace(result, request_id=record(result, settings))
+
+
+# --- the request, as training reads it ------------------------------------------------------
+
+
+def load_request(request_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """A recorded request (the Asset event's extra) by its id; fails when it is no retrain."""
+    t = store.retrain_requests
+    with store.engine(settings).connect() as conn:
+        row = conn.execute(
+            sa.select(t.c.decision, t.c.evidence).where(t.c.id == int(request_id))
+        ).first()
+    if row is None or row.decision != "retrain":
+        raise LookupError(f"no retrain request with id {request_id}")
+    return {**dict(row.evidence), "request_id": int(request_id)}
+
+
+def training_window(request: dict[str, Any]) -> tuple[date, date] | None:
+    """The (first, last) day a request asks training to use, or None when it names none."""
+    window = request.get("training_window") or {}
+    if not window.get("start") or not window.get("end"):
+        return None
+    return date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
+
+
+def request_tags(request: dict[str, Any]) -> dict[str, str]:
+    """MLflow run/version tags that trace a model back to the request that caused it."""
+    ev = request.get("evidence") or {}
+    window = request.get("training_window") or {}
+    tags = {
+        "mlstack.retrain_request.id": str(request.get("request_id")),
+        "mlstack.retrain_request.run_date": str(ev.get("run_date")),
+        "mlstack.retrain_request.model_version": str(ev.get("model_version")),
+        "mlstack.retrain_request.window": f"{window.get('start')}..{window.get('end')}",
+        "mlstack.retrain_request.change_date": str(ev.get("change_date")),
+        "mlstack.retrain_request.reason": str(request.get("reason", ""))[:4000],
+        "mlstack.retrain_request.root_cause": str(request.get("root_cause", ""))[:4000],
+    }
+    return tags

@@ -290,6 +290,15 @@ def decide(ev: Evidence, spec: RolloutSpec) -> RolloutDecision:
     if better and enough:
         action = PROMOTE if ev.is_last_stage else NEXT_STAGE
         return RolloutDecision(action, ["challenger significantly better", *reasons])
+    if timed_out and not ev.counts.get(SHADOW if ev.stage.shadow else CHALLENGER):
+        return RolloutDecision(
+            HALT,
+            [
+                f"stage {ev.stage.name} ran {spec.max_duration} without one challenger "
+                "prediction: the gateway does not serve the challenger (GET /v1/<usecase> "
+                "shows its load errors); nothing was learned, so no verdict"
+            ],
+        )
     if timed_out:
         why = f"stage {ev.stage.name} reached max_duration {spec.max_duration} without a win"
         if ev.is_last_stage:
@@ -355,6 +364,7 @@ def start(
         )
     if aliases.get(CHAMPION) is None:
         raise RolloutError(f"{spec.name} has no champion to compare the challenger with")
+    registry.get_version(spec.name, version, s)  # ModelNotFound names the versions there are
     current = running(spec.name, s)
     if current is not None:
         if current["challenger_version"] == int(version):

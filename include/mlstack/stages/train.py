@@ -160,23 +160,33 @@ def _days(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].dt.date
 
 
-def time_split(spec: UseCaseSpec, frame: pd.DataFrame) -> Split:
-    """Split labelled rows by whole days: train (oldest), validation, holdout (newest)."""
+def time_split(
+    spec: UseCaseSpec, frame: pd.DataFrame, window: tuple[date, date] | None = None
+) -> Split:
+    """Split labelled rows by whole days: train (oldest), validation, holdout (newest).
+
+    With ``window`` (first, last day; a retrain request's), only the rows of those days are
+    split, and ``split.window_days`` does not trim the train days: the request chose them.
+    """
     cfg = spec.training.split
+    if window is not None:
+        frame = holdout_rows(spec, frame, window[0].isoformat(), window[1].isoformat())
     days_of_row = _days(frame, spec.schema.timestamp_column)
     days = sorted(set(days_of_row))
     need = cfg.holdout_days + cfg.validation_days
     if len(days) <= need:
         seen = f"from {days[0]} to {days[-1]}" if days else "none"
+        within = f" within the requested window {window[0]}..{window[1]}" if window else ""
         raise NotEnoughData(
-            f"empty training window for {spec.name}: {len(days)} labelled day(s) ({seen}); the "
+            f"empty training window for {spec.name}: {len(days)} labelled day(s){within} "
+            f"({seen}); the "
             f"split needs more than holdout_days + validation_days = {need}. Ingest more days "
             "(labels arrive after schema.label_delay_days) or shorten training.split"
         )
     holdout_days = days[-cfg.holdout_days :]
     val_days = days[-need : -cfg.holdout_days]
     train_days = days[:-need]
-    if cfg.window_days is not None:
+    if cfg.window_days is not None and window is None:
         train_days = train_days[-cfg.window_days :]
     parts = {}
     for name, chosen in (
@@ -267,7 +277,9 @@ def fit(spec: UseCaseSpec, split: Split) -> tuple[Any, dict[str, float], float]:
     return pipe, metrics, fit_s
 
 
-def _params(spec: UseCaseSpec, snap: DataSnapshot, split: Split) -> dict[str, Any]:
+def _params(
+    spec: UseCaseSpec, snap: DataSnapshot, split: Split, window: tuple[date, date] | None = None
+) -> dict[str, Any]:
     model = spec.training.model
     params: dict[str, Any] = {
         "estimator": model.estimator if model else modeling.DEFAULT_MODEL,
@@ -282,6 +294,8 @@ def _params(spec: UseCaseSpec, snap: DataSnapshot, split: Split) -> dict[str, An
         **{f"{k}_rows": len(getattr(split, k)) for k in ("train", "validation", "holdout")},
     }
     params.update({f"model.{k}": v for k, v in (model.params if model else {}).items()})
+    if window is not None:
+        params["training_window"] = f"{window[0].isoformat()}..{window[1].isoformat()}"
     return params
 
 
@@ -335,6 +349,7 @@ def log_and_register(
     settings: Settings | None = None,
     infer_requirements: bool = False,
     run_tags: dict[str, str] | None = None,
+    window: tuple[date, date] | None = None,
 ) -> tuple[str, int, dict[str, float]]:
     """One MLflow run with everything about the training; register it as ``candidate``.
 
@@ -361,7 +376,7 @@ def log_and_register(
     with mlflow.start_run(
         experiment_id=exp, run_name=f"{spec.name}-{split.days['holdout'][1]}", tags=run_tags
     ) as run:
-        mlflow.log_params(_params(spec, snap, split))
+        mlflow.log_params(_params(spec, snap, split, window))
         mlflow.log_metrics(metrics)
         _log_inputs(spec, snap, split, s)
         y_score, _ = modeling.predict(spec, pipe, sample)
@@ -422,13 +437,18 @@ def train(
     settings: Settings | None = None,
     infer_requirements: bool = False,
     run_tags: dict[str, str] | None = None,
+    window: tuple[date, date] | None = None,
 ) -> TrainResult:
-    """Train, log and register one model of ``spec`` on exact snapshots (default: current)."""
+    """Train, log and register one model of ``spec`` on exact snapshots (default: current).
+
+    ``window`` (first, last day), from a retrain request, restricts the rows to those days
+    before the split; it is logged as the param ``training_window``.
+    """
     s = settings or get_settings()
     check_config(spec)
     t0 = time.perf_counter()
     frame, snap = load_frame(spec, snapshot_id, labels_snapshot_id, s)
-    split = time_split(spec, frame)
+    split = time_split(spec, frame, window)
     target(spec, split.holdout, "holdout")
     load_s = time.perf_counter() - t0
     log.info(
@@ -449,6 +469,7 @@ def train(
         settings=s,
         infer_requirements=infer_requirements,
         run_tags=run_tags,
+        window=window,
     )
     mlflow_s = time.perf_counter() - t1
     record_lineage(spec, snap, run_id, version, s)
