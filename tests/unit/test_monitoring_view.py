@@ -361,3 +361,47 @@ def test_catalog_page_shows_versions_as_bars_and_lineage_to_models(embedded_sett
     assert "snapshot 1002" in page.text and "risk-team" in page.text
     assert "No dataset recorded yet" in client.get("/catalog/diabetes").text
     assert client.get("/catalog/nope").status_code == 404
+
+
+def test_monitor_show_prints_thresholds_feature_drift_and_reports(embedded_settings) -> None:
+    from click.testing import CliRunner
+    from mlstack.cli import main
+
+    _insert(
+        embedded_settings,
+        store.monitoring_metrics,
+        _metric_rows("drift_share", [0.1, 0.2, 0.7], threshold=0.5, alert_from=2)
+        + _metric_rows("drift_score", [0.01, 0.3], feature="income", threshold=0.1, alert_from=1),
+    )
+    lake.write_bytes("reports/credit_default/2026-02-11/monitor.json", b"{}", embedded_settings)
+    out = CliRunner().invoke(main, ["monitor", "show", "credit_default"])
+    assert out.exit_code == 0, out.output
+    drift = next(line for line in out.output.splitlines() if "drift_share" in line)
+    assert "latest 0.7 (2026-02-12)" in drift and "threshold 0.5" in drift
+    income = next(line for line in out.output.splitlines() if "drift_score income" in line)
+    assert "threshold 0.1" in income
+    assert "reports/credit_default/2026-02-11/monitor.json" in out.output
+    data = CliRunner().invoke(main, ["monitor", "show", "credit_default", "--json"]).output
+    assert '"threshold": 0.5' in data and '"feature_drift"' in data
+
+
+def test_report_route_streams_from_an_s3_lake(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    settings = use_settings(
+        monkeypatch,
+        home=str(tmp_path / "home"),
+        lake_url="s3://lake-reports",
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+    )
+    lake.prepare(settings)  # type: ignore[arg-type]
+    lake.write_bytes("reports/credit_default/2026-02-17/monitor.json", b'{"ok": 1}', settings)
+    client = TestClient(create_app())
+    got = client.get("/monitoring/reports/credit_default/2026-02-17/monitor.json")
+    assert got.status_code == 200 and got.json() == {"ok": 1}
+    missing = client.get("/monitoring/reports/credit_default/2026-02-16/monitor.json")
+    assert missing.status_code == 404
