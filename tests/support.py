@@ -6,7 +6,16 @@ Fixtures live in conftest.py files; things a test imports live here, because two
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,3 +26,93 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Wait for a 200 from ``url``; fail with the log's tail if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:4]} exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} not answering after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM ``proc``; SIGKILL it if it is still there after ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- a real MLflow server ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MlflowBackend:
+    """Where an MLflow server keeps things: a PostgreSQL database and an S3 bucket (moto)."""
+
+    database_url: str
+    bucket: str
+    s3_endpoint: str
+
+
+def new_mlflow_backend(postgres_server: str, s3_endpoint: str) -> MlflowBackend:
+    """Create an empty database and bucket for one MLflow server."""
+    import boto3
+    import sqlalchemy as sa
+
+    name = f"mlflow_{uuid.uuid4().hex[:8]}"
+    eng = sa.create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    bucket = f"mlflow-{uuid.uuid4().hex[:8]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    url = f"{postgres_server}/{name}".replace("postgresql+psycopg2://", "postgresql://")
+    return MlflowBackend(url, bucket, s3_endpoint)
+
+
+@contextlib.contextmanager
+def run_mlflow_server(
+    backend: MlflowBackend, workdir: Path, port: int | None = None
+) -> Iterator[str]:
+    """``mlflow server`` on ``backend`` with proxied artifacts, as the stack runs it; yields
+    its URL once healthy and stops it on exit (the same ``port`` can start it again)."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_S3_ENDPOINT_URL": backend.s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # no job runner (7 huey workers, ~2 GB): the tests use tracking and the registry only
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--backend-store-uri", backend.database_url, "--serve-artifacts"]
+    cmd += ["--artifacts-destination", f"s3://{backend.bucket}", "--workers", "1"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"server-{port}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", proc, log, timeout=180)
+        yield url
+    finally:
+        stop_process(proc)

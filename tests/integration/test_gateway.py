@@ -4,6 +4,7 @@ load with nothing lost, MLflow unreachable while serving."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -190,28 +191,43 @@ def test_gateway_database_outage_under_load_loses_no_log(
     assert _count(server_settings, store.predictions) == 300
 
 
-def test_gateway_mlflow_unreachable_keeps_serving(
+def test_gateway_keeps_serving_while_mlflow_is_down_and_recovers(
     server_settings: Any,
     credit_spec: Any,
-    models: dict[str, int],
+    mlflow_backend: Any,
     tmp_path: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from support import free_port
+    """A real MLflow server of the gateway's own is stopped while it serves, then started
+    again on the same port: predictions never stop, the health says why it is degraded, and
+    the gateway picks up a new alias once the registry is back."""
+    from support import free_port, run_mlflow_server
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    backend, port, workdir = mlflow_backend(), free_port(), tmp_path / "mlflow"
     rec = records(credit_spec, applications(1))[0]
-    with _client(server_settings, tmp_path) as c:
-        cache = c.app.state.service.cache
-        cache.settings = server_settings.model_copy(
-            update={"mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}"}
-        )
-        assert cache.refresh() == {UC: False}
+
+    def served(c: TestClient) -> int:
         r = c.post(f"/v1/{UC}/predict", json={"record": rec})
-        assert r.status_code == 200
-        assert r.json()["predictions"][0]["model_version"] == models["champion"]
+        assert r.status_code == 200, r.text
+        return int(r.json()["predictions"][0]["model_version"])
+
+    with contextlib.ExitStack() as gateway:
+        with run_mlflow_server(backend, workdir, port) as url:
+            settings = server_settings.model_copy(update={"mlflow_tracking_uri": url})
+            champ = register_model(credit_spec, settings, estimator="linear")
+            c = gateway.enter_context(_client(settings, tmp_path))
+            assert served(c) == champ
+        # MLflow is down from here on
+        assert c.app.state.service.cache.refresh() == {UC: False}
+        assert served(c) == champ
         assert "registry unreachable" in c.get("/health").json()["errors"][UC]
+        with run_mlflow_server(backend, workdir, port):
+            newer = register_model(credit_spec, settings, estimator="linear")
+            assert c.app.state.service.cache.refresh() == {UC: True}
+            assert served(c) == newer
+            assert UC not in c.get("/health").json().get("errors", {})
 
 
 @pytest.fixture(autouse=True)
