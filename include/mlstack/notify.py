@@ -1,20 +1,13 @@
-"""Notifications on monitoring alerts and retrain requests: ``notifiers`` plugins.
-
-Built-ins: ``log`` and ``webhook`` (JSON POST to ``url``) from :mod:`mlstack.notifiers`, and
-here ``slack`` (an incoming webhook ``url``) and ``email`` (SMTP: ``host``, ``port``,
-``sender``, ``to``). A spec lists them
-under ``monitoring.notifiers`` with the events each wants (``alert``, ``retrain``). A
-notifier that cannot deliver is logged as an error and reported back; it never hides the
-monitoring result, and the alert itself stays in ``monitoring_alerts``.
+"""Sending notifications: monitoring alerts and retrain requests to the spec's
+``monitoring.notifiers`` (each with the events it wants: ``alert``, ``retrain``), rollout
+decisions to ``rollout.notifier``. The plugins themselves are in :mod:`mlstack.notifiers`.
+A notifier that cannot deliver is logged as an error and reported back; it never hides the
+result it reports, which stays recorded in mlstack's tables.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import smtplib
-import urllib.request
-from email.message import EmailMessage
 from typing import Any
 
 from mlstack import plugins
@@ -24,51 +17,19 @@ from mlstack.specs import UseCaseSpec
 log = logging.getLogger(__name__)
 
 
-def _text(payload: dict[str, Any]) -> str:
-    lines = [f"[mlstack] {payload.get('usecase')}: {payload.get('event')} on {payload.get('day')}"]
-    lines += [f"- {m}" for m in payload.get("messages", [])]
-    if payload.get("root_cause"):
-        lines.append(f"root cause: {payload['root_cause']}")
-    if payload.get("report_uri"):
-        lines.append(f"report: {payload['report_uri']}")
-    return "\n".join(lines)
-
-
-def _post(url: str, body: dict[str, Any], timeout: float) -> None:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body, default=str).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from the spec
-        resp.read()
-
-
-@plugins.register("notifiers", "slack")
-def slack_notifier(payload: dict[str, Any], *, url: str, timeout: float = 10.0) -> None:
-    """Post the text to a Slack incoming webhook ``url``."""
-    _post(url, {"text": _text(payload)}, timeout)
-
-
-@plugins.register("notifiers", "email")
-def email_notifier(
-    payload: dict[str, Any],
-    *,
-    host: str,
-    to: list[str] | str,
-    sender: str = "mlstack@localhost",
-    port: int = 25,
-    timeout: float = 10.0,
-) -> None:
-    """Send the text by SMTP to ``to``."""
-    msg = EmailMessage()
-    msg["Subject"] = f"[mlstack] {payload.get('usecase')}: {payload.get('event')}"
-    msg["From"] = sender
-    msg["To"] = ", ".join([to] if isinstance(to, str) else to)
-    msg.set_content(_text(payload))
-    with smtplib.SMTP(host, port, timeout=timeout) as smtp:
-        smtp.send_message(msg)
+def send(kind: str, options: dict[str, Any], event: dict[str, Any], where: str) -> str:
+    """Call the ``kind`` notifier; ``"sent"`` or ``"failed: ..."`` (delivery problems never
+    raise: the decision they report is already recorded). Bad options raise, naming ``where``.
+    """
+    fn = plugins.get("notifiers", kind)
+    try:
+        fn(event, **options)
+    except (TypeError, PluginError) as exc:
+        raise PluginError(f"{where} ({kind}) has bad options {sorted(options)}: {exc}") from exc
+    except OSError as exc:  # network, HTTP or SMTP (SMTPException is an OSError)
+        log.error("Notifier %s (%s) failed: %s", kind, where, exc)
+        return f"failed: {exc}"
+    return "sent"
 
 
 def notify(spec: UseCaseSpec, event: str, payload: dict[str, Any]) -> dict[str, str]:
@@ -79,22 +40,10 @@ def notify(spec: UseCaseSpec, event: str, payload: dict[str, Any]) -> dict[str, 
     plugins.load_for(spec)
     outcome: dict[str, str] = {}
     body = {"usecase": spec.name, "event": event, **payload}
-    body.setdefault("title", f"mlstack {spec.name}: {event}")
+    body.setdefault("title", f"{spec.name}: {event}")
     for i, n in enumerate(spec.monitoring.notifiers):
         if event not in n.on:
             continue
         key = f"{i}:{n.kind}"
-        fn = plugins.get("notifiers", n.kind)
-        try:
-            fn(body, **n.options)
-        except TypeError as exc:
-            raise PluginError(
-                f"{spec.path}: monitoring.notifiers[{i}] ({n.kind}) has bad options "
-                f"{sorted(n.options)}: {exc}"
-            ) from exc
-        except OSError as exc:  # network or SMTP: report, keep monitoring's result
-            log.error("Notifier %s for %s failed: %s", key, spec.name, exc)
-            outcome[key] = f"failed: {exc}"
-            continue
-        outcome[key] = "sent"
+        outcome[key] = send(n.kind, n.options, body, f"{spec.path}: monitoring.notifiers[{i}]")
     return outcome

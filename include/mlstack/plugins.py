@@ -33,7 +33,6 @@ BUILTIN_MODULES = (
     "mlstack.simulator",
     "mlstack.modeling",
     "mlstack.notifiers",
-    "mlstack.notify",
 )
 
 T = TypeVar("T")

@@ -599,7 +599,7 @@ def act(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Make a decision real: record it with a report, move stage or aliases, notify."""
-    from mlstack import lake, plugins
+    from mlstack import lake, notify, plugins
     from mlstack.stages import promote
 
     s = settings or get_settings()
@@ -641,7 +641,8 @@ def act(
             "report": report_uri,
         }
         plugins.load_for(spec)
-        plugins.get("notifiers", spec.rollout.notifier)(event, **spec.rollout.notifier_options)
+        rs = spec.rollout
+        notify.send(rs.notifier, rs.notifier_options, event, f"{spec.path}: rollout.notifier")
     log.info("%s rollout %s: %s (%s)", spec.name, rid, d.action, "; ".join(d.reasons))
     return {
         "rollout_id": rid,
