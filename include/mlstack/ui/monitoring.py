@@ -38,6 +38,8 @@ RELOGIN_DETAILS = frozenset({"Invalid JWT token"})
 #: Evidently's HTML runs its own scripts: give it an opaque origin, away from Airflow's.
 REPORT_CSP = "sandbox allow-scripts allow-popups"
 CHUNK = 1 << 20
+#: MLflow opens outside Airflow's iframe (the UI shows plugin pages in one).
+NEW_TAB = "target='_blank' rel='noopener'"
 STYLE = (
     "body{font-family:sans-serif;margin:1.5em}figure{margin:.5em 0}"
     "li.critical{color:#b00}li.warning{color:#a60}.grid{display:flex;flex-wrap:wrap;gap:0 1em}"
@@ -214,7 +216,7 @@ def _models_html(data: dict[str, Any], mlflow: dict[str, str]) -> str:
             continue
         text = f"{alias} v{version}"
         if alias in mlflow:
-            text = f"<a href='{html.escape(mlflow[alias])}'>{text}</a>"
+            text = f"<a href='{html.escape(mlflow[alias])}' {NEW_TAB}>{text}</a>"
         badges.append(f"<span class='badge {alias}'>{text}</span>")
     return "".join(badges) or "<span class='badge none'>no model yet</span>"
 
@@ -222,7 +224,8 @@ def _models_html(data: dict[str, Any], mlflow: dict[str, str]) -> str:
 def _links_html(name: str, data: dict[str, Any], mlflow: dict[str, str]) -> str:
     links = [f"<a class='catalog' href='../catalog/{quote(name)}'>catalog</a>"]
     if "model" in mlflow:
-        links.append(f"<a class='mlflow' href='{html.escape(mlflow['model'])}'>MLflow model</a>")
+        href = html.escape(mlflow["model"])
+        links.append(f"<a class='mlflow' href='{href}' {NEW_TAB}>MLflow model</a>")
     links.append(f"<a href='api/{quote(name)}'>JSON</a>")
     reports = "".join(
         f"<li>{html.escape(r['day'])}: "
