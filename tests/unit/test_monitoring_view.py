@@ -38,10 +38,11 @@ def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, 
     return [
         {
             "usecase": "credit_default",
-            "model_version": 1,
             "run_date": date(2026, 2, 10) + timedelta(days=i),
             "metric": metric,
             "feature": kw.get("feature"),
+            "variant": kw.get("variant"),
+            "model_version": kw.get("version", 1),
             "value": v,
             "threshold": kw.get("threshold"),
             "alert": i >= kw.get("alert_from", len(values)),
@@ -82,6 +83,44 @@ def test_svg_chart_threshold_follows_each_day_and_draws_the_retrain_bar() -> Non
     ys = [float(xy.split(",")[1]) for xy in threshold.split()]
     assert ys[0] == ys[1] < ys[2]  # the lower bar of the last day sits lower (larger y)
     assert 'class="retrain"' in svg and "retrain bar 0.7" in svg and "threshold 0.72" in svg
+
+
+def test_svg_chart_draws_the_challenger_on_the_same_days() -> None:
+    champion = [
+        {"day": f"2026-02-1{i}", "value": 0.8, "alert": False, "threshold": 0.77} for i in range(5)
+    ]
+    challenger = [{"day": f"2026-02-1{i}", "value": 0.9, "alert": False} for i in (3, 4)]
+    svg = svg_chart("estimated_roc_auc", champion, challenger=challenger)
+    line = svg.split('class="challenger"')[1].split('points="')[1].split('"')[0].split()
+    xs = [float(xy.split(",")[0]) for xy in line]
+    last_x = float(
+        svg.split('class="champion"')[1]
+        .split('points="')[1]
+        .split('"')[0]
+        .split()[-1]
+        .split(",")[0]
+    )
+    assert len(xs) == 2 and xs[-1] == last_x  # its last day sits on the champion's last day
+    assert "challenger 0.9" in svg
+    assert 'class="challenger"' not in svg_chart("x", champion)
+
+
+def test_points_of_one_variant(embedded_settings) -> None:
+    from mlstack.stages import monitor
+
+    _insert(
+        embedded_settings,
+        store.monitoring_metrics,
+        _metric_rows("estimated_roc_auc", [0.8, 0.8])  # before variants existed: NULL
+        + _metric_rows("estimated_roc_auc", [0.79], variant="champion")
+        + _metric_rows("estimated_roc_auc", [0.9, 0.91], variant="challenger", version=2),
+    )
+    name = "estimated_roc_auc"
+    champion = monitor.points("credit_default", name, variant="champion")
+    assert [p.value for p in champion] == [0.8, 0.79, 0.8] and {p.version for p in champion} == {1}
+    challenger = monitor.points("credit_default", name, variant="challenger")
+    assert [(p.value, p.version) for p in challenger] == [(0.9, 2), (0.91, 2)]
+    assert len(monitor.points("credit_default", name)) == 5
 
 
 def test_svg_chart_without_values_says_so() -> None:

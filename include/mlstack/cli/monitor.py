@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlstack.stages.monitor import Point
 
 BARS = "▁▂▃▄▅▆▇█"
+CHAMPION, CHALLENGER = "champion", "challenger"
 #: The files of one monitoring report under ``reports/<usecase>/<day>/`` in the lake.
 REPORT_FILES = ("monitor.html", "monitor.json")
 
@@ -162,11 +163,20 @@ def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, An
     metric = watched(spec)
     names = ["drift_share", f"estimated_{metric}", f"realised_{metric}", "label_coverage", "rows"]
     series = {
-        name: chart_points(spec, name, monitor.points(usecase, name, since=since)) for name in names
+        name: chart_points(spec, name, monitor.points(usecase, name, since=since, variant=CHAMPION))
+        for name in names
+    }
+    challenger = {
+        name: chart_points(spec, name, found)
+        for name in names
+        if (found := monitor.points(usecase, name, since=since, variant=CHALLENGER))
     }
     feature_drift = {
         f: chart_points(
-            spec, "drift_score", monitor.points(usecase, "drift_score", feature=f, since=since), f
+            spec,
+            "drift_score",
+            monitor.points(usecase, "drift_score", feature=f, since=since, variant=CHAMPION),
+            f,
         )
         for f in drifted_features(usecase, since)[:features]
     }
@@ -175,6 +185,7 @@ def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, An
         "aliases": registry.aliases_of(usecase),
         "since": since.isoformat(),
         "series": series,
+        "challenger_series": challenger,
         "feature_drift": feature_drift,
         "alerts": [
             {"day": r[0].isoformat(), "kind": r[1], "severity": r[2], "message": r[3]}
@@ -209,6 +220,8 @@ def show_cmd(usecase: str, days: int, as_json: bool) -> None:
     out.print(f"[bold]{usecase}[/]  {aliases}  (since {data['since']})")
     for name, points in data["series"].items():
         _print_series(out, name, points)
+    for name, points in data["challenger_series"].items():
+        _print_series(out, f"{name} (challenger)", points)
     if data["feature_drift"]:
         out.print("[bold]Feature drift[/] (most drifted first)")
         for feature, points in data["feature_drift"].items():

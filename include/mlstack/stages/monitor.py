@@ -689,6 +689,7 @@ class Point(NamedTuple):
     value: float | None
     alert: bool
     threshold: float | None
+    version: int | None = None
 
 
 def points(
@@ -697,19 +698,25 @@ def points(
     *,
     feature: str | None = None,
     since: date | None = None,
+    variant: str | None = None,
     settings: Settings | None = None,
 ) -> list[Point]:
-    """A metric's time series with the threshold each day was judged against, oldest first."""
+    """A metric's time series with the threshold each day was judged against, oldest first;
+    only one ``variant``'s points when given (``champion`` includes rows from before variants)."""
     t = store.monitoring_metrics
-    q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold).where(
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold, t.c.model_version).where(
         t.c.usecase == usecase, t.c.metric == metric
     )
     if feature is not None:
         q = q.where(t.c.feature == feature)
+    if variant is not None:
+        same = t.c.variant == variant
+        q = q.where(sa.or_(same, t.c.variant.is_(None)) if variant == CHAMPION else same)
     if since is not None:
         q = q.where(t.c.run_date >= since)
     with store.engine(settings).connect() as conn:
-        return [Point(r[0], r[1], bool(r[2]), r[3]) for r in conn.execute(q.order_by(t.c.run_date))]
+        found = conn.execute(q.order_by(t.c.run_date))
+        return [Point(r[0], r[1], bool(r[2]), r[3], r[4]) for r in found]
 
 
 def series(

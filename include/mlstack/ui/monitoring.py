@@ -53,14 +53,14 @@ STYLE = (
 
 
 def _limit_line(
-    points: list[dict[str, Any]], key: str, xy: Any, css: str, colour: str
+    points: list[dict[str, Any]], key: str, xy: Any, css: str, colour: str, width: int = WIDTH
 ) -> tuple[str, float | None]:
-    """A dashed step line through the per-day values of ``key`` (and its latest value)."""
-    coords = [xy(i, p[key]) for i, p in enumerate(points) if p.get(key) is not None]
+    """A dashed line through the per-day values of ``key`` (and its latest value)."""
+    coords = [xy(p, p[key]) for p in points if p.get(key) is not None]
     if not coords:
         return "", None
     if len(coords) == 1:
-        coords = [(PAD, coords[0][1]), (WIDTH - PAD, coords[0][1])]
+        coords = [(PAD, coords[0][1]), (width - PAD, coords[0][1])]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     latest = next(p[key] for p in reversed(points) if p.get(key) is not None)
     return (
@@ -70,59 +70,74 @@ def _limit_line(
     )
 
 
+def _polyline(points: list[dict[str, Any]], xy: Any, css: str, colour: str) -> str:
+    line = " ".join(
+        f"{x:.1f},{y:.1f}" for p in points if p["value"] is not None for x, y in [xy(p, p["value"])]
+    )
+    return (
+        f'<polyline class="{css}" fill="none" stroke="{colour}" stroke-width="2" points="{line}"/>'
+    )
+
+
 def svg_chart(
     title: str,
     points: list[dict[str, Any]],
     threshold: float | None = None,
     *,
+    challenger: list[dict[str, Any]] | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
     """An SVG line chart of ``points`` ({day, value, alert[, threshold, retrain_threshold]})
-    with alert markers and dashed threshold lines (per-day ones, else ``threshold``)."""
+    with alert markers and dashed threshold lines (per-day ones, else ``threshold``); the
+    ``challenger``'s points of the same metric, if any, as a second line on the same days."""
     if threshold is not None and not any(p.get("threshold") is not None for p in points):
         points = [{**p, "threshold": threshold} for p in points]
+    other = challenger or []
     values = [p["value"] for p in points if p["value"] is not None]
     if not values:
         return f'<p class="empty">{html.escape(title)}: no data yet</p>'
     limits = [
         p[k] for p in points for k in ("threshold", "retrain_threshold") if p.get(k) is not None
     ]
-    lo, hi = min(values + limits), max(values + limits)
+    seen = values + limits + [p["value"] for p in other if p["value"] is not None]
+    lo, hi = min(seen), max(seen)
     span = (hi - lo) or 1.0
-    n = max(len(points) - 1, 1)
+    days = sorted({p["day"] for p in points + other})
+    index = {d: i for i, d in enumerate(days)}
+    n = max(len(days) - 1, 1)
 
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return PAD + i * (width - 2 * PAD) / n, height - PAD - (v - lo) / span * (height - 2 * PAD)
+    def xy(p: dict[str, Any], v: float) -> tuple[float, float]:
+        x = PAD + index[p["day"]] * (width - 2 * PAD) / n
+        return x, height - PAD - (v - lo) / span * (height - 2 * PAD)
 
-    line = " ".join(
-        f"{x:.1f},{y:.1f}"
-        for i, p in enumerate(points)
-        if p["value"] is not None
-        for x, y in [xy(i, p["value"])]
-    )
     dots = "".join(
         f'<circle class="alert" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d33">'
         f"<title>{html.escape(p['day'])}: {p['value']:.4g} (alert)</title></circle>"
-        for i, p in enumerate(points)
+        for p in points
         if p["alert"] and p["value"] is not None
-        for x, y in [xy(i, p["value"])]
+        for x, y in [xy(p, p["value"])]
     )
-    limit, latest_limit = _limit_line(points, "threshold", xy, "threshold", "#777")
-    retrain, latest_retrain = _limit_line(points, "retrain_threshold", xy, "retrain", "#c80")
+    limit, latest_limit = _limit_line(points, "threshold", xy, "threshold", "#777", width)
+    retrain, latest_retrain = _limit_line(points, "retrain_threshold", xy, "retrain", "#c80", width)
     caption = f"{html.escape(title)} — latest {values[-1]:.4g}"
     if latest_limit is not None:
         caption += f" · threshold {latest_limit:.4g}"
     if latest_retrain is not None:
         caption += f" · retrain bar {latest_retrain:.4g}"
+    second = ""
+    if any(p["value"] is not None for p in other):
+        second = _polyline(other, xy, "challenger", "#36c")
+        latest = next(p["value"] for p in reversed(other) if p["value"] is not None)
+        caption += f" · challenger {latest:.4g}"
     return (
         f"<figure><figcaption>{caption}</figcaption>"
         f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">{limit}{retrain}'
-        f'<polyline fill="none" stroke="#2a6" stroke-width="2" points="{line}"/>{dots}'
-        f'<text x="{PAD}" y="{height - 6}" font-size="11">{html.escape(points[0]["day"])}</text>'
+        f"{_polyline(points, xy, 'champion', '#2a6')}{second}{dots}"
+        f'<text x="{PAD}" y="{height - 6}" font-size="11">{html.escape(days[0])}</text>'
         f'<text x="{width - PAD}" y="{height - 6}" font-size="11" text-anchor="end">'
-        f"{html.escape(points[-1]['day'])}</text></svg></figure>"
+        f"{html.escape(days[-1])}</text></svg></figure>"
     )
 
 
@@ -246,7 +261,12 @@ def _links_html(name: str, data: dict[str, Any], mlflow: dict[str, str]) -> str:
 def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
     """One use case: models, links, charts, feature drift, alerts, retrain decisions."""
     mlflow = mlflow_links(mlflow_ui, name, data["aliases"])
-    charts = "".join(svg_chart(m, pts) for m, pts in data["series"].items() if m != "rows")
+    rival = data.get("challenger_series", {})
+    charts = "".join(
+        svg_chart(m, pts, challenger=rival.get(m))
+        for m, pts in data["series"].items()
+        if m != "rows"
+    )
     drift = "".join(
         svg_chart(f"drift {f}", pts, width=WIDTH // 2 - 10, height=120)
         for f, pts in data["feature_drift"].items()
@@ -263,8 +283,8 @@ def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
     return (
         f"<section id='{html.escape(name)}'><h2>{html.escape(name)}</h2>"
         f"<p class='models'>{_models_html(data, mlflow)}</p>{_links_html(name, data, mlflow)}"
-        "<p class='legend'>green: value · red dot: alert · grey dashes: alert threshold · "
-        "orange dashes: retrain bar</p>"
+        "<p class='legend'>green: champion · blue: challenger · red dot: alert · "
+        "grey dashes: alert threshold · orange dashes: retrain bar</p>"
         f"{charts}<h3>Feature drift (most drifted first)</h3>"
         f"<div class='grid'>{drift or '<p>no drift scores yet</p>'}</div>"
         f"<h3>Alerts</h3><ul>{alerts or '<li>none</li>'}</ul>"
