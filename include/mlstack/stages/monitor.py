@@ -766,13 +766,13 @@ def change_date(
     With ``model_version``, only that version's points count (the champion's, for the policy).
     """
 
-    def points(name: str) -> list[tuple[date, float | None, bool]]:
+    def of(name: str) -> list[tuple[date, float | None, bool]]:
         if model_version is None:
             return series(usecase, name, settings=settings)
         return version_series(usecase, name, model_version, settings=settings)
 
-    alerting = {d for d, _, a in points(f"estimated_{metric}") if a}
-    alerting |= {d for d, v, _ in points("drift_share") if v}
+    alerting = {d for d, _, a in of(f"estimated_{metric}") if a}
+    alerting |= {d for d, v, _ in of("drift_share") if v}
     if day not in alerting:
         return None
     first = day
