@@ -36,6 +36,8 @@ DAYS, ALERT_DAYS = 14, 4
 USER, PASSWORD = "viewer", "monitoring-test-password"
 MLFLOW_UI = "http://mlflow.example:5000"
 REPORT_DAY = "2026-02-14"
+ROLLOUT_ID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
+ROLLOUT_REPORT = f"reports/rollouts/credit_default/{ROLLOUT_ID}/0-next_stage"
 
 
 def _status(url: str, token: str | None = None, timeout: float = 5) -> int:
@@ -118,6 +120,28 @@ def _seed(settings: object, spec: object) -> None:
         conn.execute(store.monitoring_alerts.insert(), alerts)
     report = b"<html><body><h1 id='evidently'>drift report</h1></body></html>"
     lake.write_bytes(f"reports/credit_default/{REPORT_DAY}/monitor.html", report, settings)  # type: ignore[arg-type]
+    _seed_rollout(settings, now)
+
+
+def _seed_rollout(settings: object, now: datetime) -> None:
+    """A rollout in its 10% stage, after a next_stage decision (with its report) in shadow."""
+    from mlstack import lake, store
+
+    page = b"<html><body><h1 id='rollout'>rollout decision</h1></body></html>"
+    lake.write_bytes(f"{ROLLOUT_REPORT}.json", b"{}", settings)  # type: ignore[arg-type]
+    uri = lake.write_bytes(f"{ROLLOUT_REPORT}.html", page, settings)  # type: ignore[arg-type]
+    stages = [{"name": "shadow", "traffic": 0.0, "shadow": True}]
+    stages += [{"name": "10%", "traffic": 0.1, "shadow": False}]
+    rollout = {"rollout_id": ROLLOUT_ID, "usecase": "credit_default", "champion_version": 1}
+    rollout |= {"challenger_version": 2, "stages": stages, "stage_index": 1, "state": "running"}
+    rollout |= {"started_at": now, "stage_started_at": now, "ended_at": None, "actor": "test"}
+    decision = {"rollout_id": ROLLOUT_ID, "usecase": "credit_default", "stage_index": 0}
+    decision |= {"action": "next_stage", "reasons": ["no harm shown"], "evidence": {}}
+    with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
+        conn.execute(store.rollouts.insert(), [rollout])
+        conn.execute(
+            store.rollout_decisions.insert(), [decision | {"report_uri": uri, "created_at": now}]
+        )
 
 
 @pytest.fixture
@@ -203,6 +227,7 @@ def _check_refusals(api_server: str) -> None:
         "/mlstack/monitoring/",
         "/mlstack/monitoring/api/credit_default",
         f"/mlstack/monitoring/reports/credit_default/{REPORT_DAY}/monitor.html",
+        f"/mlstack/monitoring/rollouts/credit_default/{ROLLOUT_ID}/0-next_stage.html",
         "/mlstack/catalog/credit_default",
     ]
     for page in pages:
@@ -232,6 +257,22 @@ def _log_in(browser, base: str) -> None:
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(ec.title_is("mlstack monitoring"))
     assert browser.current_url == f"{base}/mlstack/monitoring/"
+
+
+def _check_rollout(browser) -> None:
+    """The rollout's timeline and decisions render; a decision's report opens sandboxed."""
+    from selenium.webdriver.common.by import By
+
+    rollout = browser.find_element(By.CSS_SELECTOR, "#credit_default div.rollout")
+    timeline = rollout.find_element(By.CSS_SELECTOR, "svg[aria-label='rollout timeline']")
+    assert timeline.is_displayed() and timeline.size["width"] > 300
+    assert len(timeline.find_elements(By.CSS_SELECTOR, "rect.stage")) == 2
+    assert timeline.find_element(By.CSS_SELECTOR, "circle.decision.next_stage").is_displayed()
+    assert "champion 90% / challenger 10%" in rollout.text and "no harm shown" in rollout.text
+    rollout.find_element(By.CSS_SELECTOR, "a.rollout-report").click()
+    assert browser.find_element(By.ID, "rollout").text == "rollout decision"
+    assert browser.current_url.endswith(f"/rollouts/credit_default/{ROLLOUT_ID}/0-next_stage.html")
+    browser.back()
 
 
 def test_monitoring_page_in_chromium_after_airflow_login(
@@ -278,6 +319,7 @@ def test_monitoring_page_in_chromium_after_airflow_login(
     assert browser.find_element(By.ID, "evidently").text == "drift report"
     assert browser.current_url.endswith(f"/reports/credit_default/{REPORT_DAY}/monitor.html")
     browser.back()
+    _check_rollout(browser)
     browser.find_element(By.CSS_SELECTOR, "#credit_default a.catalog").click()
     assert browser.title == "credit_default catalog"
     assert "No dataset recorded yet" in browser.find_element(By.TAG_NAME, "body").text

@@ -14,24 +14,43 @@ from fastapi.testclient import TestClient
 from mlstack import lake, store
 from mlstack.cli.monitor import (
     chart_points,
+    collapse_waits,
+    drifted_features,
     latest_threshold,
+    rank_features,
     report_days,
     retrain_bar,
+    rollout_lines,
+    rollout_report_files,
+    rollout_report_key,
+    rollout_summary,
     series_line,
     spec_threshold,
+    split_text,
+    traffic_split,
 )
 from mlstack.stages.monitor import Point
 from mlstack.ui.monitoring import (
     REPORT_CSP,
+    alert_report_href,
     create_app,
     lineage_lines,
     login_redirect,
     mlflow_links,
+    stage_fill,
     svg_bars,
     svg_chart,
+    svg_rollout,
+    tick_label,
 )
 
 NOW = datetime.now(UTC)
+RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
+STAGES = [
+    {"name": "shadow", "traffic": 0.0, "shadow": True},
+    {"name": "10%", "traffic": 0.1, "shadow": False},
+    {"name": "50%", "traffic": 0.5, "shadow": False},
+]
 
 
 def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, Any]]:
@@ -56,6 +75,40 @@ def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, 
 def _insert(settings: object, table: Any, rows: list[dict[str, Any]]) -> None:
     with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
         conn.execute(table.insert(), rows)
+
+
+def _rollout_status(state: str = "running", stage_index: int = 1) -> dict[str, Any]:
+    """What ``rollout.status`` answers: the rollout, its decisions newest first."""
+    uri = f"file:///lake/reports/rollouts/credit_default/{RID}/0-next_stage.html"
+    looks = [("wait", 0, None, "40 labelled rows"), ("wait", 0, None, "80 labelled rows")]
+    looks += [("next_stage", 0, uri, "no harm shown"), ("wait", 1, None, "not conclusive")]
+    decisions = [
+        {"id": i, "stage_index": st, "action": a, "reasons": [why], "report_uri": u}
+        | {"created_at": f"2026-02-1{i}T10:00:00+00:00"}
+        for i, (a, st, u, why) in enumerate(looks, 1)
+    ]
+    rollout = {"rollout_id": RID, "usecase": "credit_default", "champion_version": 1}
+    rollout |= {"challenger_version": 2, "stages": STAGES, "stage_index": stage_index}
+    rollout |= {"state": state, "started_at": "2026-02-10T09:00:00+00:00", "ended_at": None}
+    return {"usecase": "credit_default", "rollout": rollout, "decisions": decisions[::-1]}
+
+
+def _seed_rollout(settings: object) -> str:
+    """A rollout in its 10% stage: waits and a next_stage (with its reports) in shadow."""
+    key = f"reports/rollouts/credit_default/{RID}/0-next_stage"
+    lake.write_bytes(f"{key}.json", b'{"action": "next_stage"}', settings)  # type: ignore[arg-type]
+    uri = lake.write_bytes(f"{key}.html", b"<p id='r'>rollout</p>", settings)  # type: ignore[arg-type]
+    status = _rollout_status()
+    ro = status["rollout"] | {"started_at": NOW, "stage_started_at": NOW, "actor": "test"}
+    _insert(settings, store.rollouts, [ro])
+    rows = [
+        {k: d[k] for k in ("stage_index", "action", "reasons")}
+        | {"rollout_id": RID, "usecase": "credit_default", "evidence": {}, "created_at": NOW}
+        | {"report_uri": uri if d["report_uri"] else None}
+        for d in status["decisions"][::-1]
+    ]
+    _insert(settings, store.rollout_decisions, rows)
+    return uri
 
 
 # --- drawing ------------------------------------------------------------------------------------
@@ -123,6 +176,22 @@ def test_points_of_one_variant(embedded_settings) -> None:
     assert len(monitor.points("credit_default", name)) == 5
 
 
+def test_svg_chart_has_a_y_axis_labelled_min_max_and_threshold() -> None:
+    points = [
+        {"day": f"2026-02-1{i}", "value": v, "alert": v > 0.5} for i, v in enumerate([0.1, 0.7])
+    ]
+    svg = svg_chart("drift_share", points, threshold=0.5)
+    ticks = dict(re.findall(r'class="tick (\w+)"[^>]* y="([\d.]+)"[^>]*>', svg))
+    labels = dict(re.findall(r'class="tick (\w+)"[^>]*>([^<]+)<', svg))
+    assert labels == {"min": "0.1", "max": "0.7", "threshold": "0.5"}
+    assert float(ticks["min"]) > float(ticks["threshold"]) > float(ticks["max"])  # y grows down
+    near = svg_chart("x", points, threshold=0.69)  # its label would overlap the max's
+    assert 'class="tick threshold"' not in near and "threshold 0.69" in near
+    flat = svg_chart("x", [{"day": "2026-02-10", "value": 3.0, "alert": False}])
+    assert flat.count('class="tick') == 1
+    assert tick_label(-123.456) == "-123.5" and tick_label(12345.6) == "12,346"
+
+
 def test_svg_chart_without_values_says_so() -> None:
     assert "no data yet" in svg_chart("x", [{"day": "2026-01-01", "value": None, "alert": False}])
 
@@ -132,6 +201,35 @@ def test_svg_bars_scale_to_the_largest() -> None:
     widths = [float(w) for w in re.findall(r'class="bar"[^>]* width="([\d.]+)"', svg)]
     assert len(widths) == 2 and widths[0] == pytest.approx(2 * widths[1])
     assert "none yet" in svg_bars("rows", [])
+
+
+def test_rank_features_by_alert_days_then_name() -> None:
+    assert rank_features([("b", 1), ("a", 1), ("c", 3), ("d", 0)]) == ["c", "a", "b", "d"]
+
+
+def test_drifted_features_rank_on_the_champion_series_only(embedded_settings) -> None:
+    drifted = dict(threshold=0.1, alert_from=0)
+    _insert(
+        embedded_settings,
+        store.monitoring_metrics,
+        _metric_rows("drift_score", [0.3], feature="income", variant="champion", **drifted)
+        + _metric_rows("drift_score", [0.0, 0.0], feature="age")  # before variants: champion
+        + _metric_rows("drift_score", [0.3] * 3, feature="age", variant="challenger", **drifted),
+    )
+    assert drifted_features("credit_default", date(2026, 2, 1)) == ["income", "age"]
+
+
+def test_svg_rollout_draws_stages_and_linked_decisions() -> None:
+    summary = rollout_summary(_rollout_status())
+    assert summary is not None
+    svg = svg_rollout(summary)
+    assert svg.count('class="stage"') == 3 and ">running</text>" in svg
+    assert svg.count('class="decision ') == 3  # two waits folded into one dot
+    link = f'<a href="rollouts/credit_default/{RID}/0-next_stage.html">'
+    assert svg.count("<a href=") == 1 and f'{link}<circle class="decision next_stage"' in svg
+    assert [stage_fill(i, summary) for i in range(3)] == ["#e6f2ea", "#fdf3e3", "#fafafa"]
+    ended = rollout_summary(_rollout_status("rolled_back"))
+    assert ended is not None and stage_fill(1, ended) == "#f6d0d0"
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -216,6 +314,73 @@ def test_report_days_newest_first_and_only_well_formed_keys() -> None:
         {"day": "2026-02-01", "files": ["monitor.html", "monitor.json"]},
     ]
     assert len(report_days("credit_default", keys, limit=1)) == 1
+
+
+def test_rollout_report_keys_only_of_the_shape_rollout_writes() -> None:
+    key = rollout_report_key("credit_default", RID, "2-promote.json")
+    assert key == f"reports/rollouts/credit_default/{RID}/2-promote.json"
+    for rid, name in [
+        ("../../x", "0-promote.html"),  # not a rollout id
+        (RID, "0-wait.html"),  # waits have no report
+        (RID, "../0-promote.html"),
+        (RID, "0-promote.txt"),
+    ]:
+        assert rollout_report_key("credit_default", rid, name) is None, (rid, name)
+    uri = f"s3://lake/reports/rollouts/credit_default/{RID}/1-rollback.html"
+    assert rollout_report_files("credit_default", RID, uri) == [
+        "1-rollback.html",
+        "1-rollback.json",
+    ]
+    assert rollout_report_files("credit_default", RID, None) == []
+    assert rollout_report_files("diabetes", RID, uri) == []  # another use case's path
+
+
+def test_alert_links_to_its_runs_report() -> None:
+    uri = "file:///home/lake/reports/credit_default/2026-02-14/monitor.html"
+    assert (
+        alert_report_href("credit_default", uri) == "reports/credit_default/2026-02-14/monitor.html"
+    )
+    assert alert_report_href("credit_default", None) is None
+    assert alert_report_href("diabetes", uri) is None
+    assert alert_report_href("credit_default", "file:///x/reports/credit_default/x/y.html") is None
+
+
+def test_traffic_split_per_stage_and_after_the_end() -> None:
+    assert traffic_split(STAGES[1], "running") == {
+        "champion": 90.0,
+        "challenger": 10.0,
+        "shadow": False,
+    }
+    assert split_text(traffic_split(STAGES[0], "running")).endswith("(challenger scores in shadow)")
+    assert split_text(traffic_split(STAGES[2], "promoted")) == "champion 100% / challenger 0%"
+
+
+def test_rollout_summary_oldest_first_with_waits_folded() -> None:
+    summary = rollout_summary(_rollout_status())
+    assert summary is not None
+    assert (summary["stage"], summary["split"]["challenger"], summary["state"]) == (
+        "10%",
+        10.0,
+        "running",
+    )
+    steps = [(d["stage"], d["action"], d["count"]) for d in summary["decisions"]]
+    assert steps == [("shadow", "wait", 2), ("shadow", "next_stage", 1), ("10%", "wait", 1)]
+    assert summary["decisions"][0]["reasons"] == ["80 labelled rows"]  # the latest look's
+    assert summary["decisions"][1]["reports"] == ["0-next_stage.html", "0-next_stage.json"]
+    assert summary["decisions"][0]["at"] == "2026-02-12 10:00"
+    assert rollout_summary({"usecase": "x", "rollout": None, "decisions": []}) is None
+    waits = [{"stage_index": 0, "action": "wait"}, {"stage_index": 1, "action": "wait"}]
+    assert [d["count"] for d in collapse_waits(waits)] == [1, 1]  # another stage's look
+
+
+def test_rollout_lines_for_the_terminal() -> None:
+    lines = rollout_lines(rollout_summary(_rollout_status()), lambda key: f"s3://lake/{key}")
+    assert "running: challenger v2 vs champion v1, stage 10% (2/3)" in lines[0]
+    assert "champion 90% / challenger 10%" in lines[0]
+    assert any("shadow wait ×2: 80 labelled rows" in line for line in lines)
+    report = f"report s3://lake/reports/rollouts/credit_default/{RID}/0-next_stage.html"
+    assert sum(report in line for line in lines) == 1
+    assert rollout_lines(None) == ["No rollout yet."]
 
 
 def test_mlflow_links_to_the_model_and_each_alias() -> None:
@@ -336,6 +501,41 @@ def test_report_route_streams_from_the_lake_sandboxed(embedded_settings) -> None
         assert client.get(path).status_code == 404, path
 
 
+def test_page_shows_the_rollout_and_alert_links_and_serves_rollout_reports(
+    embedded_settings,
+) -> None:
+    _seed_rollout(embedded_settings)
+    today = date.today()  # no metrics: the alerts shown are the last 30 days'
+    report = f"reports/credit_default/{today}/monitor.html"
+    uri = lake.write_bytes(report, b"<p>r</p>", embedded_settings)
+    alert = {"usecase": "credit_default", "model_version": 1, "run_date": today}
+    alert |= {"kind": "drift", "severity": "warning", "message": "2 drifted", "details": {}}
+    _insert(
+        embedded_settings, store.monitoring_alerts, [alert | {"report_uri": uri, "created_at": NOW}]
+    )
+    client = TestClient(create_app())
+    page = client.get("/monitoring/").text
+    section = page.split("<section id='credit_default'>")[1].split("</section>")[0]
+    assert 'aria-label="rollout timeline"' in section and "champion 90% / challenger 10%" in section
+    href = f"rollouts/credit_default/{RID}/0-next_stage"
+    assert f"class='rollout-report' href='{href}.html'" in section
+    assert f"class='rollout-report' href='{href}.json'" in section
+    assert f"class='alert-report' href='{report}'" in section
+    assert "no rollout yet" in page.split("<section id='diabetes'>")[1]
+    got = client.get(f"/monitoring/{href}.html")
+    assert got.status_code == 200 and got.headers["content-security-policy"] == REPORT_CSP
+    assert client.get(f"/monitoring/{href}.json").json() == {"action": "next_stage"}
+    for path in (
+        f"/monitoring/rollouts/credit_default/{RID}/1-promote.html",  # not written
+        f"/monitoring/rollouts/credit_default/{RID}/0-next_stage.txt",
+        "/monitoring/rollouts/credit_default/..%2F..%2Fx/0-next_stage.html",
+        f"/monitoring/rollouts/diabetes/{RID}/0-next_stage.html",  # another use case
+        f"/monitoring/rollouts/nope/{RID}/0-next_stage.html",
+    ):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/monitoring/api/credit_default").json()["rollout"]["stage"] == "10%"
+
+
 def test_catalog_page_shows_versions_as_bars_and_lineage_to_models(embedded_settings) -> None:
     name = "credit_default"
     _insert(
@@ -413,8 +613,12 @@ def test_monitor_show_prints_thresholds_feature_drift_and_reports(embedded_setti
         + _metric_rows("drift_score", [0.01, 0.3], feature="income", threshold=0.1, alert_from=1),
     )
     lake.write_bytes("reports/credit_default/2026-02-11/monitor.json", b"{}", embedded_settings)
+    assert "No rollout yet." in CliRunner().invoke(main, ["monitor", "show", "diabetes"]).output
+    uri = _seed_rollout(embedded_settings)
     out = CliRunner().invoke(main, ["monitor", "show", "credit_default"])
     assert out.exit_code == 0, out.output
+    assert "challenger v2 vs champion v1, stage 10% (2/3)" in " ".join(out.output.split())
+    assert uri in "".join(out.output.splitlines())  # rich folds lines over 160 columns
     drift = next(line for line in out.output.splitlines() if "drift_share" in line)
     assert "latest 0.7 (2026-02-12)" in drift and "threshold 0.5" in drift
     income = next(line for line in out.output.splitlines() if "drift_score income" in line)

@@ -1,14 +1,17 @@
 """Monitoring commands: ``mlstack monitor show`` (series as sparklines, alerts, retrain
-decisions) and ``mlstack monitor run`` (one day, as the DAG does)."""
+decisions, the latest rollout) and ``mlstack monitor run`` (one day, as the DAG does)."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
+from rich.markup import escape
 
 from mlstack.specs import UseCaseSpec, get_spec
 
@@ -19,6 +22,11 @@ BARS = "▁▂▃▄▅▆▇█"
 CHAMPION, CHALLENGER = "champion", "challenger"
 #: The files of one monitoring report under ``reports/<usecase>/<day>/`` in the lake.
 REPORT_FILES = ("monitor.html", "monitor.json")
+#: A rollout decision's report file: ``<stage index>-<action>.{html,json}`` (see rollout.act).
+ROLLOUT_REPORT = re.compile(r"\d{1,3}-(next_stage|promote|rollback|halt)\.(html|json)")
+ROLLOUT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: Decisions read per rollout (waits are many; they are collapsed before they are shown).
+ROLLOUT_DECISIONS = 500
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -114,7 +122,11 @@ def watched(spec: UseCaseSpec) -> str:
 
 
 def drifted_features(usecase: str, since: date) -> list[str]:
-    """Features with a drift score in the window, most often drifted first."""
+    """Features with a drift score of the champion in the window, most often drifted first.
+
+    Only the champion's series count (rows from before variants were recorded are its): a
+    challenger scored on the same days would count each drifted day twice.
+    """
     from mlstack import store
 
     t = store.monitoring_metrics
@@ -127,15 +139,140 @@ def drifted_features(usecase: str, since: date) -> list[str]:
                 t.c.metric == "drift_score",
                 t.c.run_date >= since,
                 t.c.feature.is_not(None),
+                sa.or_(t.c.variant == CHAMPION, t.c.variant.is_(None)),
             )
             .group_by(t.c.feature)
         ).all()
-    return [str(r[0]) for r in sorted(rows, key=lambda r: (-(r[1] or 0), str(r[0])))]
+    return rank_features([(str(r[0]), int(r[1] or 0)) for r in rows])
+
+
+def rank_features(alert_days: list[tuple[str, int]]) -> list[str]:
+    """Features by their number of drift-alert days, most first (ties by name)."""
+    return [f for f, _ in sorted(alert_days, key=lambda fa: (-fa[1], fa[0]))]
+
+
+# --- rollouts -----------------------------------------------------------------------------------
+
+
+def rollout_report_key(usecase: str, rollout_id: str, name: str) -> str | None:
+    """The lake key ``reports/rollouts/<usecase>/<rollout_id>/<name>`` of a rollout decision's
+    report, or None when ``rollout_id`` is no rollout id or ``name`` no report file name."""
+    if not ROLLOUT_ID.fullmatch(rollout_id) or not ROLLOUT_REPORT.fullmatch(name):
+        return None
+    if "/" in usecase or usecase in ("", ".", ".."):
+        return None
+    return f"reports/rollouts/{usecase}/{rollout_id}/{name}"
+
+
+def rollout_report_files(usecase: str, rollout_id: str, report_uri: str | None) -> list[str]:
+    """A decision's report files: the HTML its ``report_uri`` names and the JSON written beside
+    it; [] when it has no report (waits, stops) or the URI is not a rollout report's."""
+    if not report_uri:
+        return []
+    name = report_uri.rsplit("/", 1)[-1]
+    key = rollout_report_key(usecase, rollout_id, name)
+    if key is None or not report_uri.endswith(f"/{key}") or not name.endswith(".html"):
+        return []
+    return [name, f"{name.removesuffix('.html')}.json"]
+
+
+def traffic_split(stage: dict[str, Any], state: str) -> dict[str, Any]:
+    """Who answers requests: the champion's and challenger's shares in percent, and whether
+    the challenger scores in shadow; once the rollout ended, the champion answers all."""
+    if state != "running" or stage.get("shadow"):
+        return {"champion": 100.0, "challenger": 0.0, "shadow": state == "running"}
+    share = round(float(stage["traffic"]) * 100, 2)
+    return {"champion": round(100 - share, 2), "challenger": share, "shadow": False}
+
+
+def split_text(split: dict[str, Any]) -> str:
+    """A traffic split in words, e.g. ``champion 90% / challenger 10%``."""
+    if split["shadow"]:
+        return "champion 100% (challenger scores in shadow)"
+    return f"champion {split['champion']:g}% / challenger {split['challenger']:g}%"
+
+
+def collapse_waits(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Decisions oldest first, consecutive waits of a stage folded into their latest one
+    (``count`` says how many looks it stands for)."""
+    out: list[dict[str, Any]] = []
+    for d in decisions:
+        last = out[-1] if out else None
+        same_stage = last is not None and d["stage_index"] == last["stage_index"]
+        if last and same_stage and d["action"] == last["action"] == "wait":
+            out[-1] = {**d, "count": last["count"] + 1}
+        else:
+            out.append({**d, "count": 1})
+    return out
+
+
+def rollout_summary(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest rollout as the page and ``show`` present it (from ``rollout.status``): state,
+    stages and the current one, traffic split, versions, decisions oldest first with reasons
+    and report files. None when the use case never had a rollout."""
+    ro = status.get("rollout")
+    if ro is None:
+        return None
+    stages = ro["stages"]
+    index = min(int(ro["stage_index"]), len(stages) - 1)
+
+    def decision(d: dict[str, Any]) -> dict[str, Any]:
+        i = min(int(d["stage_index"]), len(stages) - 1)
+        files = rollout_report_files(ro["usecase"], ro["rollout_id"], d.get("report_uri"))
+        at = str(d["created_at"])[:16].replace("T", " ")
+        return {"at": at, "stage_index": i, "stage": stages[i]["name"], "action": d["action"]} | {
+            "reasons": d["reasons"],
+            "reports": files,
+        }
+
+    return {
+        "usecase": ro["usecase"],
+        "rollout_id": ro["rollout_id"],
+        "state": ro["state"],
+        "champion_version": ro["champion_version"],
+        "challenger_version": ro["challenger_version"],
+        "stages": [st["name"] for st in stages],
+        "stage_index": index,
+        "stage": stages[index]["name"],
+        "split": traffic_split(stages[index], ro["state"]),
+        "started_at": str(ro["started_at"])[:16].replace("T", " "),
+        "ended_at": str(ro["ended_at"])[:16].replace("T", " ") if ro["ended_at"] else None,
+        "decisions": collapse_waits([decision(d) for d in reversed(status["decisions"])]),
+    }
+
+
+def rollout_view(usecase: str) -> dict[str, Any] | None:
+    """The use case's latest rollout, summarised (see :func:`rollout_summary`)."""
+    from mlstack.stages import rollout
+
+    return rollout_summary(rollout.status(usecase, limit=ROLLOUT_DECISIONS))
+
+
+def rollout_lines(summary: dict[str, Any] | None, url: Callable[[str], str] = str) -> list[str]:
+    """The rollout as terminal lines: state, versions, stage, split, then each decision with
+    its reasons and the ``url`` of its HTML report (``url`` maps a lake key)."""
+    if summary is None:
+        return ["No rollout yet."]
+    stage = f"stage {summary['stage']} ({summary['stage_index'] + 1}/{len(summary['stages'])})"
+    lines = [
+        f"[bold]Rollout[/] {summary['rollout_id'][:8]} {summary['state']}: challenger "
+        f"v{summary['challenger_version']} vs champion v{summary['champion_version']}, {stage}, "
+        f"{split_text(summary['split'])}, since {summary['started_at']}"
+    ]
+    for d in summary["decisions"]:
+        times = f" ×{d['count']}" if d["count"] > 1 else ""
+        lines.append(
+            f"  {d['at']} {d['stage']} {d['action']}{times}: " + escape("; ".join(d["reasons"]))
+        )
+        key = f"reports/rollouts/{summary['usecase']}/{summary['rollout_id']}/"
+        lines += [f"    report {url(key + f)}" for f in d["reports"] if f.endswith(".html")]
+    return lines
 
 
 def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, Any]:
     """What ``show`` prints and the pages draw: aliases, series of the key metrics with their
-    thresholds, drift of the most drifted ``features``, alerts, policy decisions, reports."""
+    thresholds, drift of the most drifted ``features``, alerts (with their run's report),
+    policy decisions, reports, the latest rollout."""
     from mlstack import lake, registry, store
     from mlstack.stages import monitor
 
@@ -149,7 +286,7 @@ def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, An
         ).scalar_one()
         since = (last or date.today()) - timedelta(days=days - 1)
         alerts = conn.execute(
-            sa.select(t_a.c.run_date, t_a.c.kind, t_a.c.severity, t_a.c.message)
+            sa.select(t_a.c.run_date, t_a.c.kind, t_a.c.severity, t_a.c.message, t_a.c.report_uri)
             .where(t_a.c.usecase == usecase, t_a.c.run_date >= since)
             .order_by(t_a.c.run_date.desc(), t_a.c.id)
             .limit(10)
@@ -189,12 +326,14 @@ def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, An
         "feature_drift": feature_drift,
         "alerts": [
             {"day": r[0].isoformat(), "kind": r[1], "severity": r[2], "message": r[3]}
+            | {"report_uri": r[4]}
             for r in alerts
         ],
         "decisions": [
             {"day": r[0].isoformat(), "decision": r[1], "reason": r[2]} for r in decisions
         ],
         "reports": report_days(usecase, lake.list_keys(f"reports/{usecase}")),
+        "rollout": rollout_view(usecase),
     }
 
 
@@ -208,7 +347,9 @@ def monitor_group() -> None:
 @click.option("--days", type=int, default=30, show_default=True, help="Days of history shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print the data as JSON.")
 def show_cmd(usecase: str, days: int, as_json: bool) -> None:
-    """Show USECASE's champion/challenger, metric series, alerts and retrain decisions."""
+    """Show USECASE's champion/challenger, metric series, alerts, retrain decisions and the
+    latest rollout."""
+    from mlstack import lake
     from mlstack.cli import console
 
     data = overview(usecase, days)
@@ -227,8 +368,6 @@ def show_cmd(usecase: str, days: int, as_json: bool) -> None:
         for feature, points in data["feature_drift"].items():
             _print_series(out, f"drift_score {feature}", points)
     if data["reports"]:
-        from mlstack import lake
-
         out.print("[bold]Reports[/]")
         for r in data["reports"]:
             for name in r["files"]:
@@ -244,6 +383,8 @@ def show_cmd(usecase: str, days: int, as_json: bool) -> None:
             d["decision"], "white"
         )
         out.print(f"  {d['day']} [{colour}]{d['decision']}[/] {d['reason']}")
+    for line in rollout_lines(data["rollout"], lake.url):
+        out.print(line)
 
 
 def series_line(name: str, points: list[dict[str, Any]]) -> list[str]:

@@ -1,12 +1,14 @@
 """The monitoring view: use cases, champion/challenger, metric charts, reports, catalog.
 
 A FastAPI app the Airflow plugin mounts under ``/mlstack``. Charts are SVG drawn here from
-``monitoring_metrics`` (no JavaScript, no CDN): a line per series, red dots on alert days, a
-dashed line at the threshold each day was judged against (and, on the watched performance
-metric, the retrain policy's bar when it differs). ``/mlstack/monitoring/api/<usecase>``
+``monitoring_metrics`` (no JavaScript, no CDN): a line per series on a y axis labelled with
+its range, red dots on alert days, a dashed line at the threshold each day was judged against
+(and, on the watched performance metric, the retrain policy's bar when it differs). The
+latest rollout is a timeline of its stages and decisions. ``/mlstack/monitoring/api/<usecase>``
 serves the same data as ``mlstack monitor show --json``; ``/mlstack/monitoring/reports/...``
-streams the Evidently reports from the lake (local folder or S3); ``/mlstack/catalog/<usecase>``
-shows the use case's dataset versions with their lineage.
+streams the Evidently reports and ``/mlstack/monitoring/rollouts/...`` the rollout decisions'
+reports from the lake (local folder or S3); ``/mlstack/catalog/<usecase>`` shows the use
+case's dataset versions with their lineage.
 
 Authentication is not decided here: :func:`create_app` takes the dependencies every route
 needs (the plugin passes Airflow's own, from :mod:`mlstack.airflow.ui_auth`) and sends a
@@ -31,6 +33,8 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 catalog_router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 WIDTH, HEIGHT, PAD = 640, 160, 28
+#: The left margin of a chart: room for the y axis's labels.
+AXIS = 50
 #: Airflow's login entry point (it redirects to the auth manager's login page, then ``next``).
 LOGIN_PATH = "/api/v2/auth/login"
 #: Refusals a new login cures: no token, an expired one (401), one Airflow cannot verify (403).
@@ -46,6 +50,7 @@ STYLE = (
     ".badge{display:inline-block;padding:.1em .5em;border-radius:.7em;margin-right:.4em;"
     "background:#e6f2ea;border:1px solid #2a6}.badge.challenger{background:#fdf3e3;"
     "border-color:#c80}.legend{font-size:.85em;color:#555}nav.links a{margin-right:.8em}"
+    "ol.decisions{font-size:.9em}"
 )
 
 
@@ -60,7 +65,7 @@ def _limit_line(
     if not coords:
         return "", None
     if len(coords) == 1:
-        coords = [(PAD, coords[0][1]), (width - PAD, coords[0][1])]
+        coords = [(AXIS, coords[0][1]), (width - PAD, coords[0][1])]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     latest = next(p[key] for p in reversed(points) if p.get(key) is not None)
     return (
@@ -79,6 +84,33 @@ def _polyline(points: list[dict[str, Any]], xy: Any, css: str, colour: str) -> s
     )
 
 
+def tick_label(value: float) -> str:
+    """A y-axis label short enough for the chart's left margin."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def y_axis(lo: float, hi: float, threshold: float | None, y_of: Any) -> str:
+    """The chart's y scale at its left edge: a line with the lowest and highest value drawn
+    and the latest threshold labelled where they sit (the threshold only where its label
+    would not overlap another; ``y_of`` maps a value to its y)."""
+    marks = [(lo, "min")] if lo == hi else [(lo, "min"), (hi, "max")]
+    if threshold is not None and all(abs(y_of(threshold) - y_of(v)) >= 11 for v, _ in marks):
+        marks.append((threshold, "threshold"))
+    top, bottom = y_of(hi), y_of(lo)
+    ticks = "".join(
+        f'<line x1="{AXIS - 4}" x2="{AXIS}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999"/>'
+        f'<text class="tick {css}" x="{AXIS - 6}" y="{y + 4:.1f}" font-size="10" '
+        f'text-anchor="end" fill="{"#777" if css == "threshold" else "#333"}">'
+        f"{tick_label(v)}</text>"
+        for v, css in marks
+        for y in [y_of(v)]
+    )
+    return (
+        f'<g class="axis"><line x1="{AXIS}" x2="{AXIS}" y1="{top:.1f}" y2="{bottom:.1f}" '
+        f'stroke="#999"/>{ticks}</g>'
+    )
+
+
 def svg_chart(
     title: str,
     points: list[dict[str, Any]],
@@ -89,7 +121,8 @@ def svg_chart(
     height: int = HEIGHT,
 ) -> str:
     """An SVG line chart of ``points`` ({day, value, alert[, threshold, retrain_threshold]})
-    with alert markers and dashed threshold lines (per-day ones, else ``threshold``); the
+    on a labelled y axis, with alert markers and dashed threshold lines (per-day ones, else
+    ``threshold``); the
     ``challenger``'s points of the same metric, if any, as a second line on the same days."""
     if threshold is not None and not any(p.get("threshold") is not None for p in points):
         points = [{**p, "threshold": threshold} for p in points]
@@ -107,9 +140,11 @@ def svg_chart(
     index = {d: i for i, d in enumerate(days)}
     n = max(len(days) - 1, 1)
 
+    def y_of(v: float) -> float:
+        return height - PAD - (v - lo) / span * (height - 2 * PAD)
+
     def xy(p: dict[str, Any], v: float) -> tuple[float, float]:
-        x = PAD + index[p["day"]] * (width - 2 * PAD) / n
-        return x, height - PAD - (v - lo) / span * (height - 2 * PAD)
+        return AXIS + index[p["day"]] * (width - AXIS - PAD) / n, y_of(v)
 
     dots = "".join(
         f'<circle class="alert" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d33">'
@@ -133,9 +168,9 @@ def svg_chart(
     return (
         f"<figure><figcaption>{caption}</figcaption>"
         f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">{limit}{retrain}'
+        f'viewBox="0 0 {width} {height}">{y_axis(lo, hi, latest_limit, y_of)}{limit}{retrain}'
         f"{_polyline(points, xy, 'champion', '#2a6')}{second}{dots}"
-        f'<text x="{PAD}" y="{height - 6}" font-size="11">{html.escape(days[0])}</text>'
+        f'<text x="{AXIS}" y="{height - 6}" font-size="11">{html.escape(days[0])}</text>'
         f'<text x="{width - PAD}" y="{height - 6}" font-size="11" text-anchor="end">'
         f"{html.escape(days[-1])}</text></svg></figure>"
     )
@@ -163,6 +198,70 @@ def svg_bars(title: str, bars: list[tuple[str, float]], *, width: int = WIDTH) -
     )
 
 
+#: Decision markers: colour per rollout action.
+ACTION_COLOURS = {
+    "next_stage": "#36c",
+    "promote": "#2a6",
+    "rollback": "#d33",
+    "halt": "#d33",
+    "stop": "#777",
+    "wait": "#bbb",
+}
+#: Stage boxes: passed, current (running), where it ended per final state, not reached.
+STAGE_FILLS = {"passed": "#e6f2ea", "current": "#fdf3e3", "promoted": "#bfe3cb"}
+STAGE_FILLS |= {"rolled_back": "#f6d0d0", "halted": "#f6d0d0", "stopped": "#e4e4e4"}
+
+
+def stage_fill(i: int, summary: dict[str, Any]) -> str:
+    """The colour of stage ``i``'s box: passed, current, the final state's, or not reached."""
+    if i < summary["stage_index"]:
+        return STAGE_FILLS["passed"]
+    if i > summary["stage_index"]:
+        return "#fafafa"
+    return STAGE_FILLS.get(summary["state"], STAGE_FILLS["current"])
+
+
+def _decision_marker(d: dict[str, Any], x: float, y: float, href: str | None) -> str:
+    """One decision as a dot, linked to its HTML report when it has one."""
+    tip = html.escape(f"{d['at']} {d['action']}: " + "; ".join(d["reasons"]))
+    colour = ACTION_COLOURS.get(d["action"], "#777")
+    dot = (
+        f'<circle class="decision {html.escape(d["action"])}" cx="{x:.1f}" cy="{y:.1f}" r="6" '
+        f'fill="{colour}"><title>{tip}</title></circle>'
+    )
+    return f'<a href="{html.escape(href)}">{dot}</a>' if href else dot
+
+
+def svg_rollout(summary: dict[str, Any], *, width: int = WIDTH) -> str:
+    """The rollout as a timeline: its stages as boxes left to right (passed, current or where
+    it ended, not reached), the state at the end, and under each stage its decisions in order
+    as dots coloured by action, each linked to its report."""
+    stages = summary["stages"]
+    end_w = 110
+    box = (width - end_w) / len(stages)
+    parts = []
+    for i, name in enumerate(stages):
+        x = i * box
+        parts.append(
+            f'<rect class="stage" x="{x + 2:.1f}" y="4" width="{box - 4:.1f}" height="26" '
+            f'rx="4" fill="{stage_fill(i, summary)}" stroke="#999"/>'
+            f'<text x="{x + box / 2:.1f}" y="21" font-size="12" text-anchor="middle">'
+            f"{html.escape(name)}</text>"
+        )
+        mine = [d for d in summary["decisions"] if d["stage_index"] == i]
+        for j, d in enumerate(mine):
+            dx = x + box * (j + 1) / (len(mine) + 1)
+            parts.append(_decision_marker(d, dx, 46, rollout_href(summary, d)))
+    parts.append(
+        f'<text class="state" x="{width - end_w + 8}" y="21" font-size="12" font-weight="bold">'
+        f"{html.escape(summary['state'])}</text>"
+    )
+    return (
+        f'<svg role="img" aria-label="rollout timeline" class="rollout" width="{width}" '
+        f'height="60" viewBox="0 0 {width} 60">{"".join(parts)}</svg>'
+    )
+
+
 # --- links --------------------------------------------------------------------------------------
 
 
@@ -179,6 +278,33 @@ def mlflow_links(ui_url: str, model: str, aliases: dict[str, int]) -> dict[str, 
 def report_href(usecase: str, day: str, name: str) -> str:
     """Link (relative to ``/mlstack/monitoring/``) that streams one report file."""
     return f"reports/{quote(usecase)}/{quote(day)}/{quote(name)}"
+
+
+def rollout_report_href(usecase: str, rollout_id: str, name: str) -> str:
+    """Link (relative to ``/mlstack/monitoring/``) that streams one rollout report file."""
+    return f"rollouts/{quote(usecase)}/{quote(rollout_id)}/{quote(name)}"
+
+
+def rollout_href(summary: dict[str, Any], decision: dict[str, Any]) -> str | None:
+    """Link to a decision's HTML report, or None when it has none (waits, stops)."""
+    html_files = [f for f in decision["reports"] if f.endswith(".html")]
+    if not html_files:
+        return None
+    return rollout_report_href(summary["usecase"], summary["rollout_id"], html_files[0])
+
+
+def alert_report_href(usecase: str, report_uri: str | None) -> str | None:
+    """Link to the monitoring report of an alert's run, from the lake URL the alert kept
+    (``.../reports/<usecase>/<day>/monitor.html``); None when it has none of that shape."""
+    from mlstack.cli.monitor import report_days
+
+    if not report_uri:
+        return None
+    key = "/".join(report_uri.split("/")[-4:])
+    found = report_days(usecase, [key])
+    if not found or not report_uri.endswith(f"/{key}"):
+        return None
+    return report_href(usecase, found[0]["day"], found[0]["files"][0])
 
 
 def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str | None:
@@ -259,7 +385,8 @@ def _links_html(name: str, data: dict[str, Any], mlflow: dict[str, str]) -> str:
 
 
 def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
-    """One use case: models, links, charts, feature drift, alerts, retrain decisions."""
+    """One use case: models, links, charts, feature drift, alerts, retrain decisions, the
+    latest rollout."""
     mlflow = mlflow_links(mlflow_ui, name, data["aliases"])
     rival = data.get("challenger_series", {})
     charts = "".join(
@@ -271,11 +398,7 @@ def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
         svg_chart(f"drift {f}", pts, width=WIDTH // 2 - 10, height=120)
         for f, pts in data["feature_drift"].items()
     )
-    alerts = "".join(
-        f"<li class='{html.escape(a['severity'])}'>{a['day']} {html.escape(a['kind'])}: "
-        f"{html.escape(a['message'])}</li>"
-        for a in data["alerts"]
-    )
+    alerts = "".join(_alert_html(name, a) for a in data["alerts"])
     decisions = "".join(
         f"<li>{d['day']} <b>{html.escape(d['decision'])}</b>: {html.escape(d['reason'])}</li>"
         for d in data["decisions"]
@@ -288,7 +411,57 @@ def _section_html(name: str, data: dict[str, Any], mlflow_ui: str) -> str:
         f"{charts}<h3>Feature drift (most drifted first)</h3>"
         f"<div class='grid'>{drift or '<p>no drift scores yet</p>'}</div>"
         f"<h3>Alerts</h3><ul>{alerts or '<li>none</li>'}</ul>"
-        f"<h3>Retrain policy</h3><ul>{decisions or '<li>no decision yet</li>'}</ul></section>"
+        f"<h3>Retrain policy</h3><ul>{decisions or '<li>no decision yet</li>'}</ul>"
+        f"{_rollout_html(data.get('rollout'))}</section>"
+    )
+
+
+def _alert_html(name: str, alert: dict[str, Any]) -> str:
+    """One alert as a list item, linked to the report of the run that raised it."""
+    href = alert_report_href(name, alert.get("report_uri"))
+    link = f" <a class='alert-report' href='{html.escape(href)}'>report</a>" if href else ""
+    return (
+        f"<li class='{html.escape(alert['severity'])}'>{alert['day']} "
+        f"{html.escape(alert['kind'])}: {html.escape(alert['message'])}{link}</li>"
+    )
+
+
+def _rollout_decision_html(summary: dict[str, Any], d: dict[str, Any]) -> str:
+    """One rollout decision: when, stage, action (×looks), reasons, links to its reports."""
+    links = " ".join(
+        f"<a class='rollout-report' href='"
+        f"{html.escape(rollout_report_href(summary['usecase'], summary['rollout_id'], f))}'>"
+        f"{'HTML' if f.endswith('.html') else 'JSON'}</a>"
+        for f in d["reports"]
+    )
+    looks = f" ×{d['count']}" if d["count"] > 1 else ""
+    reasons = "; ".join(d["reasons"])
+    return (
+        f"<li class='decision {html.escape(d['action'])}'>{html.escape(d['at'])} · "
+        f"{html.escape(d['stage'])} · <b>{html.escape(d['action'])}</b>{looks}: "
+        f"{html.escape(reasons)} {links}</li>"
+    )
+
+
+def _rollout_html(summary: dict[str, Any] | None) -> str:
+    """The latest rollout: versions, state, stage, traffic split, its timeline and decisions."""
+    from mlstack.cli.monitor import split_text
+
+    if summary is None:
+        return "<h3>Rollout</h3><p class='rollout none'>no rollout yet</p>"
+    n = len(summary["stages"])
+    ended = f" · ended {html.escape(summary['ended_at'])}" if summary["ended_at"] else ""
+    decisions = "".join(_rollout_decision_html(summary, d) for d in summary["decisions"])
+    return (
+        f"<h3>Rollout</h3><div class='rollout' data-state='{html.escape(summary['state'])}'>"
+        f"<p>challenger v{summary['challenger_version']} vs champion "
+        f"v{summary['champion_version']} · <b>{html.escape(summary['state'])}</b> · stage "
+        f"{html.escape(summary['stage'])} ({summary['stage_index'] + 1}/{n}) · traffic "
+        f"{html.escape(split_text(summary['split']))} · started "
+        f"{html.escape(summary['started_at'])}{ended}</p>{svg_rollout(summary)}"
+        "<p class='legend'>dots: decisions per stage (blue: next stage · green: promote · "
+        "red: roll back/halt · grey: wait/stop); a dot with a report links to it</p>"
+        f"<ol class='decisions'>{decisions or '<li>no decision yet</li>'}</ol></div>"
     )
 
 
@@ -324,21 +497,39 @@ def _stream(key: str) -> Iterator[bytes]:
             yield bytes(chunk)
 
 
+def _serve_report(key: str | None, shown: str) -> Response:
+    """Stream a report file from the lake: HTML sandboxed (its own opaque origin), JSON as is;
+    404 when ``key`` is None (not a report's path) or nothing is there."""
+    from mlstack import lake
+
+    if key is None or not lake.list_keys(key):
+        raise HTTPException(status_code=404, detail=f"no report {shown}")
+    if key.endswith(".html"):
+        headers = {"Content-Security-Policy": REPORT_CSP}
+        return StreamingResponse(_stream(key), media_type="text/html", headers=headers)
+    return StreamingResponse(_stream(key), media_type="application/json")
+
+
 @router.get("/reports/{usecase}/{day}/{name}")
 def get_report(usecase: str, day: str, name: str) -> Response:
     """One monitoring report file, streamed from ``reports/<usecase>/<day>/`` in the lake."""
-    from mlstack import lake
     from mlstack.cli.monitor import REPORT_FILES, report_days
 
     _known_usecase(usecase)
     key = f"reports/{usecase}/{day}/{name}"
     well_formed = name in REPORT_FILES and report_days(usecase, [key])
-    if not well_formed or not lake.list_keys(key):
-        raise HTTPException(status_code=404, detail=f"no report {key}")
-    if name.endswith(".html"):
-        headers = {"Content-Security-Policy": REPORT_CSP}
-        return StreamingResponse(_stream(key), media_type="text/html", headers=headers)
-    return StreamingResponse(_stream(key), media_type="application/json")
+    return _serve_report(key if well_formed else None, key)
+
+
+@router.get("/rollouts/{usecase}/{rollout_id}/{name}")
+def get_rollout_report(usecase: str, rollout_id: str, name: str) -> Response:
+    """One rollout decision's report file, streamed from
+    ``reports/rollouts/<usecase>/<rollout_id>/<stage>-<action>.{html,json}`` in the lake."""
+    from mlstack.cli.monitor import rollout_report_key
+
+    _known_usecase(usecase)
+    key = rollout_report_key(usecase, rollout_id, name)
+    return _serve_report(key, f"reports/rollouts/{usecase}/{rollout_id}/{name}")
 
 
 # --- catalog ------------------------------------------------------------------------------------
