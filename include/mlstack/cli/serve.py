@@ -20,7 +20,7 @@ def gateway() -> None:
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the gateway under uvicorn (uvloop + httptools)."""
+    """Run the gateway under uvicorn (uvloop + httptools, one socket write per response)."""
     import uvicorn
 
     from mlstack.gateway.core.config import GatewaySettings
@@ -33,8 +33,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=port or g.port,
         workers=workers or g.workers,
         loop="uvloop",
-        http="httptools",
+        http="mlstack.gateway.http:HttpToolsProtocol",
         access_log=False,
+        # a worker busy loading models on a crowded machine can miss uvicorn's 5 s ping;
+        # a kill would lose its queued prediction logs
+        timeout_worker_healthcheck=30,
         log_level="warning",
     )
 

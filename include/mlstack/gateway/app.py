@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
+from mlstack.gateway.api.hotpath import PredictHotPath
 from mlstack.gateway.api.routes import predictions, system, usecases
 from mlstack.gateway.core.config import GatewaySettings
 from mlstack.gateway.logger import PredictionLogger
@@ -114,4 +115,5 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     )
     for module in (predictions, usecases, system):
         app.include_router(module.router)
+    app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
     return app

@@ -41,8 +41,11 @@ class Batcher:
         self._pending: list[tuple[LoadedModel, list[dict[str, Any]], asyncio.Future[Scored]]] = []
         self._scheduled = False
 
-    async def score(self, model: LoadedModel, records: list[dict[str, Any]]) -> Scored:
-        """Score ``records`` with ``model`` together with whatever else is waiting."""
+    def submit(self, model: LoadedModel, records: list[dict[str, Any]]) -> asyncio.Future[Scored]:
+        """A future of ``records`` scored by ``model`` together with whatever else is waiting.
+
+        A plain future, not a coroutine: awaiting it creates no task.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Scored] = loop.create_future()
         self._pending.append((model, records, fut))
@@ -52,7 +55,11 @@ class Batcher:
                 loop.call_later(self.wait_s, self._flush)
             else:
                 loop.call_soon(self._flush)
-        return await fut
+        return fut
+
+    async def score(self, model: LoadedModel, records: list[dict[str, Any]]) -> Scored:
+        """Score ``records`` with ``model`` together with whatever else is waiting."""
+        return await self.submit(model, records)
 
     def _flush(self) -> None:
         pending, self._pending, self._scheduled = self._pending, [], False
@@ -148,13 +155,20 @@ class PredictionService:
             model = chall if v == CHALLENGER and chall is not None else champion
             by_model.setdefault(v, (model, []))[1].append(i)
         jobs = {
-            v: self.batcher.score(m, [records[i] for i in idx]) for v, (m, idx) in by_model.items()
+            v: self.batcher.submit(
+                m, records if len(idx) == len(records) else [records[i] for i in idx]
+            )
+            for v, (m, idx) in by_model.items()
         }
         shadow_job = None
         if ro is not None and ro.shadow and chall is not None:
-            shadow_job = self.batcher.score(chall, records)
-        done = await asyncio.gather(*jobs.values(), return_exceptions=True)
-        outcomes = dict(zip(jobs, done, strict=True))
+            shadow_job = self.batcher.submit(chall, records)
+        outcomes: dict[str, Scored | BaseException] = {}
+        for v, job in jobs.items():  # futures all run in the same flush: no task per job
+            try:
+                outcomes[v] = await job
+            except Exception as exc:
+                outcomes[v] = exc
         failed = outcomes.pop(CHALLENGER, None)
         if isinstance(failed, Exception):  # a failing challenger: the champion answers
             self._log_error(usecase, ro, CHALLENGER, chall, failed)
@@ -182,13 +196,27 @@ class PredictionService:
         stage = ro.stage_index if ro else None
         for v, (model, idx) in by_model.items():
             pred, score = results[v]
+            preds = pred.tolist()
+            scores = None if score is None else score.tolist()
+            version = model.version
             for k, i in enumerate(idx):
-                s = None if score is None else float(score[k])
-                answers[i] = Answer(ids[i], float(pred[k]), s, model.version, v)
+                s = None if scores is None else scores[k]
+                answers[i] = Answer(ids[i], preds[k], s, version, v)
                 rows.append(
-                    _row(usecase, ids[i], entities[i], (rollout_id, stage), v, model, records[i])
-                    | {"prediction": float(pred[k]), "score": s, "latency_ms": latency}
-                    | {"created_at": now}
+                    {
+                        "prediction_id": ids[i],
+                        "usecase": usecase,
+                        "entity_id": entities[i],
+                        "rollout_id": rollout_id,
+                        "rollout_stage": stage,
+                        "variant": v,
+                        "model_version": version,
+                        "features": records[i],
+                        "prediction": preds[k],
+                        "score": s,
+                        "latency_ms": latency,
+                        "created_at": now,
+                    }
                 )
         if shadow_res is not None and chall is not None:
             pred, score = shadow_res

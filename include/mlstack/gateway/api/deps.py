@@ -1,4 +1,8 @@
-"""Dependencies of the routes: the service objects the app holds, as ``Annotated`` aliases."""
+"""Dependencies of the routes: the service objects the app holds, as ``Annotated`` aliases.
+
+They are ``async`` on purpose: FastAPI runs a sync dependency in its thread pool, a thread
+hop per dependency per request for what is an attribute lookup.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from mlstack.gateway.service import PredictionService
 
 
-def get_service(request: Request) -> PredictionService:
+async def get_service(request: Request) -> PredictionService:
     """The app's prediction service."""
     service: PredictionService = request.app.state.service
     return service
@@ -18,7 +22,7 @@ def get_service(request: Request) -> PredictionService:
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
 
 
-def get_usecase(
+async def get_usecase(
     service: ServiceDep, usecase: Annotated[str, Path(description="Use-case name")]
 ) -> str:
     """The path's use case, or 404 naming the served ones."""
