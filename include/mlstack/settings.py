@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: include/usecases next to the package (the project layout); overridable by settings.
@@ -54,6 +55,33 @@ class Settings(BaseSettings):
     strict: bool = Field(
         default=False, description="Fail DAG parsing on any invalid spec (CI) instead of skipping."
     )
+    spec_overrides: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(
+        default_factory=dict,
+        description="Per use case, spec sections merged over its usecase.yaml (YAML or JSON), "
+        'e.g. a test-sized rollout: {"credit_default": {"rollout": {"poll_interval": "PT10S"}}}. '
+        "Empty = the specs as written.",
+    )
+
+    @field_validator("spec_overrides", mode="before")
+    @classmethod
+    def _parse_overrides(cls, v: object) -> object:
+        """Read the overrides from the environment's text (YAML, so JSON too); empty = none."""
+        if not isinstance(v, str):
+            return v
+        if not v.strip():
+            return {}
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"MLSTACK_SPEC_OVERRIDES is not valid YAML/JSON: {exc}") from exc
+        if not isinstance(parsed, dict) or not all(isinstance(x, dict) for x in parsed.values()):
+            raise ValueError(
+                "MLSTACK_SPEC_OVERRIDES must map use-case names to spec sections, e.g. "
+                '{"credit_default": {"rollout": {"min_samples": 50}}}'
+            )
+        return parsed
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

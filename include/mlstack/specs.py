@@ -7,6 +7,7 @@ retrain. A wrong spec fails with the file, the field and what is allowed.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from mlstack.exceptions import SpecError
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "category"]
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SPEC_FILE = "usecase.yaml"
+
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -450,8 +453,41 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _overrides_for(name: str) -> dict[str, Any]:
+    """The settings' spec overrides of use case ``name`` ({} when none)."""
+    from mlstack.settings import get_settings
+
+    return dict(get_settings().spec_overrides.get(name) or {})
+
+
+def merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with ``overrides`` merged in: mappings key by key, anything else replaced."""
+    out = dict(raw)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of the values an override sets (for the log line)."""
+    paths = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            paths += _leaves(value, f"{prefix}{key}.")
+        else:
+            paths.append(f"{prefix}{key}")
+    return paths
+
+
 def load_spec(path: str | Path) -> UseCaseSpec:
-    """Read and validate one usecase.yaml; raise SpecError naming file, field and fix."""
+    """Read and validate one usecase.yaml; raise SpecError naming file, field and fix.
+
+    Sections in the settings' ``spec_overrides`` (``MLSTACK_SPEC_OVERRIDES``) for this use
+    case are merged over the file first, e.g. a test-sized rollout for the compose e2e.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / SPEC_FILE
@@ -463,10 +499,17 @@ def load_spec(path: str | Path) -> UseCaseSpec:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    overrides = _overrides_for(path.parent.name)
+    if overrides:
+        raw = merge_overrides(raw, overrides)
+        log.info("Spec %s: MLSTACK_SPEC_OVERRIDES sets %s", path, sorted(_leaves(overrides)))
     try:
         spec = UseCaseSpec.model_validate({**raw, "path": path.resolve()})
     except ValidationError as exc:
-        raise SpecError(_format_errors(path, exc)) from exc
+        message = _format_errors(path, exc)
+        if overrides:
+            message += f"\n  (with MLSTACK_SPEC_OVERRIDES for {path.parent.name}: {overrides})"
+        raise SpecError(message) from exc
     if spec.name != path.parent.name:
         raise SpecError(
             f"{path}: name {spec.name!r} must match its folder name {path.parent.name!r}"
@@ -486,6 +529,15 @@ def discover(usecases_dir: str | Path) -> tuple[dict[str, UseCaseSpec], dict[str
             errors[spec_file.parent.name] = exc
             continue
         specs[spec.name] = spec
+    from mlstack.settings import get_settings
+
+    unknown = sorted(set(get_settings().spec_overrides) - set(specs) - set(errors))
+    if unknown:
+        log.warning(
+            "MLSTACK_SPEC_OVERRIDES names use cases %s that %s does not have; ignored",
+            unknown,
+            root,
+        )
     return specs, errors
 
 

@@ -114,3 +114,53 @@ def test_spec_nested_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
         match=r"schema\.columns\.age\.nullabel: unknown key; allowed keys here: .*'nullable'",
     ):
         load_spec(path)
+
+
+def test_spec_overrides_merge_over_the_file_for_that_use_case_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from mlstack.settings import get_settings
+
+    overrides = '{"credit_default": {"rollout": {"poll_interval": "PT10S", "stages": [0.5]}}}'
+    monkeypatch.setenv("MLSTACK_SPEC_OVERRIDES", overrides)
+    get_settings.cache_clear()
+    specs, errors = discover(USECASES)
+    assert not errors
+    rollout = specs["credit_default"].rollout
+    assert rollout.poll_interval == timedelta(seconds=10)
+    assert rollout.stages == [0.5]
+    assert rollout.min_samples == 500  # the file's value, not replaced by the override
+    assert specs["diabetes"].rollout == get_spec("diabetes", USECASES).rollout
+
+
+def test_spec_overrides_empty_means_the_specs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlstack.settings import get_settings
+
+    monkeypatch.setenv("MLSTACK_SPEC_OVERRIDES", "")
+    get_settings.cache_clear()
+    assert get_settings().spec_overrides == {}
+    assert get_spec("credit_default", USECASES).rollout.min_samples == 500
+
+
+def test_spec_override_invalid_value_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlstack.settings import get_settings
+
+    monkeypatch.setenv("MLSTACK_SPEC_OVERRIDES", "{credit_default: {rollout: {min_samples: 0}}}")
+    get_settings.cache_clear()
+    with pytest.raises(
+        SpecError,
+        match=r"(?s)rollout\.min_samples: .*with MLSTACK_SPEC_OVERRIDES for credit_default",
+    ):
+        get_spec("credit_default", USECASES)
+
+
+def test_spec_overrides_not_a_mapping_of_sections_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlstack.settings import Settings
+
+    monkeypatch.setenv("MLSTACK_SPEC_OVERRIDES", '{"credit_default": 3}')
+    with pytest.raises(ValueError, match="must map use-case names to spec sections"):
+        Settings()
