@@ -2,7 +2,9 @@
 
 ``mlstack demo`` lands each day's files with the use case's simulator, then runs
 ``<usecase>__ingest`` and ``<usecase>__catalog`` with ``dag.test()`` against a local
-Airflow metadata DB (SQLite under ``MLSTACK_HOME``), and ends with a summary table.
+Airflow metadata DB (SQLite under ``MLSTACK_HOME``), trains the first model once labels
+allow, and monitors each day (:mod:`mlstack.demo_monitor`: retrain requests, the rollout of
+every challenger the day it appears, the timeline); it ends with summary tables.
 Later stages add their DAGs to :data:`DAY_STEPS` / :data:`FINAL_STEPS`.
 Running it again replaces the same days (idempotent); ``--reset`` starts over.
 """
@@ -149,6 +151,8 @@ class DemoContext:
     timeline: list[tuple[str, str, str]] = field(default_factory=list)
     #: Scratch state of the story steps (last policy decision, alerts already shown).
     story_state: dict[str, Any] = field(default_factory=dict)
+    #: Train every this many days of new labels besides retrain requests (0: first model only).
+    train_every: int = 0
 
 
 Step = Callable[[DemoContext, date, DayResult], None]
@@ -159,11 +163,15 @@ FINAL_STEPS: list[Callable[[DemoContext, list[DayResult]], None]] = []
 
 
 def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
-    """With fewer rows a day than the spec's, scale the row counts that stand for days of data
-    (training rows, slice sizes, labels the monitor and the retrain policy need) by the same
-    ``factor``, in a copy of the spec under ``MLSTACK_HOME/usecases``; the demo's DAGs read
-    that copy. Days, money and metric thresholds are unchanged, so the story keeps its timing
-    (but a day's realised value rests on fewer labels: noisier than with the spec's rows)."""
+    """With fewer rows a day than the spec's, scale the row counts that stand for *days of
+    data* by the same ``factor``, in a copy of the spec under ``MLSTACK_HOME/usecases``; the
+    demo's DAGs read that copy. Scaled: ``training.split.min_train_rows``, the promotion
+    slices' ``min_rows`` and ``retraining.min_fresh_labels`` (how much post-change data a
+    retrain needs to train on). Not scaled: the label counts a *judgement* rests on
+    (``monitoring.min_labels``, ``retraining.min_labels``) — a metric's noise depends on how
+    many labels it is computed from, not on a day's volume, so fewer rows a day means realised
+    figures pool more days (see :func:`mlstack.stages.monitor.labelled_window`) or wait,
+    never that they count on fewer labels. Days, money and thresholds are unchanged too."""
     import yaml
 
     def scale(n: int) -> int:
@@ -173,10 +181,8 @@ def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
     data["training"]["split"]["min_train_rows"] = scale(spec.training.split.min_train_rows)
     for sl in data.get("promotion", {}).get("slices", []):
         sl["min_rows"] = scale(sl["min_rows"])
-    for section in ("monitoring", "retraining"):
-        for key in ("min_labels", "min_fresh_labels"):
-            if isinstance((data.get(section) or {}).get(key), int):
-                data[section][key] = scale(data[section][key])
+    if isinstance((data.get("retraining") or {}).get("min_fresh_labels"), int):
+        data["retraining"]["min_fresh_labels"] = scale(data["retraining"]["min_fresh_labels"])
     folder = settings.home / "usecases" / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     if spec.path is not None:
@@ -209,12 +215,17 @@ def run(
     rows: int | None = None,
     start: date | None = None,
     progress: Callable[[str], None] | None = None,
+    train_every: int = 0,
 ) -> tuple[DemoContext, list[DayResult]]:
-    """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results."""
+    """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results.
+
+    ``train_every``: also train every this many days of new labels (0: only the first model
+    and the retrain requests; see :mod:`mlstack.demo_monitor` for why that is the default).
+    """
 
     before = os.environ.get("MLSTACK_USECASES_DIR")
     try:
-        return _run(usecase, days, rows, start, progress)
+        return _run(usecase, days, rows, start, progress, train_every)
     finally:  # a scaled spec copy is for this run only
         if before is None:
             os.environ.pop("MLSTACK_USECASES_DIR", None)
@@ -229,6 +240,7 @@ def _run(
     rows: int | None,
     start: date | None,
     progress: Callable[[str], None] | None,
+    train_every: int = 0,
 ) -> tuple[DemoContext, list[DayResult]]:
     from mlstack.specs import get_spec
 
@@ -256,6 +268,7 @@ def _run(
         log_file,
         spec.model_copy(update={"simulator": sim}),
         [first + timedelta(days=i) for i in range(days)],
+        train_every=train_every,
     )
     shock = int((sim.options or {}).get("shock_after_days", -1))
     if 0 <= shock < days:
@@ -280,9 +293,6 @@ def _run(
 
 
 # --- training and promotion (the model lifecycle) -------------------------------------------
-
-#: Days between two trainings once the first model exists (the demo's stand-in for a schedule).
-RETRAIN_EVERY_DAYS = 14
 
 
 def labelled_days(ctx: DemoContext, day: date) -> int:
@@ -320,20 +330,30 @@ def trained_through(ctx: DemoContext) -> date | None:
 
 
 def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
-    """Train (first eligible day, then every RETRAIN_EVERY_DAYS of new labels) and promote."""
+    """Train the first model once labels allow; later ones every ``ctx.train_every`` days of
+    new labels when asked to (the demo's stand-in for ``training.schedule``), else only on
+    retrain requests (see :func:`mlstack.demo_monitor.step_monitor`)."""
     if not can_train(ctx, day):
         return
     last = trained_through(ctx)
-    newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
-    if last is not None and (newest_label - last).days < RETRAIN_EVERY_DAYS:
-        return
-    result.notes.append(train_and_promote(ctx, None, day))
+    if last is not None:
+        newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
+        if ctx.train_every <= 0 or (newest_label - last).days < ctx.train_every:
+            return
+    why = "first model" if last is None else f"scheduled (every {ctx.train_every} days)"
+    result.notes.append(train_and_promote(ctx, None, day, why))
 
 
 def train_and_promote(
-    ctx: DemoContext, conf: dict[str, Any] | None, day: date | None = None
+    ctx: DemoContext, conf: dict[str, Any] | None, day: date | None = None, why: str = ""
 ) -> str:
-    """Run the train DAG (``conf``: snapshot params), then the promote DAG; return a note."""
+    """Run the train DAG (``conf``: its params), then the promote DAG; return a note.
+
+    A new challenger is rolled out right away (the scheduler runs ``<usecase>__rollout`` on
+    the challenger Asset the same way), so its A/B decision lands on the same day.
+    """
+    from mlstack.demo_monitor import add_event, gate_evidence, roll_out
+
     out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
     model = out.get("train") or {}
     metric = model.get("primary_metric", "")
@@ -343,8 +363,13 @@ def train_and_promote(
     if decided:
         reason = "" if decided["outcome"] != "refused" else f": {decided['reasons'][0]}"
         note += f" -> {decided['outcome']}{reason}"
-    if day is not None:
-        ctx.timeline.append((str(day), "trained + promotion gates", note))
+    if day is None:
+        return note
+    trained = f"trained v{model.get('version')}" + (f" ({why})" if why else "")
+    outcome = (decided or {}).get("outcome", "no decision")
+    add_event(ctx, day, f"{trained} -> {outcome}", gate_evidence(model, decided))
+    if outcome == "challenger":
+        note += "; " + roll_out(ctx, day)
     return note
 
 
@@ -368,7 +393,6 @@ DAY_STEPS.append(step_train)
 FINAL_STEPS.append(final_reproduce)
 
 
-from mlstack.demo_monitor import final_rollout, step_monitor  # noqa: E402 - registers last
+from mlstack.demo_monitor import step_monitor  # noqa: E402 - registers last
 
 DAY_STEPS.append(step_monitor)
-FINAL_STEPS.insert(0, final_rollout)  # roll the challenger out before the reproduction check

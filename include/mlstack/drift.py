@@ -104,6 +104,25 @@ def ranked(columns: Sequence[ColumnDrift]) -> list[ColumnDrift]:
     return sorted(columns, key=severity, reverse=True)
 
 
+def alerting(columns: Sequence[ColumnDrift]) -> list[ColumnDrift]:
+    """Drifted columns worth an alert, the worst first.
+
+    A distance verdict counts as it is. A p-value verdict (small references: KS, chi-square,
+    z) counts only below its threshold divided by the number of p-value tests run on the
+    dataset (Bonferroni): testing a dozen unchanged columns at 0.05 each flags at least one
+    on about half the days, so the alert holds the family-wise false-alarm rate at the
+    threshold instead. The per-column verdicts stay Evidently's.
+    """
+    tests = sum(c.method in P_VALUE_METHODS for c in columns) or 1
+
+    def counts(c: ColumnDrift) -> bool:
+        if c.method not in P_VALUE_METHODS:
+            return c.drifted
+        return c.drifted and _verdict(c.method, c.score, c.threshold / tests)
+
+    return ranked([c for c in columns if counts(c)])
+
+
 # --- statistics -----------------------------------------------------------------------------
 
 

@@ -45,14 +45,21 @@ class TrafficResult:
     seconds: float = 0.0
 
 
-def simulated_rows(spec: UseCaseSpec, day: date, rows: int, seed: int = 7) -> pd.DataFrame:
-    """One day of the simulator's clean rows with the target column (labels due at once)."""
+def simulated_rows(
+    spec: UseCaseSpec, day: date, rows: int, seed: int = 7, start: date | None = None
+) -> pd.DataFrame:
+    """One day of the simulator's clean rows with the target column (labels due at once).
+
+    ``start``: the simulated timeline's first day, so scripted events (a shock after N days)
+    happen on the same days as in the lake; default: the day before ``day`` (none yet).
+    """
     if spec.simulator is None:
         raise MlstackError(f"use case {spec.name!r} has no simulator to draw traffic from")
     plugins.load_for(spec)
     sim = plugins.get("simulators", spec.simulator.plugin)
     options = {**spec.simulator.options, "label_delay_days": 0, "malformed_share": 0.0}
-    files = sim(day, seed=seed, rows=rows, start=day - timedelta(days=1), options=options)
+    first = min(start, day) if start is not None else day - timedelta(days=1)
+    files = sim(day, seed=seed, rows=rows, start=first, options=options)
     frames = {k: _read(name, data) for k, (name, data) in files.items()}
     frame = frames["features"]
     target = spec.schema.target_column
@@ -89,11 +96,13 @@ def simulate(
     base: str = "",
     label_batch: int = 200,
     progress: Callable[[int], None] | None = None,
+    start: date | None = None,
 ) -> TrafficResult:
     """Send ``requests`` one-record predictions (at ``rate``/s; 0 = as fast as possible),
-    and the true labels of ``label_share`` of them by prediction id, ``label_batch`` at a time."""
+    and the true labels of ``label_share`` of them by prediction id, ``label_batch`` at a time.
+    ``start``: the simulated timeline's first day (see :func:`simulated_rows`)."""
     day = day or (spec.simulator.start if spec.simulator else date.today())
-    frame = simulated_rows(spec, day, requests)
+    frame = simulated_rows(spec, day, requests, start=start)
     records = to_records(spec, frame)
     target = spec.schema.target_column
     out = TrafficResult()

@@ -1,9 +1,11 @@
 """``mlstack demo`` tells the story of issues 5 and 6 on a shortened clock: shock → drift
-alert → retrain policy blocked while labels are missing → retrain request → challenger →
-A/B rollout through the in-process gateway → decision, printed as a timeline."""
+alert and estimated drop before the labels arrive → retrain policy blocked while labels are
+missing → retrain request → challenger → A/B rollout through the in-process gateway right
+then → promotion, printed as a timeline — and no realised-drop alert on too few labels."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +51,42 @@ def test_demo_prints_the_story_as_a_timeline(
     monkeypatch.setattr(demo, "run", run)
     result = CliRunner().invoke(main, ["demo", "--days", "36", "--rows", "300"])
     assert result.exit_code == 0, result.output
-    assert "timeline" in result.output
-    events = [event for _, event, _ in contexts[0].timeline]
-    shock = events.index("scripted shock")
-    drift = events.index("alert: drift")
-    request = events.index("retrain requested")
-    assert shock < drift < request
-    assert "retrain policy: blocked" in events[:request]  # labels were still missing
-    assert any(e.startswith("rollout: ") for e in events[request:]), events
-    assert events[-1] == "champion"
+    assert "timeline" in result.output and "only on retrain requests" in result.output
+    timeline = sorted(contexts[0].timeline, key=lambda e: e[0])  # as printed: by day
+    events = [event for _, event, _ in timeline]
+    day_of = {event: day for day, event, _ in reversed(timeline)}  # first day of each event
+
+    def first(prefix: str) -> int:
+        found = [i for i, e in enumerate(events) if e.startswith(prefix)]
+        assert found, f"no {prefix!r} in the timeline:\n{result.output}"
+        return found[0]
+
+    shock = first("scripted shock")
+    # the shock's drift (a fluke on an unchanged feature may come earlier)
+    drifts = [i for i, (_, e, ev) in enumerate(timeline) if e == "alert: drift" and "income" in ev]
+    assert drifts, result.output
+    drift = drifts[0]
+    estimated = first("alert: estimated drop")
+    waiting = first("retrain policy: blocked: waiting for labels")
+    request = first("retrain requested")
+    challengers = [
+        i for i, e in enumerate(events) if "retrain request" in e and e.endswith("challenger")
+    ]
+    assert challengers, result.output
+    challenger = challengers[0]
+    rollout = first("rollout")
+    promoted, champion = first("rollout: promote"), first("new champion")
+    assert shock < drift < request and shock < estimated < waiting < request, events
+    assert request < challenger < rollout < promoted < champion, events
+    assert [e for e in events[:shock] if e.endswith("(first model) -> champion")], events
+    # the estimated drop shows before the shock's first labels arrive (5 days late here)
+    shock_day = date.fromisoformat(day_of["scripted shock"])
+    est_day = date.fromisoformat(timeline[estimated][0])
+    assert est_day < shock_day + timedelta(days=5), timeline[estimated]
+    assert "CBPE" in timeline[estimated][2]
+    assert "most drifted first" in timeline[drift][2]
+    # the challenger is decided on the day it appeared, before the demo's next day ran
+    assert timeline[promoted][0] == timeline[request][0] == timeline[champion][0]
+    # never an alert on too few labels: no realised drop before the shock
+    realised = [d for d, e, _ in timeline if e == "alert: realised drop"]
+    assert all(date.fromisoformat(d) >= shock_day for d in realised), timeline

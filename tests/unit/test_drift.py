@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlstack.drift import (
+    ColumnDrift,
+    alerting,
     categorical_drift,
     choose_method,
     dataset_drift,
@@ -136,3 +138,20 @@ def test_dataset_drift_same_scores_and_verdicts_as_evidently() -> None:
     for col in ours.columns:
         assert col.drifted == theirs[col.column]["drifted"], col
         assert col.score == pytest.approx(theirs[col.column]["score"], rel=1e-6, abs=1e-12)
+
+
+def test_alert_corrects_for_many_p_value_tests_but_keeps_distance_verdicts() -> None:
+    """Twelve unchanged columns tested at 0.05 flag one on about half the days; the alert
+    needs p below 0.05 / 12, while each column's verdict stays Evidently's."""
+
+    def col(name: str, method: str, score: float, threshold: float = 0.05) -> ColumnDrift:
+        drifted = score >= threshold if method == "wasserstein" else score <= threshold
+        return ColumnDrift(name, "numerical", method, score, threshold, drifted, 300, 300)  # type: ignore[arg-type]
+
+    noise = [col(f"c{i}", "ks", 0.5) for i in range(9)]
+    fluke, real = col("age", "ks", 0.02), col("income", "ks", 1e-6)
+    found = alerting([*noise, fluke, real, col("dti", "ks", 0.003)])
+    assert fluke.drifted and [c.column for c in found] == ["income", "dti"]
+    # distances are never corrected; one p-value test alone keeps its own threshold
+    alone = alerting([col("x", "wasserstein", 0.2, 0.1), col("y", "wasserstein", 0.05, 0.1), fluke])
+    assert {c.column for c in alone} == {"x", "age"}

@@ -23,10 +23,24 @@ from mlstack.settings import get_settings
 @click.option(
     "--start", default=None, help="First day (YYYY-MM-DD; default: the simulator's start)."
 )
+@click.option(
+    "--train-every",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Also train every N days of new labels (the spec's schedule, simulated); "
+    "0 = the first model, then only retrain requests.",
+)
 @click.option("--reset", is_flag=True, help="Delete the demo's data first.")
 @click.option("--reset-only", is_flag=True, help="Delete the demo's data and exit.")
 def demo(
-    usecase: str, days: int, rows: int | None, start: str | None, reset: bool, reset_only: bool
+    usecase: str,
+    days: int,
+    rows: int | None,
+    start: str | None,
+    train_every: int,
+    reset: bool,
+    reset_only: bool,
 ) -> None:
     """Run the demo use case through the real DAGs on embedded backends (no Docker)."""
     from mlstack import demo as demo_run
@@ -53,7 +67,7 @@ def demo(
                 bar.advance(task)
             bar.update(task, description=message)
 
-        ctx, results = demo_run.run(usecase, days, rows, first, progress)
+        ctx, results = demo_run.run(usecase, days, rows, first, progress, train_every)
         bar.update(task, completed=days, description="done")
     console.print(summary_table(results))
     from mlstack.cli.models import models_table
@@ -62,6 +76,16 @@ def demo(
         console.print(models)
     if ctx.timeline:
         console.print(timeline_table(ctx.timeline))
+    console.print(
+        "Training: "
+        + (
+            f"the first model, then every {train_every} days of new labels and on retrain requests"
+            if train_every
+            else "the first model, then only on retrain requests (the spec's schedule is "
+            "not simulated; --train-every N adds it)"
+        )
+        + "; every challenger is rolled out when it appears, on a compressed clock."
+    )
     console.print(f"Data under {settings.home}; Airflow task logs in {ctx.log_file}.")
     console.print(
         "Explore: [bold]mlstack catalog list[/], [bold]mlstack catalog show "
