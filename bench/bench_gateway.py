@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "gateway.md"
 N_FEATURES = 30
 USECASE = "bench30"
+LOAD_AT_START = os.getloadavg()[0]
 LUA = """
 local bodies = {}
 local f = io.open("%s", "r")
@@ -147,13 +149,34 @@ def post(url: str, body: dict[str, Any]) -> Any:
         return json.loads(r.read())
 
 
-def run_wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, float]:
-    """One wrk run; requests/s, completed requests, non-2xx and latency percentiles (ms)."""
-    threads = min(conns, 2)
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes of process group ``pgid``."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == pgid:  # fields[2] is the process group
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run_wrk(
+    url: str, script: Path, conns: int, duration: int, server_pgid: int, client_cpu: str | None
+) -> dict[str, float]:
+    """One wrk run: requests/s, completed requests, non-2xx, latency percentiles (ms), and
+    CPU milliseconds per request of the server (its whole process group) and of wrk."""
+    pin = ["taskset", "-c", client_cpu] if client_cpu else []
+    server0 = group_cpu_s(server_pgid)
+    client0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [
+            *pin,
             "wrk",
-            f"-t{threads}",
+            "-t1",
             f"-c{conns}",
             f"-d{duration}s",
             "--latency",
@@ -165,8 +188,13 @@ def run_wrk(url: str, script: Path, conns: int, duration: int) -> dict[str, floa
         text=True,
         check=True,
     ).stdout
+    server_s = group_cpu_s(server_pgid) - server0
+    client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_s = sum(getattr(client1, f) - getattr(client0, f) for f in ("ru_utime", "ru_stime"))
     res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     res["requests"] = float(re.search(r"(\d+) requests in", out).group(1))
+    res["server_cpu_ms"] = 1000 * server_s / max(res["requests"], 1)
+    res["client_cpu_ms"] = 1000 * client_s / max(res["requests"], 1)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["non2xx"] = float(bad.group(1)) if bad else 0.0
     for pct in ("50", "90", "99"):
@@ -194,6 +222,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=15, help="Seconds per wrk run.")
     ap.add_argument("--workers", type=int, default=2, help="Gateway worker processes.")
+    ap.add_argument(
+        "--client-cpu",
+        default=None,
+        help="Pin wrk to these CPUs (taskset -c), for both servers alike; default: unpinned.",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -262,9 +295,11 @@ def main() -> None:
         champ_idx = [i for i, p in enumerate(got) if p["variant"] == "champion"]
         diff = max(abs(ref[i][1] - got[i]["score"]) for i in champ_idx)
         sent = {}
+        pgids = {"mlflow models serve": mlflow_proc.pid, "mlstack gateway": gw_proc.pid}
         for name, url in urls.items():
-            warm = run_wrk(url, script, 4, 3)
-            results[name] = {c: run_wrk(url, script, c, args.duration) for c in (1, 16)}
+            pg, pin = pgids[name], args.client_cpu
+            warm = run_wrk(url, script, 4, 3, pg, pin)
+            results[name] = {c: run_wrk(url, script, c, args.duration, pg, pin) for c in (1, 16)}
             sent[name] = warm["requests"] + sum(r["requests"] for r in results[name].values())
         gw_requests = sent["mlstack gateway"] + len(sample)
     finally:
@@ -290,30 +325,40 @@ def report(
 ) -> None:
     """Write bench/results/gateway.md."""
     base = results["mlflow models serve"][16]["rps"]
+    pin = f" --client-cpu {args.client_cpu}" if args.client_cpu else ""
+    client = (
+        f"wrk -t1, pinned with `taskset -c {args.client_cpu}`"
+        if args.client_cpu
+        else "wrk -t1, unpinned"
+    )
     lines = [
         "# Gateway vs `mlflow models serve`",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"`python bench/bench_gateway.py --duration {args.duration} --workers {args.workers}`.",
+        f"`python bench/bench_gateway.py --duration {args.duration} --workers {args.workers}"
+        f"{pin}`; load average {LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at "
+        "the end (a busy machine inflates every figure).",
         "",
         "Same model (logistic regression on 30 features, mlstack's pipeline, logged with its "
         'signature), same one-row JSON bodies (`{"dataframe_records": [record]}`, 1000 '
-        "records rotated by a wrk Lua script), same client (wrk, on the same 2-CPU machine, "
-        f"{args.duration} s per run after a 3 s warm-up). `mlflow models serve --env-manager "
-        "local` serves the champion; the gateway "
+        f"records rotated by a wrk Lua script), same client settings for both ({client}, on "
+        f"the same 2-CPU machine, {args.duration} s per run after a 3 s warm-up). "
+        "`mlflow models serve --env-manager local` serves the champion; the gateway "
         f"({args.workers} uvicorn workers, uvloop + httptools) serves champion v{champion} and "
         f"challenger v{challenger} in an A/B rollout at 50% and logs every prediction to the "
         "mlstack database (SQLite here, in batches, off the request path).",
         "",
-        "| server | connections | req/s | p50 ms | p90 ms | p99 ms | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | connections | req/s | p50 ms | p90 ms | p99 ms | non-2xx "
+        "| server CPU ms/req | wrk CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         for conns, r in runs.items():
             lines.append(
                 f"| {name} | {conns} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | "
-                f"{r['p99']:.2f} | {r['non2xx']:.0f} |"
+                f"{r['p99']:.2f} | {r['non2xx']:.0f} | {r['server_cpu_ms']:.3f} | "
+                f"{r['client_cpu_ms']:.3f} |"
             )
     gw = results["mlstack gateway"][16]
     lines += [
@@ -321,6 +366,10 @@ def report(
         f"- Throughput at 16 connections: **{gw['rps'] / base:.1f}×** mlflow's "
         f"({gw['rps']:.0f} vs {base:.0f} req/s); gateway p99 {gw['p99']:.1f} ms "
         "(goal: ≥ 20×, p99 < 25 ms).",
+        "- CPU per request (user + system of the server's whole process group during the run, "
+        "divided by completed requests; less sensitive to a busy machine than req/s): gateway "
+        f"{gw['server_cpu_ms']:.3f} ms vs mlflow "
+        f"{results['mlflow models serve'][16]['server_cpu_ms']:.2f} ms at 16 connections.",
         f"- Same answers: on {compared} champion-assigned records the gateway's score and "
         f"mlflow's class-1 probability differ by at most {diff:.1e}.",
         f"- Prediction log: **{logged} rows** in the database after the gateway stopped, for "
@@ -330,11 +379,15 @@ def report(
     ]
     lines += [
         "",
-        "Notes: wrk (2 threads), both servers and the gateway's log writer share the 2 CPUs, "
-        "so at 16 connections the gateway is CPU-bound and its tail is queueing for a CPU; "
-        "mlflow's baseline moved between 54 and 103 req/s across runs on this machine (the "
-        "issue measured 58). The gateway scores with a numpy path compiled from the fitted "
-        "pipeline, used only after it matches the pipeline on probe rows to 1e-9.",
+        "Notes: the client is the same for both servers: one wrk thread (enough for a few "
+        "thousand req/s, and it leaves more of the 2 CPUs to the server than the 2 threads of "
+        "earlier runs), pinned only when `--client-cpu` says so. wrk, the server and the "
+        "gateway's log writer share the 2 CPUs, so at 16 connections the gateway is CPU-bound "
+        "and its tail is queueing for a CPU; mlflow's baseline moved between 54 and 103 req/s "
+        "across runs on this machine (the issue measured 58). The gateway scores with a numpy "
+        "path compiled from the fitted pipeline, used only after it matches the pipeline on "
+        "probe rows to 1e-9; its predict route is an ASGI hot path (msgspec in and out) in "
+        "front of the FastAPI app, which still answers every error.",
     ]
     OUT.write_text("\n".join(lines) + "\n")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,10 +101,15 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         # or a full collection walks millions of MLflow/sklearn objects mid-request.
         gc.collect()
         gc.freeze()
+        # The log writer thread shares the GIL with the event loop: a batch insert may hold
+        # it for a whole switch interval while requests wait. A shorter interval bounds that.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(g.switch_interval_ms / 1000)
         log.info("Gateway serving %s", sorted(specs))
         try:
             yield
         finally:
+            sys.setswitchinterval(switch)
             refresher.stop()
             logger.stop()
 

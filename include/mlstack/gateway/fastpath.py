@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -39,11 +40,18 @@ def _numeric_block(trans: Any, cols: list[str]) -> Callable[[list[dict[str, Any]
     mean = np.asarray(scaler.mean_, dtype=float) if scaler.with_mean else None
     scale = np.asarray(scaler.scale_, dtype=float) if scaler.with_std else None
 
+    get = operator.itemgetter(*cols) if len(cols) > 1 else None
+
     def block(records: list[dict[str, Any]]) -> np.ndarray:
-        x = np.array(
-            [[math.nan if (v := r.get(c)) is None else v for c in cols] for r in records],
-            dtype=float,
-        )
+        try:  # every column present: numpy turns None into nan itself
+            if get is None:
+                raise KeyError(cols[0])
+            x = np.array([get(r) for r in records], dtype=float)
+        except KeyError:  # a nullable column left out of a record
+            x = np.array(
+                [[math.nan if (v := r.get(c)) is None else v for c in cols] for r in records],
+                dtype=float,
+            )
         x = np.where(np.isnan(x), fill, x)
         if mean is not None:
             x -= mean

@@ -7,6 +7,7 @@ Each worker process exposes its own numbers; Prometheus sums them.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -22,18 +23,27 @@ class Metrics:
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         """Add ``value`` to counter ``name`` with ``labels``."""
-        key = (name, tuple(sorted(labels.items())))
+        self.add((name, tuple(sorted(labels.items()))), value)
+
+    def add(self, key: tuple[str, tuple[tuple[str, str], ...]], value: float = 1.0) -> None:
+        """:meth:`inc` with the key already built: ``(name, sorted label pairs)``."""
         with self._lock:
             self.counters[key] += value
 
     def observe_ms(self, value: float, **labels: str) -> None:
-        """Record one request latency in milliseconds."""
+        """Record one request latency in milliseconds.
+
+        Counts go to the first bucket that holds the value (one bisect); :meth:`render`
+        accumulates them into Prometheus' cumulative ``le`` buckets.
+        """
         key = tuple(sorted(labels.items()))
         with self._lock:
-            h = self.hist.setdefault(key, [0.0] * (len(BUCKETS_MS) + 2))
-            for i, bound in enumerate(BUCKETS_MS):
-                if value <= bound:
-                    h[i] += 1
+            h = self.hist.get(key)
+            if h is None:
+                h = self.hist[key] = [0.0] * (len(BUCKETS_MS) + 2)
+            i = bisect_left(BUCKETS_MS, value)
+            if i < len(BUCKETS_MS):
+                h[i] += 1
             h[-2] += 1
             h[-1] += value
 
@@ -49,9 +59,11 @@ class Metrics:
                 lines.append(f"mlstack_gateway_{name}{_labels(labels)} {value:g}")
             lines.append("# TYPE mlstack_gateway_latency_ms histogram")
             for labels, h in sorted(self.hist.items()):
+                cumulative = 0.0
                 for bound, count in zip(BUCKETS_MS, h, strict=False):
+                    cumulative += count
                     le = (*labels, ("le", str(bound)))
-                    lines.append(f"mlstack_gateway_latency_ms_bucket{_labels(le)} {count:g}")
+                    lines.append(f"mlstack_gateway_latency_ms_bucket{_labels(le)} {cumulative:g}")
                 inf = (*labels, ("le", "+Inf"))
                 lines.append(f"mlstack_gateway_latency_ms_bucket{_labels(inf)} {h[-2]:g}")
                 lines.append(f"mlstack_gateway_latency_ms_count{_labels(labels)} {h[-2]:g}")

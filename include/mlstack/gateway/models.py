@@ -63,9 +63,14 @@ class LoadedModel:
     task: str
     threshold: float
     fast: Callable[[list[dict[str, Any]]], np.ndarray] | None = None
+    _numeric: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._numeric = frozenset(f.name for f in self.fields if f.type in NUMERIC)
 
     def check(self, records: list[dict[str, Any]]) -> None:
         """Raise RecordError naming the first field of a record that breaks the signature."""
+        numeric = self._numeric
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise RecordError(i, "(record)", "must be a JSON object")
@@ -75,6 +80,9 @@ class LoadedModel:
                     if f.required and f.name not in rec:
                         raise RecordError(i, f.name, f"required ({f.type}) but missing")
                     continue
+                kind = type(value)
+                if (kind is float or kind is int) and f.name in numeric:
+                    continue  # the common case, decided without the checks below
                 if f.type in NUMERIC:
                     if isinstance(value, bool) and f.type != "boolean":
                         raise RecordError(i, f.name, f"expected a number ({f.type}), got {value!r}")

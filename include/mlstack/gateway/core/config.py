@@ -43,6 +43,15 @@ class GatewaySettings(BaseSettings):
         default=0.5, ge=0, description="How long a request waits for others to score together."
     )
 
+    switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Python's GIL switch interval in the gateway process (default 5 ms): how long "
+            "the log writer's batch insert can hold the event loop back."
+        ),
+    )
+
     @field_validator("usecases", mode="before")
     @classmethod
     def _split(cls, v: object) -> object:
