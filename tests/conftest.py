@@ -27,8 +27,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["MLSTACK_HOME"] = str(_SESSION_DIR / "default-home")
+# MLSTACK_TEST_POSTGRES_URL and the e2e knobs (MLSTACK_E2E_*) stay; mlstack settings do not leak in
 for _var in [v for v in os.environ if v.startswith("MLSTACK_") and v != "MLSTACK_HOME"]:
-    if _var != "MLSTACK_TEST_POSTGRES_URL":
+    if _var != "MLSTACK_TEST_POSTGRES_URL" and not _var.startswith("MLSTACK_E2E_"):
         del os.environ[_var]
 
 

@@ -74,6 +74,21 @@ class AirflowAPI:
             "task_instances"
         ]
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """A task's XCom value (JSON text from the API is decoded)."""
+        import json
+
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        value = self.get(path)["value"]  # as stored: JSON, maybe as text or in serde's wrapper
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return value
+        if isinstance(value, dict) and "__data__" in value:
+            return value["__data__"]
+        return value
+
     def task_log(self, ti: dict[str, Any]) -> str:
         path = (
             f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/"
