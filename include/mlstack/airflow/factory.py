@@ -69,6 +69,41 @@ def _doc(spec: UseCaseSpec, what: str) -> str:
     )
 
 
+def usecase_dag(
+    spec: UseCaseSpec,
+    stage: str,
+    what: str,
+    *,
+    schedule: Any,
+    start_date: datetime = DEFAULT_START,
+    params: dict[str, Param] | None = None,
+    **default_arg_overrides: Any,
+) -> DAG:
+    """``<usecase>__<stage>``: one run at a time, no catch-up, tagged with the use case and
+    the stage, the spec's owner and retries (``default_arg_overrides`` change them), documented."""
+    return DAG(
+        dag_id=f"{spec.name}__{stage}",
+        schedule=schedule,
+        start_date=start_date,
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlstack", spec.name, stage, *spec.tags],
+        default_args={**default_args(spec), **default_arg_overrides},
+        params=params or {},
+        doc_md=_doc(spec, what),
+    )
+
+
+def day_param(what: str) -> Param:
+    """The ``day`` param of a daily DAG: a date, empty = the run's logical date."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description=f"Day to {what} (YYYY-MM-DD); empty = the run's logical date",
+    )
+
+
 def build_ingest(spec: UseCaseSpec) -> DAG:
     """``<usecase>__ingest``: land (demo only) then ingest each dataset of one day."""
     start = (
@@ -76,23 +111,13 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
         if spec.simulator
         else DEFAULT_START
     )
-    with DAG(
-        dag_id=f"{spec.name}__ingest",
+    with usecase_dag(
+        spec,
+        "ingest",
+        "ingestion",
         schedule=spec.schedule,
         start_date=start,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "ingest", *spec.tags],
-        default_args=default_args(spec),
-        params={
-            "day": Param(
-                None,
-                type=["null", "string"],
-                format="date",
-                description="Day to ingest (YYYY-MM-DD); empty = the run's logical date",
-            )
-        },
-        doc_md=_doc(spec, "ingestion"),
+        params={"day": day_param("ingest")},
     ) as dag:
         landed = None
         if spec.simulator is not None:
@@ -132,16 +157,7 @@ def build_catalog(spec: UseCaseSpec) -> DAG:
     schedule: BaseAsset = assets[0]
     for other in assets[1:]:
         schedule = schedule | other
-    with DAG(
-        dag_id=f"{spec.name}__catalog",
-        schedule=schedule,
-        start_date=DEFAULT_START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "catalog", *spec.tags],
-        default_args=default_args(spec),
-        doc_md=_doc(spec, "data catalog"),
-    ) as dag:
+    with usecase_dag(spec, "catalog", "data catalog", schedule=schedule) as dag:
 
         @task(task_id="record_versions", inlets=assets)
         def record_versions(**context: Any) -> list[dict[str, Any]]:

@@ -116,14 +116,12 @@ def build_train(spec: UseCaseSpec) -> DAG:
 
     request = retrain_request_asset(spec.name)
     candidate = candidate_asset(spec.name)
-    with DAG(
-        dag_id=f"{spec.name}__train",
+    with factory.usecase_dag(
+        spec,
+        "train",
+        "training",
         schedule=_train_schedule(spec),
-        start_date=factory.DEFAULT_START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "train", *spec.tags],
-        default_args={**factory.default_args(spec), "retries": 1},
+        retries=1,
         params={
             "snapshot": _snapshot_param("Features"),
             "labels_snapshot": _snapshot_param("Labels"),
@@ -135,7 +133,6 @@ def build_train(spec: UseCaseSpec) -> DAG:
                 "triggered use the latest request by themselves)",
             ),
         },
-        doc_md=factory._doc(spec, "training"),
     ) as dag:
 
         @task(
@@ -193,14 +190,11 @@ def build_promote(spec: UseCaseSpec) -> DAG:
 
     candidate = candidate_asset(spec.name)
     challenger = challenger_asset(spec.name)
-    with DAG(
-        dag_id=f"{spec.name}__promote",
+    with factory.usecase_dag(
+        spec,
+        "promote",
+        "registry promotion",
         schedule=candidate,
-        start_date=factory.DEFAULT_START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "promote", *spec.tags],
-        default_args=factory.default_args(spec),
         params={
             "version": Param(
                 None,
@@ -208,7 +202,6 @@ def build_promote(spec: UseCaseSpec) -> DAG:
                 description="Version to gate; empty = alias candidate",
             )
         },
-        doc_md=factory._doc(spec, "registry promotion"),
     ) as dag:
 
         @task(task_id="evaluate", inlets=[candidate])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from mlstack.airflow import lifecycle
 from mlstack.specs import UseCaseSpec
@@ -31,23 +31,13 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         if spec.simulator
         else factory.DEFAULT_START
     )
-    with DAG(
-        dag_id=f"{spec.name}__monitor",
+    with factory.usecase_dag(
+        spec,
+        "monitor",
+        "monitoring",
         schedule=spec.monitoring.schedule,
         start_date=start,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "monitor", *spec.tags],
-        default_args=factory.default_args(spec),
-        params={
-            "day": Param(
-                None,
-                type=["null", "string"],
-                format="date",
-                description="Day to monitor (YYYY-MM-DD); empty = the run's logical date",
-            )
-        },
-        doc_md=factory._doc(spec, "monitoring"),
+        params={"day": factory.day_param("monitor")},
     ) as dag:
 
         @task(task_id="monitor", execution_timeout=timedelta(hours=1))

@@ -32,20 +32,16 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
     challenger = challenger_asset(spec.name)
     rs = spec.rollout
     stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
-    with DAG(
-        dag_id=f"{spec.name}__rollout",
+    with factory.usecase_dag(
+        spec,
+        "rollout",
+        "A/B rollout",
         schedule=challenger,
-        start_date=factory.DEFAULT_START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlstack", spec.name, "rollout", *spec.tags],
-        default_args=factory.default_args(spec),
         params={
             "version": Param(
                 None, type=["null", "integer"], description="Challenger version; empty = alias"
             )
         },
-        doc_md=factory._doc(spec, "A/B rollout"),
     ) as dag:
 
         @task(task_id="start", inlets=[challenger])
