@@ -310,7 +310,9 @@ def main() -> None:
 
     with store.engine(settings).connect() as conn:
         logged = conn.execute(sa.select(sa.func.count()).select_from(store.predictions)).scalar()
-    report(args, results, diff, len(champ_idx), champion, challenger, gw_requests, logged)
+    spool = work / "home" / "spool"  # durable too, but a clean stop should leave it empty
+    spooled = sum(len(f.read_text().splitlines()) for f in spool.glob("*.jsonl"))
+    report(args, results, diff, len(champ_idx), champion, challenger, gw_requests, logged, spooled)
 
 
 def report(
@@ -322,6 +324,7 @@ def report(
     challenger: int,
     gw_requests: float,
     logged: int,
+    spooled: int,
 ) -> None:
     """Write bench/results/gateway.md."""
     base = results["mlflow models serve"][16]["rps"]
@@ -374,7 +377,8 @@ def report(
         f"mlflow's class-1 probability differ by at most {diff:.1e}.",
         f"- Prediction log: **{logged} rows** in the database after the gateway stopped, for "
         f"{gw_requests:.0f} answered requests (wrk's completed requests incl. warm-up, plus the "
-        f"200-record comparison): {'nothing lost' if logged >= gw_requests else 'ROWS MISSING'}"
+        f"200-record comparison), and {spooled} rows left in the disk spool: "
+        f"{'nothing lost' if logged + spooled >= gw_requests else 'ROWS MISSING'}"
         " (a few more rows than requests are those in flight when wrk stopped counting).",
     ]
     lines += [

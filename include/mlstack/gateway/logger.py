@@ -139,12 +139,15 @@ class PredictionLogger:
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write everything queued (to the database or the spool), then stop the thread."""
+        """Write everything queued (to the database or the spool), then stop the thread; with
+        the database up, replay the spool too, so a clean stop leaves nothing behind."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self.flush()
+        if self.db_ok:
+            self.replay()
 
     def _run(self) -> None:
         last_replay = 0.0
