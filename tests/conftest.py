@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port
+from support import ROOT, free_port, use_settings
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlstack-tests-"))
 
@@ -31,16 +31,6 @@ os.environ["MLSTACK_HOME"] = str(_SESSION_DIR / "default-home")
 for _var in [v for v in os.environ if v.startswith("MLSTACK_") and v != "MLSTACK_HOME"]:
     if _var != "MLSTACK_TEST_POSTGRES_URL" and not _var.startswith("MLSTACK_E2E_"):
         del os.environ[_var]
-
-
-def use_settings(monkeypatch: pytest.MonkeyPatch, **values: str) -> object:
-    """Set MLSTACK_* variables for one test and return fresh settings."""
-    from mlstack.settings import get_settings
-
-    for key, value in values.items():
-        monkeypatch.setenv(f"MLSTACK_{key.upper()}", value)
-    get_settings.cache_clear()
-    return get_settings()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def use_settings(monkeypatch: Any, **values: str) -> Any:
+    """Set MLSTACK_* variables for one test (``monkeypatch`` undoes them) and return fresh
+    settings."""
+    from mlstack.settings import get_settings
+
+    for key, value in values.items():
+        monkeypatch.setenv(f"MLSTACK_{key.upper()}", value)
+    get_settings.cache_clear()
+    return get_settings()
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import use_settings
 from fastapi import Depends, HTTPException
 from fastapi.testclient import TestClient
 from mlstack import lake, store
@@ -43,6 +42,7 @@ from mlstack.ui.monitoring import (
     svg_rollout,
     tick_label,
 )
+from support import use_settings
 
 NOW = datetime.now(UTC)
 RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
