@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from mlstack import lake, store
@@ -64,9 +65,10 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
     assert sent == 1
 
 
-def _log_gateway_day(spec, day, settings, skewed: str, share: float) -> None:
+def _log_gateway_day(spec, day, settings, skewed: str, share: float, shadow: bool = False) -> None:
     """Log the lake's rows of ``day`` as gateway requests: 30% to challenger v2, the rest to
-    champion v1; ``skewed`` served 1.5x its lake value on ``share`` of the rows."""
+    champion v1 (with ``shadow``: all to v1, and v2's shadow score of each); ``skewed`` served
+    1.5x its lake value on ``share`` of the rows."""
     from datetime import UTC, datetime, time
 
     import numpy as np
@@ -80,11 +82,17 @@ def _log_gateway_day(spec, day, settings, skewed: str, share: float) -> None:
     changed = rng.random(len(served)) < share
     served.loc[changed, skewed] = served.loc[changed, skewed] * 1.5
     version = np.where(rng.random(len(served)) < 0.3, 2, 1)
+    records = to_records(spec, served)
+    if shadow:
+        version = np.repeat([1, 2], len(served))
+        served = pd.concat([served, served], ignore_index=True)
+        records = records + records
     scores = np.empty(len(served))
     for v in (1, 2):
         model = registry.load_model(spec.name, v, settings)
         mine = version == v
         scores[mine], _ = modeling.predict(spec, model, modeling.model_input(spec, served[mine]))
+    variant = {1: "champion", 2: "shadow" if shadow else "challenger"}
     at = datetime.combine(day, time(12), tzinfo=UTC)
     with store.engine(settings).begin() as conn:
         conn.execute(
@@ -94,7 +102,7 @@ def _log_gateway_day(spec, day, settings, skewed: str, share: float) -> None:
                     "prediction_id": f"p-{i}",
                     "usecase": spec.name,
                     "entity_id": rec["application_id"],
-                    "variant": "challenger" if v == 2 else "champion",
+                    "variant": variant[int(v)],
                     "model_version": int(v),
                     "features": rec,
                     "prediction": float(s > 0.5),
@@ -102,9 +110,7 @@ def _log_gateway_day(spec, day, settings, skewed: str, share: float) -> None:
                     "latency_ms": 1.0,
                     "created_at": at,
                 }
-                for i, (rec, v, s) in enumerate(
-                    zip(to_records(spec, served), version, scores, strict=True)
-                )
+                for i, (rec, v, s) in enumerate(zip(records, version, scores, strict=True))
             ],
         )
 
@@ -172,3 +178,35 @@ def test_monitor_gateway_day_per_version_finds_skew_and_judges_the_champion_alon
     assert ev.change_date == day
     assert monitor.change_date(spec.name, metric, day, embedded_settings) == day - timedelta(1)
     assert "income" in retrain.evaluate(spec, ev).request()["evidence"]["skew"]
+
+
+def test_monitor_shadow_stage_gives_the_challenger_its_own_metrics(embedded_settings, credit_spec):
+    """In a shadow stage every request is answered by the champion and scored by the
+    challenger too: both versions get metrics on the same rows; requests are counted once."""
+    from train_helpers import with_model
+
+    spec = shocked_credit(credit_spec, 100)
+    build_lake(spec, CALM_DAYS, embedded_settings)
+    train.train(spec)
+    assert promote.apply(spec, promote.evaluate(spec)).outcome == "champion"
+    train.train(with_model(spec, "decision_tree", max_depth=3))
+    day = spec.simulator.start + timedelta(days=CALM_DAYS - 1)
+    _log_gateway_day(spec, day, embedded_settings, skewed="income", share=0.0, shadow=True)
+
+    result = monitor.run(spec, day)
+
+    assert {v: r["variant"] for v, r in result.versions.items()} == {
+        1: "champion",
+        2: "challenger",
+    }
+    assert result.versions[1]["rows"] == result.versions[2]["rows"] == result.rows > 0
+    t = store.monitoring_metrics.c
+    with store.engine(embedded_settings).connect() as conn:
+        estimated = dict(
+            conn.execute(
+                sa.select(t.model_version, t.value).where(
+                    t.run_date == day, t.metric == f"estimated_{monitor.watched_metric(spec)}"
+                )
+            ).all()
+        )
+    assert set(estimated) == {1, 2} and estimated[1] != estimated[2]

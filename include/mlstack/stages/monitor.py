@@ -141,7 +141,11 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataFrame:
-    """The day's logged requests (shadow excluded) as features + ``_score`` + ``_version``."""
+    """The day's logged predictions as features + ``_score`` + ``_version`` + ``_variant``.
+
+    Shadow rows are included: they are the challenger's scores of the same requests, so a
+    rollout's shadow stage gives the challenger its own metrics (:func:`answered` counts the
+    requests themselves)."""
     p = store.predictions.c
     start, end = _day_bounds(day)
     with store.engine(settings).connect() as conn:
@@ -158,7 +162,6 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
                 p.usecase == spec.name,
                 p.created_at >= start,
                 p.created_at < end,
-                p.variant != "shadow",
             )
         ).all()
     if not rows:
@@ -250,7 +253,7 @@ def labelled_window(
             break
         first = day
         frames.append(window)
-        labelled += int(window["_label"].notna().sum())
+        labelled += int(answered(window)["_label"].notna().sum())
         if labelled >= spec.monitoring.min_labels:
             break
     out = pd.concat(frames[::-1], ignore_index=True) if frames else pd.DataFrame()
@@ -848,6 +851,13 @@ def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings
     return max(int(lake_labels), int(gateway_labels))
 
 
+def answered(window: pd.DataFrame) -> pd.DataFrame:
+    """The rows that answered a request (a shadow score answered none)."""
+    if window.empty or "_variant" not in window.columns:
+        return window
+    return window[window["_variant"] != "shadow"]
+
+
 def of_version(window: pd.DataFrame, version: int) -> pd.DataFrame:
     """The rows a model version answered (all rows when the window has no versions)."""
     if window.empty or "_version" not in window.columns:
@@ -858,8 +868,8 @@ def of_version(window: pd.DataFrame, version: int) -> pd.DataFrame:
 def variants(current: pd.DataFrame, labelled: pd.DataFrame, champion: int) -> dict[int, str]:
     """Versions to monitor and what each was: the champion first, then the others.
 
-    A non-champion version is ``challenger`` when the gateway logged it as one (a rollout
-    runs), else ``previous_champion`` (it served before a promotion).
+    A non-champion version is ``challenger`` when the gateway logged it as one or as the
+    shadow (a rollout runs), else ``previous_champion`` (it served before a promotion).
     """
     out = {champion: CHAMPION}
     for window in (current, labelled):
@@ -870,7 +880,8 @@ def variants(current: pd.DataFrame, labelled: pd.DataFrame, champion: int) -> di
             if v in out:
                 continue
             logged = rows["_variant"] if "_variant" in rows.columns else pd.Series(dtype=str)
-            out[v] = "challenger" if (logged == "challenger").any() else "previous_champion"
+            rolled_out = logged.isin(["challenger", "shadow"]).any()
+            out[v] = "challenger" if rolled_out else "previous_champion"
     return out
 
 
@@ -911,7 +922,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
     labelled = current if lday == day else labelled_window(spec, lday, ref, s)
     labelled.attrs["day"] = lday
     windows = (current, labelled, lake_rows(spec, current, s))
-    result = MonitorResult(spec.name, day, ref.version, source, len(current))
+    result = MonitorResult(spec.name, day, ref.version, source, len(answered(current)))
     findings: dict[str, Any] = {}
     for version, variant in variants(current, labelled, ref.version).items():
         try:
@@ -939,7 +950,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         spec.name,
         day,
         source,
-        len(current),
+        result.rows,
         result.versions,
         len(result.alerts),
     )
