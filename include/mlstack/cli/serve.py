@@ -4,10 +4,14 @@ and ``mlstack simulate-traffic``."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from mlstack.cli import console
+
+if TYPE_CHECKING:
+    from mlstack.gateway.core.config import GatewaySettings
 
 
 @click.group()
@@ -26,12 +30,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from mlstack.gateway.core.config import GatewaySettings
 
     g = GatewaySettings()
+    workers = workers or g.workers
+    if workers > 1:  # one /metrics over all workers: they share their numbers in a folder
+        share_metrics(g)
     uvicorn.run(
         "mlstack.gateway.app:create_app",
         factory=True,
         host=host or g.host,
         port=port or g.port,
-        workers=workers or g.workers,
+        workers=workers,
         loop="uvloop",
         http="mlstack.gateway.http:HttpToolsProtocol",
         access_log=False,
@@ -40,6 +47,19 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         timeout_worker_healthcheck=30,
         log_level="warning",
     )
+
+
+def share_metrics(g: GatewaySettings) -> None:
+    """Give this run's workers an empty metrics folder (through the environment they inherit)."""
+    import os
+
+    from mlstack.settings import get_settings
+
+    folder = g.metrics_dir or get_settings().home / "gateway-metrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):  # a previous run's workers
+        old.unlink()
+    os.environ["MLSTACK_GATEWAY_METRICS_DIR"] = str(folder)
 
 
 @click.group()

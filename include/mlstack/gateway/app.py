@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         logger.start()
         refresher = Refresher(cache, g.refresh_interval_s)
         refresher.start()
-        app.state.service = PredictionService(cache, logger, Metrics(), g.batch_wait_ms / 1000)
+        metrics = Metrics(g.metrics_dir, gauges=logger.gauges)
+        metrics.start()
+        app.state.service = PredictionService(cache, logger, metrics, g.batch_wait_ms / 1000)
         # Everything loaded so far lives as long as the process: keep the cyclic GC off it,
         # or a full collection walks millions of MLflow/sklearn objects mid-request.
         gc.collect()
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             sys.setswitchinterval(switch)
             refresher.stop()
             logger.stop()
+            metrics.stop()
 
     app = FastAPI(
         title="mlstack gateway",

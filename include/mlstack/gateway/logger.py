@@ -246,6 +246,16 @@ class PredictionLogger:
             log.info("Replayed %d spooled rows", done)
         return done
 
+    def gauges(self) -> dict[str, float]:
+        """The log's state for ``/metrics``: queue, spool, database, rows by fate."""
+        pending = self.pending()
+        return {
+            "log_queue_rows": float(pending["queued"]),
+            "log_spool_files": float(pending["spool_files"]),
+            "database_up": 1.0 if self.db_ok else 0.0,
+            **{f"logged_rows_{k}": float(v) for k, v in self.stats.items()},
+        }
+
     def pending(self) -> dict[str, int]:
         """Rows queued in memory and files waiting in the spool."""
         return {"queued": len(self._queue), "spool_files": len(self.spooled_files())}

@@ -38,6 +38,11 @@ class GatewaySettings(BaseSettings):
     spool_dir: Path | None = Field(
         default=None, description="Spool for rows the database refused; default <home>/spool."
     )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Folder where worker processes share their /metrics numbers (set by "
+        "`mlstack gateway serve` when it runs several workers); empty = per process.",
+    )
     replay_interval_s: float = Field(default=5.0, gt=0, description="Spool replay period.")
     batch_wait_ms: float = Field(
         default=0.5, ge=0, description="How long a request waits for others to score together."

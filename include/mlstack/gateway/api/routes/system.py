@@ -30,11 +30,4 @@ async def read_health(service: ServiceDep) -> HealthPublic:
 @router.get("/metrics", response_class=PlainTextResponse)
 async def read_metrics(service: ServiceDep) -> str:
     """Prometheus text format: requests, rows, errors, latency, log queue."""
-    pending = service.logger.pending()
-    gauges = {
-        "log_queue_rows": float(pending["queued"]),
-        "log_spool_files": float(pending["spool_files"]),
-        "database_up": 1.0 if service.logger.db_ok else 0.0,
-        **{f"logged_rows_{k}": float(v) for k, v in service.logger.stats.items()},
-    }
-    return service.metrics.render(gauges)
+    return service.metrics.render()
