@@ -56,9 +56,13 @@ def share_metrics(g: GatewaySettings) -> None:
     from mlstack.settings import get_settings
 
     folder = g.metrics_dir or get_settings().home / "gateway-metrics"
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.json"):  # a previous run's workers
-        old.unlink()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.json"):  # a previous run's workers
+            old.unlink()
+    except OSError as exc:  # serving matters more than one /metrics over all workers
+        console.print(f"[yellow]/metrics stays per worker: cannot use {folder} ({exc})[/]")
+        return
     os.environ["MLSTACK_GATEWAY_METRICS_DIR"] = str(folder)
 
 
