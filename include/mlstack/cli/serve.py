@@ -61,7 +61,7 @@ def share_metrics(g: GatewaySettings) -> None:
         for old in folder.glob("*.json"):  # a previous run's workers
             old.unlink()
     except OSError as exc:  # serving matters more than one /metrics over all workers
-        console.print(f"[yellow]/metrics stays per worker: cannot use {folder} ({exc})[/]")
+        console().print(f"[yellow]/metrics stays per worker: cannot use {folder} ({exc})[/]")
         return
     os.environ["MLSTACK_GATEWAY_METRICS_DIR"] = str(folder)
 
