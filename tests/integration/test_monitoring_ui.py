@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port
+from support import ROOT, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -58,20 +57,6 @@ def _token(base: str) -> str:
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return str(json.loads(resp.read())["access_token"])
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"airflow api-server exited:\n{log.read_text()[-4000:]}")
-        try:
-            if _status(f"{base}/api/v2/monitor/health") == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"api-server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
 
 
 def _seed(settings: object, spec: object) -> None:
@@ -173,15 +158,10 @@ def api_server(airflow_db: Path, embedded_settings, credit_spec, tmp_path: Path)
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc, log, timeout=180)
+        wait_http(f"{base}/api/v2/monitor/health", proc, log, timeout=180)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, grace=30)
 
 
 @pytest.fixture

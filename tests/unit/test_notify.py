@@ -23,13 +23,14 @@ def _spec_with(notifiers: list[dict]):
     return type(spec).model_validate({**data, "path": spec.path})
 
 
-def test_notify_webhook_receives_json_payload() -> None:
+def _receiver() -> tuple[HTTPServer, list[dict]]:
+    """An HTTP server on a free port that takes one JSON POST into the returned list."""
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server API
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
+            self.send_response(200)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -37,6 +38,11 @@ def test_notify_webhook_receives_json_payload() -> None:
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.handle_request, daemon=True).start()
+    return server, received
+
+
+def test_notify_webhook_receives_json_payload() -> None:
+    server, received = _receiver()
     url = f"http://127.0.0.1:{server.server_port}/hook"
     spec = _spec_with([{"kind": "webhook", "options": {"url": url}, "on": ["retrain"]}])
     out = notify(spec, "retrain", {"day": "2026-03-01", "messages": ["retrain requested"]})
@@ -109,19 +115,7 @@ def test_email_notifier_sends_by_smtp_with_password_from_env(monkeypatch) -> Non
 
 
 def test_slack_notifier_posts_text_and_missing_secret_names_the_variable(monkeypatch) -> None:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.handle_request, daemon=True).start()
+    server, received = _receiver()
     monkeypatch.setenv("TEST_SLACK_URL", f"http://127.0.0.1:{server.server_port}/services/x")
     spec = _spec_with([{"kind": "slack", "options": {"url_env": "TEST_SLACK_URL"}}])
     assert notify(spec, "alert", {"messages": ["income drifted"]}) == {"0:slack": "sent"}
