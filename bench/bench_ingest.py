@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from mlstack import demo
+    from mlstack.demo import story as demo
     from mlstack.settings import get_settings
     from mlstack.sources import land
     from mlstack.specs import get_spec

@@ -2,8 +2,9 @@
 
 Compares, on the same synthetic data in one run:
 
-* **mlstack** — :mod:`mlstack.drift` (Evidently's methods, computed in numpy),
-  :mod:`mlstack.quality` and CBPE (:mod:`mlstack.performance`) on 1M current rows × 20
+* **mlstack** — :mod:`mlstack.monitoring.drift` (Evidently's methods, computed in numpy),
+  :mod:`mlstack.monitoring.quality` and CBPE (:mod:`mlstack.monitoring.performance`) on 1M
+  current rows × 20
   features (14 numerical, 6 categorical) plus the score, against a 200k-row reference;
 * **Evidently** ``DataDriftPreset`` alone on the same columns, at a bounded size
   (``--evidently-rows``, default 1M: about two minutes here; lower it on slow machines);
@@ -78,7 +79,7 @@ def _peak_mb() -> float:
 
 def child_mlstack(folder: Path) -> dict[str, Any]:
     """The full monitoring computation mlstack runs each day."""
-    from mlstack import drift, performance, quality
+    from mlstack.monitoring import drift, performance, quality
     from mlstack.specs import ColumnSpec
 
     ref = pd.read_parquet(folder / "reference.parquet")
@@ -114,7 +115,7 @@ def child_mlstack(folder: Path) -> dict[str, Any]:
 
 def child_evidently(folder: Path, rows: int) -> dict[str, Any]:
     """Evidently's DataDriftPreset alone on ``rows`` current rows (same columns)."""
-    from mlstack.reports import evidently_drift
+    from mlstack.monitoring.reports import evidently_drift
 
     ref = pd.read_parquet(folder / "reference.parquet")
     cur = pd.read_parquet(folder / "current.parquet").iloc[:rows]
@@ -130,8 +131,8 @@ def child_evidently(folder: Path, rows: int) -> dict[str, Any]:
 
 def child_verdicts(folder: Path, rows: int) -> dict[str, Any]:
     """Per-feature verdicts and scores of both on the same ``rows``-row check."""
-    from mlstack.drift import dataset_drift
-    from mlstack.reports import evidently_drift
+    from mlstack.monitoring.drift import dataset_drift
+    from mlstack.monitoring.reports import evidently_drift
 
     ref = pd.read_parquet(folder / "reference.parquet").iloc[:rows]
     cur = pd.read_parquet(folder / "current.parquet").iloc[:rows]

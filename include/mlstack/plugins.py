@@ -30,9 +30,9 @@ KINDS = ("sources", "simulators", "transforms", "models", "metrics", "notifiers"
 ENTRY_POINT_GROUP = "mlstack.plugins"
 BUILTIN_MODULES = (
     "mlstack.sources",
-    "mlstack.simulator",
+    "mlstack.demo.simulator",
     "mlstack.modeling",
-    "mlstack.notifiers",
+    "mlstack.notifications.channels",
 )
 
 T = TypeVar("T")

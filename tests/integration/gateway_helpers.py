@@ -12,7 +12,7 @@ import pandas as pd
 
 def applications(rows: int, day: date = date(2026, 2, 1), seed: int = 42) -> pd.DataFrame:
     """Clean credit applications with their outcome (the simulator's ground truth)."""
-    from mlstack.simulator import credit_applications
+    from mlstack.demo.simulator import credit_applications
 
     return credit_applications(day, seed=seed, rows=rows, shock_day=None)
 

@@ -42,7 +42,7 @@ def short_story(spec: Any, folder: Path) -> Path:
 def test_demo_prints_the_story_as_a_timeline(
     airflow_db: Any, embedded_settings: Any, credit_spec: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    from mlstack import demo
+    from mlstack.demo import story as demo
     from mlstack.settings import get_settings
 
     monkeypatch.setenv("MLSTACK_USECASES_DIR", str(short_story(credit_spec, tmp_path / "uc")))

@@ -116,7 +116,7 @@ def put(settings, spec, day: date, name: str, data: bytes, dataset: str = "featu
 
 
 def landed_csv(spec, day: date) -> str:
-    from mlstack.simulator import credit_default
+    from mlstack.demo.simulator import credit_default
 
     sim = spec.simulator
     return credit_default(day, seed=sim.seed, rows=200, start=sim.start, options=sim.options)[

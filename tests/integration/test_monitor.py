@@ -73,7 +73,7 @@ def _log_gateway_day(spec, day, settings, skewed: str, share: float, shadow: boo
 
     import numpy as np
     from mlstack import modeling, registry
-    from mlstack.traffic import to_records
+    from mlstack.demo.traffic import to_records
 
     table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
     rows = table.scan(row_filter=f"application_date == '{day.isoformat()}'").to_pandas()

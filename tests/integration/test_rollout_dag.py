@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from gateway_helpers import register_model
 from mlstack import lake, registry, store
 from mlstack.airflow.rollout import build_rollout
+from mlstack.demo.traffic import simulate
 from mlstack.gateway.app import create_app
 from mlstack.gateway.core.config import GatewaySettings
-from mlstack.traffic import simulate
 from train_helpers import spec_variant
 
 pytestmark = pytest.mark.integration

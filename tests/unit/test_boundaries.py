@@ -9,7 +9,7 @@ STAGE_MODULES = [
     "mlstack.stages.ingest",
     "mlstack.stages.catalog",
     "mlstack.sources",
-    "mlstack.simulator",
+    "mlstack.demo.simulator",
 ]
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from mlstack.drift import (
+from mlstack.exceptions import ValidationError
+from mlstack.monitoring.drift import (
     ColumnDrift,
     alerting,
     categorical_drift,
@@ -16,7 +17,6 @@ from mlstack.drift import (
     psi,
     wasserstein_sorted,
 )
-from mlstack.exceptions import ValidationError
 from scipy import stats
 from scipy.spatial import distance
 
@@ -128,7 +128,7 @@ def test_psi_identical_is_near_zero_and_shift_is_large() -> None:
 
 
 def test_dataset_drift_same_scores_and_verdicts_as_evidently() -> None:
-    from mlstack.reports import evidently_drift
+    from mlstack.monitoring.reports import evidently_drift
 
     rng = np.random.default_rng(5)
     ref = _frame(rng, 3000)

@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from mlstack.gateway.api.hotpath import PredictHotPath
+from mlstack.gateway.api.fast_predict import PredictHotPath
 from mlstack.gateway.api.routes import predictions
-from mlstack.gateway.http import CoalescingTransport
-from mlstack.gateway.logger import PredictionLogger
 from mlstack.gateway.metrics import Metrics
-from mlstack.gateway.models import InputField, LoadedModel, Serving
+from mlstack.gateway.model_cache import InputField, LoadedModel, Serving
+from mlstack.gateway.one_write_http import CoalescingTransport
+from mlstack.gateway.prediction_log import PredictionLogger
 from mlstack.gateway.service import PredictionService
 
 

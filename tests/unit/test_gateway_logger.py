@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from mlstack import store
-from mlstack.gateway.logger import PredictionLogger
+from mlstack.gateway.prediction_log import PredictionLogger
 
 
 def _rows(n: int, start: int = 0) -> list[dict]:

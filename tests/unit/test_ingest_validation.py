@@ -146,7 +146,7 @@ def test_parquet_garbage_fails_naming_file() -> None:
 
 
 def test_regression_spec_validates_typed_parquet_rows(diabetes_spec) -> None:
-    from mlstack.simulator import diabetes
+    from mlstack.demo.simulator import diabetes
 
     name, data = diabetes(DAY, seed=7, rows=40, start=DAY, options={})["features"]
     frame, _ = parse_file(name, data, name)

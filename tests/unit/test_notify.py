@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 from mlstack.exceptions import PluginError
-from mlstack.notify import notify
+from mlstack.notifications.dispatch import notify
 from mlstack.specs import get_spec
 from support import ROOT
 

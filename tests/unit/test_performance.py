@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlstack.exceptions import ValidationError
-from mlstack.performance import (
+from mlstack.monitoring.performance import (
     Calibrator,
     LossEstimator,
     cbpe,

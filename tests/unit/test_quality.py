@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from mlstack.quality import data_quality, skew
+from mlstack.monitoring.quality import data_quality, skew
 from mlstack.specs import ColumnSpec
 
 COLUMNS = {

@@ -6,7 +6,7 @@ import io
 from datetime import date, timedelta
 
 import pandas as pd
-from mlstack.simulator import credit_applications, credit_default, diabetes
+from mlstack.demo.simulator import credit_applications, credit_default, diabetes
 
 START = date(2026, 1, 1)
 OPTS = {"shock_after_days": 45, "label_delay_days": 30, "malformed_share": 0.005}

@@ -23,7 +23,7 @@ def variant(spec: UseCaseSpec, **sections: Any) -> UseCaseSpec:
 
 def frame(spec: UseCaseSpec, days: int, rows: int = 50, seed: int = 0) -> pd.DataFrame:
     """Labelled credit-like rows over ``days`` days (defaults driven by debt_to_income)."""
-    from mlstack.simulator import credit_applications
+    from mlstack.demo.simulator import credit_applications
 
     parts = [
         credit_applications(

@@ -43,7 +43,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         @task(task_id="monitor", execution_timeout=timedelta(hours=1))
         def monitor_day(**context: Any) -> dict[str, Any]:
             """Monitor the day and apply the retrain policy; notify on alerts."""
-            from mlstack.notify import notify
+            from mlstack.notifications.dispatch import notify
             from mlstack.stages import monitor, retrain
 
             day = factory.run_day(context)
@@ -76,7 +76,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         @task(task_id="request_retrain", outlets=[request])
         def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
-            from mlstack.notify import notify
+            from mlstack.notifications.dispatch import notify
 
             payload = out["request"]
             context["outlet_events"][request].extra = payload

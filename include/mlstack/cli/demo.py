@@ -43,7 +43,7 @@ def demo(
     reset_only: bool,
 ) -> None:
     """Run the demo use case through the real DAGs on embedded backends (no Docker)."""
-    from mlstack import demo as demo_run
+    from mlstack.demo import story as demo_run
 
     console = make_console()
     settings = get_settings()

@@ -57,7 +57,7 @@ def retrain_bar(spec: UseCaseSpec, metric: str, alert_bar: float | None) -> floa
     Both are offsets from the champion's holdout value: the alert bar by
     ``monitoring.performance_drop``, the retrain bar by ``retraining.metric_drop``.
     """
-    from mlstack.performance import higher_is_better
+    from mlstack.monitoring.performance import higher_is_better
 
     if alert_bar is None:
         return None

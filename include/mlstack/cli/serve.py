@@ -40,7 +40,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=port or g.port,
         workers=workers,
         loop="uvloop",
-        http="mlstack.gateway.http:HttpToolsProtocol",
+        http="mlstack.gateway.one_write_http:HttpToolsProtocol",
         access_log=False,
         # a worker busy loading models on a crowded machine can miss uvicorn's 5 s ping;
         # a kill would lose its queued prediction logs
@@ -137,8 +137,8 @@ def simulate_traffic(usecase: str, url: str, n: int, rate: float, label_share: f
     """Send simulated USECASE records to the gateway, then feed their labels back."""
     import httpx
 
+    from mlstack.demo.traffic import simulate
     from mlstack.specs import get_spec
-    from mlstack.traffic import simulate
 
     with httpx.Client(base_url=url, timeout=30) as client:
         res = simulate(

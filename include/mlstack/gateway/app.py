@@ -19,12 +19,12 @@ from fastapi import FastAPI
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
-from mlstack.gateway.api.hotpath import PredictHotPath
+from mlstack.gateway.api.fast_predict import PredictHotPath
 from mlstack.gateway.api.routes import predictions, system, usecases
 from mlstack.gateway.core.config import GatewaySettings
-from mlstack.gateway.logger import PredictionLogger
 from mlstack.gateway.metrics import Metrics
-from mlstack.gateway.models import ModelCache
+from mlstack.gateway.model_cache import ModelCache
+from mlstack.gateway.prediction_log import PredictionLogger
 from mlstack.gateway.service import PredictionService
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec, discover

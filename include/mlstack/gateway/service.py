@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from mlstack.gateway.logger import PredictionLogger
 from mlstack.gateway.metrics import Metrics
-from mlstack.gateway.models import LoadedModel, ModelCache, RecordError, Serving
+from mlstack.gateway.model_cache import LoadedModel, ModelCache, RecordError, Serving
+from mlstack.gateway.prediction_log import PredictionLogger
 from mlstack.stages.rollout import CHALLENGER, CHAMPION, SHADOW, assign
 
 log = logging.getLogger(__name__)

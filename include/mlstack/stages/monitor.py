@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import drift, lake, modeling, performance, quality, registry, reports, store
+from mlstack import lake, modeling, registry, store
+from mlstack.monitoring import drift, performance, quality, reports
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 from mlstack.stages.retrain import Evidence

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from mlstack import store
-from mlstack.performance import higher_is_better
+from mlstack.monitoring.performance import higher_is_better
 from mlstack.settings import Settings
 from mlstack.specs import RetrainingSpec, UseCaseSpec
 

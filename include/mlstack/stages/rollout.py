@@ -599,7 +599,8 @@ def act(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Make a decision real: record it with a report, move stage or aliases, notify."""
-    from mlstack import lake, notify, plugins
+    from mlstack import lake, plugins
+    from mlstack.notifications import dispatch as notify
     from mlstack.stages import promote
 
     s = settings or get_settings()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException
 
 from mlstack.gateway.api.deps import ServiceDep, UsecaseDep
-from mlstack.gateway.models import RecordError
+from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.schemas import (
     FeedbackCreate,
     FeedbackPublic,

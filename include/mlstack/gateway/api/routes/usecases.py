@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mlstack.gateway.api.deps import ServiceDep, UsecaseDep
-from mlstack.gateway.models import LoadedModel
+from mlstack.gateway.model_cache import LoadedModel
 from mlstack.gateway.schemas import ModelPublic, RolloutPublic, UsecasePublic
 
 router = APIRouter(prefix="/v1", tags=["usecases"])

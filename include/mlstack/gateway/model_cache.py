@@ -174,7 +174,7 @@ def probe_records(fields: list[InputField], model: Any, rows: int = 64) -> list[
 
 def _verified_fast_path(m: LoadedModel) -> Callable[[list[dict[str, Any]]], np.ndarray] | None:
     """The numpy scorer if it gives the pipeline's own answers on probe rows, else None."""
-    from mlstack.gateway.fastpath import compile_pipeline
+    from mlstack.gateway.compiled_pipeline import compile_pipeline
 
     probe = probe_records(m.fields, m.model)
     try:

@@ -1,6 +1,6 @@
 """Evidently, on a sample: the human-readable drift report (HTML + JSON) of a monitoring run.
 
-Evidently is the report renderer, not the engine: verdicts come from :mod:`mlstack.drift`
+Evidently is the report renderer, not the engine: verdicts come from :mod:`mlstack.monitoring.drift`
 (same methods and thresholds, computed at scale). The report runs on a bounded sample so it
 costs seconds whatever the window size; :func:`evidently_drift` exposes Evidently's own
 per-column verdicts so tests and the benchmark can check that both agree.

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from mlstack.gateway.models import RecordError
+from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.service import NoModel, PredictionService
 
 Scope = MutableMapping[str, Any]

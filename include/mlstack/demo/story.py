@@ -3,7 +3,7 @@
 ``mlstack demo`` lands each day's files with the use case's simulator, then runs
 ``<usecase>__ingest`` and ``<usecase>__catalog`` with ``dag.test()`` against a local
 Airflow metadata DB (SQLite under ``MLSTACK_HOME``), trains the first model once labels
-allow, and monitors each day (:mod:`mlstack.demo_monitor`: retrain requests, the rollout of
+allow, and monitors each day (:mod:`mlstack.demo.monitoring`: retrain requests, the rollout of
 every challenger the day it appears, the timeline); it ends with summary tables.
 Later stages add their DAGs to :data:`DAY_STEPS` / :data:`FINAL_STEPS`.
 Running it again replaces the same days (idempotent); ``--reset`` starts over.
@@ -220,7 +220,7 @@ def run(
     """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results.
 
     ``train_every``: also train every this many days of new labels (0: only the first model
-    and the retrain requests; see :mod:`mlstack.demo_monitor` for why that is the default).
+    and the retrain requests; see :mod:`mlstack.demo.monitoring` for why that is the default).
     """
 
     before = os.environ.get("MLSTACK_USECASES_DIR")
@@ -332,7 +332,7 @@ def trained_through(ctx: DemoContext) -> date | None:
 def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
     """Train the first model once labels allow; later ones every ``ctx.train_every`` days of
     new labels when asked to (the demo's stand-in for ``training.schedule``), else only on
-    retrain requests (see :func:`mlstack.demo_monitor.step_monitor`)."""
+    retrain requests (see :func:`mlstack.demo.monitoring.step_monitor`)."""
     if not can_train(ctx, day):
         return
     last = trained_through(ctx)
@@ -352,7 +352,7 @@ def train_and_promote(
     A new challenger is rolled out right away (the scheduler runs ``<usecase>__rollout`` on
     the challenger Asset the same way), so its A/B decision lands on the same day.
     """
-    from mlstack.demo_monitor import add_event, gate_evidence, roll_out
+    from mlstack.demo.monitoring import add_event, gate_evidence, roll_out
 
     out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
     model = out.get("train") or {}
@@ -393,6 +393,6 @@ DAY_STEPS.append(step_train)
 FINAL_STEPS.append(final_reproduce)
 
 
-from mlstack.demo_monitor import step_monitor  # noqa: E402 - registers last
+from mlstack.demo.monitoring import step_monitor  # noqa: E402 - registers last
 
 DAY_STEPS.append(step_monitor)

@@ -7,7 +7,7 @@ first write alone was a fifth of a worker's GIL-held time under load. Here the t
 collects the writes of one event-loop step and hands them to the socket together just
 after that step, so a response costs one syscall; the delay is that of a ``call_soon``.
 
-Run with ``uvicorn --http mlstack.gateway.http:HttpToolsProtocol`` (``mlstack gateway
+Run with ``uvicorn --http mlstack.gateway.one_write_http:HttpToolsProtocol`` (``mlstack gateway
 serve`` does).
 """
 

@@ -1,6 +1,7 @@
 """Sending notifications: monitoring alerts and retrain requests to the spec's
 ``monitoring.notifiers`` (each with the events it wants: ``alert``, ``retrain``), rollout
-decisions to ``rollout.notifier``. The plugins themselves are in :mod:`mlstack.notifiers`.
+decisions to ``rollout.notifier``. The channels themselves are in
+:mod:`mlstack.notifications.channels`.
 A notifier that cannot deliver is logged as an error and reported back; it never hides the
 result it reports, which stays recorded in mlstack's tables.
 """

@@ -66,7 +66,8 @@ def add_event(ctx: Any, day: date | str, event: str, evidence: str = "") -> None
 
 def step_monitor(ctx: Any, day: date, result: Any) -> None:
     """Monitor ``day`` through the DAG; note alerts and the policy's decision; act on a request."""
-    from mlstack import demo, registry
+    from mlstack import registry
+    from mlstack.demo import story as demo
 
     champ = registry.get_alias(ctx.usecase, "champion", ctx.settings)
     if champ is None:
@@ -154,7 +155,8 @@ def drift_evidence(ctx: Any, day: date, version: int, alert: str, top: int = 4) 
     """The day's drifted features of ``version``, most drifted first, with method and score."""
     import sqlalchemy as sa
 
-    from mlstack import drift, store
+    from mlstack import store
+    from mlstack.monitoring import drift
 
     t = store.monitoring_metrics.c
     with store.engine(ctx.settings).connect() as conn:
@@ -229,9 +231,9 @@ def _traffic(
     then their labels, until stopped; ``sent`` counts the simulated days."""
     from fastapi.testclient import TestClient
 
+    from mlstack.demo.traffic import simulate
     from mlstack.gateway.app import create_app
     from mlstack.gateway.core.config import GatewaySettings
-    from mlstack.traffic import simulate
 
     g = GatewaySettings(usecases=[spec.name], refresh_interval_s=0.5, spool_dir=spool)
     start = spec.simulator.start
@@ -261,8 +263,9 @@ def roll_out(ctx: Any, day: date) -> str:
     after ``day``; put its stages and decision on the timeline; return a short note."""
     import sqlalchemy as sa
 
-    from mlstack import demo, registry, store
+    from mlstack import registry, store
     from mlstack.airflow.rollout import build_rollout
+    from mlstack.demo import story as demo
     from mlstack.specs import get_spec
 
     chall = registry.get_alias(ctx.usecase, "challenger", ctx.settings)

@@ -1,0 +1,1 @@
+"""Monitoring: drift, data quality, performance (realised and estimated) and reports."""

@@ -1,0 +1,1 @@
+"""Notifications: where alerts and rollout decisions are sent (log, webhook, Slack, email)."""
