@@ -53,7 +53,7 @@ class IngestResult:
     files: list[str] = field(default_factory=list)
     batch: str = ""
 
-    def extra(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for Airflow (Asset event extra, XCom)."""
         return asdict(self)
 

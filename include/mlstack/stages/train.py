@@ -27,13 +27,12 @@ from mlstack import lake, modeling, plugins, registry, store
 from mlstack.exceptions import DatasetNotFound, NotEnoughData, TrainingError
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CANDIDATE
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
 log = logging.getLogger(__name__)
-
-CANDIDATE = "candidate"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class TrainResult:
     primary_metric: str
     timings: dict[str, float] = field(default_factory=dict)
 
-    def extra(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (Asset event extra, XCom, CLI)."""
         return asdict(self)
 
