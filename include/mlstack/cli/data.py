@@ -48,13 +48,15 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
     for target in targets:
         try:
             spec = load_spec(target)
-            plugins.load_for(spec)
-            plugins.get("sources", spec.source.kind)
-            if spec.simulator:
-                plugins.get("simulators", spec.simulator.plugin)
+            problems = plugins.spec_problems(spec)
         except MlstackError as exc:
             failed += 1
             click.secho(str(exc), fg="red", err=True)
+            continue
+        if problems:
+            failed += 1
+            lines = [f"{spec.path}: invalid use-case spec ({len(problems)} problem(s)):"]
+            click.secho("\n".join(lines + [f"  - {p}" for p in problems]), fg="red", err=True)
             continue
         click.secho(f"{target}: valid", fg="green")
     if failed:
