@@ -549,8 +549,6 @@ def files(
             f"no files for {day} under {lake.url(folder, s)}; has upstream delivered this day? "
             "(files land in <prefix>/day=YYYY-MM-DD/)"
         )
-    for warning in warnings:
-        log.warning("%s", warning)
     parts = []
     for key in keys:
         origin = lake.url(key, s)

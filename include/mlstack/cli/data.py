@@ -139,6 +139,7 @@ def _parse_day(_: click.Context, __: click.Parameter, value: str | None) -> date
 @click.option("--land", is_flag=True, help="Demo: let the simulator land the day's files first.")
 def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     """Ingest one day of USECASE (validate, quarantine rejects, write Iceberg, catalog)."""
+    from mlstack.exceptions import MlstackError
     from mlstack.sources import land as land_files
     from mlstack.stages import catalog
     from mlstack.stages.ingest import ingest_day
@@ -150,9 +151,27 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     table = Table(
         "dataset", "rows in", "accepted", "rejected", "snapshot", "catalog version", "quarantine"
     )
-    for ds in [dataset] if dataset else spec.datasets():
-        result = ingest_day(spec, day, ds, producer="mlstack-cli/ingest")
-        rec = catalog.record_snapshot(spec, ds, result.snapshot_id or 0, sources=result.files)
+    datasets = [dataset] if dataset else spec.datasets()
+    committed: list[str] = []
+    warnings: list[str] = []
+    for ds in datasets:
+        try:
+            result = ingest_day(spec, day, ds, producer="mlstack-cli/ingest")
+            rec = catalog.record_snapshot(spec, ds, result.snapshot_id or 0, sources=result.files)
+        except MlstackError as exc:
+            if not committed:
+                raise
+            console.print(table)
+            rest = datasets[datasets.index(ds) :]
+            raise click.ClickException(
+                f"{ds} failed: {exc}\n{' and '.join(committed)} of {day} WERE committed "
+                f"(shown above) and stay; {', '.join(rest)} were not. Fix the input, then run "
+                + " and ".join(
+                    f"`mlstack ingest {usecase} --date {day} --dataset {r}`" for r in rest
+                )
+            ) from exc
+        committed.append(ds)
+        warnings += result.warnings
         table.add_row(
             ds,
             str(result.rows_in),
@@ -163,6 +182,8 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
             result.quarantine or "-",
         )
     console.print(table)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @click.group("catalog")
