@@ -79,26 +79,29 @@ def url(key: str, settings: Settings | None = None) -> str:
 
 
 def write_bytes(key: str, data: bytes, settings: Settings | None = None) -> str:
-    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL."""
+    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL.
+
+    The bytes are stored as given: a ``.gz`` name does not make pyarrow compress them.
+    """
     fs, root = filesystem(settings)
     target = f"{root}/{key.lstrip('/')}"
     parent = target.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
     if (settings or get_settings()).lake_is_s3:
-        with fs.open_output_stream(target) as out:
+        with fs.open_output_stream(target, compression=None) as out:
             out.write(data)
     else:
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with fs.open_output_stream(tmp) as out:
+        with fs.open_output_stream(tmp, compression=None) as out:
             out.write(data)
         os.replace(tmp, target)
     return url(key, settings)
 
 
 def read_bytes(key: str, settings: Settings | None = None) -> bytes:
-    """Read a whole object."""
+    """Read a whole object, as stored (a ``.gz`` object is not decompressed)."""
     fs, root = filesystem(settings)
-    with fs.open_input_stream(f"{root}/{key.lstrip('/')}") as f:
+    with fs.open_input_stream(f"{root}/{key.lstrip('/')}", compression=None) as f:
         return bytes(f.read())
 
 
