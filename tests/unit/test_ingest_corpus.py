@@ -137,6 +137,9 @@ REFUSED = [
     ("bzip2", b"BZh91AY&SY" + b"\x00" * 20, SourceError, "it is bzip2-compressed"),
     ("parquet as csv", b"PAR1\x15\x04" + b"\x00" * 40, SourceError, "options.format: parquet"),
     ("png", b"\x89PNG\r\n\x1a\n\x00\x00", SourceError, "it is a PNG image"),
+    ("pdf", b"%PDF-1.7\n%\xe2\xe3\n", SourceError, "it is a PDF document"),
+    ("xz", b"\xfd7zXZ\x00\x00\x04", SourceError, "it is xz-compressed"),
+    ("zstd", b"\x28\xb5\x2f\xfd\x00\x58", SourceError, "it is zstd-compressed"),
     ("binary junk", b"\x01\x00\x02\x00\x00\x00" * 200, SourceError, "binary content"),
     ("json", b'{"application_id": 1}\n', SourceError, "looks like JSON"),
     ("html", b"<html><body>502 Bad Gateway</body></html>\n", SourceError, "looks like XML/HTML"),
@@ -546,3 +549,51 @@ def test_corpus_zip_holding_a_csv_says_deliver_the_csv(credit_spec) -> None:
         zf.writestr("day.csv", text(*good(2)))
     with pytest.raises(SourceError, match="ZIP archive; deliver the CSV file itself"):
         ingest_bytes(credit_spec, buf.getvalue())
+
+
+def test_corpus_timestamp_column_converts_each_rows_offset_to_utc() -> None:
+    from mlstack.specs import SchemaSpec
+
+    schema = SchemaSpec.model_validate(
+        {
+            "id_column": "id",
+            "timestamp_column": "at",
+            "columns": {"id": {"type": "string"}, "at": {"type": "timestamp"}},
+        }
+    )
+    data = (
+        b"id,at\n"
+        b"a,2026-01-01T23:30:00-00:30\n"  # 2026-01-02 00:00 UTC: another day
+        b"b,2026-01-01T01:00:00+02:00\n"  # 2025-12-31 23:00 UTC: another day
+        b"c,2026-01-01T12:00:00Z\n"
+        b"d,2026-01-01 08:00\n"  # no offset: UTC
+        b"e,2026-01-02T00:30:00+01:00\n"  # 2026-01-01 23:30 UTC
+    )
+    frame, _ = parse_file("t.csv", data, "t.csv")
+    checked = validate(frame, schema, DAY, "t.csv")
+    assert list(checked.accepted["id"]) == ["c", "d", "e"]
+    assert [str(t) for t in checked.accepted["at"]] == [
+        "2026-01-01 12:00:00+00:00",
+        "2026-01-01 08:00:00+00:00",
+        "2026-01-01 23:30:00+00:00",
+    ]
+    assert list(checked.rejected["id"]) == ["a", "b"]
+
+
+def test_corpus_sql_result_with_reserved_column_is_refused(tmp_path, credit_spec) -> None:
+    import sqlite3
+
+    from mlstack.sources import sql
+
+    db = tmp_path / "upstream.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (application_id text, _line int)")
+        conn.execute("insert into t values ('A1', 1)")
+    with pytest.raises(SchemaError, match=r"\['_line'\] are reserved"):
+        sql(
+            DAY,
+            spec=credit_spec,
+            dataset="features",
+            options={"url": f"sqlite:///{db}", "query": "select * from t where :day = :day"},
+            settings=None,  # type: ignore[arg-type]
+        )
