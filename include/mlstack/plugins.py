@@ -208,8 +208,9 @@ def _estimator_problems(spec: Any) -> list[str]:
     try:
         modeling.build_estimator(spec)
     except PluginError as exc:
-        field = "training.model.params" if "bad params" in str(exc) else where
-        return [f"{field}: {exc}"]
+        cause = exc.__cause__ if isinstance(exc.__cause__, PluginError) else exc
+        field = "training.model.params" if "bad params" in str(cause) else where
+        return [f"{field}: {cause}"]
     return []
 
 

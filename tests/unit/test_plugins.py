@@ -211,3 +211,14 @@ def test_spec_problems_import_path_estimator_is_accepted(tmp_path: Path) -> None
 def test_get_for_names_the_spec_file_and_field(credit_spec) -> None:
     with pytest.raises(PluginError, match=r"usecase.yaml: labels.source.kind: unknown sources"):
         plugins.get_for(credit_spec, "sources", "kafka", "labels.source.kind")
+
+
+def test_build_estimator_error_names_the_spec_file_and_field(tmp_path: Path) -> None:
+    from mlstack import modeling
+    from mlstack.specs import load_spec
+
+    folder = spec_with(tmp_path, _set("training", "model", "estimator", value="nope.Missing"))
+    with pytest.raises(
+        PluginError, match=r"credit_default/usecase.yaml: training.model: unknown estimator"
+    ):
+        modeling.build_estimator(load_spec(folder))
