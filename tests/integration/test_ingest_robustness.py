@@ -350,3 +350,35 @@ def test_s3_down_mid_ingest_leaves_table_and_quarantine_as_they_were(
     again = ingest.ingest_day(credit_spec, DAY)
     assert lake.list_keys(folder) == [ingest.current_quarantine(credit_spec, "features", DAY)]
     assert again.rejected > first.rejected
+
+
+def test_bom_and_digit_only_ids_commit_as_text(embedded_settings, credit_spec) -> None:
+    from mlstack.stages.ingest import ingest_day
+
+    frame = pd.read_csv(io.StringIO(landed(credit_spec, DAY)), dtype=str, on_bad_lines="skip")
+    frame["application_id"] = [f"{i:06d}" for i in range(len(frame))]
+    data = b"\xef\xbb\xbf" + frame.to_csv(index=False).encode()
+    put(embedded_settings, credit_spec, DAY, "a.csv", data)
+    result = ingest_day(credit_spec, DAY)
+    ids = lake.load_table(credit_spec.table_name()).scan().to_pandas()["application_id"]
+    assert result.accepted == len(ids) > 0
+    assert ids.str.fullmatch(r"\d{6}").all() and "000000" in set(ids)
+
+
+def test_header_only_labels_day_is_recorded_empty_as_the_demo_spec_says(
+    embedded_settings, credit_spec
+) -> None:
+    from mlstack.stages.ingest import ingest_day
+
+    assert credit_spec.labels.source.empty_day == "record"
+    day = credit_spec.simulator.start  # no labels are due yet: the file is only a header
+    put(
+        embedded_settings,
+        credit_spec,
+        day,
+        "labels.csv",
+        landed(credit_spec, day, dataset="labels").encode(),
+        "labels",
+    )
+    result = ingest_day(credit_spec, day, "labels")
+    assert (result.rows_in, result.accepted) == (0, 0) and result.snapshot_id is not None
