@@ -102,10 +102,13 @@ def _parse(values: pd.Series, col: ColumnSpec) -> Parsed:
         return Parsed(_to_wall_time(values).dt.normalize(), why)
     if col.type == "timestamp":
         return Parsed(_to_datetime(values, utc=True), why)
+    import pyarrow.compute as pc
+
     text = values.astype(object).where(values.notna(), None)
-    control = values.astype("string").str.contains(CONTROL_RE, regex=True).fillna(False)
-    if control.any():
-        mask = control.to_numpy(dtype=bool)
+    found = pc.fill_null(pc.match_substring_regex(_arrow_text(values), CONTROL_RE), False)
+    mask = found.to_numpy(zero_copy_only=False).astype(bool)
+    if mask.any():
+        control = pd.Series(mask, index=values.index)
         why[mask] = [
             f"contains control character U+{ord(_first_control(v)):04X} (only tab and line "
             "breaks are allowed in text)"
@@ -122,11 +125,17 @@ def _first_control(value: str) -> str:
     return found.group(0) if found else "?"
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """Raw values as strings (typed values from Parquet/SQL through ``str``), NA kept."""
-    if values.dtype == object and not all(isinstance(v, str) for v in values.dropna()):
-        return values.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
-    return values
+def _arrow_text(values: pd.Series) -> Any:
+    """Raw values as an Arrow string array (typed values from Parquet/SQL through ``str``)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: one by one
+        as_text = values.map(
+            lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v)
+        )
+        return pa.array(as_text, type=pa.string(), from_pandas=True)
 
 
 def _to_int(values: pd.Series, why: np.ndarray) -> Parsed:
@@ -144,8 +153,8 @@ def _to_int(values: pd.Series, why: np.ndarray) -> Parsed:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = _as_text(values)
-    arr = pa.array(text, type=pa.string(), from_pandas=True)
+    arr = _arrow_text(values)
+    text = pd.Series(arr.to_pandas(), index=values.index)
     short = pc.fill_null(pc.match_substring_regex(arr, SHORT_INT_RE), False)
     fast = pc.cast(pc.utf8_trim_whitespace(pc.if_else(short, arr, None)), pa.int64())
     out = pd.Series(fast.to_pandas(types_mapper=pd.ArrowDtype), index=values.index).astype("Int64")
@@ -189,8 +198,7 @@ def _to_float(values: pd.Series, why: np.ndarray) -> Parsed:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        text = _as_text(values)
-        arr = pa.array(text, type=pa.string(), from_pandas=True)
+        arr = _arrow_text(values)
         valid = pc.match_substring_regex(arr, NUMBER_RE)
         numbers = pc.cast(pc.utf8_trim_whitespace(pc.if_else(valid, arr, None)), pa.float64())
         num = pd.Series(numbers.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
@@ -355,12 +363,12 @@ def validate(
 
     id_col = schema.id_column
     ids = typed[id_col]
-    dup = (ids.notna() & ids.duplicated(keep="first")).to_numpy(dtype=bool)
+    repeated = ids.duplicated(keep="first")
+    dup = (ids.notna() & repeated).to_numpy(dtype=bool)
     if dup.any():
         data_cols = list(schema.columns)
-        first_line = frame.loc[~ids.duplicated(keep="first") & ids.notna()].set_index(
-            ids[~ids.duplicated(keep="first") & ids.notna()]
-        )
+        firsts = ids.notna() & ~repeated & ids.isin(ids[dup])
+        first_line = frame.loc[firsts].set_index(ids[firsts])
         notes = np.full(n, "", dtype=object)
         for i in np.flatnonzero(dup):
             first = first_line.loc[ids.iat[i]]
@@ -460,17 +468,31 @@ def _ids_elsewhere(table: Any, schema: SchemaSpec, day: date) -> IdLookup:
     id_col, ts_col = schema.id_column, schema.timestamp_column
 
     def lookup(ids: pd.Series) -> pd.Series:
-        found = table.scan(
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        stored = table.scan(
             row_filter=Not(lake.day_filter(schema, day)), selected_fields=(id_col, ts_col)
-        ).to_pandas()
-        if found.empty:
-            return pd.Series(pd.NA, index=ids.index, dtype=object)
-        when = found[ts_col]
+        ).to_arrow()
+        out = pd.Series(pd.NA, index=ids.index, dtype=object)
+        if not stored.num_rows:
+            return out
+        mine = pa.array(ids, from_pandas=True).cast(stored.schema.field(id_col).type)
+        known = pc.is_in(mine, value_set=stored.column(id_col).combine_chunks())
+        hit = np.asarray(known.to_numpy(zero_copy_only=False), dtype=bool)
+        if not hit.any():  # the usual case: nothing more to look up
+            return out
+        found = stored.filter(pc.is_in(stored.column(id_col), value_set=mine.filter(known)))
+        when = found.column(ts_col).to_pandas()
         if isinstance(when.dtype, pd.DatetimeTZDtype):
             when = when.dt.tz_convert(None)
-        days = pd.Series(pd.to_datetime(when).dt.date.astype(str).to_numpy(), index=found[id_col])
+        days = pd.Series(
+            pd.to_datetime(when).dt.date.astype(str).to_numpy(),
+            index=found.column(id_col).to_pandas(),
+        )
         days = days[~days.index.duplicated(keep="first")]
-        return pd.Series(ids.map(days).to_numpy(), index=ids.index, dtype=object)
+        out[hit] = ids[hit].map(days).to_numpy()
+        return out
 
     return lookup
 
