@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from mlstack.cli import console as make_console
+from mlstack.cli.output import console as make_console
 from mlstack.settings import get_settings
 from mlstack.specs import discover, get_spec, load_spec
 
