@@ -57,22 +57,25 @@ def build_promote(spec: UseCaseSpec) -> DAG:
             # lazy: MLflow and the model libraries stay out of DAG parsing
             from mlstack import registry
             from mlstack.stages import promote
+            from mlstack.vocabulary import CANDIDATE
 
             version = (context.get("params") or {}).get("version")
             events = context["inlet_events"][candidate]
             if events:
                 log.info("Latest candidate event: %s", events[-1].extra)
-            if version is None and registry.get_alias(spec.name, promote.CANDIDATE) is None:
+            if version is None and registry.get_alias(spec.name, CANDIDATE) is None:
                 raise AirflowSkipException(f"{spec.name} has no candidate awaiting a decision")
             decision = promote.evaluate(spec, version)
             if not decision.needs_approval:
                 decision = promote.apply(spec, decision, actor=producer(context))
-            return decision.extra()
+            return decision.to_dict()
 
         @task(task_id="announce_challenger", outlets=[challenger])
         def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Emit ``model-challenger/<usecase>`` when a version became challenger."""
-            if decision.get("outcome") != "challenger" or decision.get("decision_id") is None:
+            from mlstack.vocabulary import CHALLENGER  # lazy: numpy stays out of DAG parsing
+
+            if decision.get("outcome") != CHALLENGER or decision.get("decision_id") is None:
                 raise AirflowSkipException(f"no new challenger (outcome {decision.get('outcome')})")
             extra = {
                 "usecase": spec.name,
@@ -129,9 +132,12 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> Any:
             else producer(context)
         )
         d = promote.apply(
-            spec, promote.Decision.from_extra(decision), actor=actor, approved=chosen == "Approve"
+            spec,
+            promote.PromotionDecision.from_dict(decision),
+            actor=actor,
+            approved=chosen == "Approve",
         )
-        return d.extra()
+        return d.to_dict()
 
     gate = needs_approval(decided)
     done = finalize(decided)

@@ -54,6 +54,7 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
             # lazy: MLflow and the statistics stay out of DAG parsing
             from mlstack import registry
             from mlstack.stages import rollout
+            from mlstack.vocabulary import CHALLENGER
 
             version = (context.get("params") or {}).get("version")
             if version is None and run_type(context) == "asset_triggered":
@@ -62,7 +63,7 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
                 events = context["inlet_events"][challenger]
                 if len(events):
                     version = (events[-1].extra or {}).get("version")
-            if version is None and registry.get_alias(spec.name, rollout.CHALLENGER) is None:
+            if version is None and registry.get_alias(spec.name, CHALLENGER) is None:
                 raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
             row = rollout.start(spec, challenger_version=version, actor=producer(context))
             return str(row["rollout_id"])

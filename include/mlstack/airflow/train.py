@@ -147,7 +147,7 @@ def build_train(spec: UseCaseSpec) -> DAG:
                 **result.snapshot.tags(),
             }
             context["outlet_events"][candidate].extra = extra
-            return result.extra()
+            return result.to_dict()
 
         train_model()
     return dag

@@ -31,6 +31,7 @@ from mlstack.demo.context import DemoContext, add_event
 from mlstack.demo.timeline import rollout_evidence
 from mlstack.demo.traffic import simulate
 from mlstack.specs import get_spec
+from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 #: p99 latency budget of the in-process demo gateway (see the module docstring).
 DEMO_MAX_P99_LATENCY_MS = 1000.0
@@ -105,8 +106,8 @@ def roll_out(ctx: DemoContext, day: date) -> str:
 
     from mlstack import registry, store
 
-    chall = registry.get_alias(ctx.usecase, "challenger", ctx.settings)
-    champ = registry.get_alias(ctx.usecase, "champion", ctx.settings)
+    chall = registry.get_alias(ctx.usecase, CHALLENGER, ctx.settings)
+    champ = registry.get_alias(ctx.usecase, CHAMPION, ctx.settings)
     if chall is None or champ is None:
         return "no challenger to roll out"
     spec = demo_rollout_spec(get_spec(ctx.usecase, ctx.settings.usecases_dir), ctx.days[0])
@@ -147,7 +148,7 @@ def roll_out(ctx: DemoContext, day: date) -> str:
     )
     for action, reasons, evidence in rows:
         add_event(ctx, day, f"rollout: {action}", rollout_evidence(reasons, evidence))
-    now = registry.get_alias(ctx.usecase, "champion", ctx.settings)
+    now = registry.get_alias(ctx.usecase, CHAMPION, ctx.settings)
     champion = int(now.version) if now is not None else None
     if champion == int(chall.version):
         add_event(

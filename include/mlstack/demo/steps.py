@@ -32,6 +32,7 @@ from mlstack.demo.rollout import roll_out
 from mlstack.demo.timeline import gate_evidence, timeline_monitor
 from mlstack.sources import land
 from mlstack.specs import get_spec
+from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 # --- ingestion ------------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ def train_and_promote(
     trained = f"trained v{model.get('version')}" + (f" ({why})" if why else "")
     outcome = (decided or {}).get("outcome", "no decision")
     add_event(ctx, day, f"{trained} -> {outcome}", gate_evidence(model, decided))
-    if outcome == "challenger":
+    if outcome == CHALLENGER:
         note += "; " + roll_out(ctx, day)
     return note
 
@@ -128,7 +129,7 @@ def step_monitor(ctx: DemoContext, day: date, result: DayResult) -> None:
     """Monitor ``day`` through the DAG; note alerts and the policy's decision; act on a request."""
     from mlstack import registry  # lazy: MLflow
 
-    champ = registry.get_alias(ctx.usecase, "champion", ctx.settings)
+    champ = registry.get_alias(ctx.usecase, CHAMPION, ctx.settings)
     if champ is None:
         return
     out = run_dag(ctx.dags, f"{ctx.usecase}__monitor", {"day": day.isoformat()}, ctx.log_file)
