@@ -11,24 +11,22 @@ import pytest
 from fastapi import Depends, HTTPException
 from fastapi.testclient import TestClient
 from mlstack import lake, store
-from mlstack.cli.monitor import (
+from mlstack.cli.monitor import latest_threshold, rollout_lines, series_line
+from mlstack.monitoring.history import Point
+from mlstack.monitoring.views import (
     chart_points,
     collapse_waits,
     drifted_features,
-    latest_threshold,
     rank_features,
     report_days,
     retrain_bar,
-    rollout_lines,
     rollout_report_files,
     rollout_report_key,
     rollout_summary,
-    series_line,
     spec_threshold,
     split_text,
     traffic_split,
 )
-from mlstack.stages.monitor import Point
 from mlstack.ui.monitoring import (
     REPORT_CSP,
     alert_report_href,
@@ -159,7 +157,7 @@ def test_svg_chart_draws_the_challenger_on_the_same_days() -> None:
 
 
 def test_points_of_one_variant(embedded_settings) -> None:
-    from mlstack.stages import monitor
+    from mlstack.monitoring import history
 
     _insert(
         embedded_settings,
@@ -169,11 +167,11 @@ def test_points_of_one_variant(embedded_settings) -> None:
         + _metric_rows("estimated_roc_auc", [0.9, 0.91], variant="challenger", version=2),
     )
     name = "estimated_roc_auc"
-    champion = monitor.points("credit_default", name, variant="champion")
+    champion = history.points("credit_default", name, variant="champion")
     assert [p.value for p in champion] == [0.8, 0.79, 0.8] and {p.version for p in champion} == {1}
-    challenger = monitor.points("credit_default", name, variant="challenger")
+    challenger = history.points("credit_default", name, variant="challenger")
     assert [(p.value, p.version) for p in challenger] == [(0.9, 2), (0.91, 2)]
-    assert len(monitor.points("credit_default", name)) == 5
+    assert len(history.points("credit_default", name)) == 5
 
 
 def test_svg_chart_has_a_y_axis_labelled_min_max_and_threshold() -> None:
