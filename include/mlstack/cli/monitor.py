@@ -153,7 +153,7 @@ def run_cmd(usecase: str, day: Any) -> None:
 
     spec = get_spec(usecase)
     result = monitor.run(spec, day.date())
-    out = result.summary()
+    out = result.to_dict()
     if result.evidence is not None:
         decision = retrain.evaluate(spec, result.evidence)
         out |= {"decision": decision.decision, "reason": decision.reason}

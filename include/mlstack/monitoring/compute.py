@@ -27,8 +27,8 @@ import pandas as pd
 from mlstack import modeling
 from mlstack.monitoring import drift, performance, quality
 from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, SHADOW
 
-CHAMPION = "champion"
 #: Columns the windows add to a model's features (never monitored as features).
 INTERNAL = ["_score", "_label", "_version", "_variant", "_prediction_id"]
 #: Metrics the monitor and the retrain policy can watch, per task.
@@ -151,7 +151,7 @@ def answered(window: pd.DataFrame) -> pd.DataFrame:
     """The rows that answered a request (a shadow score answered none)."""
     if window.empty or "_variant" not in window.columns:
         return window
-    return window[window["_variant"] != "shadow"]
+    return window[window["_variant"] != SHADOW]
 
 
 def of_version(window: pd.DataFrame, version: int) -> pd.DataFrame:
@@ -176,8 +176,8 @@ def variants(current: pd.DataFrame, labelled: pd.DataFrame, champion: int) -> di
             if v in out:
                 continue
             logged = rows["_variant"] if "_variant" in rows.columns else pd.Series(dtype=str)
-            rolled_out = logged.isin(["challenger", "shadow"]).any()
-            out[v] = "challenger" if rolled_out else "previous_champion"
+            rolled_out = logged.isin([CHALLENGER, SHADOW]).any()
+            out[v] = CHALLENGER if rolled_out else PREVIOUS_CHAMPION
     return out
 
 
@@ -328,7 +328,7 @@ def _drift_and_quality(
         )
     )
     alerting = drift.alerting(report.columns)  # multiple p-value tests corrected
-    out.findings.drifted = [c.as_dict() for c in alerting]
+    out.findings.drifted = [c.to_dict() for c in alerting]
     if alerting:
         out.alerts.append(
             AlertRecord(

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from mlstack import lake, store
 from mlstack.monitoring import report_keys, reports
 from mlstack.monitoring.compute import (
-    CHAMPION,
     AlertRecord,
     MetricRecord,
     Reference,
@@ -26,6 +25,7 @@ from mlstack.monitoring.compute import (
 )
 from mlstack.settings import Settings
 from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CHAMPION
 
 # --- writing ------------------------------------------------------------------------------------
 

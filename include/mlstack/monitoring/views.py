@@ -24,14 +24,14 @@ from typing import Any
 
 from mlstack import lake, registry
 from mlstack.monitoring import history, report_keys
-from mlstack.monitoring.compute import CHAMPION, watched_metric
+from mlstack.monitoring.compute import watched_metric
 from mlstack.monitoring.history import Point
 from mlstack.monitoring.performance import bar
 from mlstack.settings import get_settings
 from mlstack.specs import UseCaseSpec, discover, get_spec
 from mlstack.stages import catalog, rollout
+from mlstack.vocabulary import CHALLENGER, CHAMPION
 
-CHALLENGER = "challenger"
 #: Decisions read per rollout (waits are many; they are collapsed before they are shown).
 ROLLOUT_DECISIONS = 500
 #: The series :func:`overview` draws (``{metric}``: the watched metric).

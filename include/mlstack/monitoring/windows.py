@@ -39,6 +39,7 @@ from mlstack.monitoring.compute import (
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 from mlstack.stages import train
+from mlstack.vocabulary import CHAMPION
 
 #: How many days back realised performance may reach to gather ``monitoring.min_labels``.
 LABEL_POOL_MAX_DAYS = 14
@@ -61,7 +62,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> Reference | None:
     """The champion's training and holdout rows at the snapshots its run recorded."""
     s = settings or get_settings()
-    champ = registry.get_alias(spec.name, "champion", s)
+    champ = registry.get_alias(spec.name, CHAMPION, s)
     if champ is None:
         return None
     return version_reference(spec, int(champ.version), s)
@@ -144,7 +145,7 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
 
 def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings) -> pd.DataFrame:
     """The day's rows from the lake, scored by the reference's model (batch monitoring)."""
-    table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
+    table = lake.load_table(spec.table_name(), settings)
     frame = table.scan(row_filter=f"{spec.schema.timestamp_column} == '{day.isoformat()}'")
     df = frame.to_arrow().to_pandas()
     if df.empty:
@@ -164,9 +165,7 @@ def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -
     if sch.target_column in out.columns and spec.labels is None:
         out["_label"] = pd.to_numeric(out[sch.target_column], errors="coerce")
     if spec.labels is not None:
-        table = lake.catalog(settings).load_table(
-            lake.table_identifier(spec.table_name("labels"), settings)
-        )
+        table = lake.load_table(spec.table_name("labels"), settings)
         labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
         labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
         out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
@@ -248,7 +247,7 @@ def lake_rows(spec: UseCaseSpec, current: pd.DataFrame, settings: Settings) -> p
     wanted: set[Any] = set(ids.tolist())
     if sch.columns[sch.id_column].type == "int":
         wanted = {int(i) for i in wanted if str(i).lstrip("-").isdigit()}
-    table = lake.catalog(settings).load_table(lake.table_identifier(spec.table_name(), settings))
+    table = lake.load_table(spec.table_name(), settings)
     frame = (
         table.scan(
             row_filter=In(sch.id_column, wanted),  # type: ignore[call-arg,arg-type]  # pydantic stub
@@ -270,7 +269,7 @@ def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings
     else:
         name, column, field = spec.table_name(), sch.timestamp_column, sch.target_column or ""
         first = since
-    table = lake.catalog(settings).load_table(lake.table_identifier(name, settings))
+    table = lake.load_table(name, settings)
     rows = table.scan(
         row_filter=f"{column} >= '{first.isoformat()}' and {column} <= '{until.isoformat()}'",
         selected_fields=(field,),

@@ -12,7 +12,7 @@
    (with the version and its ``variant``), alerts in ``monitoring_alerts``, the Evidently
    report (HTML + JSON, on a sample) at the day's report key in the lake;
 
-and ends with the :class:`~mlstack.stages.retrain.Evidence` the retrain policy decides on —
+and ends with the :class:`~mlstack.stages.retrain.RetrainEvidence` the retrain policy decides on —
 built from the champion's findings and its own series only (:func:`champion_evidence`).
 """
 
@@ -27,7 +27,6 @@ import pandas as pd
 
 from mlstack.monitoring import history, windows
 from mlstack.monitoring.compute import (
-    CHAMPION,
     AlertRecord,
     Findings,
     MetricRecord,
@@ -39,14 +38,15 @@ from mlstack.monitoring.compute import (
 )
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
-from mlstack.stages.retrain import Evidence
+from mlstack.stages.retrain import RetrainEvidence
+from mlstack.vocabulary import CHAMPION
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class MonitorResult:
-    """What one monitoring run computed (JSON-safe via :meth:`summary`)."""
+    """What one monitoring run computed (JSON-safe via :meth:`to_dict`)."""
 
     usecase: str
     run_date: date
@@ -58,11 +58,11 @@ class MonitorResult:
     #: Alerts of every version (each names its ``model_version``).
     alerts: list[AlertRecord] = field(default_factory=list)
     report_uri: str | None = None
-    evidence: Evidence | None = None
+    evidence: RetrainEvidence | None = None
     #: Rows monitored per model version: {version: {"variant": ..., "rows": ...}}.
     versions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Short JSON-safe summary (XCom, CLI, Asset extra)."""
         return {
             "usecase": self.usecase,
@@ -100,7 +100,7 @@ def _monitor_version(
 def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> MonitorResult:
     """Monitor ``day`` for each model version that served it; evidence from the champion's.
 
-    Metrics, alerts and report; then the :class:`Evidence` for the retrain policy, built
+    Metrics, alerts and report; then the :class:`RetrainEvidence` for the retrain policy, built
     from the champion's own series (a challenger's points never count for or against it).
     """
     s = settings or get_settings()
@@ -133,7 +133,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
             findings = found
     served = of_version(current, ref.version)
     if not served.empty:
-        result.report_uri = history.write_report(spec, ref, served, day, result.summary(), s)
+        result.report_uri = history.write_report(spec, ref, served, day, result.to_dict(), s)
     history.write_alerts(
         spec, day, result.alerts, result.report_uri, s, model_version=result.model_version
     )
@@ -157,7 +157,7 @@ def champion_evidence(
     findings: Findings,
     report_uri: str | None,
     settings: Settings,
-) -> Evidence:
+) -> RetrainEvidence:
     """What the retrain policy decides on: the champion's findings and its own series."""
     metric = ref.metric
     changed = history.change_date(spec.name, metric, day, settings, model_version=ref.version)
@@ -169,7 +169,7 @@ def champion_evidence(
         )
         if v is not None and d <= day
     ]
-    return Evidence(
+    return RetrainEvidence(
         usecase=spec.name,
         run_date=day,
         metric=metric,
