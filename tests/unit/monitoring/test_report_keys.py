@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 from mlstack.monitoring import report_keys
-
-RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
+from mlstack.monitoring.report_keys import report_days, rollout_report_files, rollout_report_key
+from monitoring_rows import RID
 
 
 def test_daily_report_stem_and_key_agree() -> None:
@@ -59,3 +59,40 @@ def test_rollout_report_stem_gives_keys_the_readers_accept() -> None:
     assert (
         report_keys.rollout_report_files("credit_default", RID, f"file:///lake/{stem}.json") == []
     )
+
+
+def test_report_days_newest_first_and_only_well_formed_keys() -> None:
+    keys = [
+        "reports/credit_default/2026-02-01/monitor.html",
+        "reports/credit_default/2026-02-01/monitor.json",
+        "reports/credit_default/2026-02-03/monitor.html",
+        "reports/credit_default/../../etc/passwd",
+        "reports/credit_default/2026-02-04/secret.txt",
+        "reports/credit_default/20260205/monitor.html",
+        "reports/diabetes/2026-02-09/monitor.html",
+        "reports/rollouts/credit_default/1/0-promote.html",
+    ]
+    assert report_days("credit_default", keys) == [
+        {"day": "2026-02-03", "files": ["monitor.html"]},
+        {"day": "2026-02-01", "files": ["monitor.html", "monitor.json"]},
+    ]
+    assert len(report_days("credit_default", keys, limit=1)) == 1
+
+
+def test_rollout_report_keys_only_of_the_shape_rollout_writes() -> None:
+    key = rollout_report_key("credit_default", RID, "2-promote.json")
+    assert key == f"reports/rollouts/credit_default/{RID}/2-promote.json"
+    for rid, name in [
+        ("../../x", "0-promote.html"),  # not a rollout id
+        (RID, "0-wait.html"),  # waits have no report
+        (RID, "../0-promote.html"),
+        (RID, "0-promote.txt"),
+    ]:
+        assert rollout_report_key("credit_default", rid, name) is None, (rid, name)
+    uri = f"s3://lake/reports/rollouts/credit_default/{RID}/1-rollback.html"
+    assert rollout_report_files("credit_default", RID, uri) == [
+        "1-rollback.html",
+        "1-rollback.json",
+    ]
+    assert rollout_report_files("credit_default", RID, None) == []
+    assert rollout_report_files("diabetes", RID, uri) == []  # another use case's path

@@ -1,23 +1,32 @@
-"""The read model: one summary row per use case, report keys only of reports that exist, and
-the catalog's versions saying "schema changed" exactly when the CLI names a change."""
+"""The read model: series with thresholds and the retrain bar, drifted features, the rollout
+summary, one summary row per use case, report keys only of reports that exist, and the
+catalog's versions saying "schema changed" exactly when the CLI names a change."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from mlstack import lake, store
+from mlstack.cli.monitor import latest_threshold
 from mlstack.monitoring import views
+from mlstack.monitoring.history import Point
+from mlstack.monitoring.views import (
+    chart_points,
+    collapse_waits,
+    drifted_features,
+    rank_features,
+    retrain_bar,
+    rollout_summary,
+    spec_threshold,
+    split_text,
+    traffic_split,
+)
+from monitoring_rows import NOW, RID, STAGES, insert, metric_rows, rollout_status
 
-NOW = datetime.now(UTC)
-RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
 DAY = date(2026, 2, 14)
-
-
-def _insert(settings: object, table: Any, rows: list[dict[str, Any]]) -> None:
-    with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
-        conn.execute(table.insert(), rows)
 
 
 def _metric(day: date) -> dict[str, Any]:
@@ -64,13 +73,13 @@ def test_summary_of_a_usecase_without_history_says_no_model(embedded_settings) -
 
 def test_summary_names_the_last_alert_and_decision_and_the_status(embedded_settings) -> None:
     earlier = date(2026, 2, 12)
-    _insert(embedded_settings, store.monitoring_metrics, [_metric(earlier), _metric(DAY)])
-    _insert(
+    insert(embedded_settings, store.monitoring_metrics, [_metric(earlier), _metric(DAY)])
+    insert(
         embedded_settings,
         store.monitoring_alerts,
         [_alert(earlier, "quality", "old"), _alert(DAY, "drift", "2 drifted feature(s): income")],
     )
-    _insert(
+    insert(
         embedded_settings,
         store.retrain_requests,
         [_decision(earlier, "alert", "drift alone"), _decision(DAY, "retrain", "dropped")],
@@ -103,7 +112,7 @@ def test_summary_while_a_rollout_runs_says_rolling_out(embedded_settings) -> Non
     ro = {"rollout_id": RID, "usecase": "credit_default", "champion_version": 1}
     ro |= {"challenger_version": 2, "stages": stages, "stage_index": 0, "state": "running"}
     ro |= {"started_at": NOW, "stage_started_at": NOW, "actor": "test", "ended_at": None}
-    _insert(embedded_settings, store.rollouts, [ro])
+    insert(embedded_settings, store.rollouts, [ro])
     assert views.summary("credit_default")["status"] == "rolling out"
 
 
@@ -126,7 +135,7 @@ def _dataset_with_versions(settings: object) -> None:
     name = "credit_default"
     dataset = {"name": name, "usecase": name, "kind": "features", "owner": "risk-team"}
     dataset |= {"table_identifier": f"mlstack.{name}", "location": "file:///x", "tags": []}
-    _insert(
+    insert(
         settings,
         store.datasets,
         [dataset | {"description": "", "created_at": NOW, "updated_at": NOW}],
@@ -138,7 +147,7 @@ def _dataset_with_versions(settings: object) -> None:
         unchanged,  # what every append records: a non-empty dict that says "nothing changed"
         unchanged | {"added": ["region"]},
     ]
-    _insert(
+    insert(
         settings,
         store.versions,
         [
@@ -150,7 +159,7 @@ def _dataset_with_versions(settings: object) -> None:
         ],
     )
     edges = [(f"dataset:{name}@v2", "trained", "run:abc"), ("run:abc", "registered_as", "m/v1")]
-    _insert(
+    insert(
         settings,
         store.lineage,
         [
@@ -177,3 +186,97 @@ def test_catalog_versions_schema_changed_only_where_the_cli_names_a_change(
     rows = {line.split()[1]: line for line in out.output.splitlines() if "│ v" in line}
     assert "none" in rows["v2"] and "+region" in rows["v3"] and "initial" in rows["v1"]
     assert views.catalog_versions("diabetes") == []
+
+
+# --- series and rollouts (moved from the page tests) ----------------------------------------------
+
+
+def test_rank_features_by_alert_days_then_name() -> None:
+    assert rank_features([("b", 1), ("a", 1), ("c", 3), ("d", 0)]) == ["c", "a", "b", "d"]
+
+
+def test_drifted_features_rank_on_the_champion_series_only(embedded_settings) -> None:
+    drifted = dict(threshold=0.1, alert_from=0)
+    insert(
+        embedded_settings,
+        store.monitoring_metrics,
+        metric_rows("drift_score", [0.3], feature="income", variant="champion", **drifted)
+        + metric_rows("drift_score", [0.0, 0.0], feature="age")  # before variants: champion
+        + metric_rows("drift_score", [0.3] * 3, feature="age", variant="challenger", **drifted),
+    )
+    assert drifted_features("credit_default", date(2026, 2, 1)) == ["income", "age"]
+
+
+def test_spec_thresholds_fill_days_that_recorded_none(credit_spec) -> None:
+    assert spec_threshold(credit_spec, "drift_share") == credit_spec.monitoring.drift_share
+    assert spec_threshold(credit_spec, "rows") is None
+    spec = credit_spec.model_copy(
+        update={
+            "monitoring": credit_spec.monitoring.model_copy(
+                update={"drift_thresholds": {"income": 0.2}}
+            )
+        }
+    )
+    assert spec_threshold(spec, "drift_score", "income") == 0.2
+    assert spec_threshold(spec, "drift_score", "age") is None
+    found = [Point(date(2026, 2, 1), 0.1, False, None), Point(date(2026, 2, 2), 0.9, True, 0.3)]
+    pts = chart_points(spec, "drift_score", found, "income")
+    assert [p["threshold"] for p in pts] == [0.2, 0.3]  # recorded wins over the spec
+    assert latest_threshold(pts) == 0.3
+
+
+def test_retrain_bar_offsets_from_the_alert_bar(credit_spec, diabetes_spec) -> None:
+    def with_drops(spec: Any, alert: float, retrain: float) -> Any:
+        return spec.model_copy(
+            update={
+                "monitoring": spec.monitoring.model_copy(update={"performance_drop": alert}),
+                "retraining": spec.retraining.model_copy(update={"metric_drop": retrain}),
+            }
+        )
+
+    # champion holdout 0.80: alert under 0.78 (drop 0.02), retrain under 0.75 (drop 0.05)
+    assert retrain_bar(with_drops(credit_spec, 0.02, 0.05), "roc_auc", 0.78) == pytest.approx(0.75)
+    # errors: champion rmse 50, alert over 53, retrain over 55
+    assert retrain_bar(with_drops(diabetes_spec, 3, 5), "rmse", 53) == pytest.approx(55)
+    assert retrain_bar(credit_spec, "roc_auc", None) is None
+
+
+def test_chart_points_add_the_retrain_bar_only_where_it_differs(credit_spec) -> None:
+    metric = "business_value_per_row"  # credit_default watches it; both drops are 25 EUR
+    found = [Point(date(2026, 2, 1), 10.0, False, 5.0)]
+    same = chart_points(credit_spec, f"estimated_{metric}", found)
+    assert same == [{"day": "2026-02-01", "value": 10.0, "alert": False, "threshold": 5.0}]
+    spec = credit_spec.model_copy(
+        update={"retraining": credit_spec.retraining.model_copy(update={"metric_drop": 40})}
+    )
+    (point,) = chart_points(spec, f"realised_{metric}", found)
+    assert point["retrain_threshold"] == pytest.approx(-10.0)
+    assert "retrain_threshold" not in chart_points(spec, "drift_share", found)[0]
+
+
+def test_traffic_split_per_stage_and_after_the_end() -> None:
+    assert traffic_split(STAGES[1], "running") == {
+        "champion": 90.0,
+        "challenger": 10.0,
+        "shadow": False,
+    }
+    assert split_text(traffic_split(STAGES[0], "running")).endswith("(challenger scores in shadow)")
+    assert split_text(traffic_split(STAGES[2], "promoted")) == "champion 100% / challenger 0%"
+
+
+def test_rollout_summary_oldest_first_with_waits_folded() -> None:
+    summary = rollout_summary(rollout_status())
+    assert summary is not None
+    assert (summary["stage"], summary["split"]["challenger"], summary["state"]) == (
+        "10%",
+        10.0,
+        "running",
+    )
+    steps = [(d["stage"], d["action"], d["count"]) for d in summary["decisions"]]
+    assert steps == [("shadow", "wait", 2), ("shadow", "next_stage", 1), ("10%", "wait", 1)]
+    assert summary["decisions"][0]["reasons"] == ["80 labelled rows"]  # the latest look's
+    assert summary["decisions"][1]["reports"] == ["0-next_stage.html", "0-next_stage.json"]
+    assert summary["decisions"][0]["at"] == "2026-02-12 10:00"
+    assert rollout_summary({"usecase": "x", "rollout": None, "decisions": []}) is None
+    waits = [{"stage_index": 0, "action": "wait"}, {"stage_index": 1, "action": "wait"}]
+    assert [d["count"] for d in collapse_waits(waits)] == [1, 1]  # another stage's look
