@@ -58,7 +58,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
                     "alert",
                     {
                         "day": day.isoformat(),
-                        "messages": [a["message"] for a in result.alerts],
+                        "messages": [a.message for a in result.alerts],
                         "root_cause": decision.root_cause,
                         "report_uri": result.report_uri,
                     },
