@@ -62,11 +62,11 @@ def _token(base: str) -> str:
 def _seed(settings: object, spec: object) -> None:
     """A fortnight of drift_share (the last days over threshold) and the watched metric."""
     from mlstack import lake, store
-    from mlstack.stages import monitor
+    from mlstack.monitoring.compute import watched_metric
 
     now = datetime.now(UTC)
     first = date(2026, 2, 1)
-    watched = f"estimated_{monitor.watched_metric(spec)}"  # type: ignore[arg-type]
+    watched = f"estimated_{watched_metric(spec)}"  # type: ignore[arg-type]
     rows = []
     for i in range(DAYS):
         alert = i >= DAYS - ALERT_DAYS

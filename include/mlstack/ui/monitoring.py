@@ -296,15 +296,11 @@ def rollout_href(summary: dict[str, Any], decision: dict[str, Any]) -> str | Non
 def alert_report_href(usecase: str, report_uri: str | None) -> str | None:
     """Link to the monitoring report of an alert's run, from the lake URL the alert kept
     (``.../reports/<usecase>/<day>/monitor.html``); None when it has none of that shape."""
-    from mlstack.cli.monitor import report_days
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import alert_report
 
-    if not report_uri:
-        return None
-    key = "/".join(report_uri.split("/")[-4:])
-    found = report_days(usecase, [key])
-    if not found or not report_uri.endswith(f"/{key}"):
-        return None
-    return report_href(usecase, found[0]["day"], found[0]["files"][0])
+    found = alert_report(usecase, report_uri)
+    return None if found is None else report_href(usecase, *found)
 
 
 def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str | None:
@@ -321,7 +317,8 @@ def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str 
 
 
 def _overview(usecase: str) -> dict[str, Any]:
-    from mlstack.cli.monitor import overview
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import overview
 
     try:
         return overview(usecase)
@@ -445,7 +442,8 @@ def _rollout_decision_html(summary: dict[str, Any], d: dict[str, Any]) -> str:
 
 def _rollout_html(summary: dict[str, Any] | None) -> str:
     """The latest rollout: versions, state, stage, traffic split, its timeline and decisions."""
-    from mlstack.cli.monitor import split_text
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import split_text
 
     if summary is None:
         return "<h3>Rollout</h3><p class='rollout none'>no rollout yet</p>"
@@ -513,19 +511,19 @@ def _serve_report(key: str | None, shown: str) -> Response:
 @router.get("/reports/{usecase}/{day}/{name}")
 def get_report(usecase: str, day: str, name: str) -> Response:
     """One monitoring report file, streamed from ``reports/<usecase>/<day>/`` in the lake."""
-    from mlstack.cli.monitor import REPORT_FILES, report_days
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import report_key
 
     _known_usecase(usecase)
-    key = f"reports/{usecase}/{day}/{name}"
-    well_formed = name in REPORT_FILES and report_days(usecase, [key])
-    return _serve_report(key if well_formed else None, key)
+    return _serve_report(report_key(usecase, day, name), f"reports/{usecase}/{day}/{name}")
 
 
 @router.get("/rollouts/{usecase}/{rollout_id}/{name}")
 def get_rollout_report(usecase: str, rollout_id: str, name: str) -> Response:
     """One rollout decision's report file, streamed from
     ``reports/rollouts/<usecase>/<rollout_id>/<stage>-<action>.{html,json}`` in the lake."""
-    from mlstack.cli.monitor import rollout_report_key
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import rollout_report_key
 
     _known_usecase(usecase)
     key = rollout_report_key(usecase, rollout_id, name)
@@ -533,36 +531,6 @@ def get_rollout_report(usecase: str, rollout_id: str, name: str) -> Response:
 
 
 # --- catalog ------------------------------------------------------------------------------------
-
-
-def catalog_view(usecase: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The use case's datasets, each with its latest versions and lineage edges, plus the
-    models trained on them (``dataset -trained-> run -registered_as-> model``)."""
-    import sqlalchemy as sa
-
-    from mlstack import store
-    from mlstack.stages import catalog
-
-    found = []
-    for d in catalog.list_datasets():
-        if d["usecase"] != usecase:
-            continue
-        shown = catalog.show_dataset(d["name"], limit=limit)
-        runs = [e["target"] for e in shown["lineage"] if e["relation"] == "trained"]
-        models: list[dict[str, Any]] = []
-        if runs:
-            e = store.lineage.c
-            with store.engine().connect() as conn:
-                models = [
-                    dict(r._mapping)
-                    for r in conn.execute(
-                        sa.select(store.lineage).where(
-                            e.source.in_(runs), e.relation == "registered_as"
-                        )
-                    )
-                ]
-        found.append({**shown, "models": models})
-    return found
 
 
 def lineage_lines(dataset: dict[str, Any]) -> list[str]:
@@ -578,7 +546,7 @@ def _dataset_html(ds: dict[str, Any]) -> str:
     items = "".join(
         f"<li>v{v['version']} · snapshot {v['snapshot_id']} · {html.escape(v['operation'])}"
         f" · {html.escape(str(v['snapshot_at'])[:19])}"
-        + (" · <b>schema changed</b>" if v["schema_changes"] else "")
+        + (" · <b>schema changed</b>" if v["schema_changed"] else "")
         + "</li>"
         for v in versions
     )
@@ -597,8 +565,11 @@ def _dataset_html(ds: dict[str, Any]) -> str:
 @catalog_router.get("/{usecase}", response_class=HTMLResponse)
 def catalog_page(usecase: str) -> str:
     """The use case's dataset versions with lineage (rows as bars), linked from monitoring."""
+    # lazy: the plugin loads in every Airflow process, the read model pulls pandas
+    from mlstack.monitoring.views import catalog_versions
+
     _known_usecase(usecase)
-    body = "".join(_dataset_html(ds) for ds in catalog_view(usecase))
+    body = "".join(_dataset_html(ds) for ds in catalog_versions(usecase))
     return _page(
         f"{usecase} catalog",
         f"<h1>{html.escape(usecase)} — data catalog</h1>"
