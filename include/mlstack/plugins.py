@@ -140,78 +140,11 @@ def get_for(spec: Any, kind: str, name: str, field: str) -> Any:
         raise PluginError(f"{getattr(spec, 'path', None) or spec.name}: {field}: {exc}") from exc
 
 
-def spec_problems(spec: Any) -> list[str]:
-    """Every name a spec gives a plugin, checked against the registry (with the use case's
-    hooks and installed packages loaded): one ``field: problem`` line each, [] if none.
-
-    Checks sources (and their options), the simulator, the estimator (plugin name or an
-    importable class, with its params), transforms, notifiers and metrics (known, and for
-    the use case's task).
-    """
-    load_for(spec)
-    problems: list[str] = []
-
-    def known(kind: str, name: str, where: str) -> Any:
-        if name in _registry[kind]:
-            return _registry[kind][name]
-        listed = ", ".join(sorted(_registry[kind])) or "(none)"
-        problems.append(f"{where}: unknown {kind} plugin {name!r}; known {kind}: {listed}")
-        return None
-
-    sources = [("source", spec.source)]
-    if spec.labels is not None:
-        sources.append(("labels.source", spec.labels.source))
-    for where, source_spec in sources:
-        source = known("sources", source_spec.kind, f"{where}.kind")
-        model = getattr(source, "options_model", None)
-        if model is not None:
-            from mlstack.sources import options_problems
-
-            problems += [f"{where}.{p}" for p in options_problems(model, source_spec.options)]
-    if spec.simulator is not None:
-        known("simulators", spec.simulator.plugin, "simulator.plugin")
-    problems += _estimator_problems(spec)
-    for i, name in enumerate(spec.training.transforms):
-        known("transforms", name, f"training.transforms[{i}]")
-    known("notifiers", spec.rollout.notifier, "rollout.notifier")
-    for i, notifier in enumerate(spec.monitoring.notifiers):
-        known("notifiers", notifier.kind, f"monitoring.notifiers[{i}].kind")
-    metrics = [("training.primary_metric", spec.training.primary_metric)]
-    metrics += [(f"training.metrics[{i}]", m) for i, m in enumerate(spec.training.metrics)]
-    for where, name in metrics:
-        if name is None:
-            continue
-        metric = known("metrics", name, where)
-        task = getattr(metric, "task", spec.task)
-        if metric is not None and task != spec.task:
-            same = sorted(n for n, m in _registry["metrics"].items() if m.task == spec.task)
-            problems.append(
-                f"{where}: metric {name!r} is for {task}, not {spec.task}; use one of {same}"
-            )
-    return problems
-
-
-def _estimator_problems(spec: Any) -> list[str]:
-    """The estimator must be a models plugin or an importable class, and take its params."""
-    model = spec.training.model
-    if model is None:
-        return []
-    name, where = model.estimator, "training.model.estimator"
-    if "." not in name and name not in _registry["models"]:
-        listed = ", ".join(sorted(_registry["models"]))
-        return [
-            f"{where}: unknown estimator {name!r}: not a models plugin ({listed}) nor an "
-            "import path like sklearn.linear_model.LogisticRegression"
-        ]
-    from mlstack import modeling
-
-    try:
-        modeling.build_estimator(spec)
-    except PluginError as exc:
-        cause = exc.__cause__ if isinstance(exc.__cause__, PluginError) else exc
-        field = "training.model.params" if "bad params" in str(cause) else where
-        return [f"{field}: {cause}"]
-    return []
+def registered(kind: str) -> dict[str, Any]:
+    """Every plugin of ``kind`` by name (a copy), built-ins loaded."""
+    _check_kind(kind)
+    load_builtins()
+    return dict(_registry[kind])
 
 
 def names(kind: str) -> list[str]:

@@ -25,18 +25,6 @@ SPEC_FILE = "usecase.yaml"
 # DAG's own schedule, not for a cron timetable.
 ONE_OFF_SCHEDULES = ("@once", "@continuous")
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
-# Metrics the retrain policy can watch (realised and estimated), by task.
-WATCHABLE_METRICS = {
-    "classification": (
-        "roc_auc",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "business_value_per_row",
-    ),
-    "regression": ("mae", "rmse"),
-}
 
 log = logging.getLogger(__name__)
 
@@ -430,12 +418,6 @@ class UseCaseSpec(_Strict):
                 raise ValueError(f"{field} {col!r} is not a column; columns are: {sorted(cols)}")
         if self.training.cost_matrix is not None and self.task != "classification":
             raise ValueError("training.cost_matrix is only for classification use cases")
-        watched = self.retraining.metric
-        if watched is not None and watched not in WATCHABLE_METRICS[self.task]:
-            raise ValueError(
-                f"retraining.metric {watched!r} cannot be watched for {self.task}; "
-                f"allowed: {list(WATCHABLE_METRICS[self.task])}"
-            )
         return self
 
     @property

@@ -169,6 +169,10 @@ BAD_REFERENCES = [
         r"training.metrics\[1\]: unknown metrics plugin 'accuracy_score'",
     ),
     (
+        _set("retraining", "metric", value="rmse"),
+        r"retraining.metric: 'rmse' cannot be watched for classification; allowed: \['roc_auc'",
+    ),
+    (
         _set("simulator", "plugin", value="nope"),
         r"simulator.plugin: unknown simulators plugin 'nope'",
     ),
@@ -199,13 +203,14 @@ def test_usecases_validate_builtin_specs_are_valid() -> None:
 
 
 def test_spec_problems_import_path_estimator_is_accepted(tmp_path: Path) -> None:
+    from mlstack.spec_check import spec_problems
     from mlstack.specs import load_spec
 
     folder = spec_with(
         tmp_path,
         _set("training", "model", value={"estimator": "sklearn.linear_model.LogisticRegression"}),
     )
-    assert plugins.spec_problems(load_spec(folder)) == []
+    assert spec_problems(load_spec(folder)) == []
 
 
 def test_get_for_names_the_spec_file_and_field(credit_spec) -> None:

@@ -227,16 +227,6 @@ def test_spec_reserved_label_column_name_fails(tmp_path: Path) -> None:
         load_spec(path)
 
 
-def test_spec_retraining_metric_must_be_watchable(tmp_path: Path) -> None:
-    path = write_nested(tmp_path, "retraining", "metric", "rmse")
-    with pytest.raises(
-        SpecError,
-        match=r"retraining.metric 'rmse' cannot be watched for classification; allowed: "
-        r"\['roc_auc'",
-    ):
-        load_spec(path)
-
-
 def test_spec_empty_day_must_be_fail_or_record(tmp_path: Path) -> None:
     raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
     raw["source"]["empty_day"] = "skip"

@@ -38,8 +38,8 @@ def usecases_list() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def usecases_validate(paths: tuple[Path, ...]) -> None:
     """Validate specs (all use cases, or the given usecase.yaml files/folders)."""
-    from mlstack import plugins
     from mlstack.exceptions import MlstackError
+    from mlstack.spec_check import spec_problems
 
     targets = list(paths) or sorted(
         p.parent for p in get_settings().usecases_dir.glob("*/usecase.yaml")
@@ -48,7 +48,7 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
     for target in targets:
         try:
             spec = load_spec(target)
-            problems = plugins.spec_problems(spec)
+            problems = spec_problems(spec)
         except MlstackError as exc:
             failed += 1
             click.secho(str(exc), fg="red", err=True)
