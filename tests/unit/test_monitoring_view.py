@@ -484,6 +484,10 @@ def test_monitoring_page_lists_usecases_with_charts_thresholds_and_links(
     assert one.status_code == 200 and '<section id="diabetes"' not in one.text
     assert _chart_data(one.text).keys() == {k for k in charts if k.startswith("credit_default")}
     assert client.get("/monitoring/nope").status_code == 404
+    tab = client.get("/monitoring/dag/credit_default__monitor", follow_redirects=False)
+    assert tab.status_code == 307 and tab.headers["location"] == "../credit_default"
+    other = client.get("/monitoring/dag/someone_elses_dag", follow_redirects=False)
+    assert other.headers["location"] == "../"
     data = client.get("/monitoring/api/credit_default").json()
     assert [p["alert"] for p in data["series"]["drift_share"]][-3:] == [True, True, True]
     assert data["series"]["drift_share"][0]["threshold"] == 0.5

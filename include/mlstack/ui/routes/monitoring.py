@@ -1,12 +1,14 @@
-"""Monitoring pages: the summary of every use case with its details, one use case's page,
-and the same data as JSON (``mlstack monitor show --json``)."""
+"""Monitoring pages: the summary of every use case with its details, one use case's page
+(also reached from a use case's DAGs in the Airflow UI), and the same data as JSON
+(``mlstack monitor show --json``)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mlstack.exceptions import MlstackError
 from mlstack.monitoring import views
@@ -94,6 +96,14 @@ def list_usecases(request: Request) -> HTMLResponse:
 def get_overview(usecase: str) -> dict[str, Any]:
     """Aliases, metric series with thresholds, alerts, retrain decisions, reports, rollout."""
     return _overview(usecase)
+
+
+@router.get("/dag/{dag_id}")
+def redirect_dag(dag_id: str) -> RedirectResponse:
+    """The Monitoring tab of a DAG: its use case's page (DAG ids are ``<usecase>__<stage>``),
+    or every use case's for a DAG of none."""
+    owner = next((u for u in usecase_names() if dag_id.startswith(f"{u}__")), None)
+    return RedirectResponse(f"../{quote(owner)}" if owner else "../", status_code=307)
 
 
 @router.get("/{usecase}", response_class=HTMLResponse)
