@@ -485,7 +485,7 @@ def test_monitoring_pages_in_chromium_after_airflow_login(api_server: str, brows
     summary = browser.find_element(By.CSS_SELECTOR, "table.summary")
     row = summary.find_element(By.CSS_SELECTOR, "tr[data-usecase='credit_default']")
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
-    assert cells[:4] == ["credit_default", "rollout", "v1", "v2"], cells
+    assert cells[:4] == ["credit_default", "rolling out", "v1", "v2"], cells
     assert "drift share over 0.5" in cells[4] and "blocked" in cells[5]
     headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
     assert "credit_default" in headings and "diabetes" in headings

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from mlstack import store
 from mlstack.cli import monitor as _monitor
+from mlstack.settings import get_settings
+from mlstack.specs import discover
 from mlstack.stages import catalog as _catalog
 
 overview = _monitor.overview
@@ -26,6 +28,24 @@ def report_key(usecase: str, day: str, name: str) -> str | None:
     when ``day`` is no ISO day or ``name`` no report file."""
     key = f"reports/{usecase}/{day}/{name}"
     return key if _monitor.report_days(usecase, [key]) else None
+
+
+def usecases() -> list[str]:
+    """The names of the use cases the stack knows (their specs), sorted."""
+    specs, _ = discover(get_settings().usecases_dir)
+    return sorted(specs)
+
+
+def alert_report(usecase: str, report_uri: str | None) -> tuple[str, str] | None:
+    """(day, file name) of the daily report an alert's run wrote (from the lake URL the
+    alert kept), or None when it names none."""
+    if not report_uri:
+        return None
+    key = "/".join(report_uri.split("/")[-4:])
+    found = _monitor.report_days(usecase, [key])
+    if not found or not report_uri.endswith(f"/{key}"):
+        return None
+    return found[0]["day"], found[0]["files"][0]
 
 
 def _schema_change(changes: dict[str, Any]) -> str:
@@ -47,7 +67,12 @@ def catalog_versions(usecase: str, limit: int = 20) -> list[dict[str, Any]]:
             continue
         shown = _catalog.show_dataset(d["name"], limit=limit)
         versions = [
-            {**v, "schema_change": _schema_change(v["schema_changes"])} for v in shown["versions"]
+            {
+                **v,
+                "schema_change": _schema_change(v["schema_changes"]),
+                "schema_changed": _schema_change(v["schema_changes"]) not in ("none", "initial"),
+            }
+            for v in shown["versions"]
         ]
         runs = [e["target"] for e in shown["lineage"] if e["relation"] == "trained"]
         models: list[dict[str, Any]] = []
@@ -73,10 +98,12 @@ def summary(usecase: str) -> dict[str, Any]:
     alert = data["alerts"][0] if data["alerts"] else None
     decision = data["decisions"][0] if data["decisions"] else None
     rollout = data["rollout"]
-    if "champion" not in aliases:
+    if rollout is not None and rollout["state"] == "running":
+        status = "rolling out"
+    elif "champion" not in aliases:
         status = "no model"
     elif rollout is not None and rollout["state"] == "running":
-        status = "rollout"
+        status = "rolling out"
     elif alert is not None and any(
         p["day"] == alert["day"] for pts in data["series"].values() for p in pts[-1:]
     ):

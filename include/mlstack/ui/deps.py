@@ -9,8 +9,7 @@ import jinja2
 from fastapi import Depends, HTTPException
 from fastapi.templating import Jinja2Templates
 
-from mlstack.settings import get_settings
-from mlstack.specs import discover
+from mlstack.monitoring import views
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -27,8 +26,7 @@ templates = Jinja2Templates(
 
 def usecase_names() -> list[str]:
     """The use cases with a valid spec, sorted."""
-    specs, _ = discover(get_settings().usecases_dir)
-    return sorted(specs)
+    return views.usecases()
 
 
 def known_usecase(usecase: str) -> str:

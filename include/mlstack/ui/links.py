@@ -43,12 +43,5 @@ def rollout_href(summary: dict[str, Any], decision: dict[str, Any]) -> str | Non
 def alert_report_href(usecase: str, report_uri: str | None) -> str | None:
     """Link to the monitoring report of an alert's run, from the lake URL the alert kept
     (``.../reports/<usecase>/<day>/monitor.html``); None when it has none of that shape."""
-    if not report_uri:
-        return None
-    parts = report_uri.split("/")[-4:]
-    if len(parts) != 4 or parts[:2] != ["reports", usecase]:
-        return None
-    key = views.report_key(usecase, parts[2], parts[3])
-    if key is None or not report_uri.endswith(f"/{key}"):
-        return None
-    return report_href(usecase, parts[2], parts[3])
+    found = views.alert_report(usecase, report_uri)
+    return report_href(usecase, *found) if found else None
