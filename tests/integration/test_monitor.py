@@ -39,7 +39,7 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
 
     assert all(decisions[i].decision == "none" for i in range(CALM_DAYS, SHOCK_DAY)), story
     assert decisions[SHOCK_DAY].decision == "alert", story  # drift alone: alert only
-    assert set(decisions[SHOCK_DAY].evidence.as_dict()["drifted_features"][0]) >= {"column"}
+    assert set(decisions[SHOCK_DAY].evidence.to_dict()["drifted_features"][0]) >= {"column"}
     first = min(i for i, d in decisions.items() if d.decision == "retrain")
     assert first > SHOCK_DAY, story
     assert any("waiting for labels" in decisions[i].reason for i in range(SHOCK_DAY, first)), story

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from mlstack.exceptions import ValidationError
+from mlstack.exceptions import InvalidInput
 from mlstack.monitoring.performance import (
     Calibrator,
     LossEstimator,
@@ -87,7 +87,7 @@ def test_cbpe_business_value_matches_realised_in_expectation() -> None:
 
 
 def test_cbpe_scores_outside_unit_interval_raise() -> None:
-    with pytest.raises(ValidationError, match="probabilities"):
+    with pytest.raises(InvalidInput, match="probabilities"):
         cbpe(np.array([0.2, 1.7]), 0.5)
 
 

@@ -142,8 +142,8 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
                 from mlstack.stages.ingest import ingest_day
 
                 result = ingest_day(spec, run_day(context), dataset, producer=producer(context))
-                context["outlet_events"][asset].extra = result.extra()
-                return result.extra()
+                context["outlet_events"][asset].extra = result.to_dict()
+                return result.to_dict()
 
             step = ingest()
             if landed is not None:

@@ -178,7 +178,7 @@ def build_train(spec: UseCaseSpec) -> DAG:
                 **result.snapshot.tags(),
             }
             context["outlet_events"][candidate].extra = extra
-            return result.extra()
+            return result.to_dict()
 
         train_model()
     return dag
@@ -224,7 +224,7 @@ def build_promote(spec: UseCaseSpec) -> DAG:
             decision = promote.evaluate(spec, version)
             if not decision.needs_approval:
                 decision = promote.apply(spec, decision, actor=factory.producer(context))
-            return decision.extra()
+            return decision.to_dict()
 
         @task(task_id="announce_challenger", outlets=[challenger])
         def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -289,9 +289,12 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> Any:
             else factory.producer(context)
         )
         d = promote.apply(
-            spec, promote.Decision.from_extra(decision), actor=actor, approved=chosen == "Approve"
+            spec,
+            promote.PromotionDecision.from_dict(decision),
+            actor=actor,
+            approved=chosen == "Approve",
         )
-        return d.extra()
+        return d.to_dict()
 
     gate = needs_approval(decided)
     done = finalize(decided)

@@ -48,7 +48,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
 
             day = factory.run_day(context)
             result = monitor.run(spec, day)
-            out = result.summary()
+            out = result.to_dict()
             if result.evidence is None:
                 return out
             decision = retrain.evaluate(spec, result.evidence)

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from rich.markup import escape
 
 from mlstack.specs import UseCaseSpec, get_spec
+from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 if TYPE_CHECKING:
     from mlstack.stages.monitor import Point
 
 BARS = "▁▂▃▄▅▆▇█"
-CHAMPION, CHALLENGER = "champion", "challenger"
 #: The files of one monitoring report under ``reports/<usecase>/<day>/`` in the lake.
 REPORT_FILES = ("monitor.html", "monitor.json")
 #: A rollout decision's report file: ``<stage index>-<action>.{html,json}`` (see rollout.act).
@@ -422,7 +422,7 @@ def run_cmd(usecase: str, day: Any) -> None:
 
     spec = get_spec(usecase)
     result = monitor.run(spec, day.date())
-    out = result.summary()
+    out = result.to_dict()
     if result.evidence is not None:
         decision = retrain.evaluate(spec, result.evidence)
         out |= {"decision": decision.decision, "reason": decision.reason}

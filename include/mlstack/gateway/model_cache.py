@@ -26,9 +26,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mlstack import registry, store
-from mlstack.exceptions import MlstackError, ModelNotFound, ValidationError
+from mlstack.exceptions import InvalidInput, MlstackError, ModelNotFound
 from mlstack.settings import Settings
 from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CHAMPION
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class InputField:
     required: bool
 
 
-class RecordError(ValidationError):
+class RecordError(InvalidInput):
     """A record does not match the model signature; ``field`` names the culprit."""
 
     def __init__(self, index: int, field: str, message: str) -> None:
@@ -297,7 +298,7 @@ class ModelCache:
         except sa.exc.SQLAlchemyError as exc:
             log.warning("Keeping %s rollout state: database unreachable (%s)", name, exc)
             rollout = current.rollout
-        champ_v = aliases.get("champion")
+        champ_v = aliases.get(CHAMPION)
         chall_v = rollout.challenger_version if rollout else None
         try:
             champion = self._reuse_or_load(spec, champ_v, current)

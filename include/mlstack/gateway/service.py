@@ -20,18 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from mlstack.exceptions import NoModelServed
 from mlstack.gateway.metrics import Metrics
 from mlstack.gateway.model_cache import LoadedModel, ModelCache, RecordError, Serving
 from mlstack.gateway.prediction_log import PredictionLogger
-from mlstack.stages.rollout import CHALLENGER, CHAMPION, SHADOW, assign
+from mlstack.stages.rollout import assign
+from mlstack.vocabulary import CHALLENGER, CHAMPION, SHADOW
 
 log = logging.getLogger(__name__)
 
 Scored = tuple[np.ndarray, np.ndarray | None]
-
-
-class NoModel(LookupError):
-    """The use case has no champion loaded yet."""
 
 
 class Batcher:
@@ -115,7 +113,7 @@ class PredictionService:
         serving = self.cache.get(usecase)
         champion = serving.champion
         if champion is None:
-            raise NoModel(usecase)
+            raise NoModelServed(usecase)
         champion.check(records)
         spec = self.cache.specs[usecase]
         id_col = spec.schema.id_column
@@ -304,4 +302,4 @@ def _row(
     }
 
 
-__all__ = ["Answer", "NoModel", "PredictionService", "RecordError"]
+__all__ = ["Answer", "NoModelServed", "PredictionService", "RecordError"]

@@ -138,9 +138,9 @@ def _final_snapshots(table: Table) -> list[Snapshot]:
 def _partition_rows(
     table: Table, spec: UseCaseSpec, dataset: str, snapshot: Snapshot, day: str | None
 ) -> pa.Table:
-    from mlstack.stages.ingest import day_filter
-
-    scan_filter = day_filter(spec.dataset_schema(dataset), date.fromisoformat(day)) if day else None
+    scan_filter = (
+        lake.day_filter(spec.dataset_schema(dataset), date.fromisoformat(day)) if day else None
+    )
     if scan_filter is None:
         return table.scan(snapshot_id=snapshot.snapshot_id).to_arrow()
     return table.scan(snapshot_id=snapshot.snapshot_id, row_filter=scan_filter).to_arrow()
@@ -288,16 +288,8 @@ def sync(
 
     ``sources`` (files an ingestion read) become lineage edges into the newest version.
     """
-    from pyiceberg.exceptions import NoSuchTableError
-
     s = settings or get_settings()
-    ident = lake.table_identifier(spec.table_name(dataset), s)
-    try:
-        table = lake.catalog(s).load_table(ident)
-    except NoSuchTableError as exc:
-        raise DatasetNotFound(
-            f"table {ident} does not exist yet; ingest a day of {spec.name} first"
-        ) from exc
+    table = lake.load_table(spec.table_name(dataset), s)
     records = []
     with store.engine(s).begin() as conn:
         name = upsert_dataset(conn, spec, dataset, table, s)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,12 +26,10 @@ from mlstack.settings import Settings, get_settings
 from mlstack.specs import ColumnSpec, SchemaSpec, UseCaseSpec
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-    from pyiceberg.table import Table
+    pass
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = {"_ingested_at": "timestamp", "_source": "string"}
 TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
 
@@ -53,7 +50,7 @@ class IngestResult:
     files: list[str] = field(default_factory=list)
     batch: str = ""
 
-    def extra(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for Airflow (Asset event extra, XCom)."""
         return asdict(self)
 
@@ -221,125 +218,6 @@ def validate(frame: pd.DataFrame, schema: SchemaSpec, day: date, origin: str = "
     return Checked(accepted=accepted, rejected=rejected.reset_index(drop=True))
 
 
-# --- Iceberg --------------------------------------------------------------------------------
-
-
-def iceberg_schema(schema: SchemaSpec) -> Any:
-    """The Iceberg schema of a dataset: the spec's columns plus ingestion metadata."""
-    from pyiceberg import types as it
-    from pyiceberg.schema import Schema
-
-    kinds = {
-        "string": it.StringType(),
-        "category": it.StringType(),
-        "int": it.LongType(),
-        "float": it.DoubleType(),
-        "bool": it.BooleanType(),
-        "date": it.DateType(),
-        "timestamp": it.TimestamptzType(),
-    }
-    cols = {**{k: v.type for k, v in schema.columns.items()}, **META_COLUMNS}
-    fields = [
-        it.NestedField(
-            i,
-            name,
-            kinds[kind],
-            required=False,
-            doc=schema.columns[name].description if name in schema.columns else None,
-        )
-        for i, (name, kind) in enumerate(cols.items(), start=1)
-    ]
-    return Schema(*fields)
-
-
-def arrow_table(frame: pd.DataFrame, table_schema: Any) -> pa.Table:
-    """Arrow table in the Iceberg table's own column order and types."""
-    import pyarrow as pa
-    from pyiceberg.io.pyarrow import schema_to_pyarrow
-
-    target = schema_to_pyarrow(table_schema, include_field_ids=False)
-    arrays = []
-    for fld in target:
-        if fld.name in frame.columns:
-            arrays.append(pa.array(frame[fld.name], type=fld.type, from_pandas=True))
-        else:
-            arrays.append(pa.nulls(len(frame), type=fld.type))
-    return pa.Table.from_arrays(arrays, schema=target)
-
-
-def open_table(spec: UseCaseSpec, dataset: str, settings: Settings) -> Table:
-    """The dataset's Iceberg table, created partitioned by day (or evolved) to match the spec."""
-    from pyiceberg.exceptions import NoSuchTableError
-    from pyiceberg.partitioning import PartitionField, PartitionSpec
-    from pyiceberg.transforms import DayTransform, IdentityTransform
-
-    schema = spec.dataset_schema(dataset)
-    wanted = iceberg_schema(schema)
-    ident = lake.table_identifier(spec.table_name(dataset), settings)
-    cat = lake.catalog(settings)
-    try:
-        table = cat.load_table(ident)
-    except NoSuchTableError:
-        ts = wanted.find_field(schema.timestamp_column)
-        transform: IdentityTransform[Any] | DayTransform = (
-            IdentityTransform()
-            if schema.columns[schema.timestamp_column].type == "date"
-            else DayTransform()
-        )
-        part = PartitionSpec(PartitionField(ts.field_id, 1000, transform, "day"))
-        props = {
-            "mlstack.usecase": spec.name,
-            "mlstack.dataset": dataset,
-            "write.parquet.compression-codec": "zstd",
-        }
-        try:
-            return cat.create_table(ident, schema=wanted, partition_spec=part, properties=props)
-        except Exception:  # created concurrently by another run: load the winner's table
-            return cat.load_table(ident)
-    have = {f.name for f in table.schema().fields}
-    if any(f.name not in have for f in wanted.fields):
-        with table.update_schema() as update:
-            update.union_by_name(wanted)
-        table = cat.load_table(ident)
-    return table
-
-
-def day_filter(schema: SchemaSpec, day: date) -> Any:
-    """Iceberg row filter selecting one day of the timestamp column."""
-    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
-
-    # pyiceberg's expression classes are pydantic models whose constructors mypy cannot see.
-    col = schema.timestamp_column
-    if schema.columns[col].type == "date":
-        return EqualTo(col, day.isoformat())  # type: ignore[call-arg, arg-type]
-    start = pd.Timestamp(day, tz="UTC")
-    end = start + pd.Timedelta(days=1)
-    return And(
-        GreaterThanOrEqual(col, start.isoformat()),  # type: ignore[call-arg, arg-type]
-        LessThan(col, end.isoformat()),  # type: ignore[call-arg, arg-type]
-    )
-
-
-def replace_day(
-    table: Table, schema: SchemaSpec, day: date, data: pa.Table, props: dict[str, str]
-) -> int:
-    """Replace one day's partition with ``data`` in one atomic commit; return the snapshot id."""
-    flt = day_filter(schema, day)
-    with warnings.catch_warnings():  # a first load of a day has nothing to delete: fine
-        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        if data.num_rows:
-            table.overwrite(data, overwrite_filter=flt, snapshot_properties=props)
-        else:
-            table.delete(flt, snapshot_properties=props)
-    table.refresh()
-    snap = table.current_snapshot()
-    if snap is None:  # an empty day on an empty table: commit an empty append to get a version
-        table.append(data, snapshot_properties=props)
-        snap = table.current_snapshot()
-    assert snap is not None
-    return int(snap.snapshot_id)
-
-
 # --- quarantine -----------------------------------------------------------------------------
 
 
@@ -393,7 +271,12 @@ def ingest_day(
     accepted = accepted.assign(_ingested_at=pd.Timestamp(datetime.now(UTC)))
     if "_source" not in accepted.columns:
         accepted["_source"] = origin
-    table = open_table(spec, dataset, s)
+    table = lake.open_table(
+        spec.table_name(dataset),
+        spec.dataset_schema(dataset),
+        {"mlstack.usecase": spec.name, "mlstack.dataset": dataset},
+        s,
+    )
     batch_id = uuid.uuid4().hex
     props = {
         "mlstack.day": day.isoformat(),
@@ -402,7 +285,9 @@ def ingest_day(
         "mlstack.rows-in": str(rows_in),
         "mlstack.rejected": str(len(rejected)),
     }
-    snapshot_id = replace_day(table, schema, day, arrow_table(accepted, table.schema()), props)
+    snapshot_id = lake.replace_day(
+        table, schema, day, lake.arrow_table(accepted, table.schema()), props
+    )
     result = IngestResult(
         usecase=spec.name,
         dataset=dataset,

@@ -18,7 +18,7 @@
 
 Outputs: a time series in ``monitoring_metrics``, alerts in ``monitoring_alerts``, the
 Evidently report (HTML + JSON, on a sample) under ``reports/<usecase>/<day>/`` in the lake,
-and the :class:`~mlstack.stages.retrain.Evidence` the retrain policy decides on — built from
+and the :class:`~mlstack.stages.retrain.RetrainEvidence` the retrain policy decides on — built from
 the champion's series only.
 """
 
@@ -38,7 +38,8 @@ from mlstack import lake, modeling, registry, store
 from mlstack.monitoring import drift, performance, quality, reports
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
-from mlstack.stages.retrain import Evidence
+from mlstack.stages.retrain import RetrainEvidence
+from mlstack.vocabulary import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, SHADOW
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ class MonitorResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     report_uri: str | None = None
-    evidence: Evidence | None = None
+    evidence: RetrainEvidence | None = None
     #: Rows monitored per model version: {version: {"variant": ..., "rows": ...}}.
     versions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Short JSON-safe summary (XCom, CLI, Asset extra)."""
         return {
             "usecase": self.usecase,
@@ -97,7 +98,7 @@ def _days_param(value: Any) -> tuple[date, date]:
 def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> Reference | None:
     """The champion's training and holdout rows at the snapshots its run recorded."""
     s = settings or get_settings()
-    champ = registry.get_alias(spec.name, "champion", s)
+    champ = registry.get_alias(spec.name, CHAMPION, s)
     if champ is None:
         return None
     return version_reference(spec, int(champ.version), s)
@@ -513,7 +514,7 @@ def compute(
             )
         )
         alerting = drift.alerting(report.columns)  # multiple p-value tests corrected
-        findings["drifted"] = [c.as_dict() for c in alerting]
+        findings["drifted"] = [c.to_dict() for c in alerting]
         if alerting:
             alerts.append(
                 {
@@ -632,7 +633,6 @@ def compute(
 # --- writing ------------------------------------------------------------------------------
 
 
-CHAMPION = "champion"
 METRIC_FIELDS = ("metric", "feature", "value", "threshold", "alert", "details", "run_date")
 
 
@@ -856,7 +856,7 @@ def answered(window: pd.DataFrame) -> pd.DataFrame:
     """The rows that answered a request (a shadow score answered none)."""
     if window.empty or "_variant" not in window.columns:
         return window
-    return window[window["_variant"] != "shadow"]
+    return window[window["_variant"] != SHADOW]
 
 
 def of_version(window: pd.DataFrame, version: int) -> pd.DataFrame:
@@ -881,8 +881,8 @@ def variants(current: pd.DataFrame, labelled: pd.DataFrame, champion: int) -> di
             if v in out:
                 continue
             logged = rows["_variant"] if "_variant" in rows.columns else pd.Series(dtype=str)
-            rolled_out = logged.isin(["challenger", "shadow"]).any()
-            out[v] = "challenger" if rolled_out else "previous_champion"
+            rolled_out = logged.isin([CHALLENGER, SHADOW]).any()
+            out[v] = CHALLENGER if rolled_out else PREVIOUS_CHAMPION
     return out
 
 
@@ -910,7 +910,7 @@ def _monitor_version(
 def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> MonitorResult:
     """Monitor ``day`` for each model version that served it; evidence from the champion's.
 
-    Metrics, alerts and report; then the :class:`Evidence` for the retrain policy, built
+    Metrics, alerts and report; then the :class:`RetrainEvidence` for the retrain policy, built
     from the champion's own series (a challenger's points never count for or against it).
     """
     s = settings or get_settings()
@@ -943,7 +943,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
             findings = found
     served = of_version(current, ref.version)
     if not served.empty:
-        result.report_uri = write_report(spec, ref, served, day, result.summary(), s)
+        result.report_uri = write_report(spec, ref, served, day, result.to_dict(), s)
     write_alerts(spec, result, s)
     result.evidence = champion_evidence(spec, ref, day, findings, result.report_uri, s)
     log.info(
@@ -965,7 +965,7 @@ def champion_evidence(
     findings: dict[str, Any],
     report_uri: str | None,
     settings: Settings,
-) -> Evidence:
+) -> RetrainEvidence:
     """What the retrain policy decides on: the champion's findings and its own series."""
     metric = ref.metric
     changed = change_date(spec.name, metric, day, settings, model_version=ref.version)
@@ -978,7 +978,7 @@ def champion_evidence(
         if v is not None and d <= day
     ]
     realised = findings.get("realised", (None, 0))
-    return Evidence(
+    return RetrainEvidence(
         usecase=spec.name,
         run_date=day,
         metric=metric,

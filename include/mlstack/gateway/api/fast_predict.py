@@ -23,8 +23,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from mlstack.exceptions import NoModelServed
 from mlstack.gateway.model_cache import RecordError
-from mlstack.gateway.service import NoModel, PredictionService
+from mlstack.gateway.service import PredictionService
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -97,7 +98,7 @@ class PredictHotPath:
         if records is not None:
             try:
                 answers = await service.predict(usecase, records)
-            except (RecordError, NoModel):
+            except (RecordError, NoModelServed):
                 answers = None  # FastAPI's route gives the 422 / 503
         if answers is None:
             return await self.app(scope, _replay(body, receive), send)

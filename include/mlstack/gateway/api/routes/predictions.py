@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException
 
+from mlstack.exceptions import NoModelServed
 from mlstack.gateway.api.deps import ServiceDep, UsecaseDep
 from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.schemas import (
@@ -15,7 +16,6 @@ from mlstack.gateway.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from mlstack.gateway.service import NoModel
 
 router = APIRouter(prefix="/v1/{usecase}", tags=["predictions"])
 
@@ -40,7 +40,7 @@ async def create_prediction(
                 }
             ],
         ) from exc
-    except NoModel as exc:
+    except NoModelServed as exc:
         raise HTTPException(503, f"{usecase} has no champion loaded yet") from exc
     return PredictResponse(
         predictions=[
