@@ -539,7 +539,7 @@ def test_page_shows_the_rollout_and_alert_links_and_serves_rollout_reports(
     assert section.count('class="stage ') == 3 and 'class="end running"' in section
     assert "no rollout yet" in page.split('<section id="diabetes"')[1]
     row = page.split('data-usecase="credit_default"')[1].split("</tr>")[0]
-    assert "2 drifted" in row and "no model" in row  # no champion registered here
+    assert "2 drifted" in row and "rolling out" in row  # a rollout runs: said first
     got = client.get(f"/monitoring/{href}.html")
     assert got.status_code == 200 and got.headers["content-security-policy"] == REPORT_CSP
     assert client.get(f"/monitoring/{href}.json").json() == {"action": "next_stage"}
