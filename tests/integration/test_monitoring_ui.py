@@ -301,6 +301,13 @@ def _check_refusals(api_server: str) -> None:
         # the first page a worker renders imports MLflow and PyIceberg: allow for it
         assert _status(f"{api_server}{page}", token=token, timeout=120) == 200, page
     assert _status(f"{api_server}/api/v2/dags") == 401  # as Airflow's own API
+    plugins = urllib.request.Request(
+        f"{api_server}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(plugins, timeout=30) as resp:
+        mine = next(p for p in json.loads(resp.read())["plugins"] if p["name"] == "mlstack")
+    tabs = {v["destination"]: v["href"] for v in mine["external_views"]}
+    assert tabs == {"nav": "/mlstack/monitoring/", "dag": "/mlstack/monitoring/dag/{DAG_ID}"}
     assert _status(f"{api_server}/mlstack/static/vendor/uPlot.iife.min.js") == 200  # no data
     assert "without Airflow authentication" not in (ROOT / "README.md").read_text()
 
@@ -520,6 +527,9 @@ def test_monitoring_pages_in_chromium_after_airflow_login(api_server: str, brows
     _screenshot(browser, "usecase-light")
     _colour_mode(browser, "dark")
     assert browser.find_elements(By.CSS_SELECTOR, "#credit_default figure canvas")
+    browser.get(f"{api_server}/mlstack/monitoring/dag/credit_default__monitor")  # the DAG tab
+    _wait(browser, "#credit_default figure canvas")
+    assert browser.current_url == f"{api_server}/mlstack/monitoring/credit_default"
     _screenshot(browser, "usecase-dark")
     browser.get(f"{api_server}/mlstack/monitoring/")
     _wait(browser, "#credit_default figure canvas")

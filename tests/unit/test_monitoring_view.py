@@ -3,6 +3,7 @@ and the catalog, the login redirect, and the terminal view of the same data."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -35,7 +36,7 @@ from mlstack.ui.charts import bars, line_chart, stage_state, timeline
 from mlstack.ui.links import alert_report_href, mlflow_links
 from mlstack.ui.routes.catalog import lineage_groups, lineage_lines
 from mlstack.ui.routes.reports import REPORT_CSP
-from support import use_settings
+from support import ROOT, use_settings
 
 NOW = datetime.now(UTC)
 RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
@@ -414,6 +415,28 @@ def test_lineage_groups_per_version_newest_first_down_to_models() -> None:
     assert groups[0]["counts"] == {"produced": 1, "trained": 1, "registered_as": 1}
     assert groups[0]["models"] == ["model:a/v1"]
     assert groups[1]["lines"] == ["job:ingest -produced-> dataset:a@v1"]
+
+
+# --- boundaries ---------------------------------------------------------------------------------
+
+#: What the pages must not import: they read the read model (mlstack.monitoring.views).
+NOT_IN_UI = ("sqlalchemy", "airflow", "mlstack.cli", "mlstack.store", "mlstack.stages")
+
+
+def test_ui_reads_the_read_model_only() -> None:
+    found = {}
+    for path in sorted((ROOT / "include" / "mlstack" / "ui").rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        found[path.name] = sorted(
+            n for n in names if any(n == b or n.startswith(f"{b}.") for b in NOT_IN_UI)
+        )
+    assert not any(found.values()), found
+    assert found  # the walk saw the package
 
 
 # --- login --------------------------------------------------------------------------------------
