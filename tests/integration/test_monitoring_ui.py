@@ -70,11 +70,11 @@ def _seed(settings: object, spec: object, tmp: Path) -> None:
     challenger's too, on the last days), feature drift, policy decisions, a rollout, a
     catalogued dataset and the model's aliases."""
     from mlstack import lake, store
-    from mlstack.stages import monitor
+    from mlstack.monitoring.compute import watched_metric
 
     now = datetime.now(UTC)
     first = date(2026, 2, 1)
-    watched = f"estimated_{monitor.watched_metric(spec)}"  # type: ignore[arg-type]
+    watched = f"estimated_{watched_metric(spec)}"  # type: ignore[arg-type]
     rows = []
     for i in range(DAYS):
         alert = i >= DAYS - ALERT_DAYS

@@ -6,85 +6,27 @@ from __future__ import annotations
 import ast
 import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi import Depends, HTTPException
 from fastapi.testclient import TestClient
 from mlstack import lake, store
-from mlstack.cli.monitor import (
-    chart_points,
-    collapse_waits,
-    drifted_features,
-    latest_threshold,
-    rank_features,
-    report_days,
-    retrain_bar,
-    rollout_lines,
-    rollout_report_files,
-    rollout_report_key,
+from mlstack.cli.monitor import rollout_lines, series_line
+from mlstack.monitoring.views import (
     rollout_summary,
-    series_line,
-    spec_threshold,
-    split_text,
-    traffic_split,
 )
-from mlstack.stages.monitor import Point
 from mlstack.ui.app import create_app, login_redirect
 from mlstack.ui.charts import bars, line_chart, stage_state, timeline
 from mlstack.ui.links import alert_report_href, mlflow_links
 from mlstack.ui.routes.catalog import lineage_groups, lineage_lines
 from mlstack.ui.routes.reports import REPORT_CSP
+from monitoring_rows import NOW, RID
+from monitoring_rows import insert as _insert
+from monitoring_rows import metric_rows as _metric_rows
+from monitoring_rows import rollout_status as _rollout_status
 from support import ROOT, use_settings
-
-NOW = datetime.now(UTC)
-RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
-STAGES = [
-    {"name": "shadow", "traffic": 0.0, "shadow": True},
-    {"name": "10%", "traffic": 0.1, "shadow": False},
-    {"name": "50%", "traffic": 0.5, "shadow": False},
-]
-
-
-def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "usecase": "credit_default",
-            "run_date": date(2026, 2, 10) + timedelta(days=i),
-            "metric": metric,
-            "feature": kw.get("feature"),
-            "variant": kw.get("variant"),
-            "model_version": kw.get("version", 1),
-            "value": v,
-            "threshold": kw.get("threshold"),
-            "alert": i >= kw.get("alert_from", len(values)),
-            "details": {},
-            "created_at": NOW,
-        }
-        for i, v in enumerate(values)
-    ]
-
-
-def _insert(settings: object, table: Any, rows: list[dict[str, Any]]) -> None:
-    with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
-        conn.execute(table.insert(), rows)
-
-
-def _rollout_status(state: str = "running", stage_index: int = 1) -> dict[str, Any]:
-    """What ``rollout.status`` answers: the rollout, its decisions newest first."""
-    uri = f"file:///lake/reports/rollouts/credit_default/{RID}/0-next_stage.html"
-    looks = [("wait", 0, None, "40 labelled rows"), ("wait", 0, None, "80 labelled rows")]
-    looks += [("next_stage", 0, uri, "no harm shown"), ("wait", 1, None, "not conclusive")]
-    decisions = [
-        {"id": i, "stage_index": st, "action": a, "reasons": [why], "report_uri": u}
-        | {"created_at": f"2026-02-1{i}T10:00:00+00:00"}
-        for i, (a, st, u, why) in enumerate(looks, 1)
-    ]
-    rollout = {"rollout_id": RID, "usecase": "credit_default", "champion_version": 1}
-    rollout |= {"challenger_version": 2, "stages": STAGES, "stage_index": stage_index}
-    rollout |= {"state": state, "started_at": "2026-02-10T09:00:00+00:00", "ended_at": None}
-    return {"usecase": "credit_default", "rollout": rollout, "decisions": decisions[::-1]}
 
 
 def _seed_rollout(settings: object) -> str:
@@ -166,40 +108,6 @@ def test_bars_scale_to_the_largest() -> None:
     assert bars([]) == []
 
 
-def test_points_of_one_variant(embedded_settings) -> None:
-    from mlstack.stages import monitor
-
-    _insert(
-        embedded_settings,
-        store.monitoring_metrics,
-        _metric_rows("estimated_roc_auc", [0.8, 0.8])  # before variants existed: NULL
-        + _metric_rows("estimated_roc_auc", [0.79], variant="champion")
-        + _metric_rows("estimated_roc_auc", [0.9, 0.91], variant="challenger", version=2),
-    )
-    name = "estimated_roc_auc"
-    champion = monitor.points("credit_default", name, variant="champion")
-    assert [p.value for p in champion] == [0.8, 0.79, 0.8] and {p.version for p in champion} == {1}
-    challenger = monitor.points("credit_default", name, variant="challenger")
-    assert [(p.value, p.version) for p in challenger] == [(0.9, 2), (0.91, 2)]
-    assert len(monitor.points("credit_default", name)) == 5
-
-
-def test_rank_features_by_alert_days_then_name() -> None:
-    assert rank_features([("b", 1), ("a", 1), ("c", 3), ("d", 0)]) == ["c", "a", "b", "d"]
-
-
-def test_drifted_features_rank_on_the_champion_series_only(embedded_settings) -> None:
-    drifted = dict(threshold=0.1, alert_from=0)
-    _insert(
-        embedded_settings,
-        store.monitoring_metrics,
-        _metric_rows("drift_score", [0.3], feature="income", variant="champion", **drifted)
-        + _metric_rows("drift_score", [0.0, 0.0], feature="age")  # before variants: champion
-        + _metric_rows("drift_score", [0.3] * 3, feature="age", variant="challenger", **drifted),
-    )
-    assert drifted_features("credit_default", date(2026, 2, 1)) == ["income", "age"]
-
-
 def test_rollout_timeline_stages_in_order_with_their_decisions() -> None:
     summary = rollout_summary(_rollout_status())
     assert summary is not None
@@ -215,53 +123,6 @@ def test_rollout_timeline_stages_in_order_with_their_decisions() -> None:
 
 
 # --- thresholds ---------------------------------------------------------------------------------
-
-
-def test_spec_thresholds_fill_days_that_recorded_none(credit_spec) -> None:
-    assert spec_threshold(credit_spec, "drift_share") == credit_spec.monitoring.drift_share
-    assert spec_threshold(credit_spec, "rows") is None
-    spec = credit_spec.model_copy(
-        update={
-            "monitoring": credit_spec.monitoring.model_copy(
-                update={"drift_thresholds": {"income": 0.2}}
-            )
-        }
-    )
-    assert spec_threshold(spec, "drift_score", "income") == 0.2
-    assert spec_threshold(spec, "drift_score", "age") is None
-    found = [Point(date(2026, 2, 1), 0.1, False, None), Point(date(2026, 2, 2), 0.9, True, 0.3)]
-    pts = chart_points(spec, "drift_score", found, "income")
-    assert [p["threshold"] for p in pts] == [0.2, 0.3]  # recorded wins over the spec
-    assert latest_threshold(pts) == 0.3
-
-
-def test_retrain_bar_offsets_from_the_alert_bar(credit_spec, diabetes_spec) -> None:
-    def with_drops(spec: Any, alert: float, retrain: float) -> Any:
-        return spec.model_copy(
-            update={
-                "monitoring": spec.monitoring.model_copy(update={"performance_drop": alert}),
-                "retraining": spec.retraining.model_copy(update={"metric_drop": retrain}),
-            }
-        )
-
-    # champion holdout 0.80: alert under 0.78 (drop 0.02), retrain under 0.75 (drop 0.05)
-    assert retrain_bar(with_drops(credit_spec, 0.02, 0.05), "roc_auc", 0.78) == pytest.approx(0.75)
-    # errors: champion rmse 50, alert over 53, retrain over 55
-    assert retrain_bar(with_drops(diabetes_spec, 3, 5), "rmse", 53) == pytest.approx(55)
-    assert retrain_bar(credit_spec, "roc_auc", None) is None
-
-
-def test_chart_points_add_the_retrain_bar_only_where_it_differs(credit_spec) -> None:
-    metric = "business_value_per_row"  # credit_default watches it; both drops are 25 EUR
-    found = [Point(date(2026, 2, 1), 10.0, False, 5.0)]
-    same = chart_points(credit_spec, f"estimated_{metric}", found)
-    assert same == [{"day": "2026-02-01", "value": 10.0, "alert": False, "threshold": 5.0}]
-    spec = credit_spec.model_copy(
-        update={"retraining": credit_spec.retraining.model_copy(update={"metric_drop": 40})}
-    )
-    (point,) = chart_points(spec, f"realised_{metric}", found)
-    assert point["retrain_threshold"] == pytest.approx(-10.0)
-    assert "retrain_threshold" not in chart_points(spec, "drift_share", found)[0]
 
 
 def test_series_line_prints_thresholds_and_alert_marks() -> None:
@@ -280,43 +141,6 @@ def test_series_line_prints_thresholds_and_alert_marks() -> None:
 # --- links --------------------------------------------------------------------------------------
 
 
-def test_report_days_newest_first_and_only_well_formed_keys() -> None:
-    keys = [
-        "reports/credit_default/2026-02-01/monitor.html",
-        "reports/credit_default/2026-02-01/monitor.json",
-        "reports/credit_default/2026-02-03/monitor.html",
-        "reports/credit_default/../../etc/passwd",
-        "reports/credit_default/2026-02-04/secret.txt",
-        "reports/credit_default/20260205/monitor.html",
-        "reports/diabetes/2026-02-09/monitor.html",
-        "reports/rollouts/credit_default/1/0-promote.html",
-    ]
-    assert report_days("credit_default", keys) == [
-        {"day": "2026-02-03", "files": ["monitor.html"]},
-        {"day": "2026-02-01", "files": ["monitor.html", "monitor.json"]},
-    ]
-    assert len(report_days("credit_default", keys, limit=1)) == 1
-
-
-def test_rollout_report_keys_only_of_the_shape_rollout_writes() -> None:
-    key = rollout_report_key("credit_default", RID, "2-promote.json")
-    assert key == f"reports/rollouts/credit_default/{RID}/2-promote.json"
-    for rid, name in [
-        ("../../x", "0-promote.html"),  # not a rollout id
-        (RID, "0-wait.html"),  # waits have no report
-        (RID, "../0-promote.html"),
-        (RID, "0-promote.txt"),
-    ]:
-        assert rollout_report_key("credit_default", rid, name) is None, (rid, name)
-    uri = f"s3://lake/reports/rollouts/credit_default/{RID}/1-rollback.html"
-    assert rollout_report_files("credit_default", RID, uri) == [
-        "1-rollback.html",
-        "1-rollback.json",
-    ]
-    assert rollout_report_files("credit_default", RID, None) == []
-    assert rollout_report_files("diabetes", RID, uri) == []  # another use case's path
-
-
 def test_alert_links_to_its_runs_report() -> None:
     uri = "file:///home/lake/reports/credit_default/2026-02-14/monitor.html"
     assert (
@@ -325,34 +149,6 @@ def test_alert_links_to_its_runs_report() -> None:
     assert alert_report_href("credit_default", None) is None
     assert alert_report_href("diabetes", uri) is None
     assert alert_report_href("credit_default", "file:///x/reports/credit_default/x/y.html") is None
-
-
-def test_traffic_split_per_stage_and_after_the_end() -> None:
-    assert traffic_split(STAGES[1], "running") == {
-        "champion": 90.0,
-        "challenger": 10.0,
-        "shadow": False,
-    }
-    assert split_text(traffic_split(STAGES[0], "running")).endswith("(challenger scores in shadow)")
-    assert split_text(traffic_split(STAGES[2], "promoted")) == "champion 100% / challenger 0%"
-
-
-def test_rollout_summary_oldest_first_with_waits_folded() -> None:
-    summary = rollout_summary(_rollout_status())
-    assert summary is not None
-    assert (summary["stage"], summary["split"]["challenger"], summary["state"]) == (
-        "10%",
-        10.0,
-        "running",
-    )
-    steps = [(d["stage"], d["action"], d["count"]) for d in summary["decisions"]]
-    assert steps == [("shadow", "wait", 2), ("shadow", "next_stage", 1), ("10%", "wait", 1)]
-    assert summary["decisions"][0]["reasons"] == ["80 labelled rows"]  # the latest look's
-    assert summary["decisions"][1]["reports"] == ["0-next_stage.html", "0-next_stage.json"]
-    assert summary["decisions"][0]["at"] == "2026-02-12 10:00"
-    assert rollout_summary({"usecase": "x", "rollout": None, "decisions": []}) is None
-    waits = [{"stage_index": 0, "action": "wait"}, {"stage_index": 1, "action": "wait"}]
-    assert [d["count"] for d in collapse_waits(waits)] == [1, 1]  # another stage's look
 
 
 def test_rollout_lines_for_the_terminal() -> None:
