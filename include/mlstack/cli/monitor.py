@@ -79,7 +79,7 @@ def show_cmd(usecase: str, days: int, as_json: bool) -> None:
     """Show USECASE's champion/challenger, metric series, alerts, retrain decisions and the
     latest rollout."""
     from mlstack import lake
-    from mlstack.cli import console
+    from mlstack.cli.output import console
     from mlstack.monitoring import views  # lazy: the read model loads pandas and scikit-learn
 
     data = views.overview(usecase, days)
