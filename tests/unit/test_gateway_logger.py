@@ -46,7 +46,7 @@ def test_logger_database_refuses_then_returns_replays_everything(tmp_path: Path)
     logger.log("predictions", _rows(50, start=250))
     logger.flush()
     assert logger.replay() == 250
-    assert _count(eng) == 300 and logger.pending() == {"queued": 0, "spool_files": 0}
+    assert _count(eng) == 300 and logger.pending() == {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
 
 
 def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
@@ -54,9 +54,9 @@ def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
     store.metadata.create_all(eng)
     logger = PredictionLogger(eng, tmp_path / "spool", queue_size=10)
     logger.log("predictions", _rows(25))
-    assert logger.pending() == {"queued": 10, "spool_files": 1}
+    assert logger.pending() == {"queued": 10, "spool_files": 1, "journal_unsettled": 0}
     logger.stop()  # a clean stop with the database up replays the spool too
-    assert _count(eng) == 25 and logger.pending() == {"queued": 0, "spool_files": 0}
+    assert _count(eng) == 25 and logger.pending() == {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
 
 
 def test_logger_replay_twice_does_not_duplicate(tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""``BodyLimit``: the gateway's outermost middleware; refuses bodies over a size (413) before
+anything reads or parses them, and hands the read body on to the app."""
+
+from __future__ import annotations
+
+from mlstack.gateway.api.fast_predict import ASGIApp, Receive, Scope, Send, replay_body, send_json
+
+
+class BodyLimit:
+    """413 for a body over ``max_bytes`` (declared in Content-Length or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    return await self._refuse(send)
+                break
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await self._refuse(send)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        await self.app(scope, replay_body(body, receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        detail = f"request body larger than {self.max_bytes} bytes (MLSTACK_GATEWAY_MAX_BODY_BYTES)"
+        await send_json(send, 413, {"detail": detail})
