@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from mlstack import store
 from mlstack.gateway.prediction_log import PredictionLogger
 
+EMPTY = {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
+
 
 def _rows(n: int, start: int = 0) -> list[dict]:
     now = datetime.now(UTC)
@@ -46,7 +48,11 @@ def test_logger_database_refuses_then_returns_replays_everything(tmp_path: Path)
     logger.log("predictions", _rows(50, start=250))
     logger.flush()
     assert logger.replay() == 250
-    assert _count(eng) == 300 and logger.pending() == {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
+    assert _count(eng) == 300 and logger.pending() == {
+        "queued": 0,
+        "spool_files": 0,
+        "journal_unsettled": 0,
+    }
 
 
 def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
@@ -56,7 +62,11 @@ def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
     logger.log("predictions", _rows(25))
     assert logger.pending() == {"queued": 10, "spool_files": 1, "journal_unsettled": 0}
     logger.stop()  # a clean stop with the database up replays the spool too
-    assert _count(eng) == 25 and logger.pending() == {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
+    assert _count(eng) == 25 and logger.pending() == {
+        "queued": 0,
+        "spool_files": 0,
+        "journal_unsettled": 0,
+    }
 
 
 def test_logger_replay_twice_does_not_duplicate(tmp_path: Path) -> None:

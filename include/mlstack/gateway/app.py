@@ -22,9 +22,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
@@ -141,6 +143,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     for module in (predictions, usecases, system):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, bad_request)
+    app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
     app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # outermost: before any read
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -150,15 +153,26 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's request validation as a 400 naming the field (never echoing the input)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {
-            "loc": [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())],
-            "msg": str(e.get("msg", ""))[:300],
-            "type": str(e.get("type", "value_error")),
-        }
-        for e in errors
-    ]
+    detail = []
+    for e in errors:
+        loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
+        msg = str(e.get("msg", ""))[:300]
+        if e.get("type") == "json_invalid" and loc and isinstance(loc[-1], int):
+            msg, loc = f"{msg} at byte {loc[-1]}", loc[:-1]  # the body itself is the field
+        detail.append({"loc": loc, "msg": msg, "type": str(e.get("type", "value_error"))})
     return JSONResponse({"detail": detail}, status_code=400)
+
+
+async def unparsable_body(request: Request, exc: Exception) -> Response:
+    """FastAPI's "error parsing the body" (invalid UTF-8, nesting too deep) in the 400 shape
+    with the reason; every other HTTP error as FastAPI answers it."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.detail, str) and exc.__cause__ is not None:
+        cause = exc.__cause__
+        msg = f"the body is not valid JSON: {type(cause).__name__}: {str(cause)[:200]}"
+        detail = [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]
+        return JSONResponse({"detail": detail}, status_code=400)
+    return await http_exception_handler(request, exc)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

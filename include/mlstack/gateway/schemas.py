@@ -14,7 +14,6 @@ MAX_LABELS = 100_000
 PREDICTION_ID_CHARS = int(store.feedback.c.prediction_id.type.length)  # type: ignore[attr-defined]
 ENTITY_ID_CHARS = int(store.feedback.c.entity_id.type.length)  # type: ignore[attr-defined]
 
-Value = bool | int | float | str | None
 RECORD_DOC = (
     "One input row: the use case's id column (a string or a 64-bit integer, at most 200 "
     "characters, used to assign champion or challenger) and the served model's input "
@@ -23,7 +22,7 @@ RECORD_DOC = (
     "most 1000 characters and no NUL; where the use-case spec lists a column's categories, "
     "only those are accepted. Any other field is refused (400 naming it)."
 )
-Record = dict[str, Value]
+Record = dict[str, Any]  # values checked by InputRules, which names the field
 
 
 class PredictRequest(BaseModel):

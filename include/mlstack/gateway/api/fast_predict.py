@@ -97,8 +97,10 @@ class PredictHotPath:
         answers = None
         try:
             records = _rows(_decode(body))
-        except (msgspec.DecodeError, ValueError):  # malformed, bad UTF-8, wrong shape, sizes
-            records = None
+        except (msgspec.DecodeError, ValueError, RecursionError):  # malformed, shape, sizes
+            if (refusal := not_strict_json(body)) is not None:
+                return await send_json(send, 400, refusal)
+            records = None  # valid JSON of the wrong shape: FastAPI's route names the field
         if records is not None:
             try:
                 answers = await service.predict(usecase, records)
@@ -110,6 +112,20 @@ class PredictHotPath:
         if answers is None:
             return await self.app(scope, replay_body(body, receive), send)
         await send_json(send, 200, {"predictions": answers})
+
+
+_strict = msgspec.json.Decoder().decode
+
+
+def not_strict_json(body: bytes) -> dict[str, Any] | None:
+    """The 400 body for a body that is not strict JSON (RFC 8259: no NaN/Infinity, numbers
+    within double range, valid UTF-8, no lone surrogates), or None when it is."""
+    try:
+        _strict(body)
+    except (msgspec.DecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting
+        msg = f"the body is not valid JSON (RFC 8259; send null for a missing value): {exc}"
+        return {"detail": [{"loc": ["body"], "msg": msg[:300], "type": "json_invalid"}]}
+    return None
 
 
 async def send_json(send: Send, status: int, obj: Any) -> None:

@@ -44,7 +44,8 @@ FEEDBACK_DETAIL = (
 
 def record_error(exc: RecordError) -> HTTPException:
     """A 400 naming the record and field."""
-    loc: list[str | int] = ["body", "records", exc.index, exc.field]
+    field = exc.field.encode("utf-8", "backslashreplace").decode()  # a key may hold anything
+    loc: list[str | int] = ["body", "records", exc.index, field]
     return HTTPException(400, [{"loc": loc, "msg": exc.message, "type": "value_error"}])
 
 
