@@ -98,6 +98,7 @@ class Journal:
         self._stop = False
         self._syncer: threading.Thread | None = None
         self.error: str | None = None  # the last write/sync failure, until one succeeds
+        self._broken = False  # the current segment failed: the next append starts a new one
         self.stats = {"appended": 0, "syncs": 0, "recovered": 0, "torn_lines": 0}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -159,14 +160,20 @@ class Journal:
         data = b"".join([frame(table, r) for r in rows])
         with self._lock:
             try:
-                if self._active < 0 or self._segments[self._active].size >= self.segment_bytes:
+                if (
+                    self._broken
+                    or self._active < 0
+                    or self._segments[self._active].size >= self.segment_bytes
+                ):
                     self._rotate()
+                    self._broken = False
                 seg = self._segments[self._active]
                 view = memoryview(data)
                 while view:  # a regular file takes it whole, but be exact
                     n = os.write(seg.fd, view)
                     view = view[n:]
             except OSError as exc:
+                self._broken = True
                 self.error = f"journal not writable in {self.directory}: {exc}"
                 raise LogUnavailable(self.error) from exc
             seg.size += len(data)

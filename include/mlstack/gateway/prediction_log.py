@@ -63,6 +63,7 @@ _DATETIMES = {
 Item = tuple[str, dict[str, Any], int]  # table, row, journal segment (-1: not journaled)
 
 _to_json = msgspec.json.Encoder().encode
+_to_json_any = msgspec.json.Encoder(enc_hook=repr).encode  # set-aside rows: whatever they hold
 
 
 def _insert(engine: Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -287,7 +288,12 @@ class PredictionLogger:
             for item in batch:
                 by_table.setdefault(item[0], []).append(item)
             for table, items in by_table.items():
-                if not self._write(table, [row for _, row, _ in items]):
+                try:
+                    ok = self._write(table, [row for _, row, _ in items])
+                except OSError as exc:  # setting rows aside failed: the disk refuses
+                    self.spool_error = f"spool not writable in {self.spool_dir}: {exc}"
+                    ok = False
+                if not ok:
                     self._queue.extendleft(reversed(items))  # spool refused too: keep them
                     self._stop.wait(self.replay_interval_s)  # and do not spin
                     return 0
@@ -365,7 +371,7 @@ class PredictionLogger:
         """Keep rows no database will take in ``rejected/`` with the reason (never drop)."""
         self.rejected_dir.mkdir(parents=True, exist_ok=True)
         name = f"{table}.{time.time_ns()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.jsonl"
-        lines = [_to_json({"table": table, "reason": reason[:2000], "row": r}) for r in rows]
+        lines = [_to_json_any({"table": table, "reason": reason[:2000], "row": r}) for r in rows]
         _write_file(self.rejected_dir / name, lines)
         self.stats["rejected"] += len(rows)
         log.error("Set aside %d %s rows in %s: %s", len(rows), table, self.rejected_dir, reason)
@@ -396,7 +402,7 @@ class PredictionLogger:
     def _spool(self, table: str, rows: list[dict[str, Any]]) -> None:
         name = f"{table}.{time.time_ns()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.jsonl"
         with self._spool_lock:
-            _write_file(self.spool_dir / name, [_to_json(r) for r in rows])
+            _write_file(self.spool_dir / name, [_to_json_any(r) for r in rows])
         self.stats["spooled"] += len(rows)
 
     def spooled_files(self) -> list[Path]:
@@ -437,11 +443,12 @@ class PredictionLogger:
             rows, bad = _read_spool(claimed, table)
             if bad:
                 self._set_aside(table, bad, f"undecodable line in spool file {path.name}")
-            if rows and not self._write_spooled(table, rows):
+            written = self._write_spooled(table, rows) if rows else 0
+            if written is None:
                 claimed.rename(path)
                 break
             claimed.unlink()
-            done += len(rows)
+            done += written
         if done:
             self.stats["replayed"] += done
             log.info("Replayed %d spooled rows", done)
@@ -449,17 +456,20 @@ class PredictionLogger:
             self.last_replay = time.monotonic()
         return done
 
-    def _write_spooled(self, table: str, rows: list[dict[str, Any]]) -> bool:
-        """Like :meth:`_write` but never re-spools: False when the database is down."""
+    def _write_spooled(self, table: str, rows: list[dict[str, Any]]) -> int | None:
+        """Like :meth:`_write` but never re-spools: rows written, None when the database is
+        down."""
         try:
             _insert(self.engine, TABLES[table], rows)
         except Exception as exc:
             if not (_row_level(exc) and self._reachable()):
                 self.db_ok = False
-                return False
-            self._isolate(table, rows, exc)
+                return None
+            written = self._isolate(table, rows, exc)
+        else:
+            written = len(rows)
         self.db_ok = True
-        return True
+        return written
 
     # --- state -----------------------------------------------------------------------------
 
@@ -495,8 +505,8 @@ class PredictionLogger:
                 out.append(self.journal.error)
         if not self.db_ok:
             out.append("database unreachable: rows spool to disk")
-        if self.spool_error:
-            out.append(self.spool_error)
+            if self.spool_error:
+                out.append(f"{self.spool_error}: rows wait in memory")
         stalled = time.monotonic() - self.last_replay
         if self.db_ok and stalled > max(10 * self.replay_interval_s, 60):
             out.append(f"spool not draining for {stalled:.0f} s with the database up")
