@@ -204,7 +204,7 @@ def test_gateway_keeps_serving_while_mlflow_is_down_and_recovers(
     from support import free_port, run_mlflow_server
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")  # a stopped server refuses at once
     backend, port, workdir = mlflow_backend(), free_port(), tmp_path / "mlflow"
     rec = records(credit_spec, applications(1))[0]
 
