@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from mlstack.cli import console as make_console
+from mlstack.cli.output import console as make_console
 from mlstack.settings import get_settings
 from mlstack.specs import discover, get_spec, load_spec
 
@@ -236,7 +236,7 @@ def catalog_show(dataset: str, version: int | None, as_json: bool) -> None:
             str(v["total_rows"]),
             str(v["partition_rows"]),
             str(v["rejected_rows"]),
-            _changes(v["schema_changes"]),
+            catalog.schema_change_text(v["schema_changes"]),
             v["producer"],
         )
     console.print(versions)
@@ -268,14 +268,6 @@ def catalog_show(dataset: str, version: int | None, as_json: bool) -> None:
     for e in info["lineage"][-30:]:
         lineage.add_row(e["source"], e["relation"], e["target"])
     console.print(lineage)
-
-
-def _changes(ch: dict[str, Any]) -> str:
-    if ch.get("initial"):
-        return "initial"
-    parts = [f"+{c}" for c in ch.get("added", [])] + [f"-{c}" for c in ch.get("removed", [])]
-    parts += [f"{r['column']}: {r['from']}→{r['to']}" for r in ch.get("retyped", [])]
-    return ", ".join(parts) or "none"
 
 
 def _fmt(v: Any) -> str:

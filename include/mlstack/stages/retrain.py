@@ -36,7 +36,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from mlstack import store
-from mlstack.monitoring.performance import higher_is_better
+from mlstack.monitoring.performance import bar, higher_is_better, worse_than
 from mlstack.settings import Settings
 from mlstack.specs import RetrainingSpec, UseCaseSpec
 
@@ -135,17 +135,17 @@ def root_cause(ev: RetrainEvidence, limit: int = 5) -> str:
 def _performance_evidence(ev: RetrainEvidence, policy: RetrainingSpec) -> list[str]:
     """Reasons that show a performance drop (empty when there is none)."""
     found = []
+    limit = bar(ev.metric, ev.reference_value, policy.metric_drop)
     realised = drop(ev.metric, ev.reference_value, ev.realised_value)
     enough = ev.labelled_rows >= policy.min_labels
-    if realised is not None and realised > policy.metric_drop and enough:
+    if realised is not None and worse_than(ev.metric, ev.realised_value, limit) and enough:
         found.append(
             f"realised {ev.metric} {ev.realised_value:.4f} is {realised:.4f} worse than the "
             f"champion's {ev.reference_value:.4f} on {ev.labelled_rows} labelled rows"
         )
     recent = ev.estimated[-policy.sustained_days :]
-    drops = [drop(ev.metric, ev.reference_value, v) for _, v in recent]
     if len(recent) >= policy.sustained_days and all(
-        d is not None and d > policy.metric_drop for d in drops
+        worse_than(ev.metric, v, limit) for _, v in recent
     ):
         found.append(
             f"estimated {ev.metric} worse than the champion's {ev.reference_value:.4f} by more "

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from mlstack import registry, store
 from mlstack.exceptions import RolloutError
+from mlstack.monitoring import report_keys
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import RolloutSpec, UseCaseSpec
 from mlstack.vocabulary import CHALLENGER, CHAMPION, SHADOW, json_safe
@@ -594,7 +595,7 @@ def act(
     evidence = ev.to_dict()
     report_uri = None
     if d.action != WAIT:
-        key = f"reports/rollouts/{spec.name}/{ro['rollout_id']}/{ev.stage_index}-{d.action}"
+        key = report_keys.rollout_report_stem(spec.name, ro["rollout_id"], ev.stage_index, d.action)
         doc = {"rollout": json_safe(ro), "action": d.action, "reasons": d.reasons}
         lake.write_bytes(f"{key}.json", json.dumps({**doc, "evidence": evidence}).encode(), s)
         report_uri = lake.write_bytes(f"{key}.html", report_html(spec, ro, ev, d).encode(), s)
