@@ -99,7 +99,13 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
         spool = g.spool_dir or (s.home / "spool")
         journal = Journal(spool / "journal", fsync=g.journal_fsync)
-        journal.open()
+        try:
+            journal.open()
+        except OSError as exc:  # no journal, no durable answer: refuse to start, say why
+            raise SettingsError(
+                f"cannot write the prediction journal in {journal.directory} ({exc}); set "
+                "MLSTACK_GATEWAY_SPOOL_DIR to a writable folder on a local disk"
+            ) from exc
         logger = PredictionLogger(
             engine,
             spool,

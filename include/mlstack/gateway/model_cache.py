@@ -193,7 +193,9 @@ class InputRules:
                         raise RecordError(
                             i, f.name, f"unknown category {_show(value)}; known: {sorted(allowed)}"
                         )
-                elif kind is not str and kind is not int and kind is not float and kind is not bool:
+                elif kind not in (str, int, float, bool) or (
+                    kind is int and not -INT_LIMIT <= value < INT_LIMIT
+                ):
                     raise RecordError(i, f.name, f"expected a {f.type}, got {_show(value)}")
 
 
