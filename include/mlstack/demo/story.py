@@ -25,7 +25,7 @@ from typing import Any
 from mlstack.exceptions import MlstackError
 from mlstack.settings import Settings, get_settings
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[3]  # include/mlstack/demo/story.py
 DAGS_DIR = PROJECT_DIR / "dags"
 
 
