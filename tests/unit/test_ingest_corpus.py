@@ -22,6 +22,7 @@ import pytest
 from mlstack.exceptions import SchemaError, SourceError
 from mlstack.sources import CsvOptions, parse_file
 from mlstack.stages.ingest import validate
+from support import CREDIT_ROW as GOOD
 
 DAY = date(2026, 1, 1)
 COLUMNS = [
@@ -40,21 +41,6 @@ COLUMNS = [
     "home_ownership",
     "region",
 ]
-GOOD = {
-    "application_date": "2026-01-01",
-    "age": "40",
-    "income": "50000",
-    "employment_years": "3",
-    "debt_to_income": "0.3",
-    "credit_score": "700",
-    "loan_amount": "10000",
-    "loan_term_months": "36",
-    "num_open_accounts": "4",
-    "num_late_payments": "0",
-    "purpose": "car",
-    "home_ownership": "rent",
-    "region": "north",
-}
 
 
 def row(i: int | str, sep: str = ",", **over: str) -> str:
