@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from mlstack.demo import story as demo
+    from mlstack.airflow import runner
     from mlstack.settings import get_settings
     from mlstack.sources import land
     from mlstack.specs import get_spec
@@ -80,14 +80,16 @@ def main() -> None:
 
     # The same day again, through the DAGs (replaces the partition: idempotent re-run).
     log = WORK / "airflow.log"
-    demo.prepare_airflow(settings, log)
-    with demo.quiet(log):
-        dags = demo.load_dags()
-        demo.run_dag(
+    runner.prepare_airflow(settings, log)
+    with runner.quiet(log):
+        dags = runner.load_dags()
+        runner.run_dag(
             dags, "credit_default__ingest", {"day": start.isoformat()}, log
         )  # warm dag.test
-    _, t_dag_i = timed(demo.run_dag, dags, "credit_default__ingest", {"day": day.isoformat()}, log)
-    _, t_dag_c = timed(demo.run_dag, dags, "credit_default__catalog", None, log)
+    _, t_dag_i = timed(
+        runner.run_dag, dags, "credit_default__ingest", {"day": day.isoformat()}, log
+    )
+    _, t_dag_c = timed(runner.run_dag, dags, "credit_default__catalog", None, log)
     rows.append(
         (
             "**DAGs: ingest + catalog via dag.test() (re-run of the day)**",

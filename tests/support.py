@@ -133,3 +133,21 @@ def run_mlflow_server(
         yield url
     finally:
         stop_process(proc)
+
+
+#: One valid credit_default application (all fields as text, without its id).
+CREDIT_ROW = {
+    "application_date": "2026-01-01",
+    "age": "40",
+    "income": "50000",
+    "employment_years": "3",
+    "debt_to_income": "0.3",
+    "credit_score": "700",
+    "loan_amount": "10000",
+    "loan_term_months": "36",
+    "num_open_accounts": "4",
+    "num_late_payments": "0",
+    "purpose": "car",
+    "home_ownership": "rent",
+    "region": "north",
+}

@@ -27,8 +27,8 @@ class SchemaError(MlstackError):
     """Incoming data breaks the spec's schema as a whole (missing column, changed type)."""
 
 
-class ValidationError(MlstackError):
-    """Rows or values do not satisfy the spec."""
+class InvalidInput(MlstackError):
+    """Rows or values do not satisfy the spec (or a statistic's input is unusable)."""
 
 
 class DatasetNotFound(MlstackError):
@@ -49,3 +49,11 @@ class ModelNotFound(MlstackError):
 
 class PromotionRefused(MlstackError):
     """A promotion, override or rollback was refused; the message gives the reason."""
+
+
+class RolloutError(MlstackError):
+    """A rollout cannot start, continue or stop as asked; the message says why."""
+
+
+class NoModelServed(MlstackError, LookupError):
+    """The gateway has no champion loaded for a use case (none registered, or not loaded yet)."""

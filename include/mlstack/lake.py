@@ -16,15 +16,23 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
+from datetime import date
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import pandas as pd
+
+from mlstack.exceptions import DatasetNotFound
 from mlstack.settings import Settings, get_settings
+from mlstack.specs import SchemaSpec
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyarrow import fs as pafs
     from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table import Table
 
 
 def _s3_parts(url: str) -> tuple[str, str]:
@@ -71,47 +79,76 @@ def url(key: str, settings: Settings | None = None) -> str:
 
 
 def write_bytes(key: str, data: bytes, settings: Settings | None = None) -> str:
-    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL."""
+    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL.
+
+    The bytes are stored as given: a ``.gz`` name does not make pyarrow compress them.
+    """
     fs, root = filesystem(settings)
     target = f"{root}/{key.lstrip('/')}"
     parent = target.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
     if (settings or get_settings()).lake_is_s3:
-        with fs.open_output_stream(target) as out:
+        with fs.open_output_stream(target, compression=None) as out:
             out.write(data)
     else:
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with fs.open_output_stream(tmp) as out:
+        with fs.open_output_stream(tmp, compression=None) as out:
             out.write(data)
         os.replace(tmp, target)
     return url(key, settings)
 
 
 def read_bytes(key: str, settings: Settings | None = None) -> bytes:
-    """Read a whole object."""
+    """Read a whole object, as stored (a ``.gz`` object is not decompressed)."""
     fs, root = filesystem(settings)
-    with fs.open_input_stream(f"{root}/{key.lstrip('/')}") as f:
+    with fs.open_input_stream(f"{root}/{key.lstrip('/')}", compression=None) as f:
         return bytes(f.read())
 
 
-def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
-    """Keys of the files under ``prefix`` (relative to the lake root), sorted; [] if none."""
+def list_keys(
+    prefix: str, settings: Settings | None = None, *, recursive: bool = True
+) -> list[str]:
+    """Keys of the files under ``prefix`` (relative to the lake root), sorted; [] if none.
+
+    Names starting with ``.`` or ``_`` (temporary files, ``_SUCCESS`` markers) are skipped.
+    """
+    return list_entries(prefix, settings, recursive=recursive)[0]
+
+
+def list_entries(
+    prefix: str, settings: Settings | None = None, *, recursive: bool = False
+) -> tuple[list[str], list[str]]:
+    """(file keys, folder keys) under ``prefix``, sorted; hidden names (``.``/``_``) skipped."""
     from pyarrow import fs as pafs
 
     fs, root = filesystem(settings)
     base = f"{root}/{prefix.strip('/')}"
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.NotFound:
-        return []
+        return [], []
     if info.type == pafs.FileType.File:
-        return [prefix.strip("/")]
-    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-    keys = [
-        f.path[len(root) + 1 :]
-        for f in found
-        if f.type == pafs.FileType.File and not f.base_name.startswith((".", "_"))
-    ]
-    return sorted(keys)
+        return [prefix.strip("/")], []
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=recursive))
+    files, folders = [], []
+    for f in found:
+        if f.base_name.startswith((".", "_")):
+            continue
+        key = f.path[len(root) + 1 :]
+        if f.type == pafs.FileType.File:
+            files.append(key)
+        elif f.type == pafs.FileType.Directory and not recursive:
+            folders.append(key)
+    return sorted(files), sorted(folders)
+
+
+def delete_key(key: str, settings: Settings | None = None) -> None:
+    """Remove one object (no error if it does not exist)."""
+    from pyarrow import fs as pafs
+
+    fs, root = filesystem(settings)
+    target = f"{root}/{key.lstrip('/')}"
+    if fs.get_file_info(target).type != pafs.FileType.NotFound:
+        fs.delete_file(target)
 
 
 def delete_prefix(prefix: str, settings: Settings | None = None) -> None:
@@ -195,3 +232,146 @@ def catalog(settings: Settings | None = None) -> SqlCatalog:
 def table_identifier(name: str, settings: Settings | None = None) -> str:
     """Fully qualified Iceberg identifier ``namespace.name``."""
     return f"{(settings or get_settings()).iceberg_namespace}.{name}"
+
+
+def load_table(name: str, settings: Settings | None = None) -> Table:
+    """The existing Iceberg table ``name``; :class:`DatasetNotFound` says to ingest first."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    ident = table_identifier(name, settings)
+    try:
+        return catalog(settings).load_table(ident)
+    except NoSuchTableError as exc:
+        raise DatasetNotFound(
+            f"table {ident} does not exist yet; ingest a day first (mlstack ingest USECASE --day D)"
+        ) from exc
+
+
+META_COLUMNS = {"_ingested_at": "timestamp", "_source": "string"}
+
+
+# --- Iceberg tables ----------------------------------------------------------------------
+
+
+def iceberg_schema(schema: SchemaSpec) -> Any:
+    """The Iceberg schema of a dataset: the spec's columns plus ingestion metadata."""
+    from pyiceberg import types as it
+    from pyiceberg.schema import Schema
+
+    kinds = {
+        "string": it.StringType(),
+        "category": it.StringType(),
+        "int": it.LongType(),
+        "float": it.DoubleType(),
+        "bool": it.BooleanType(),
+        "date": it.DateType(),
+        "timestamp": it.TimestamptzType(),
+    }
+    cols = {**{k: v.type for k, v in schema.columns.items()}, **META_COLUMNS}
+    fields = [
+        it.NestedField(
+            i,
+            name,
+            kinds[kind],
+            required=False,
+            doc=schema.columns[name].description if name in schema.columns else None,
+        )
+        for i, (name, kind) in enumerate(cols.items(), start=1)
+    ]
+    return Schema(*fields)
+
+
+def arrow_table(frame: pd.DataFrame, table_schema: Any) -> pa.Table:
+    """Arrow table in the Iceberg table's own column order and types."""
+    import pyarrow as pa
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    target = schema_to_pyarrow(table_schema, include_field_ids=False)
+    arrays = []
+    for fld in target:
+        if fld.name in frame.columns:
+            arrays.append(pa.array(frame[fld.name], type=fld.type, from_pandas=True))
+        else:
+            arrays.append(pa.nulls(len(frame), type=fld.type))
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def open_table(
+    name: str, schema: SchemaSpec, properties: dict[str, str], settings: Settings
+) -> Table:
+    """Table ``name``, created partitioned by day (or evolved) to match ``schema``; the
+    ``properties`` (owner use case and dataset) are set when it is created."""
+    from pyiceberg.exceptions import NoSuchTableError
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import DayTransform, IdentityTransform
+
+    wanted = iceberg_schema(schema)
+    ident = table_identifier(name, settings)
+    cat = catalog(settings)
+    try:
+        table = cat.load_table(ident)
+    except NoSuchTableError:
+        ts = wanted.find_field(schema.timestamp_column)
+        transform: IdentityTransform[Any] | DayTransform = (
+            IdentityTransform()
+            if schema.columns[schema.timestamp_column].type == "date"
+            else DayTransform()
+        )
+        part = PartitionSpec(PartitionField(ts.field_id, 1000, transform, "day"))
+        props = {**properties, "write.parquet.compression-codec": "zstd"}
+        try:
+            return cat.create_table(ident, schema=wanted, partition_spec=part, properties=props)
+        except Exception:  # created concurrently by another run: load the winner's table
+            return cat.load_table(ident)
+    have = {f.name for f in table.schema().fields}
+    if any(f.name not in have for f in wanted.fields):
+        with table.update_schema() as update:
+            update.union_by_name(wanted)
+        table = cat.load_table(ident)
+    return table
+
+
+def day_filter(schema: SchemaSpec, day: date) -> Any:
+    """Iceberg row filter selecting one day of the timestamp column."""
+    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
+
+    # pyiceberg's expression classes are pydantic models whose constructors mypy cannot see.
+    col = schema.timestamp_column
+    if schema.columns[col].type == "date":
+        return EqualTo(col, day.isoformat())  # type: ignore[call-arg, arg-type]
+    start = pd.Timestamp(day, tz="UTC")
+    end = start + pd.Timedelta(days=1)
+    return And(
+        GreaterThanOrEqual(col, start.isoformat()),  # type: ignore[call-arg, arg-type]
+        LessThan(col, end.isoformat()),  # type: ignore[call-arg, arg-type]
+    )
+
+
+def replace_day(
+    table: Table, schema: SchemaSpec, day: date, data: pa.Table, props: dict[str, str]
+) -> int:
+    """Replace one day's partition with ``data`` in one atomic commit; return the snapshot id.
+
+    Every call commits a new snapshot carrying ``props``, also when ``data`` is empty (the
+    day is then recorded as empty), so the id returned is always this commit's.
+    """
+    flt = day_filter(schema, day)
+    with warnings.catch_warnings():  # a first load of a day has nothing to delete: fine
+        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+        if data.num_rows:
+            table.overwrite(data, overwrite_filter=flt, snapshot_properties=props)
+        else:  # delete + an empty append in one transaction: one commit, always a new snapshot
+            with table.transaction() as tx:
+                tx.delete(flt, snapshot_properties=props)
+                tx.append(data, snapshot_properties=props)
+    table.refresh()
+    batch = props.get("mlstack.batch")
+    ours = [
+        s
+        for s in table.snapshots()
+        if batch is None
+        or (s.summary and s.summary.additional_properties.get("mlstack.batch")) == batch
+    ]
+    if not ours:
+        raise RuntimeError(f"the commit to {table.name()} left no snapshot of batch {batch}")
+    return int(max(ours, key=lambda s: s.sequence_number or 0).snapshot_id)

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALIASES = ("candidate", "challenger", "champion")
 SERIALIZATION = "cloudpickle"
 #: Packages a logged model needs at serving time (pinned to the versions that trained it).
 MODEL_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")

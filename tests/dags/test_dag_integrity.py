@@ -4,6 +4,7 @@ and parsing stays cheap (no heavy library imported at parse time)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["ingest", "catalog", "train", "promote", "rollout", "monitor"]
 HEAVY = ["pandas", "sklearn", "mlflow", "evidently", "pyiceberg", "pyarrow", "duckdb", "boto3"]
 
 
@@ -40,6 +42,18 @@ def test_every_dag_follows_policy(dagbag, policy: str) -> None:
                     assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id}"
                 else:
                     assert t.retries >= 1, f"{dag_id}.{t.task_id}"
+
+
+def test_every_dag_doc_describes_its_own_stage(dagbag) -> None:
+    """The Airflow UI shows each DAG's own text: the first DAG id its doc names is its own,
+    and no DAG carries another stage's documentation (or the factory's)."""
+    for dag_id, dag in dagbag.dags.items():
+        stage = dag_id.split("__")[-1]
+        named = re.findall(r"<usecase>__(\w+)", dag.doc_md)
+        assert named and named[0] == stage, f"{dag_id}: its doc first names {named[:1]}"
+        assert "DAG factory" not in dag.doc_md, dag_id
+    docs = [dagbag.dags[f"credit_default__{s}"].doc_md for s in STAGES]
+    assert len(set(docs)) == len(STAGES)
 
 
 def test_catalog_dag_is_scheduled_on_ingest_assets(dagbag) -> None:

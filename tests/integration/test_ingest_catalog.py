@@ -25,14 +25,10 @@ def run(dagbag, dag_id: str, conf: dict | None = None):
 
 
 def table_rows(spec, dataset: str, settings, day: date | None = None) -> pd.DataFrame:
-    from mlstack.stages.ingest import day_filter
-
-    table = lake.catalog(settings).load_table(
-        lake.table_identifier(spec.table_name(dataset), settings)
-    )
+    table = lake.load_table(spec.table_name(dataset), settings)
     if day is None:
         return table.scan().to_pandas()
-    return table.scan(row_filter=day_filter(spec.dataset_schema(dataset), day)).to_pandas()
+    return table.scan(row_filter=lake.day_filter(spec.dataset_schema(dataset), day)).to_pandas()
 
 
 def chain_is_idempotent(dagbag, spec, settings) -> None:

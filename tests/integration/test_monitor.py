@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from mlstack import lake, store
+from mlstack.monitoring import history
+from mlstack.monitoring.compute import MetricRecord, watched_metric
 from mlstack.stages import monitor, promote, retrain, train
 from monitor_helpers import ingest_days, shocked_credit
 from train_helpers import build_lake
@@ -39,7 +41,7 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
 
     assert all(decisions[i].decision == "none" for i in range(CALM_DAYS, SHOCK_DAY)), story
     assert decisions[SHOCK_DAY].decision == "alert", story  # drift alone: alert only
-    assert set(decisions[SHOCK_DAY].evidence.as_dict()["drifted_features"][0]) >= {"column"}
+    assert set(decisions[SHOCK_DAY].evidence.to_dict()["drifted_features"][0]) >= {"column"}
     first = min(i for i, d in decisions.items() if d.decision == "retrain")
     assert first > SHOCK_DAY, story
     assert any("waiting for labels" in decisions[i].reason for i in range(SHOCK_DAY, first)), story
@@ -51,10 +53,10 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
     assert all(decisions[i].decision == "blocked" for i in range(first + 1, LAST_DAY + 1))
     assert "cooldown" in decisions[LAST_DAY].reason
 
-    income = {d: a for d, _, a in monitor.series(spec.name, "drift_score", feature="income")}
+    income = {d: a for d, _, a in history.series(spec.name, "drift_score", feature="income")}
     assert not income[start + timedelta(days=CALM_DAYS)]
     assert income[start + timedelta(days=SHOCK_DAY)]
-    realised = monitor.series(spec.name, "realised_business_value_per_row")
+    realised = history.series(spec.name, "realised_business_value_per_row")
     assert realised and realised[-1][0] == start + timedelta(days=LAST_DAY - 2)  # labels 2 d late
     keys = lake.list_keys(f"reports/{spec.name}/", embedded_settings)
     assert sum(k.endswith("monitor.html") for k in keys) == LAST_DAY + 1 - CALM_DAYS
@@ -127,12 +129,12 @@ def test_monitor_gateway_day_per_version_finds_skew_and_judges_the_champion_alon
     train.train(with_model(spec, "decision_tree", max_depth=3))  # v2, the challenger
     day = spec.simulator.start + timedelta(days=CALM_DAYS - 1)
     _log_gateway_day(spec, day, embedded_settings, skewed="income", share=0.2)
-    metric = monitor.watched_metric(spec)
+    metric = watched_metric(spec)
     # a terrible, alerting challenger point the day before: never the champion's evidence
-    monitor.write_metrics(
+    history.write_metrics(
         spec,
         2,
-        [monitor._metric(f"estimated_{metric}", -1e6, alert=True, day=day - timedelta(days=1))],
+        [MetricRecord.of(f"estimated_{metric}", -1e6, alert=True, day=day - timedelta(days=1))],
         embedded_settings,
         variant="challenger",
     )
@@ -164,10 +166,10 @@ def test_monitor_gateway_day_per_version_finds_skew_and_judges_the_champion_alon
     assert stored[(1, "champion", "skew_mismatch_share", "age")] == 0.0
     assert stored[(1, "champion", "skew_matched_ids", None)] == result.versions[1]["rows"]
     assert any(
-        a["kind"] == "skew" and a["message"].startswith("training-serving skew: income")
+        a.kind == "skew" and a.message.startswith("training-serving skew: income")
         for a in result.alerts
     ), result.alerts
-    challenger_alerts = [a["message"] for a in result.alerts if a["model_version"] == 2]
+    challenger_alerts = [a.message for a in result.alerts if a.model_version == 2]
     assert any(m.startswith("challenger v2: training-serving skew") for m in challenger_alerts)
     ev = result.evidence
     assert list(ev.skew) == ["income"] and ev.model_version == 1
@@ -176,7 +178,7 @@ def test_monitor_gateway_day_per_version_finds_skew_and_judges_the_champion_alon
     # the skewed income drifts today; the challenger's alerting point yesterday is not the
     # champion's, so the champion's streak starts today (mixed series would say yesterday)
     assert ev.change_date == day
-    assert monitor.change_date(spec.name, metric, day, embedded_settings) == day - timedelta(1)
+    assert history.change_date(spec.name, metric, day, embedded_settings) == day - timedelta(1)
     assert "income" in retrain.evaluate(spec, ev).request()["evidence"]["skew"]
 
 
@@ -205,7 +207,7 @@ def test_monitor_shadow_stage_gives_the_challenger_its_own_metrics(embedded_sett
         estimated = dict(
             conn.execute(
                 sa.select(t.model_version, t.value).where(
-                    t.run_date == day, t.metric == f"estimated_{monitor.watched_metric(spec)}"
+                    t.run_date == day, t.metric == f"estimated_{watched_metric(spec)}"
                 )
             ).all()
         )

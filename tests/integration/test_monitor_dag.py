@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from mlstack import registry
-from mlstack.airflow.lifecycle import build_train
 from mlstack.airflow.monitor import build_monitor
+from mlstack.airflow.train import build_train
 from mlstack.stages import promote, train
 from monitor_helpers import ingest_days, shocked_credit
 from train_helpers import build_lake, spec_variant

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from mlstack.exceptions import ValidationError
+from mlstack.exceptions import InvalidInput
 from mlstack.monitoring.drift import (
     ColumnDrift,
     alerting,
@@ -116,7 +116,7 @@ def test_categorical_drift_unseen_category_small_reference_is_drift() -> None:
 
 
 def test_numerical_drift_all_missing_current_raises() -> None:
-    with pytest.raises(ValidationError, match="no non-missing values in the current"):
+    with pytest.raises(InvalidInput, match="no non-missing values in the current"):
         numerical_drift("x", np.arange(10.0), np.array([np.nan, np.nan]))
 
 

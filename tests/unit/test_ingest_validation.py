@@ -9,6 +9,7 @@ import pytest
 from mlstack.exceptions import SchemaError, SourceError
 from mlstack.sources import parse_file, read_csv_bytes
 from mlstack.stages.ingest import validate
+from support import CREDIT_ROW
 
 DAY = date(2026, 1, 1)
 HEADER = (
@@ -18,23 +19,7 @@ HEADER = (
 
 
 def row(i: int, **over: str) -> str:
-    values = {
-        "application_id": f"A{i}",
-        "application_date": "2026-01-01",
-        "age": "40",
-        "income": "50000",
-        "employment_years": "3",
-        "debt_to_income": "0.3",
-        "credit_score": "700",
-        "loan_amount": "10000",
-        "loan_term_months": "36",
-        "num_open_accounts": "4",
-        "num_late_payments": "0",
-        "purpose": "car",
-        "home_ownership": "rent",
-        "region": "north",
-    }
-    values.update(over)
+    values = {"application_id": f"A{i}", **CREDIT_ROW, **over}
     return ",".join(values.values())
 
 
@@ -80,7 +65,9 @@ def test_validate_bad_value_rejected_with_reason(
 def test_validate_duplicate_id_keeps_first_rejects_rest(credit_spec) -> None:
     checked, _ = check(credit_spec, csv(row(1), row(2), row(1, income="1")))
     assert list(checked.accepted["application_id"]) == ["A1", "A2"]
-    assert checked.rejected["_reason"].iloc[0] == "application_id: duplicate id A1"
+    assert checked.rejected["_reason"].iloc[0] == (
+        "application_id: duplicate id A1 (values differ from line 2)"
+    )
 
 
 def test_validate_several_problems_in_one_row_all_reported(credit_spec) -> None:

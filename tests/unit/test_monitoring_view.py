@@ -3,94 +3,30 @@ and the catalog, the login redirect, and the terminal view of the same data."""
 
 from __future__ import annotations
 
+import ast
+import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi import Depends, HTTPException
 from fastapi.testclient import TestClient
 from mlstack import lake, store
-from mlstack.cli.monitor import (
-    chart_points,
-    collapse_waits,
-    drifted_features,
-    latest_threshold,
-    rank_features,
-    report_days,
-    retrain_bar,
-    rollout_lines,
-    rollout_report_files,
-    rollout_report_key,
+from mlstack.cli.monitor import rollout_lines, series_line
+from mlstack.monitoring.views import (
     rollout_summary,
-    series_line,
-    spec_threshold,
-    split_text,
-    traffic_split,
 )
-from mlstack.stages.monitor import Point
-from mlstack.ui.monitoring import (
-    REPORT_CSP,
-    alert_report_href,
-    create_app,
-    lineage_lines,
-    login_redirect,
-    mlflow_links,
-    stage_fill,
-    svg_bars,
-    svg_chart,
-    svg_rollout,
-    tick_label,
-)
-from support import use_settings
-
-NOW = datetime.now(UTC)
-RID = "0b7c3f9e-1d2a-4c5b-8e6f-a1b2c3d4e5f6"
-STAGES = [
-    {"name": "shadow", "traffic": 0.0, "shadow": True},
-    {"name": "10%", "traffic": 0.1, "shadow": False},
-    {"name": "50%", "traffic": 0.5, "shadow": False},
-]
-
-
-def _metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "usecase": "credit_default",
-            "run_date": date(2026, 2, 10) + timedelta(days=i),
-            "metric": metric,
-            "feature": kw.get("feature"),
-            "variant": kw.get("variant"),
-            "model_version": kw.get("version", 1),
-            "value": v,
-            "threshold": kw.get("threshold"),
-            "alert": i >= kw.get("alert_from", len(values)),
-            "details": {},
-            "created_at": NOW,
-        }
-        for i, v in enumerate(values)
-    ]
-
-
-def _insert(settings: object, table: Any, rows: list[dict[str, Any]]) -> None:
-    with store.engine(settings).begin() as conn:  # type: ignore[arg-type]
-        conn.execute(table.insert(), rows)
-
-
-def _rollout_status(state: str = "running", stage_index: int = 1) -> dict[str, Any]:
-    """What ``rollout.status`` answers: the rollout, its decisions newest first."""
-    uri = f"file:///lake/reports/rollouts/credit_default/{RID}/0-next_stage.html"
-    looks = [("wait", 0, None, "40 labelled rows"), ("wait", 0, None, "80 labelled rows")]
-    looks += [("next_stage", 0, uri, "no harm shown"), ("wait", 1, None, "not conclusive")]
-    decisions = [
-        {"id": i, "stage_index": st, "action": a, "reasons": [why], "report_uri": u}
-        | {"created_at": f"2026-02-1{i}T10:00:00+00:00"}
-        for i, (a, st, u, why) in enumerate(looks, 1)
-    ]
-    rollout = {"rollout_id": RID, "usecase": "credit_default", "champion_version": 1}
-    rollout |= {"challenger_version": 2, "stages": STAGES, "stage_index": stage_index}
-    rollout |= {"state": state, "started_at": "2026-02-10T09:00:00+00:00", "ended_at": None}
-    return {"usecase": "credit_default", "rollout": rollout, "decisions": decisions[::-1]}
+from mlstack.ui.app import create_app, login_redirect
+from mlstack.ui.charts import bars, line_chart, stage_state, timeline
+from mlstack.ui.links import alert_report_href, mlflow_links
+from mlstack.ui.routes.catalog import lineage_groups, lineage_lines
+from mlstack.ui.routes.reports import REPORT_CSP
+from monitoring_rows import NOW, RID
+from monitoring_rows import insert as _insert
+from monitoring_rows import metric_rows as _metric_rows
+from monitoring_rows import rollout_status as _rollout_status
+from support import ROOT, use_settings
 
 
 def _seed_rollout(settings: object) -> str:
@@ -111,175 +47,82 @@ def _seed_rollout(settings: object) -> str:
     return uri
 
 
-# --- drawing ------------------------------------------------------------------------------------
+# --- charts -------------------------------------------------------------------------------------
 
 
-def test_svg_chart_alert_days_get_red_markers() -> None:
+def _chart_data(page: str) -> dict[str, Any]:
+    """The chart data a page embeds for its script (id -> chart)."""
+    found = re.search(
+        r'<script type="application/json" id="mlstack-chart-data">(.*?)</script>', page, re.S
+    )
+    assert found, "no chart data on the page"
+    return dict(json.loads(found.group(1)))
+
+
+def test_line_chart_marks_alert_days_and_the_threshold() -> None:
     points = [
-        {"day": "2026-02-14", "value": 0.0, "alert": False},
-        {"day": "2026-02-15", "value": 0.3, "alert": True},
-        {"day": "2026-02-16", "value": 0.4, "alert": True},
+        {"day": "2026-02-14", "value": 0.0, "alert": False, "threshold": 0.5},
+        {"day": "2026-02-15", "value": 0.3, "alert": True, "threshold": 0.5},
+        {"day": "2026-02-16", "value": 0.4, "alert": True, "threshold": 0.5},
     ]
-    svg = svg_chart("drift_share", points, threshold=0.5)
-    assert svg.count('class="alert"') == 2 and "<polyline" in svg and "stroke-dasharray" in svg
-    assert 'class="threshold"' in svg and "threshold 0.5" in svg
+    chart = line_chart("c-drift_share", "drift_share", points)
+    assert chart["alerts"] == [None, 0.3, 0.4] and chart["alert_days"] == 2
+    assert chart["threshold"] == [0.5, 0.5, 0.5] and chart["challenger"] is None
+    assert chart["caption"] == "drift_share — latest 0.4 · threshold 0.5"
+    filled = line_chart("c", "x", [{**p, "threshold": None} for p in points], threshold=0.2)
+    assert filled["threshold"] == [0.2, 0.2, 0.2]  # the spec's where a day recorded none
 
 
-def test_svg_chart_threshold_follows_each_day_and_draws_the_retrain_bar() -> None:
+def test_line_chart_threshold_follows_each_day_and_carries_the_retrain_bar() -> None:
     points = [
         {"day": f"2026-02-1{i}", "value": v, "alert": v < t, "threshold": t, "retrain_threshold": r}
         for i, (v, t, r) in enumerate([(0.80, 0.77, 0.75), (0.79, 0.77, 0.75), (0.70, 0.72, 0.70)])
     ]
-    svg = svg_chart("estimated_roc_auc", points)
-    threshold = svg.split('class="threshold"')[1].split("points=")[1].split('"')[1]
-    assert len(threshold.split()) == 3  # one vertex per day: the bar moved with the champion
-    ys = [float(xy.split(",")[1]) for xy in threshold.split()]
-    assert ys[0] == ys[1] < ys[2]  # the lower bar of the last day sits lower (larger y)
-    assert 'class="retrain"' in svg and "retrain bar 0.7" in svg and "threshold 0.72" in svg
+    chart = line_chart("c", "estimated_roc_auc", points)
+    assert chart["threshold"] == [0.77, 0.77, 0.72]  # the bar moved with the champion
+    assert chart["retrain"] == [0.75, 0.75, 0.70]
+    assert "retrain bar 0.7" in chart["caption"] and "threshold 0.72" in chart["caption"]
 
 
-def test_svg_chart_draws_the_challenger_on_the_same_days() -> None:
+def test_line_chart_aligns_the_challenger_on_the_champions_days() -> None:
     champion = [
         {"day": f"2026-02-1{i}", "value": 0.8, "alert": False, "threshold": 0.77} for i in range(5)
     ]
     challenger = [{"day": f"2026-02-1{i}", "value": 0.9, "alert": False} for i in (3, 4)]
-    svg = svg_chart("estimated_roc_auc", champion, challenger=challenger)
-    line = svg.split('class="challenger"')[1].split('points="')[1].split('"')[0].split()
-    xs = [float(xy.split(",")[0]) for xy in line]
-    last_x = float(
-        svg.split('class="champion"')[1]
-        .split('points="')[1]
-        .split('"')[0]
-        .split()[-1]
-        .split(",")[0]
-    )
-    assert len(xs) == 2 and xs[-1] == last_x  # its last day sits on the champion's last day
-    assert "challenger 0.9" in svg
-    assert 'class="challenger"' not in svg_chart("x", champion)
+    chart = line_chart("c", "estimated_roc_auc", champion, challenger=challenger)
+    assert chart["days"] == [f"2026-02-1{i}" for i in range(5)]
+    assert chart["challenger"] == [None, None, None, 0.9, 0.9]  # its last day is the champion's
+    assert chart["threshold"] == [0.77] * 5  # the champion's bar only
+    assert "challenger 0.9" in chart["caption"]
+    assert line_chart("c", "x", champion)["challenger"] is None
 
 
-def test_points_of_one_variant(embedded_settings) -> None:
-    from mlstack.stages import monitor
-
-    _insert(
-        embedded_settings,
-        store.monitoring_metrics,
-        _metric_rows("estimated_roc_auc", [0.8, 0.8])  # before variants existed: NULL
-        + _metric_rows("estimated_roc_auc", [0.79], variant="champion")
-        + _metric_rows("estimated_roc_auc", [0.9, 0.91], variant="challenger", version=2),
-    )
-    name = "estimated_roc_auc"
-    champion = monitor.points("credit_default", name, variant="champion")
-    assert [p.value for p in champion] == [0.8, 0.79, 0.8] and {p.version for p in champion} == {1}
-    challenger = monitor.points("credit_default", name, variant="challenger")
-    assert [(p.value, p.version) for p in challenger] == [(0.9, 2), (0.91, 2)]
-    assert len(monitor.points("credit_default", name)) == 5
+def test_line_chart_without_values_says_so() -> None:
+    chart = line_chart("c", "x", [{"day": "2026-01-01", "value": None, "alert": False}])
+    assert chart["empty"] and chart["caption"] == "x: no data yet"
 
 
-def test_svg_chart_has_a_y_axis_labelled_min_max_and_threshold() -> None:
-    points = [
-        {"day": f"2026-02-1{i}", "value": v, "alert": v > 0.5} for i, v in enumerate([0.1, 0.7])
-    ]
-    svg = svg_chart("drift_share", points, threshold=0.5)
-    ticks = dict(re.findall(r'class="tick (\w+)"[^>]* y="([\d.]+)"[^>]*>', svg))
-    labels = dict(re.findall(r'class="tick (\w+)"[^>]*>([^<]+)<', svg))
-    assert labels == {"min": "0.1", "max": "0.7", "threshold": "0.5"}
-    assert float(ticks["min"]) > float(ticks["threshold"]) > float(ticks["max"])  # y grows down
-    near = svg_chart("x", points, threshold=0.69)  # its label would overlap the max's
-    assert 'class="tick threshold"' not in near and "threshold 0.69" in near
-    flat = svg_chart("x", [{"day": "2026-02-10", "value": 3.0, "alert": False}])
-    assert flat.count('class="tick') == 1
-    assert tick_label(-123.456) == "-123.5" and tick_label(12345.6) == "12,346"
+def test_bars_scale_to_the_largest() -> None:
+    found = bars([("v2", 200.0), ("v1", 100.0), ("v0", 0.0)])
+    assert [b["pct"] for b in found] == [100.0, 50.0, 0.5]  # a zero still shows a sliver
+    assert bars([]) == []
 
 
-def test_svg_chart_without_values_says_so() -> None:
-    assert "no data yet" in svg_chart("x", [{"day": "2026-01-01", "value": None, "alert": False}])
-
-
-def test_svg_bars_scale_to_the_largest() -> None:
-    svg = svg_bars("rows", [("v2", 200.0), ("v1", 100.0)])
-    widths = [float(w) for w in re.findall(r'class="bar"[^>]* width="([\d.]+)"', svg)]
-    assert len(widths) == 2 and widths[0] == pytest.approx(2 * widths[1])
-    assert "none yet" in svg_bars("rows", [])
-
-
-def test_rank_features_by_alert_days_then_name() -> None:
-    assert rank_features([("b", 1), ("a", 1), ("c", 3), ("d", 0)]) == ["c", "a", "b", "d"]
-
-
-def test_drifted_features_rank_on_the_champion_series_only(embedded_settings) -> None:
-    drifted = dict(threshold=0.1, alert_from=0)
-    _insert(
-        embedded_settings,
-        store.monitoring_metrics,
-        _metric_rows("drift_score", [0.3], feature="income", variant="champion", **drifted)
-        + _metric_rows("drift_score", [0.0, 0.0], feature="age")  # before variants: champion
-        + _metric_rows("drift_score", [0.3] * 3, feature="age", variant="challenger", **drifted),
-    )
-    assert drifted_features("credit_default", date(2026, 2, 1)) == ["income", "age"]
-
-
-def test_svg_rollout_draws_stages_and_linked_decisions() -> None:
+def test_rollout_timeline_stages_in_order_with_their_decisions() -> None:
     summary = rollout_summary(_rollout_status())
     assert summary is not None
-    svg = svg_rollout(summary)
-    assert svg.count('class="stage"') == 3 and ">running</text>" in svg
-    assert svg.count('class="decision ') == 3  # two waits folded into one dot
-    link = f'<a href="rollouts/credit_default/{RID}/0-next_stage.html">'
-    assert svg.count("<a href=") == 1 and f'{link}<circle class="decision next_stage"' in svg
-    assert [stage_fill(i, summary) for i in range(3)] == ["#e6f2ea", "#fdf3e3", "#fafafa"]
+    stages = timeline(summary)
+    assert [(st["name"], st["state"]) for st in stages] == [
+        ("shadow", "passed"),
+        ("10%", "current"),
+        ("50%", "ahead"),
+    ]
+    assert [d["action"] for d in stages[0]["decisions"]] == ["wait", "next_stage"]  # waits folded
     ended = rollout_summary(_rollout_status("rolled_back"))
-    assert ended is not None and stage_fill(1, ended) == "#f6d0d0"
+    assert ended is not None and stage_state(1, ended) == "rolled_back"
 
 
 # --- thresholds ---------------------------------------------------------------------------------
-
-
-def test_spec_thresholds_fill_days_that_recorded_none(credit_spec) -> None:
-    assert spec_threshold(credit_spec, "drift_share") == credit_spec.monitoring.drift_share
-    assert spec_threshold(credit_spec, "rows") is None
-    spec = credit_spec.model_copy(
-        update={
-            "monitoring": credit_spec.monitoring.model_copy(
-                update={"drift_thresholds": {"income": 0.2}}
-            )
-        }
-    )
-    assert spec_threshold(spec, "drift_score", "income") == 0.2
-    assert spec_threshold(spec, "drift_score", "age") is None
-    found = [Point(date(2026, 2, 1), 0.1, False, None), Point(date(2026, 2, 2), 0.9, True, 0.3)]
-    pts = chart_points(spec, "drift_score", found, "income")
-    assert [p["threshold"] for p in pts] == [0.2, 0.3]  # recorded wins over the spec
-    assert latest_threshold(pts) == 0.3
-
-
-def test_retrain_bar_offsets_from_the_alert_bar(credit_spec, diabetes_spec) -> None:
-    def with_drops(spec: Any, alert: float, retrain: float) -> Any:
-        return spec.model_copy(
-            update={
-                "monitoring": spec.monitoring.model_copy(update={"performance_drop": alert}),
-                "retraining": spec.retraining.model_copy(update={"metric_drop": retrain}),
-            }
-        )
-
-    # champion holdout 0.80: alert under 0.78 (drop 0.02), retrain under 0.75 (drop 0.05)
-    assert retrain_bar(with_drops(credit_spec, 0.02, 0.05), "roc_auc", 0.78) == pytest.approx(0.75)
-    # errors: champion rmse 50, alert over 53, retrain over 55
-    assert retrain_bar(with_drops(diabetes_spec, 3, 5), "rmse", 53) == pytest.approx(55)
-    assert retrain_bar(credit_spec, "roc_auc", None) is None
-
-
-def test_chart_points_add_the_retrain_bar_only_where_it_differs(credit_spec) -> None:
-    metric = "business_value_per_row"  # credit_default watches it; both drops are 25 EUR
-    found = [Point(date(2026, 2, 1), 10.0, False, 5.0)]
-    same = chart_points(credit_spec, f"estimated_{metric}", found)
-    assert same == [{"day": "2026-02-01", "value": 10.0, "alert": False, "threshold": 5.0}]
-    spec = credit_spec.model_copy(
-        update={"retraining": credit_spec.retraining.model_copy(update={"metric_drop": 40})}
-    )
-    (point,) = chart_points(spec, f"realised_{metric}", found)
-    assert point["retrain_threshold"] == pytest.approx(-10.0)
-    assert "retrain_threshold" not in chart_points(spec, "drift_share", found)[0]
 
 
 def test_series_line_prints_thresholds_and_alert_marks() -> None:
@@ -298,43 +141,6 @@ def test_series_line_prints_thresholds_and_alert_marks() -> None:
 # --- links --------------------------------------------------------------------------------------
 
 
-def test_report_days_newest_first_and_only_well_formed_keys() -> None:
-    keys = [
-        "reports/credit_default/2026-02-01/monitor.html",
-        "reports/credit_default/2026-02-01/monitor.json",
-        "reports/credit_default/2026-02-03/monitor.html",
-        "reports/credit_default/../../etc/passwd",
-        "reports/credit_default/2026-02-04/secret.txt",
-        "reports/credit_default/20260205/monitor.html",
-        "reports/diabetes/2026-02-09/monitor.html",
-        "reports/rollouts/credit_default/1/0-promote.html",
-    ]
-    assert report_days("credit_default", keys) == [
-        {"day": "2026-02-03", "files": ["monitor.html"]},
-        {"day": "2026-02-01", "files": ["monitor.html", "monitor.json"]},
-    ]
-    assert len(report_days("credit_default", keys, limit=1)) == 1
-
-
-def test_rollout_report_keys_only_of_the_shape_rollout_writes() -> None:
-    key = rollout_report_key("credit_default", RID, "2-promote.json")
-    assert key == f"reports/rollouts/credit_default/{RID}/2-promote.json"
-    for rid, name in [
-        ("../../x", "0-promote.html"),  # not a rollout id
-        (RID, "0-wait.html"),  # waits have no report
-        (RID, "../0-promote.html"),
-        (RID, "0-promote.txt"),
-    ]:
-        assert rollout_report_key("credit_default", rid, name) is None, (rid, name)
-    uri = f"s3://lake/reports/rollouts/credit_default/{RID}/1-rollback.html"
-    assert rollout_report_files("credit_default", RID, uri) == [
-        "1-rollback.html",
-        "1-rollback.json",
-    ]
-    assert rollout_report_files("credit_default", RID, None) == []
-    assert rollout_report_files("diabetes", RID, uri) == []  # another use case's path
-
-
 def test_alert_links_to_its_runs_report() -> None:
     uri = "file:///home/lake/reports/credit_default/2026-02-14/monitor.html"
     assert (
@@ -343,34 +149,6 @@ def test_alert_links_to_its_runs_report() -> None:
     assert alert_report_href("credit_default", None) is None
     assert alert_report_href("diabetes", uri) is None
     assert alert_report_href("credit_default", "file:///x/reports/credit_default/x/y.html") is None
-
-
-def test_traffic_split_per_stage_and_after_the_end() -> None:
-    assert traffic_split(STAGES[1], "running") == {
-        "champion": 90.0,
-        "challenger": 10.0,
-        "shadow": False,
-    }
-    assert split_text(traffic_split(STAGES[0], "running")).endswith("(challenger scores in shadow)")
-    assert split_text(traffic_split(STAGES[2], "promoted")) == "champion 100% / challenger 0%"
-
-
-def test_rollout_summary_oldest_first_with_waits_folded() -> None:
-    summary = rollout_summary(_rollout_status())
-    assert summary is not None
-    assert (summary["stage"], summary["split"]["challenger"], summary["state"]) == (
-        "10%",
-        10.0,
-        "running",
-    )
-    steps = [(d["stage"], d["action"], d["count"]) for d in summary["decisions"]]
-    assert steps == [("shadow", "wait", 2), ("shadow", "next_stage", 1), ("10%", "wait", 1)]
-    assert summary["decisions"][0]["reasons"] == ["80 labelled rows"]  # the latest look's
-    assert summary["decisions"][1]["reports"] == ["0-next_stage.html", "0-next_stage.json"]
-    assert summary["decisions"][0]["at"] == "2026-02-12 10:00"
-    assert rollout_summary({"usecase": "x", "rollout": None, "decisions": []}) is None
-    waits = [{"stage_index": 0, "action": "wait"}, {"stage_index": 1, "action": "wait"}]
-    assert [d["count"] for d in collapse_waits(waits)] == [1, 1]  # another stage's look
 
 
 def test_rollout_lines_for_the_terminal() -> None:
@@ -414,6 +192,47 @@ def test_lineage_lines_follow_datasets_to_models() -> None:
         "job:ingest -produced-> dataset:a@v1",
         "run:r1 -registered_as-> model:a/v1",
     ]
+
+
+def test_lineage_groups_per_version_newest_first_down_to_models() -> None:
+    edge = lambda s, r, t: {"source": s, "relation": r, "target": t}  # noqa: E731
+    ds = {
+        "dataset": {"name": "a"},
+        "lineage": [
+            edge("job:ingest", "produced", "dataset:a@v1"),
+            edge("job:ingest", "produced", "dataset:a@v2"),
+            edge("dataset:a@v2", "trained", "run:r1"),
+            edge("job:ingest", "produced", "dataset:ab@v9"),  # another dataset's version
+        ],
+        "models": [edge("run:r1", "registered_as", "model:a/v1")],
+    }
+    groups = lineage_groups(ds)
+    assert [g["version"] for g in groups] == [2, 1]
+    assert groups[0]["counts"] == {"produced": 1, "trained": 1, "registered_as": 1}
+    assert groups[0]["models"] == ["model:a/v1"]
+    assert groups[1]["lines"] == ["job:ingest -produced-> dataset:a@v1"]
+
+
+# --- boundaries ---------------------------------------------------------------------------------
+
+#: What the pages must not import: they read the read model (mlstack.monitoring.views).
+NOT_IN_UI = ("sqlalchemy", "airflow", "mlstack.cli", "mlstack.store", "mlstack.stages")
+
+
+def test_ui_reads_the_read_model_only() -> None:
+    found = {}
+    for path in sorted((ROOT / "include" / "mlstack" / "ui").rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        found[path.name] = sorted(
+            n for n in names if any(n == b or n.startswith(f"{b}.") for b in NOT_IN_UI)
+        )
+    assert not any(found.values()), found
+    assert found  # the walk saw the package
 
 
 # --- login --------------------------------------------------------------------------------------
@@ -468,12 +287,26 @@ def test_monitoring_page_lists_usecases_with_charts_thresholds_and_links(
     page = client.get("/monitoring/")
     assert page.status_code == 200
     assert "<h2>credit_default</h2>" in page.text and "<h2>diabetes</h2>" in page.text
-    assert page.text.count('class="alert"') == 4  # 3 drift_share days + 1 on income
-    assert page.text.count('class="threshold"') == 2 and "threshold 0.5" in page.text
-    assert 'aria-label="drift income"' in page.text
-    assert "href='reports/credit_default/2026-02-17/monitor.html'" in page.text
-    assert "href='../catalog/credit_default'" in page.text
-    assert "href='http://mlflow.example/#/models/credit_default'" in page.text
+    charts = _chart_data(page.text)
+    drift, income = charts["credit_default-drift_share"], charts["credit_default-drift-income"]
+    assert (drift["alert_days"], income["alert_days"]) == (3, 1)  # 3 drift_share days + income
+    assert drift["threshold"] == [0.5] * 8 and "threshold 0.5" in page.text
+    assert 'aria-label="drift income"' in page.text and 'data-chart="credit_default-drift-income"'
+    assert "vendor/uPlot.iife.min.js" in page.text  # drawn by the vendored library
+    assert 'href="reports/credit_default/2026-02-17/monitor.html"' in page.text
+    assert 'href="../catalog/credit_default"' in page.text
+    assert 'href="http://mlflow.example/#/models/credit_default"' in page.text
+    summary = page.text.split('aria-label="summary"')[1].split("</table>")[0]
+    assert summary.index('data-usecase="credit_default"') < summary.index('data-usecase="diabetes"')
+    assert page.text.index('aria-label="summary"') < page.text.index('<section id="credit_default"')
+    one = client.get("/monitoring/credit_default")
+    assert one.status_code == 200 and '<section id="diabetes"' not in one.text
+    assert _chart_data(one.text).keys() == {k for k in charts if k.startswith("credit_default")}
+    assert client.get("/monitoring/nope").status_code == 404
+    tab = client.get("/monitoring/dag/credit_default__monitor", follow_redirects=False)
+    assert tab.status_code == 307 and tab.headers["location"] == "../credit_default"
+    other = client.get("/monitoring/dag/someone_elses_dag", follow_redirects=False)
+    assert other.headers["location"] == "../"
     data = client.get("/monitoring/api/credit_default").json()
     assert [p["alert"] for p in data["series"]["drift_share"]][-3:] == [True, True, True]
     assert data["series"]["drift_share"][0]["threshold"] == 0.5
@@ -515,13 +348,17 @@ def test_page_shows_the_rollout_and_alert_links_and_serves_rollout_reports(
     )
     client = TestClient(create_app())
     page = client.get("/monitoring/").text
-    section = page.split("<section id='credit_default'>")[1].split("</section>")[0]
+    section = page.split('<section id="credit_default"')[1].split("</section>")[0]
     assert 'aria-label="rollout timeline"' in section and "champion 90% / challenger 10%" in section
     href = f"rollouts/credit_default/{RID}/0-next_stage"
-    assert f"class='rollout-report' href='{href}.html'" in section
-    assert f"class='rollout-report' href='{href}.json'" in section
-    assert f"class='alert-report' href='{report}'" in section
-    assert "no rollout yet" in page.split("<section id='diabetes'>")[1]
+    assert f'class="rollout-report" href="{href}.html"' in section
+    assert f'class="rollout-report" href="{href}.json"' in section
+    assert f'class="alert-report" href="{report}"' in section
+    assert f'<a class="decision next_stage" href="{href}.html"' in section  # its timeline dot
+    assert section.count('class="stage ') == 3 and 'class="end running"' in section
+    assert "no rollout yet" in page.split('<section id="diabetes"')[1]
+    row = page.split('data-usecase="credit_default"')[1].split("</tr>")[0]
+    assert "2 drifted" in row and "rolling out" in row  # a rollout runs: said first
     got = client.get(f"/monitoring/{href}.html")
     assert got.status_code == 200 and got.headers["content-security-policy"] == REPORT_CSP
     assert client.get(f"/monitoring/{href}.json").json() == {"action": "next_stage"}
@@ -597,6 +434,9 @@ def test_catalog_page_shows_versions_as_bars_and_lineage_to_models(embedded_sett
     assert page.status_code == 200
     assert page.text.count('class="bar"') == 3  # two versions, one with rejected rows
     assert f"run:abc -registered_as-&gt; model:{name}/v1" in page.text
+    lineage = page.text.split('<details class="lineage" open>')[1].split("</details>")[0]
+    assert "<b>v2</b>" in lineage and f"model:{name}/v1" in lineage  # grouped, newest open
+    assert 'class="schema-changed"' not in page.text  # {} is no change
     assert "snapshot 1002" in page.text and "risk-team" in page.text
     assert "No dataset recorded yet" in client.get("/catalog/diabetes").text
     assert client.get("/catalog/nope").status_code == 404

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from mlstack.exceptions import ValidationError
+from mlstack.exceptions import InvalidInput
 from mlstack.monitoring.performance import (
     Calibrator,
     LossEstimator,
@@ -87,7 +87,7 @@ def test_cbpe_business_value_matches_realised_in_expectation() -> None:
 
 
 def test_cbpe_scores_outside_unit_interval_raise() -> None:
-    with pytest.raises(ValidationError, match="probabilities"):
+    with pytest.raises(InvalidInput, match="probabilities"):
         cbpe(np.array([0.2, 1.7]), 0.5)
 
 
@@ -107,3 +107,25 @@ def test_dle_heteroscedastic_shift_estimate_tracks_realised_mae() -> None:
     assert real["mae"] > ref_mae * 1.15
     assert est["mae"] == pytest.approx(real["mae"], rel=0.1)
     assert est["rmse"] == pytest.approx(real["rmse"], rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "worse"),
+    [("roc_auc", 0.76, True), ("roc_auc", 0.78, False), ("rmse", 11.0, True), ("rmse", 9.0, False)],
+)
+def test_worse_than_the_bar_follows_the_metrics_direction(
+    metric: str, value: float, worse: bool
+) -> None:
+    from mlstack.monitoring.performance import bar, worse_than
+
+    limit = bar(metric, 0.80 if metric == "roc_auc" else 10.0, 0.03 if metric == "roc_auc" else 0.5)
+    assert worse_than(metric, value, limit) is worse
+
+
+def test_worse_than_without_a_value_or_bar_is_never_worse() -> None:
+    from mlstack.monitoring.performance import bar, worse_than
+
+    assert bar("roc_auc", None, 0.03) is None
+    assert not worse_than("roc_auc", None, 0.8)
+    assert not worse_than("roc_auc", 0.1, None)
+    assert not worse_than("roc_auc", float("nan"), 0.8)

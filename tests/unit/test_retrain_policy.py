@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mlstack.specs import RetrainingSpec
 from mlstack.stages.retrain import (
-    Evidence,
+    RetrainEvidence,
     decide,
     drop,
     request_tags,
@@ -30,7 +30,7 @@ POLICY = RetrainingSpec(
 DRIFT = [{"column": "income", "method": "wasserstein", "score": 0.4, "drifted": True}]
 
 
-def _ev(**kw: Any) -> Evidence:
+def _ev(**kw: Any) -> RetrainEvidence:
     base: dict[str, Any] = {
         "usecase": "credit_default",
         "run_date": DAY,
@@ -39,7 +39,7 @@ def _ev(**kw: Any) -> Evidence:
         "fresh_labels": 5000,
         "change_date": DAY - timedelta(days=20),
     }
-    return Evidence(**(base | kw))
+    return RetrainEvidence(**(base | kw))
 
 
 def _est(*values: float) -> list[tuple[date, float]]:
@@ -230,7 +230,7 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_decide_policy_table(
-    evidence: Evidence, past: list[date], expected: str, fragment: str
+    evidence: RetrainEvidence, past: list[date], expected: str, fragment: str
 ) -> None:
     result = decide(evidence, POLICY, past)
     assert result.decision == expected

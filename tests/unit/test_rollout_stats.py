@@ -98,7 +98,7 @@ def test_rollout_spec_decreasing_stages_rejected() -> None:
         RolloutSpec(stages=[0.5, 0.1])
 
 
-def _evidence(loss: ro.SequentialResult | None, **kw: object) -> ro.Evidence:
+def _evidence(loss: ro.SequentialResult | None, **kw: object) -> ro.RolloutEvidence:
     base: dict = dict(
         stage_index=1,
         stage=ro.Stage("50%", 0.5),
@@ -112,7 +112,7 @@ def _evidence(loss: ro.SequentialResult | None, **kw: object) -> ro.Evidence:
         stage_samples=3000,
     )
     base.update(kw)
-    return ro.Evidence(**base)
+    return ro.RolloutEvidence(**base)
 
 
 def _loss(delta: float, n: int = 3000) -> ro.SequentialResult:

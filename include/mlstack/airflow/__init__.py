@@ -1,1 +1,14 @@
-"""The Airflow layer: the one place mlstack imports Airflow. Stages stay plain Python."""
+"""The Airflow layer: the one place mlstack imports Airflow. Stages stay plain Python.
+
+``factory``      assembles every use case's DAGs from its spec (``dags/`` calls it)
+``usecase_dag``  what every use-case DAG shares: its shape, docs and run helpers
+``assets``       the Assets that chain the stages' DAGs
+``ingest``, ``catalog``, ``train``, ``promote``, ``rollout``, ``monitor``
+                 one module per stage, each building ``<usecase>__<stage>``; its docstring
+                 is that DAG's documentation in the Airflow UI
+``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
+``ui_auth``      Airflow's login and permissions for mlstack's pages
+
+Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` → stage
+modules; ``runner`` → ``factory``. Nothing imports back up.
+"""

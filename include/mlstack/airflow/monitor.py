@@ -1,54 +1,51 @@
-"""The monitoring DAG of a use case.
+"""``<usecase>__monitor``: one day of monitoring, then the retrain policy's decision.
 
-``<usecase>__monitor``  on ``monitoring.schedule`` (daily by default) and by hand (param
-                        ``day``): monitor the champion on that day's logged requests (or the
-                        lake's rows, scored in batch, when no gateway logs them) — drift,
-                        quality, realised and estimated performance, business value — write
-                        the metrics, alerts and Evidently report; then apply the retrain
-                        policy, and when it says ``retrain`` emit the Asset
-                        ``retrain-request/<usecase>`` with the evidence, which schedules
-                        ``<usecase>__train``. Alerts and requests go to the spec's notifiers.
+On ``monitoring.schedule`` (daily by default) and by hand (param ``day``): monitor the
+champion on that day's logged requests (or the lake's rows, scored in batch, when no gateway
+logs them) — drift, quality, realised and estimated performance, business value — and write
+the metrics, alerts and Evidently report; then apply the retrain policy, and when it says
+``retrain`` emit the Asset ``retrain-request/<usecase>`` with the evidence, which schedules
+``<usecase>__train``. Alerts and requests go to the spec's notifiers.
+
+Parse time stays cheap: the monitoring stage (pandas, Evidently) and the notifiers are
+imported inside the tasks.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, task
 
-from mlstack.airflow import lifecycle
+from mlstack.airflow.assets import retrain_request_asset
+from mlstack.airflow.usecase_dag import day_param, run_day, simulator_start, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 
 def build_monitor(spec: UseCaseSpec) -> DAG:
     """``<usecase>__monitor``: monitor one day → policy → maybe a retrain-request Asset."""
-    from mlstack.airflow import factory
-
-    request = lifecycle.retrain_request_asset(spec.name)
-    start = (
-        datetime.combine(spec.simulator.start, datetime.min.time(), UTC)
-        if spec.simulator
-        else factory.DEFAULT_START
-    )
-    with factory.usecase_dag(
+    request = retrain_request_asset(spec.name)
+    with usecase_dag(
         spec,
         "monitor",
         "monitoring",
+        doc=__doc__,
         schedule=spec.monitoring.schedule,
-        start_date=start,
-        params={"day": factory.day_param("monitor")},
+        start_date=simulator_start(spec),
+        params={"day": day_param("monitor")},
     ) as dag:
 
         @task(task_id="monitor", execution_timeout=timedelta(hours=1))
         def monitor_day(**context: Any) -> dict[str, Any]:
             """Monitor the day and apply the retrain policy; notify on alerts."""
+            # lazy: pandas, Evidently and the notifiers stay out of DAG parsing
             from mlstack.notifications.dispatch import notify
             from mlstack.stages import monitor, retrain
 
-            day = factory.run_day(context)
+            day = run_day(context)
             result = monitor.run(spec, day)
-            out = result.summary()
+            out = result.to_dict()
             if result.evidence is None:
                 return out
             decision = retrain.evaluate(spec, result.evidence)
@@ -61,7 +58,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
                     "alert",
                     {
                         "day": day.isoformat(),
-                        "messages": [a["message"] for a in result.alerts],
+                        "messages": [a.message for a in result.alerts],
                         "root_cause": decision.root_cause,
                         "report_uri": result.report_uri,
                     },
@@ -76,7 +73,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         @task(task_id="request_retrain", outlets=[request])
         def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
-            from mlstack.notifications.dispatch import notify
+            from mlstack.notifications.dispatch import notify  # lazy: HTTP clients
 
             payload = out["request"]
             context["outlet_events"][request].extra = payload
@@ -95,6 +92,3 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         result: Any = monitor_day()
         policy_says_retrain(result) >> request_retrain(result)
     return dag
-
-
-BUILDERS = (build_monitor,)

@@ -1,4 +1,7 @@
-"""The rollout DAG: ``<usecase>__rollout``, scheduled on the challenger Asset promotion emits.
+"""``<usecase>__rollout``: the A/B (or shadow) rollout of a challenger, watched to its end.
+
+Scheduled on the Asset ``model-challenger/<usecase>`` that ``<usecase>__promote`` emits, and
+by hand (param ``version``; empty = alias ``challenger``).
 
 ``start``  creates the rollout (stages from the spec's ``rollout`` section); the gateway
            picks it up within its refresh interval and splits traffic (or shadows).
@@ -17,9 +20,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, PokeReturnValue, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-from mlstack.airflow.lifecycle import challenger_asset, run_type
+from mlstack.airflow.assets import challenger_asset
+from mlstack.airflow.usecase_dag import producer, run_type, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -27,15 +32,14 @@ log = logging.getLogger(__name__)
 
 def build_rollout(spec: UseCaseSpec) -> DAG:
     """``<usecase>__rollout``: start the rollout, then watch it to its decision."""
-    from mlstack.airflow import factory
-
     challenger = challenger_asset(spec.name)
     rs = spec.rollout
     stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
-    with factory.usecase_dag(
+    with usecase_dag(
         spec,
         "rollout",
         "A/B rollout",
+        doc=__doc__,
         schedule=challenger,
         params={
             "version": Param(
@@ -47,10 +51,10 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
         @task(task_id="start", inlets=[challenger])
         def start(**context: Any) -> str:
             """Create the rollout of the challenger (idempotent for the same version)."""
-            from airflow.sdk.exceptions import AirflowSkipException
-
+            # lazy: MLflow and the statistics stay out of DAG parsing
             from mlstack import registry
             from mlstack.stages import rollout
+            from mlstack.vocabulary import CHALLENGER
 
             version = (context.get("params") or {}).get("version")
             if version is None and run_type(context) == "asset_triggered":
@@ -59,9 +63,9 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
                 events = context["inlet_events"][challenger]
                 if len(events):
                     version = (events[-1].extra or {}).get("version")
-            if version is None and registry.get_alias(spec.name, rollout.CHALLENGER) is None:
+            if version is None and registry.get_alias(spec.name, CHALLENGER) is None:
                 raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
-            row = rollout.start(spec, challenger_version=version, actor=factory.producer(context))
+            row = rollout.start(spec, challenger_version=version, actor=producer(context))
             return str(row["rollout_id"])
 
         @task.sensor(
@@ -72,15 +76,13 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
         )
         def watch(rollout_id: str, **context: Any) -> Any:
             """Look at the evidence; act on every decision that is not ``wait``."""
-            from airflow.sdk import PokeReturnValue
-
-            from mlstack.stages import rollout
+            from mlstack.stages import rollout  # lazy: the statistics stay out of DAG parsing
 
             ro, ev, d = rollout.analyse(spec, rollout_id)
             if d.action == rollout.WAIT:
                 log.info("%s: waiting (%s)", rollout_id, "; ".join(d.reasons))
                 return PokeReturnValue(is_done=False)
-            done = rollout.act(spec, ro, ev, d, actor=factory.producer(context))
+            done = rollout.act(spec, ro, ev, d, actor=producer(context))
             if d.action == rollout.NEXT_STAGE:
                 return PokeReturnValue(is_done=False)
             return PokeReturnValue(is_done=True, xcom_value=done)
@@ -88,6 +90,3 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
         started: Any = start()
         watch(started)
     return dag
-
-
-BUILDERS = (build_rollout,)

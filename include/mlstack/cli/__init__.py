@@ -1,6 +1,8 @@
 """The ``mlstack`` command line: ``mlstack --help`` lists the commands.
 
-Commands are grouped by lifecycle stage, one module each; this module only assembles them.
+Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
+``rollout``, ``monitor``, ``demo``, ``system``; ``output`` is the console they print
+through); this module only assembles them. The submodules never import this one.
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ import logging
 import sys
 
 import click
-from rich.console import Console
 
+from mlstack.cli import data, demo, models, monitor, rollout, serve, system
+from mlstack.cli.output import console
 from mlstack.exceptions import MlstackError
 
-
-def console() -> Console:
-    """A rich console; when output is piped (no terminal) it is 160 columns, not 80."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+__all__ = ["console", "main"]  # console: re-exported for modules that still import it here
 
 
 class _Group(click.Group):
@@ -41,23 +41,13 @@ def main(verbose: bool) -> None:
     )
 
 
-def _register() -> None:
-    from mlstack.cli import data, demo, system
-
-    for command in (*data.COMMANDS, demo.demo, system.init):
-        main.add_command(command)
-    from mlstack.cli import models
-
-    for command in models.COMMANDS:
-        main.add_command(command)
-    from mlstack.cli import serve
-
-    for command in serve.COMMANDS:
-        main.add_command(command)
-    from mlstack.cli import monitor
-
-    for command in monitor.COMMANDS:
-        main.add_command(command)
-
-
-_register()
+for _command in (
+    *data.COMMANDS,
+    demo.demo,
+    system.init,
+    *models.COMMANDS,
+    *serve.COMMANDS,
+    *rollout.COMMANDS,
+    *monitor.COMMANDS,
+):
+    main.add_command(_command)

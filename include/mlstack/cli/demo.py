@@ -8,7 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlstack.cli import console as make_console
+from mlstack.cli.output import console as make_console
 from mlstack.settings import get_settings
 
 

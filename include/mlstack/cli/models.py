@@ -73,7 +73,7 @@ def train_cmd(
             get_spec(usecase), snapshot_id=snapshot, labels_snapshot_id=labels_snapshot
         )
     if as_json:
-        click.echo(json.dumps(result.extra(), default=str, indent=2))
+        click.echo(json.dumps(result.to_dict(), default=str, indent=2))
         return
     m = result.metrics[f"holdout_{result.primary_metric}"]
     console.print(

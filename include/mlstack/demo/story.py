@@ -1,165 +1,37 @@
 """The embedded demo: days of simulated data through the real DAGs, in-process.
 
-``mlstack demo`` lands each day's files with the use case's simulator, then runs
-``<usecase>__ingest`` and ``<usecase>__catalog`` with ``dag.test()`` against a local
-Airflow metadata DB (SQLite under ``MLSTACK_HOME``), trains the first model once labels
-allow, and monitors each day (:mod:`mlstack.demo.monitoring`: retrain requests, the rollout of
-every challenger the day it appears, the timeline); it ends with summary tables.
-Later stages add their DAGs to :data:`DAY_STEPS` / :data:`FINAL_STEPS`.
-Running it again replaces the same days (idempotent); ``--reset`` starts over.
+``mlstack demo`` prepares a local Airflow (SQLite under ``MLSTACK_HOME``; see
+:mod:`mlstack.airflow.runner`), then for each day runs the :data:`STEPS` in order — land,
+ingest and catalog the day's data; train (the first model once labels allow); monitor, with
+the retrain requests, promotions and rollouts that follow (:mod:`mlstack.demo.steps`) — and
+after the last day the :data:`FINAL_STEPS`. Each day gives one summary row
+(:class:`~mlstack.demo.context.DayResult`); the story is collected as a timeline on the
+:class:`~mlstack.demo.context.DemoContext`. Running it again replaces the same days
+(idempotent); ``--reset`` starts over.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from mlstack.airflow.runner import load_dags, prepare_airflow, quiet
+from mlstack.demo.context import DayResult, DemoContext, FinalStep, Step
+from mlstack.demo.steps import final_reproduce, step_ingest, step_monitor, step_train
 from mlstack.exceptions import MlstackError
 from mlstack.settings import Settings, get_settings
+from mlstack.specs import get_spec
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]  # include/mlstack/demo/story.py
-DAGS_DIR = PROJECT_DIR / "dags"
-
-
-@dataclass
-class DayResult:
-    """What the DAGs did for one day (one summary row)."""
-
-    day: date
-    ingest: dict[str, dict[str, Any]] = field(default_factory=dict)
-    catalog: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment for an in-process Airflow on SQLite under ``settings.home``."""
-    home = settings.home / "airflow"
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-    }
-
-
-def prepare_airflow(settings: Settings, log_file: Path) -> None:
-    """Point Airflow at the demo's folder and migrate its DB once (~10 s the first time)."""
-    for key, value in airflow_env(settings).items():
-        os.environ.setdefault(key, value)
-    home = Path(os.environ["AIRFLOW_HOME"])
-    marker = home / ".mlstack-migrated"
-    if marker.exists():
-        return
-    home.mkdir(parents=True, exist_ok=True)
-    with log_file.open("a") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            stdout=out,
-            stderr=out,
-            env=os.environ.copy(),
-            check=False,
-        )
-    if done.returncode != 0:
-        raise MlstackError(f"`airflow db migrate` failed (exit {done.returncode}); see {log_file}")
-    marker.touch()
-
-
-@contextlib.contextmanager
-def quiet(log_file: Path) -> Iterator[None]:
-    """Send Airflow's own console output to ``log_file`` while a DAG runs."""
-    with (
-        log_file.open("a") as out,
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(out),
-    ):
-        yield
-
-
-def load_dags() -> dict[str, Any]:
-    """The project's DAGs as the dag-processor sees them (fails on import errors)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR))
-    if bag.import_errors:
-        raise MlstackError(f"the dags folder has import errors: {bag.import_errors}")
-    return bag.dags
-
-
-def run_dag(
-    dags: dict[str, Any], dag_id: str, conf: dict[str, Any] | None, log_file: Path
-) -> dict[str, Any]:
-    """Run one DAG with ``dag.test()``; return its tasks' return values; fail loudly on failure."""
-    if dag_id not in dags:
-        raise MlstackError(f"DAG {dag_id} does not exist; known: {sorted(dags)}")
-    with quiet(log_file):
-        run = dags[dag_id].test(logical_date=None, run_conf=conf or {})
-    state = str(getattr(run.state, "value", run.state))
-    if state != "success":
-        raise MlstackError(
-            f"DAG {dag_id} ended {state} (conf {conf}); see {log_file} for the task logs"
-        )
-    return task_results(run)
-
-
-def task_results(run: Any) -> dict[str, Any]:
-    """Return values (XComs) of a finished run's tasks, by task id."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == run.dag_id,
-            XComModel.run_id == run.run_id,
-            XComModel.key == "return_value",
-        )
-        return {r.task_id: XComModel.deserialize_value(r) for r in rows}
-
-
-def step_ingest(ctx: DemoContext, day: date, result: DayResult) -> None:
-    """Land the day's files, then ingest and catalog them through the DAGs."""
-    from mlstack.sources import land
-
-    land(ctx.spec_for_landing, day, ctx.settings)
-    out = run_dag(ctx.dags, f"{ctx.usecase}__ingest", {"day": day.isoformat()}, ctx.log_file)
-    result.ingest = {
-        k.removeprefix("ingest_"): v for k, v in out.items() if k.startswith("ingest_")
-    }
-    cat = run_dag(ctx.dags, f"{ctx.usecase}__catalog", None, ctx.log_file)
-    result.catalog = cat.get("record_versions") or []
-
-
-@dataclass
-class DemoContext:
-    """Everything a demo step needs."""
-
-    usecase: str
-    settings: Settings
-    dags: dict[str, Any]
-    log_file: Path
-    spec_for_landing: Any
-    days: list[date]
-    #: The story as (day, event, evidence) rows, printed as the closing timeline.
-    timeline: list[tuple[str, str, str]] = field(default_factory=list)
-    #: Scratch state of the story steps (last policy decision, alerts already shown).
-    story_state: dict[str, Any] = field(default_factory=dict)
-    #: Train every this many days of new labels besides retrain requests (0: first model only).
-    train_every: int = 0
-
-
-Step = Callable[[DemoContext, date, DayResult], None]
-#: Run for every day, in order. Later stages append theirs (train, promote, ...).
-DAY_STEPS: list[Step] = [step_ingest]
-#: Run once after the last day: ``(ctx, results) -> rows for the closing summary``.
-FINAL_STEPS: list[Callable[[DemoContext, list[DayResult]], None]] = []
+#: Run for every day, in this order.
+STEPS: tuple[Step, ...] = (step_ingest, step_train, step_monitor)
+#: Run once after the last day.
+FINAL_STEPS: tuple[FinalStep, ...] = (final_reproduce,)
 
 
 def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
@@ -170,9 +42,8 @@ def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
     retrain needs to train on). Not scaled: the label counts a *judgement* rests on
     (``monitoring.min_labels``, ``retraining.min_labels``) — a metric's noise depends on how
     many labels it is computed from, not on a day's volume, so fewer rows a day means realised
-    figures pool more days (see :func:`mlstack.stages.monitor.labelled_window`) or wait,
+    figures pool more days (see :func:`mlstack.monitoring.windows.labelled_window`) or wait,
     never that they count on fewer labels. Days, money and thresholds are unchanged too."""
-    import yaml
 
     def scale(n: int) -> int:
         return max(1, round(n * factor))
@@ -220,7 +91,7 @@ def run(
     """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results.
 
     ``train_every``: also train every this many days of new labels (0: only the first model
-    and the retrain requests; see :mod:`mlstack.demo.monitoring` for why that is the default).
+    and the retrain requests; see :mod:`mlstack.demo.steps` for why that is the default).
     """
 
     before = os.environ.get("MLSTACK_USECASES_DIR")
@@ -242,8 +113,6 @@ def _run(
     progress: Callable[[str], None] | None,
     train_every: int = 0,
 ) -> tuple[DemoContext, list[DayResult]]:
-    from mlstack.specs import get_spec
-
     s = get_settings()
     s.home.mkdir(parents=True, exist_ok=True)
     log_file = s.home / "demo.log"
@@ -284,115 +153,9 @@ def _run(
     for day in ctx.days:
         (progress or (lambda _: None))(f"day {day}")
         result = DayResult(day)
-        for step in DAY_STEPS:
+        for step in STEPS:
             step(ctx, day, result)
         results.append(result)
     for final in FINAL_STEPS:
         final(ctx, results)
     return ctx, results
-
-
-# --- training and promotion (the model lifecycle) -------------------------------------------
-
-
-def labelled_days(ctx: DemoContext, day: date) -> int:
-    """How many application days have labels once ``day`` is ingested."""
-    from mlstack.specs import get_spec
-
-    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
-    delay = int((spec.simulator.options if spec.simulator else {}).get("label_delay_days", 0))
-    return (day - ctx.days[0]).days + 1 - (delay if spec.labels else 0)
-
-
-def can_train(ctx: DemoContext, day: date) -> bool:
-    """True once the labelled days fill the split with at least ``min_train_rows`` to train on."""
-    from mlstack.specs import get_spec
-
-    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
-    split = spec.training.split
-    train_days = labelled_days(ctx, day) - split.holdout_days - split.validation_days
-    rows = ctx.spec_for_landing.simulator.rows_per_day
-    return train_days > 0 and train_days * rows * 0.98 >= split.min_train_rows
-
-
-def trained_through(ctx: DemoContext) -> date | None:
-    """Last labelled day the newest registered model saw (its holdout's end), if any."""
-    from mlstack.specs import get_spec
-    from mlstack.stages import promote
-
-    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
-    ends = [
-        m["holdout_days"].split("..")[1]
-        for m in promote.list_models(spec, ctx.settings)
-        if m["holdout_days"]
-    ]
-    return date.fromisoformat(max(ends)) if ends else None
-
-
-def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
-    """Train the first model once labels allow; later ones every ``ctx.train_every`` days of
-    new labels when asked to (the demo's stand-in for ``training.schedule``), else only on
-    retrain requests (see :func:`mlstack.demo.monitoring.step_monitor`)."""
-    if not can_train(ctx, day):
-        return
-    last = trained_through(ctx)
-    if last is not None:
-        newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
-        if ctx.train_every <= 0 or (newest_label - last).days < ctx.train_every:
-            return
-    why = "first model" if last is None else f"scheduled (every {ctx.train_every} days)"
-    result.notes.append(train_and_promote(ctx, None, day, why))
-
-
-def train_and_promote(
-    ctx: DemoContext, conf: dict[str, Any] | None, day: date | None = None, why: str = ""
-) -> str:
-    """Run the train DAG (``conf``: its params), then the promote DAG; return a note.
-
-    A new challenger is rolled out right away (the scheduler runs ``<usecase>__rollout`` on
-    the challenger Asset the same way), so its A/B decision lands on the same day.
-    """
-    from mlstack.demo.monitoring import add_event, gate_evidence, roll_out
-
-    out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
-    model = out.get("train") or {}
-    metric = model.get("primary_metric", "")
-    value = (model.get("metrics") or {}).get(f"holdout_{metric}")
-    decided = run_dag(ctx.dags, f"{ctx.usecase}__promote", None, ctx.log_file).get("evaluate")
-    note = f"trained v{model.get('version')} ({metric} {value:.4f})" if value is not None else ""
-    if decided:
-        reason = "" if decided["outcome"] != "refused" else f": {decided['reasons'][0]}"
-        note += f" -> {decided['outcome']}{reason}"
-    if day is None:
-        return note
-    trained = f"trained v{model.get('version')}" + (f" ({why})" if why else "")
-    outcome = (decided or {}).get("outcome", "no decision")
-    add_event(ctx, day, f"{trained} -> {outcome}", gate_evidence(model, decided))
-    if outcome == "challenger":
-        note += "; " + roll_out(ctx, day)
-    return note
-
-
-def final_reproduce(ctx: DemoContext, results: list[DayResult]) -> None:
-    """Retrain on the newest model's exact snapshots: same metrics, so promotion refuses it."""
-    from mlstack.specs import get_spec
-    from mlstack.stages import promote
-
-    models = promote.list_models(get_spec(ctx.usecase, ctx.settings.usecases_dir), ctx.settings)
-    if not models or not results:
-        return
-    newest = models[-1]
-    conf = {"snapshot": int(newest["features_snapshot"])}
-    if newest["labels_snapshot"]:
-        conf["labels_snapshot"] = int(newest["labels_snapshot"])
-    note = train_and_promote(ctx, conf)
-    results[-1].notes.append(f"re-trained on v{newest['version']}'s snapshots: {note}")
-
-
-DAY_STEPS.append(step_train)
-FINAL_STEPS.append(final_reproduce)
-
-
-from mlstack.demo.monitoring import step_monitor  # noqa: E402 - registers last
-
-DAY_STEPS.append(step_monitor)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlstack.exceptions import ValidationError
+from mlstack.exceptions import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ColumnDrift:
     current_rows: int
     psi: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return asdict(self)
 
@@ -235,7 +235,7 @@ def numerical_drift(
     ref = ref_sorted if ref_sorted is not None else _clean_numeric(reference)
     cur = _clean_numeric(current)
     if ref.size == 0 or cur.size == 0:
-        raise ValidationError(
+        raise InvalidInput(
             f"column {column!r} has no non-missing values in the "
             f"{'reference' if ref.size == 0 else 'current'} data; drift cannot be computed"
         )
@@ -269,7 +269,7 @@ def _count_score(method: str, ref_counts: pd.Series, cur_counts: pd.Series) -> f
         return chi_square_p(ref_counts, cur_counts)
     if method == "z":
         return z_test_p(ref_counts, cur_counts)
-    raise ValidationError(
+    raise InvalidInput(
         f"method {method!r} is not for categorical columns; use one of jensenshannon, chisquare, z"
     )
 
@@ -306,7 +306,7 @@ def categorical_drift(
     cc = value_counts(current)
     n_ref, n_cur = int(rc.sum()), int(cc.sum())
     if n_ref == 0 or n_cur == 0:
-        raise ValidationError(
+        raise InvalidInput(
             f"column {column!r} has no non-missing values in the "
             f"{'reference' if n_ref == 0 else 'current'} data; drift cannot be computed"
         )
@@ -340,7 +340,7 @@ class ReferenceProfile:
     ) -> None:
         missing = [c for c in [*numerical, *categorical] if c not in reference.columns]
         if missing:
-            raise ValidationError(
+            raise InvalidInput(
                 f"reference data lacks columns {missing}; it has {list(reference.columns)}"
             )
         self.numerical = list(numerical)
@@ -373,9 +373,7 @@ def dataset_drift(
     methods, thresholds = methods or {}, thresholds or {}
     absent = [c for c in [*profile.numerical, *profile.categorical] if c not in current.columns]
     if absent:
-        raise ValidationError(
-            f"current data lacks columns {absent}; it has {list(current.columns)}"
-        )
+        raise InvalidInput(f"current data lacks columns {absent}; it has {list(current.columns)}")
 
     def one(col: str) -> ColumnDrift:
         if col in profile.sorted:

@@ -28,7 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from mlstack.exceptions import ValidationError
+from mlstack.exceptions import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Confusion:
         """Business value: Σ cell × value of one such decision (keys tp, fp, fn, tn)."""
         return sum(float(costs.get(k, 0.0)) * getattr(self, k) for k in ("tp", "fp", "fn", "tn"))
 
-    def as_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         """JSON-safe form."""
         return asdict(self)
 
@@ -76,7 +76,7 @@ class Confusion:
 def _check_proba(proba: np.ndarray) -> np.ndarray:
     p = np.asarray(proba, dtype=float)
     if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
-        raise ValidationError(
+        raise InvalidInput(
             "scores must be probabilities in [0, 1] for CBPE; log predict_proba, not a margin"
         )
     return p
@@ -168,7 +168,7 @@ class Calibrator:
         """Fit on reference labels and scores."""
         y = np.asarray(y_true, dtype=float)
         if y.size < 100 or len(np.unique(y)) < 2:
-            raise ValidationError(
+            raise InvalidInput(
                 f"calibration needs at least 100 labelled reference rows of both classes; "
                 f"got {y.size} rows with classes {sorted(np.unique(y).tolist())}"
             )
@@ -235,9 +235,7 @@ class LossEstimator:
     def fit(self, frame: pd.DataFrame, prediction: np.ndarray, y_true: np.ndarray) -> LossEstimator:
         """Fit the loss models on reference rows with labels."""
         if len(frame) < 50:
-            raise ValidationError(
-                f"DLE needs at least 50 labelled reference rows; got {len(frame)}"
-            )
+            raise InvalidInput(f"DLE needs at least 50 labelled reference rows; got {len(frame)}")
         x = self._x(frame, prediction)
         err = np.asarray(prediction, dtype=float) - np.asarray(y_true, dtype=float)
         kw: dict[str, Any] = {"max_iter": 200, "learning_rate": 0.05, "random_state": self.seed}
@@ -248,7 +246,7 @@ class LossEstimator:
     def estimate(self, frame: pd.DataFrame, prediction: np.ndarray) -> dict[str, float]:
         """Estimated MAE and RMSE of a window without labels."""
         if self._abs is None or self._sq is None:
-            raise ValidationError("LossEstimator.estimate called before fit")
+            raise InvalidInput("LossEstimator.estimate called before fit")
         if len(frame) == 0:
             return {"mae": float("nan"), "rmse": float("nan")}
         x = self._x(frame, prediction)
@@ -260,3 +258,21 @@ class LossEstimator:
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is better (errors and losses are not)."""
     return metric not in {"mae", "rmse", "mse", "log_loss", "brier"}
+
+
+def bar(metric: str, reference: float | None, allowed_drop: float) -> float | None:
+    """The bar ``allowed_drop`` worse than ``reference`` (below it when higher is better,
+    above it for errors); None without a reference. Monitoring alerts on the bar
+    ``monitoring.performance_drop`` from the champion's holdout value, the retrain policy
+    acts on the one ``retraining.metric_drop`` from it."""
+    if reference is None:
+        return None
+    return reference - allowed_drop if higher_is_better(metric) else reference + allowed_drop
+
+
+def worse_than(metric: str, value: float | None, limit: float | None) -> bool:
+    """Whether ``value`` of ``metric`` is worse than the bar ``limit`` (False when either is
+    missing or NaN): the one comparison the monitor's alerts and the retrain policy share."""
+    if value is None or limit is None:
+        return False
+    return bool(value < limit) if higher_is_better(metric) else bool(value > limit)

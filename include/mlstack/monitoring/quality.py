@@ -31,7 +31,7 @@ class ColumnQuality:
     unseen_categories: list[str] = field(default_factory=list)
     unparsable_share: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return asdict(self)
 

@@ -138,9 +138,9 @@ def _final_snapshots(table: Table) -> list[Snapshot]:
 def _partition_rows(
     table: Table, spec: UseCaseSpec, dataset: str, snapshot: Snapshot, day: str | None
 ) -> pa.Table:
-    from mlstack.stages.ingest import day_filter
-
-    scan_filter = day_filter(spec.dataset_schema(dataset), date.fromisoformat(day)) if day else None
+    scan_filter = (
+        lake.day_filter(spec.dataset_schema(dataset), date.fromisoformat(day)) if day else None
+    )
     if scan_filter is None:
         return table.scan(snapshot_id=snapshot.snapshot_id).to_arrow()
     return table.scan(snapshot_id=snapshot.snapshot_id, row_filter=scan_filter).to_arrow()
@@ -288,16 +288,8 @@ def sync(
 
     ``sources`` (files an ingestion read) become lineage edges into the newest version.
     """
-    from pyiceberg.exceptions import NoSuchTableError
-
     s = settings or get_settings()
-    ident = lake.table_identifier(spec.table_name(dataset), s)
-    try:
-        table = lake.catalog(s).load_table(ident)
-    except NoSuchTableError as exc:
-        raise DatasetNotFound(
-            f"table {ident} does not exist yet; ingest a day of {spec.name} first"
-        ) from exc
+    table = lake.load_table(spec.table_name(dataset), s)
     records = []
     with store.engine(s).begin() as conn:
         name = upsert_dataset(conn, spec, dataset, table, s)
@@ -418,3 +410,39 @@ def get_version(
             f"dataset {name!r} has no version {version if version is not None else '(any)'}"
         )
     return dict(row._mapping)
+
+
+def schema_change_text(changes: dict[str, Any]) -> str:
+    """A version's schema change in words: ``initial``, ``+added, -removed, col: a→b`` or
+    ``none`` (what ``mlstack catalog show`` prints and the catalog page shows)."""
+    if changes.get("initial"):
+        return "initial"
+    parts = [f"+{c}" for c in changes.get("added", [])]
+    parts += [f"-{c}" for c in changes.get("removed", [])]
+    parts += [f"{r['column']}: {r['from']}→{r['to']}" for r in changes.get("retyped", [])]
+    return ", ".join(parts) or "none"
+
+
+def schema_changed(changes: dict[str, Any]) -> bool:
+    """Whether a version changed its table's schema (added, removed or retyped a column).
+
+    A version's ``schema_changes`` is always a non-empty dict (``{"initial": False,
+    "added": [], ...}`` when nothing changed), so its truth says nothing; the first version
+    (``initial``) changed nothing either."""
+    if changes.get("initial"):
+        return False
+    return bool(changes.get("added") or changes.get("removed") or changes.get("retyped"))
+
+
+def registered_models(runs: list[str], settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Lineage edges ``run -registered_as-> model`` of these training runs."""
+    if not runs:
+        return []
+    e = store.lineage.c
+    with store.engine(settings).connect() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(store.lineage).where(e.source.in_(runs), e.relation == "registered_as")
+            )
+        ]

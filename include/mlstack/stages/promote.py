@@ -35,10 +35,10 @@ from mlstack.exceptions import ModelNotFound, PromotionRefused
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 from mlstack.stages import train
+from mlstack.vocabulary import CANDIDATE, CHALLENGER, CHAMPION, json_safe
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER, CANDIDATE = "champion", "challenger", "candidate"
 REFUSED = "refused"
 LATENCY_CALLS = 30
 
@@ -54,7 +54,7 @@ class Gate:
 
 
 @dataclass
-class Decision:
+class PromotionDecision:
     """The outcome for one model version, with every gate (or the override's reason)."""
 
     usecase: str
@@ -75,12 +75,12 @@ class Decision:
         """True when the model was (or would be) given an alias."""
         return self.outcome != REFUSED
 
-    def extra(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (XCom, Asset event extra, CLI)."""
         return asdict(self)
 
     @classmethod
-    def from_extra(cls, data: dict[str, Any]) -> Decision:
+    def from_dict(cls, data: dict[str, Any]) -> PromotionDecision:
         """Rebuild a decision from :meth:`extra` (e.g. from XCom)."""
         gates = [Gate(**g) for g in data.get("gates", [])]
         return cls(**{**data, "gates": gates})
@@ -215,7 +215,7 @@ def gate_challenger(
 
 def evaluate(
     spec: UseCaseSpec, version: int | None = None, *, settings: Settings | None = None
-) -> Decision:
+) -> PromotionDecision:
     """Run the promotion gates for ``version`` (default: the ``candidate``); change nothing."""
     s = settings or get_settings()
     plugins.load_for(spec)
@@ -297,7 +297,7 @@ def evaluate(
     outcome = REFUSED if failed else (CHAMPION if champ_v is None else CHALLENGER)
     headline = next(g for g in gates if g.name == "metric")
     reasons = [f"{g.name}: {g.detail}" for g in failed] or [f"all gates passed; {headline.detail}"]
-    return Decision(
+    return PromotionDecision(
         usecase=spec.name,
         version=cand_v,
         run_id=mv.run_id,
@@ -314,7 +314,7 @@ def evaluate(
 # --- applying and recording ---------------------------------------------------------------
 
 
-def _record(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> int:
+def _record(spec: UseCaseSpec, d: PromotionDecision, actor: str, s: Settings) -> int:
     """Audit row + lineage edge; return the decision id."""
     from mlstack.stages import catalog
 
@@ -331,7 +331,7 @@ def _record(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> int:
                 previous_champion=d.previous_champion,
                 reasons=d.reasons,
                 gates=[asdict(g) for g in d.gates],
-                metrics=_json_safe(d.metrics),
+                metrics=json_safe(d.metrics),
                 actor=actor,
                 created_at=now,
             )
@@ -349,17 +349,7 @@ def _record(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> int:
     return decision_id
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _tag(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> None:
+def _tag(spec: UseCaseSpec, d: PromotionDecision, actor: str, s: Settings) -> None:
     tags = {
         "mlstack.promotion": d.outcome,
         "mlstack.promotion_action": d.action,
@@ -374,7 +364,7 @@ def _tag(spec: UseCaseSpec, d: Decision, actor: str, s: Settings) -> None:
     registry.set_tags(spec.name, d.version, tags, s)
 
 
-def _move_aliases(spec: UseCaseSpec, d: Decision, s: Settings) -> None:
+def _move_aliases(spec: UseCaseSpec, d: PromotionDecision, s: Settings) -> None:
     if d.outcome == REFUSED:
         return
     registry.set_alias(spec.name, d.outcome, d.version, s)
@@ -385,18 +375,18 @@ def _move_aliases(spec: UseCaseSpec, d: Decision, s: Settings) -> None:
 
 def apply(
     spec: UseCaseSpec,
-    decision: Decision,
+    decision: PromotionDecision,
     *,
     actor: str = "mlstack",
     approved: bool | None = None,
     settings: Settings | None = None,
-) -> Decision:
+) -> PromotionDecision:
     """Make the decision real: aliases (unless refused), tags, audit row, lineage.
 
     ``approved=False`` (a human said no) turns a passing decision into a refusal.
     """
     s = settings or get_settings()
-    d = Decision.from_extra(decision.extra())
+    d = PromotionDecision.from_dict(decision.to_dict())
     if approved is False and d.passed:
         d.outcome, d.reasons = REFUSED, [f"approval: rejected by {actor}", *d.reasons]
     elif d.needs_approval and approved is None:
@@ -420,7 +410,7 @@ def override(
     reason: str,
     actor: str = "cli",
     settings: Settings | None = None,
-) -> Decision:
+) -> PromotionDecision:
     """A human puts ``version`` on ``to`` (champion or challenger) without gates; recorded."""
     s = settings or get_settings()
     if to not in (CHAMPION, CHALLENGER):
@@ -432,7 +422,7 @@ def override(
     if aliases.get(to) == int(version):
         raise PromotionRefused(f"{spec.name} v{version} already is the {to}")
     champ = aliases.get(CHAMPION)
-    d = Decision(
+    d = PromotionDecision(
         usecase=spec.name,
         version=int(version),
         run_id=mv.run_id,
@@ -451,7 +441,7 @@ def rollback(
     reason: str = "rollback",
     actor: str = "cli",
     settings: Settings | None = None,
-) -> Decision:
+) -> PromotionDecision:
     """Give ``champion`` back to the model that held it before the current one; recorded."""
     s = settings or get_settings()
     current = registry.aliases_of(spec.name, s).get(CHAMPION)
@@ -464,7 +454,7 @@ def rollback(
             "champion to roll back to"
         )
     mv = registry.get_version(spec.name, target, s)
-    d = Decision(
+    d = PromotionDecision(
         usecase=spec.name,
         version=target,
         run_id=mv.run_id,

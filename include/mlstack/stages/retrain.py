@@ -36,7 +36,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from mlstack import store
-from mlstack.monitoring.performance import higher_is_better
+from mlstack.monitoring.performance import bar, higher_is_better, worse_than
 from mlstack.settings import Settings
 from mlstack.specs import RetrainingSpec, UseCaseSpec
 
@@ -46,7 +46,7 @@ Decision = Literal["none", "alert", "blocked", "retrain"]
 
 
 @dataclass(frozen=True)
-class Evidence:
+class RetrainEvidence:
     """What one monitoring run found, as the policy needs it."""
 
     usecase: str
@@ -65,7 +65,7 @@ class Evidence:
     fresh_labels: int = 0
     report_uri: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (dates as ISO strings)."""
         out = asdict(self)
         out["run_date"] = self.run_date.isoformat()
@@ -75,13 +75,13 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class PolicyDecision:
+class RetrainDecision:
     """The policy's verdict, its reasons and (for ``retrain``) the request's payload."""
 
     decision: Decision
     reasons: list[str]
     root_cause: str
-    evidence: Evidence
+    evidence: RetrainEvidence
     training_window: dict[str, str] | None = None
     #: Row id in ``retrain_requests`` once recorded (traces a model back to its request).
     request_id: int | None = None
@@ -100,7 +100,7 @@ class PolicyDecision:
             "reason": self.reason,
             "root_cause": self.root_cause,
             "training_window": self.training_window,
-            "evidence": self.evidence.as_dict(),
+            "evidence": self.evidence.to_dict(),
         }
 
 
@@ -111,7 +111,7 @@ def drop(metric: str, reference: float | None, value: float | None) -> float | N
     return reference - value if higher_is_better(metric) else value - reference
 
 
-def root_cause(ev: Evidence, limit: int = 5) -> str:
+def root_cause(ev: RetrainEvidence, limit: int = 5) -> str:
     """One paragraph: ranked drifted features, quality issues and skew findings."""
     parts = []
     if ev.drifted_features:
@@ -132,20 +132,20 @@ def root_cause(ev: Evidence, limit: int = 5) -> str:
     return ". ".join(parts) if parts else "no drift, quality issue or skew found"
 
 
-def _performance_evidence(ev: Evidence, policy: RetrainingSpec) -> list[str]:
+def _performance_evidence(ev: RetrainEvidence, policy: RetrainingSpec) -> list[str]:
     """Reasons that show a performance drop (empty when there is none)."""
     found = []
+    limit = bar(ev.metric, ev.reference_value, policy.metric_drop)
     realised = drop(ev.metric, ev.reference_value, ev.realised_value)
     enough = ev.labelled_rows >= policy.min_labels
-    if realised is not None and realised > policy.metric_drop and enough:
+    if realised is not None and worse_than(ev.metric, ev.realised_value, limit) and enough:
         found.append(
             f"realised {ev.metric} {ev.realised_value:.4f} is {realised:.4f} worse than the "
             f"champion's {ev.reference_value:.4f} on {ev.labelled_rows} labelled rows"
         )
     recent = ev.estimated[-policy.sustained_days :]
-    drops = [drop(ev.metric, ev.reference_value, v) for _, v in recent]
     if len(recent) >= policy.sustained_days and all(
-        d is not None and d > policy.metric_drop for d in drops
+        worse_than(ev.metric, v, limit) for _, v in recent
     ):
         found.append(
             f"estimated {ev.metric} worse than the champion's {ev.reference_value:.4f} by more "
@@ -156,18 +156,18 @@ def _performance_evidence(ev: Evidence, policy: RetrainingSpec) -> list[str]:
 
 
 def decide(
-    ev: Evidence,
+    ev: RetrainEvidence,
     policy: RetrainingSpec,
     past_retrains: list[date],
     *,
     training_days: int | None = None,
-) -> PolicyDecision:
+) -> RetrainDecision:
     """Apply the policy table to one run's evidence (``past_retrains``: dates of requests)."""
     cause = root_cause(ev)
     symptoms = bool(ev.drifted_features or ev.quality_issues)
     perf = _performance_evidence(ev, policy)
 
-    def verdict(decision: Decision, reasons: list[str]) -> PolicyDecision:
+    def verdict(decision: Decision, reasons: list[str]) -> RetrainDecision:
         window = None
         if decision == "retrain":
             start = ev.change_date or ev.run_date
@@ -177,7 +177,7 @@ def decide(
                 "end": ev.run_date.isoformat(),
                 "includes_post_change_from": start.isoformat(),
             }
-        return PolicyDecision(decision, reasons, cause, ev, window)
+        return RetrainDecision(decision, reasons, cause, ev, window)
 
     if not policy.enabled:
         return verdict(
@@ -242,7 +242,7 @@ def past_retrains(usecase: str, settings: Settings | None = None) -> list[date]:
     return [r[0] for r in rows]
 
 
-def record(decision: PolicyDecision, settings: Settings | None = None) -> int:
+def record(decision: RetrainDecision, settings: Settings | None = None) -> int:
     """Store a decision (every decision, so the audit shows why nothing happened too)."""
     t = store.retrain_requests
     ev = decision.evidence
@@ -278,7 +278,9 @@ def record(decision: PolicyDecision, settings: Settings | None = None) -> int:
     return request_id
 
 
-def evaluate(spec: UseCaseSpec, ev: Evidence, settings: Settings | None = None) -> PolicyDecision:
+def evaluate(
+    spec: UseCaseSpec, ev: RetrainEvidence, settings: Settings | None = None
+) -> RetrainDecision:
     """Decide with the spec's policy and this use case's history, and record the decision."""
     history = [d for d in past_retrains(spec.name, settings) if d != ev.run_date]
     result = decide(ev, spec.retraining, history, training_days=spec.training.split.window_days)

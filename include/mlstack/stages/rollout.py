@@ -33,13 +33,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mlstack import registry, store
-from mlstack.exceptions import MlstackError
+from mlstack.exceptions import RolloutError
+from mlstack.monitoring import report_keys
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import RolloutSpec, UseCaseSpec
+from mlstack.vocabulary import CHALLENGER, CHAMPION, SHADOW, json_safe
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
 WAIT, NEXT_STAGE, PROMOTE, ROLLBACK, HALT = "wait", "next_stage", "promote", "rollback", "halt"
 RUNNING = "running"
 FINAL_STATES = {PROMOTE: "promoted", ROLLBACK: "rolled_back", HALT: "halted"}
@@ -211,7 +212,7 @@ def guardrails(
 
 
 @dataclass
-class Evidence:
+class RolloutEvidence:
     """What a look at a rollout saw: counts, SRM, the sequential tests and guardrails."""
 
     stage_index: int
@@ -228,20 +229,7 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (audit row, report, XCom)."""
-        return _json_safe(asdict(self))
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+        return json_safe(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -252,7 +240,7 @@ class RolloutDecision:
     reasons: list[str]
 
 
-def decide(ev: Evidence, spec: RolloutSpec) -> RolloutDecision:
+def decide(ev: RolloutEvidence, spec: RolloutSpec) -> RolloutDecision:
     """Halt on SRM, roll back on guardrails or harm, move on or promote on evidence, else wait.
 
     Promotion needs the challenger's loss to be significantly lower (the whole confidence
@@ -319,10 +307,6 @@ def now() -> datetime:
 
 
 # --- the rollout's life: start, look, act ---------------------------------------------------
-
-
-class RolloutError(MlstackError):
-    """A rollout cannot start, continue or stop as asked; the message says why."""
 
 
 def _row(conn: Any, rollout_id: str) -> Any:
@@ -501,7 +485,9 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
     return preds, errors
 
 
-def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = None) -> Evidence:
+def gather(
+    spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = None
+) -> RolloutEvidence:
     """Look at a rollout: counts and SRM of this stage, sequential tests, guardrails."""
     s = settings or get_settings()
     rs = spec.rollout
@@ -539,7 +525,7 @@ def gather(spec: UseCaseSpec, ro: dict[str, Any], settings: Settings | None = No
     stage_samples = int(min(stage_labelled.get(CHAMPION, 0), stage_labelled.get(chall_variant, 0)))
     lat = in_stage.loc[in_stage["variant"] == chall_variant, "latency_ms"].to_numpy()
     guard = guardrails(counts[chall_variant], chall_errors, lat, rs)
-    return Evidence(
+    return RolloutEvidence(
         stage_index=idx,
         stage=stage,
         counts=counts,
@@ -564,7 +550,9 @@ def _losses(spec: UseCaseSpec, rows: pd.DataFrame) -> np.ndarray:
     return row_loss(spec.task, rows["label"].to_numpy(float), score.to_numpy(float))
 
 
-def report_html(spec: UseCaseSpec, ro: dict[str, Any], ev: Evidence, d: RolloutDecision) -> str:
+def report_html(
+    spec: UseCaseSpec, ro: dict[str, Any], ev: RolloutEvidence, d: RolloutDecision
+) -> str:
     """A small self-contained HTML page of one decision and its evidence."""
     data = html.escape(json.dumps(ev.to_dict(), indent=2, default=str))
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in d.reasons)
@@ -578,7 +566,7 @@ def report_html(spec: UseCaseSpec, ro: dict[str, Any], ev: Evidence, d: RolloutD
 
 def analyse(
     spec: UseCaseSpec, rollout_id: str, settings: Settings | None = None
-) -> tuple[dict[str, Any], Evidence, RolloutDecision]:
+) -> tuple[dict[str, Any], RolloutEvidence, RolloutDecision]:
     """Gather a running rollout's evidence and decide (nothing is changed)."""
     s = settings or get_settings()
     with store.engine(s).connect() as conn:
@@ -592,7 +580,7 @@ def analyse(
 def act(
     spec: UseCaseSpec,
     ro: dict[str, Any],
-    ev: Evidence,
+    ev: RolloutEvidence,
     d: RolloutDecision,
     *,
     actor: str = "rollout",
@@ -607,8 +595,8 @@ def act(
     evidence = ev.to_dict()
     report_uri = None
     if d.action != WAIT:
-        key = f"reports/rollouts/{spec.name}/{ro['rollout_id']}/{ev.stage_index}-{d.action}"
-        doc = {"rollout": _json_safe_row(ro), "action": d.action, "reasons": d.reasons}
+        key = report_keys.rollout_report_stem(spec.name, ro["rollout_id"], ev.stage_index, d.action)
+        doc = {"rollout": json_safe(ro), "action": d.action, "reasons": d.reasons}
         lake.write_bytes(f"{key}.json", json.dumps({**doc, "evidence": evidence}).encode(), s)
         report_uri = lake.write_bytes(f"{key}.html", report_html(spec, ro, ev, d).encode(), s)
     decision_id = _record(ro, ev.stage_index, d.action, d.reasons, evidence, report_uri, s)
@@ -655,10 +643,6 @@ def act(
     }
 
 
-def _json_safe_row(ro: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in ro.items()}
-
-
 def status(usecase: str, settings: Settings | None = None, limit: int = 20) -> dict[str, Any]:
     """The latest rollout of a use case and its decisions, newest first."""
     s = settings or get_settings()
@@ -680,6 +664,6 @@ def status(usecase: str, settings: Settings | None = None, limit: int = 20) -> d
         ).all()
     return {
         "usecase": usecase,
-        "rollout": _json_safe_row(dict(row._mapping)),
-        "decisions": [_json_safe_row(dict(d._mapping)) for d in decisions],
+        "rollout": json_safe(dict(row._mapping)),
+        "decisions": [json_safe(dict(d._mapping)) for d in decisions],
     }

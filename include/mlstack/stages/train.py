@@ -27,13 +27,12 @@ from mlstack import lake, modeling, plugins, registry, store
 from mlstack.exceptions import DatasetNotFound, NotEnoughData, TrainingError
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CANDIDATE
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
 log = logging.getLogger(__name__)
-
-CANDIDATE = "candidate"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class TrainResult:
     primary_metric: str
     timings: dict[str, float] = field(default_factory=dict)
 
-    def extra(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (Asset event extra, XCom, CLI)."""
         return asdict(self)
 
@@ -107,13 +106,9 @@ def _snapshot_id(table: Table, ident: str, wanted: int | None) -> int:
 
 
 def _load_table(spec: UseCaseSpec, dataset: str, s: Settings) -> tuple[Table, str]:
-    from pyiceberg.exceptions import NoSuchTableError
-
-    ident = lake.table_identifier(spec.table_name(dataset), s)
-    try:
-        return lake.catalog(s).load_table(ident), ident
-    except NoSuchTableError as exc:
-        raise DatasetNotFound(f"table {ident} does not exist; ingest {spec.name} first") from exc
+    return lake.load_table(spec.table_name(dataset), s), lake.table_identifier(
+        spec.table_name(dataset), s
+    )
 
 
 def load_frame(

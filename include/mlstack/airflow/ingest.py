@@ -1,0 +1,67 @@
+"""``<usecase>__ingest``: one day of a use case's data into its Iceberg tables.
+
+On the spec's ``schedule`` and by hand (param ``day``). For demo use cases a ``land`` task
+first has the simulator land the day's files (only those missing). Then one
+``ingest_<dataset>`` task per dataset validates the day's files against the spec's schema,
+sends rejected rows to quarantine with their reasons, replaces the day's partition of the
+dataset's Iceberg table (a rerun replaces, never duplicates) and emits the dataset's Asset
+``<usecase>.<dataset>`` with the snapshot id, the counts and the files it read — which
+schedules ``<usecase>__catalog``.
+
+Parse time stays cheap: the stage modules (pandas, pyiceberg, ...) are imported inside the
+task bodies, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import DAG, Asset, task
+
+from mlstack.airflow.assets import dataset_asset
+from mlstack.airflow.usecase_dag import day_param, producer, run_day, simulator_start, usecase_dag
+from mlstack.specs import UseCaseSpec
+
+
+def build_ingest(spec: UseCaseSpec) -> DAG:
+    """``<usecase>__ingest``: land (demo only) then ingest each dataset of one day."""
+    with usecase_dag(
+        spec,
+        "ingest",
+        "ingestion",
+        doc=__doc__,
+        schedule=spec.schedule,
+        start_date=simulator_start(spec),
+        params={"day": day_param("ingest")},
+    ) as dag:
+        landed = None
+        if spec.simulator is not None:
+
+            @task(task_id="land")
+            def land(**context: Any) -> list[str]:
+                """Demo upstream: the simulator lands the day's files, unless they already are."""
+                # lazy: keeps DAG parsing free of the data libraries
+                from mlstack.sources import land as land_files
+
+                return land_files(spec, run_day(context), only_missing=True)
+
+            landed = land()
+
+        for dataset in spec.datasets():
+            asset = dataset_asset(spec.name, dataset)
+
+            @task(task_id=f"ingest_{dataset}", outlets=[asset])
+            def ingest(
+                dataset: str = dataset, asset: Asset = asset, **context: Any
+            ) -> dict[str, Any]:
+                """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
+                from mlstack.stages.ingest import ingest_day  # lazy: pandas, pyiceberg
+
+                result = ingest_day(spec, run_day(context), dataset, producer=producer(context))
+                context["outlet_events"][asset].extra = result.to_dict()
+                return result.to_dict()
+
+            step = ingest()
+            if landed is not None:
+                landed >> step
+    return dag

@@ -1,0 +1,106 @@
+"""What every use-case DAG shares: its shape and the helpers its tasks read the run with.
+
+:func:`usecase_dag` makes ``<usecase>__<stage>`` — one run at a time, no catch-up, tagged,
+the spec's owner and retries, and ``doc_md`` from the spec plus the docstring of the module
+that builds the stage, so the Airflow UI explains *that* DAG. Tasks read their run through
+:func:`run_day`, :func:`run_type` and :func:`producer`. Every stage's builder module imports
+this one; it imports none of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param
+
+from mlstack.exceptions import SpecError
+from mlstack.specs import UseCaseSpec
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+RETRIES = 2
+
+
+def default_args(spec: UseCaseSpec) -> dict[str, Any]:
+    """Owner and retry policy shared by every task of a use case."""
+    return {"owner": spec.owner, "retries": RETRIES, "retry_delay": timedelta(minutes=1)}
+
+
+def simulator_start(spec: UseCaseSpec) -> datetime:
+    """Start date of a daily DAG: the simulator's first day (demo use cases), else the default."""
+    if spec.simulator is None:
+        return DEFAULT_START
+    return datetime.combine(spec.simulator.start, datetime.min.time(), UTC)
+
+
+def run_day(context: dict[str, Any]) -> date:
+    """The day a run works on: the ``day`` param, else the logical date, else today (UTC)."""
+    param = (context.get("params") or {}).get("day")
+    if param:
+        try:
+            return date.fromisoformat(str(param))
+        except ValueError as exc:
+            raise SpecError(f"DAG param day={param!r} is not a date; use YYYY-MM-DD") from exc
+    for key in ("logical_date", "data_interval_start"):
+        value = context.get(key)
+        if value is not None:
+            return value.date()
+    return datetime.now(UTC).date()
+
+
+def run_type(context: dict[str, Any]) -> str:
+    """``manual``, ``scheduled``, ``asset_triggered``, ... of the running DAG run."""
+    kind = context["dag_run"].run_type
+    return str(getattr(kind, "value", kind))
+
+
+def producer(context: dict[str, Any]) -> str:
+    """Lineage name of the running job: ``<dag_id>/<task_id>``."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.task_id}"
+
+
+def day_param(what: str) -> Param:
+    """The ``day`` param of a daily DAG: a date, empty = the run's logical date."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description=f"Day to {what} (YYYY-MM-DD); empty = the run's logical date",
+    )
+
+
+def dag_doc(spec: UseCaseSpec, what: str, doc: str) -> str:
+    """``doc_md`` of a use case's DAG: the use case (name, description, owner, spec file),
+    then ``doc`` — the docstring of the module that builds this stage's DAG."""
+    return (
+        f"### {spec.name}: {what}\n\n{spec.description.strip()}\n\nOwner: **{spec.owner}**. "
+        f"Spec: `{spec.path}`.\n\n{doc.strip()}\n"
+    )
+
+
+def usecase_dag(
+    spec: UseCaseSpec,
+    stage: str,
+    what: str,
+    *,
+    doc: str | None,
+    schedule: Any,
+    start_date: datetime = DEFAULT_START,
+    params: dict[str, Param] | None = None,
+    **default_arg_overrides: Any,
+) -> DAG:
+    """``<usecase>__<stage>``: one run at a time, no catch-up, tagged with the use case and
+    the stage, the spec's owner and retries (``default_arg_overrides`` change them), and
+    documented by ``doc`` (the stage module's ``__doc__``)."""
+    return DAG(
+        dag_id=f"{spec.name}__{stage}",
+        schedule=schedule,
+        start_date=start_date,
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlstack", spec.name, stage, *spec.tags],
+        default_args={**default_args(spec), **default_arg_overrides},
+        params=params or {},
+        doc_md=dag_doc(spec, what, doc or ""),
+    )

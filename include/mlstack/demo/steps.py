@@ -1,0 +1,181 @@
+"""The demo's steps, one function each: what happens to the use case on every simulated day
+(:func:`step_ingest`, :func:`step_train`, :func:`step_monitor`) and once after the last one
+(:func:`final_reproduce`). :mod:`mlstack.demo.story` lists them and runs them in order.
+
+**Ingestion.** Each day the use case's simulator lands the day's files, then
+``<usecase>__ingest`` and ``<usecase>__catalog`` run through ``dag.test()``.
+
+**Training.** The demo trains the first model as soon as the labelled days fill its split, and
+after that only on the monitor's retrain requests: the spec's ``training.schedule``
+(``@weekly``) is *not* simulated by default. Scheduled models of the pre-shock weeks are
+re-fits on the same distribution; each would become a challenger of no real advantage whose
+rollout ends, honestly, in a roll back — minutes of demo time that tell nothing about the
+shock. ``mlstack demo --train-every N`` brings scheduled training back (every N days of new
+labels); each such model then goes through the promotion gates and, as a challenger, through
+its own rollout (:mod:`mlstack.demo.rollout`), like any other. The CLI says which mode ran.
+
+**Monitoring.** Each day, once a champion exists, ``<usecase>__monitor`` runs through
+``dag.test()``; its alerts and the retrain policy's verdicts go on the timeline
+(:mod:`mlstack.demo.timeline`), and a retrain request is acted on at once. A realised figure
+rests on ``monitoring.min_labels`` labels whatever ``--rows`` is: at small volumes the monitor
+pools the newest labelled days to reach them, or shows none.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from mlstack.airflow.runner import run_dag
+from mlstack.demo.context import DayResult, DemoContext, add_event
+from mlstack.demo.rollout import roll_out
+from mlstack.demo.timeline import gate_evidence, timeline_monitor
+from mlstack.sources import land
+from mlstack.specs import get_spec
+from mlstack.vocabulary import CHALLENGER, CHAMPION
+
+# --- ingestion ------------------------------------------------------------------------------
+
+
+def step_ingest(ctx: DemoContext, day: date, result: DayResult) -> None:
+    """Land the day's files, then ingest and catalog them through the DAGs."""
+    land(ctx.spec_for_landing, day, ctx.settings)
+    out = run_dag(ctx.dags, f"{ctx.usecase}__ingest", {"day": day.isoformat()}, ctx.log_file)
+    result.ingest = {
+        k.removeprefix("ingest_"): v for k, v in out.items() if k.startswith("ingest_")
+    }
+    cat = run_dag(ctx.dags, f"{ctx.usecase}__catalog", None, ctx.log_file)
+    result.catalog = cat.get("record_versions") or []
+
+
+# --- training and promotion (the model lifecycle) -------------------------------------------
+
+
+def labelled_days(ctx: DemoContext, day: date) -> int:
+    """How many application days have labels once ``day`` is ingested."""
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    delay = int((spec.simulator.options if spec.simulator else {}).get("label_delay_days", 0))
+    return (day - ctx.days[0]).days + 1 - (delay if spec.labels else 0)
+
+
+def can_train(ctx: DemoContext, day: date) -> bool:
+    """True once the labelled days fill the split with at least ``min_train_rows`` to train on."""
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    split = spec.training.split
+    train_days = labelled_days(ctx, day) - split.holdout_days - split.validation_days
+    rows = ctx.spec_for_landing.simulator.rows_per_day
+    return train_days > 0 and train_days * rows * 0.98 >= split.min_train_rows
+
+
+def trained_through(ctx: DemoContext) -> date | None:
+    """Last labelled day the newest registered model saw (its holdout's end), if any."""
+    from mlstack.stages import promote  # lazy: MLflow loads once a model may exist
+
+    spec = get_spec(ctx.usecase, ctx.settings.usecases_dir)
+    ends = [
+        m["holdout_days"].split("..")[1]
+        for m in promote.list_models(spec, ctx.settings)
+        if m["holdout_days"]
+    ]
+    return date.fromisoformat(max(ends)) if ends else None
+
+
+def step_train(ctx: DemoContext, day: date, result: DayResult) -> None:
+    """Train the first model once labels allow; later ones every ``ctx.train_every`` days of
+    new labels when asked to (the demo's stand-in for ``training.schedule``), else only on
+    retrain requests (see :func:`step_monitor`)."""
+    if not can_train(ctx, day):
+        return
+    last = trained_through(ctx)
+    if last is not None:
+        newest_label = ctx.days[0] + timedelta(days=labelled_days(ctx, day) - 1)
+        if ctx.train_every <= 0 or (newest_label - last).days < ctx.train_every:
+            return
+    why = "first model" if last is None else f"scheduled (every {ctx.train_every} days)"
+    result.notes.append(train_and_promote(ctx, None, day, why))
+
+
+def train_and_promote(
+    ctx: DemoContext, conf: dict[str, Any] | None, day: date | None = None, why: str = ""
+) -> str:
+    """Run the train DAG (``conf``: its params), then the promote DAG; return a note.
+
+    A new challenger is rolled out right away (the scheduler runs ``<usecase>__rollout`` on
+    the challenger Asset the same way), so its A/B decision lands on the same day.
+    """
+    out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
+    model = out.get("train") or {}
+    metric = model.get("primary_metric", "")
+    value = (model.get("metrics") or {}).get(f"holdout_{metric}")
+    decided = run_dag(ctx.dags, f"{ctx.usecase}__promote", None, ctx.log_file).get("evaluate")
+    note = f"trained v{model.get('version')} ({metric} {value:.4f})" if value is not None else ""
+    if decided:
+        reason = "" if decided["outcome"] != "refused" else f": {decided['reasons'][0]}"
+        note += f" -> {decided['outcome']}{reason}"
+    if day is None:
+        return note
+    trained = f"trained v{model.get('version')}" + (f" ({why})" if why else "")
+    outcome = (decided or {}).get("outcome", "no decision")
+    add_event(ctx, day, f"{trained} -> {outcome}", gate_evidence(model, decided))
+    if outcome == CHALLENGER:
+        note += "; " + roll_out(ctx, day)
+    return note
+
+
+# --- monitoring and the retrain requests it makes -------------------------------------------
+
+
+def step_monitor(ctx: DemoContext, day: date, result: DayResult) -> None:
+    """Monitor ``day`` through the DAG; note alerts and the policy's decision; act on a request."""
+    from mlstack import registry  # lazy: MLflow
+
+    champ = registry.get_alias(ctx.usecase, CHAMPION, ctx.settings)
+    if champ is None:
+        return
+    out = run_dag(ctx.dags, f"{ctx.usecase}__monitor", {"day": day.isoformat()}, ctx.log_file)
+    summary = out.get("monitor") or {}
+    decision = summary.get("decision")
+    if decision in (None, "none"):
+        return
+    alerts = [a for a in summary.get("alerts") or [] if not a.startswith(("challenger v", "prev"))]
+    note = f"monitor: {decision}"
+    if alerts:
+        note += f" ({'; '.join(alerts[:2])})"
+    if decision == "blocked":
+        note += f" [{summary.get('reason', '').split('; ')[-1]}]"
+    result.notes.append(note)
+    timeline_monitor(ctx, day, summary, decision, alerts, int(champ.version))
+    if out.get("request_retrain"):
+        request = out["request_retrain"]
+        result.notes.append(f"retrain requested: {request.get('root_cause', '')[:160]}")
+        window = request.get("training_window") or {}
+        add_event(
+            ctx,
+            day,
+            f"retrain requested (#{request.get('request_id')})",
+            f"{request.get('reason', '')}. Root cause: {request.get('root_cause', '')}"
+            + (f". Training window {window['start']}..{window['end']}" if window else ""),
+        )
+        conf = {}
+        if "retrain_request" in ctx.dags[f"{ctx.usecase}__train"].params:
+            conf["retrain_request"] = request.get("request_id") or "latest"
+        why = f"retrain request #{request.get('request_id')}"
+        result.notes.append(train_and_promote(ctx, conf, day, why))
+
+
+# --- after the last day ---------------------------------------------------------------------
+
+
+def final_reproduce(ctx: DemoContext, results: list[DayResult]) -> None:
+    """Retrain on the newest model's exact snapshots: same metrics, so promotion refuses it."""
+    from mlstack.stages import promote  # lazy: MLflow
+
+    models = promote.list_models(get_spec(ctx.usecase, ctx.settings.usecases_dir), ctx.settings)
+    if not models or not results:
+        return
+    newest = models[-1]
+    conf = {"snapshot": int(newest["features_snapshot"])}
+    if newest["labels_snapshot"]:
+        conf["labels_snapshot"] = int(newest["labels_snapshot"])
+    note = train_and_promote(ctx, conf)
+    results[-1].notes.append(f"re-trained on v{newest['version']}'s snapshots: {note}")

@@ -1,0 +1,306 @@
+"""Monitoring's storage: the series, alerts, decisions and reports the monitor keeps.
+
+Owns the ``monitoring_metrics`` and ``monitoring_alerts`` tables (writes and queries), reads
+the retrain policy's decisions (``retrain_requests``, written by
+:mod:`mlstack.stages.retrain`) and stores the day's Evidently report in the lake at the key
+:mod:`mlstack.monitoring.report_keys` gives. What the figures mean is
+:mod:`mlstack.monitoring.compute`; how they are shown, :mod:`mlstack.monitoring.views`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mlstack import lake, store
+from mlstack.monitoring import report_keys, reports
+from mlstack.monitoring.compute import (
+    AlertRecord,
+    MetricRecord,
+    Reference,
+    split_columns,
+)
+from mlstack.settings import Settings
+from mlstack.specs import UseCaseSpec
+from mlstack.vocabulary import CHAMPION
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def write_metrics(
+    spec: UseCaseSpec,
+    version: int | None,
+    metrics: list[MetricRecord],
+    settings: Settings,
+    *,
+    variant: str = CHAMPION,
+) -> None:
+    """Replace this version's series points of these (day, metric) pairs with the new values.
+
+    The champion's points also replace any other version's champion points of those pairs
+    (one champion per day, also when a day is monitored again after a promotion).
+    """
+    t = store.monitoring_metrics
+    now = datetime.now(UTC)
+    keys = {(m.run_date, m.metric) for m in metrics}
+    same = t.c.model_version == version if version is not None else t.c.model_version.is_(None)
+    if variant == CHAMPION:
+        same = sa.or_(same, t.c.variant == CHAMPION, t.c.variant.is_(None))
+    with store.engine(settings).begin() as conn:
+        for day, name in keys:
+            conn.execute(
+                t.delete().where(
+                    t.c.usecase == spec.name, t.c.run_date == day, t.c.metric == name, same
+                )
+            )
+        if metrics:
+            conn.execute(
+                t.insert(),
+                [
+                    m.row()
+                    | {
+                        "usecase": spec.name,
+                        "model_version": version,
+                        "variant": variant,
+                        "created_at": now,
+                    }
+                    for m in metrics
+                ],
+            )
+
+
+def write_alerts(
+    spec: UseCaseSpec,
+    day: date,
+    alerts: list[AlertRecord],
+    report_uri: str | None,
+    settings: Settings,
+    *,
+    model_version: int | None = None,
+) -> None:
+    """Replace the day's monitoring alerts (``model_version``: for alerts that name none)."""
+    t = store.monitoring_alerts
+    with store.engine(settings).begin() as conn:
+        conn.execute(
+            t.delete().where(t.c.usecase == spec.name, t.c.run_date == day, t.c.kind != "retrain")
+        )
+        for a in alerts:
+            conn.execute(
+                t.insert().values(
+                    usecase=spec.name,
+                    model_version=a.model_version if a.model_version is not None else model_version,
+                    run_date=day,
+                    kind=a.kind,
+                    severity=a.severity,
+                    message=a.message,
+                    details=a.details,
+                    report_uri=report_uri,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+
+def write_report(
+    spec: UseCaseSpec,
+    ref: Reference,
+    current: pd.DataFrame,
+    day: date,
+    summary: dict[str, Any],
+    settings: Settings,
+) -> str:
+    """Evidently's drift report (HTML + JSON, on a sample) at the day's report key; returns
+    the HTML's URL."""
+    numeric, categorical = split_columns(spec)
+    rendered = reports.drift_report(
+        ref.frame,
+        current,
+        numeric,
+        categorical,
+        rows=spec.monitoring.report_sample_rows,
+        extra=summary,
+    )
+    stem = report_keys.daily_report_stem(spec.name, day)
+    lake.write_bytes(f"{stem}.json", rendered.json.encode(), settings)
+    return lake.write_bytes(f"{stem}.html", rendered.html.encode(), settings)
+
+
+# --- series -------------------------------------------------------------------------------------
+
+
+class Point(NamedTuple):
+    """One day of a metric's series: its value, whether it alerted, the threshold it had."""
+
+    day: date
+    value: float | None
+    alert: bool
+    threshold: float | None
+    version: int | None = None
+
+
+def points(
+    usecase: str,
+    metric: str,
+    *,
+    feature: str | None = None,
+    since: date | None = None,
+    variant: str | None = None,
+    settings: Settings | None = None,
+) -> list[Point]:
+    """A metric's time series with the threshold each day was judged against, oldest first;
+    only one ``variant``'s points when given (``champion`` includes rows from before variants)."""
+    t = store.monitoring_metrics
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold, t.c.model_version).where(
+        t.c.usecase == usecase, t.c.metric == metric
+    )
+    if feature is not None:
+        q = q.where(t.c.feature == feature)
+    if variant is not None:
+        same = t.c.variant == variant
+        q = q.where(sa.or_(same, t.c.variant.is_(None)) if variant == CHAMPION else same)
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        found = conn.execute(q.order_by(t.c.run_date))
+        return [Point(r[0], r[1], bool(r[2]), r[3], r[4]) for r in found]
+
+
+def series(
+    usecase: str,
+    metric: str,
+    *,
+    feature: str | None = None,
+    since: date | None = None,
+    settings: Settings | None = None,
+) -> list[tuple[date, float | None, bool]]:
+    """A metric's time series: (day, value, alert), oldest first (see :func:`points`)."""
+    found = points(usecase, metric, feature=feature, since=since, settings=settings)
+    return [(p.day, p.value, p.alert) for p in found]
+
+
+def version_series(
+    usecase: str,
+    metric: str,
+    model_version: int,
+    *,
+    since: date | None = None,
+    settings: Settings | None = None,
+) -> list[tuple[date, float | None, bool]]:
+    """One model version's points of a metric: (day, value, alert), oldest first.
+
+    The retrain policy's view: a champion is judged on its own series only, never on a
+    challenger's (or a previous champion's) points of the same days.
+    """
+    t = store.monitoring_metrics
+    q = sa.select(t.c.run_date, t.c.value, t.c.alert).where(
+        t.c.usecase == usecase,
+        t.c.metric == metric,
+        t.c.model_version == model_version,
+        t.c.feature.is_(None),
+    )
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        return [(r[0], r[1], bool(r[2])) for r in conn.execute(q.order_by(t.c.run_date))]
+
+
+def change_date(
+    usecase: str, metric: str, day: date, settings: Settings, model_version: int | None = None
+) -> date | None:
+    """First day of the streak of alerting days (dataset drift or estimated drop) up to ``day``.
+
+    With ``model_version``, only that version's points count (the champion's, for the policy).
+    """
+
+    def of(name: str) -> list[tuple[date, float | None, bool]]:
+        if model_version is None:
+            return series(usecase, name, settings=settings)
+        return version_series(usecase, name, model_version, settings=settings)
+
+    alerting = {d for d, _, a in of(f"estimated_{metric}") if a}
+    alerting |= {d for d, v, _ in of("drift_share") if v}
+    if day not in alerting:
+        return None
+    first = day
+    while first - timedelta(days=1) in alerting:
+        first -= timedelta(days=1)
+    return first
+
+
+def last_run_date(usecase: str, settings: Settings | None = None) -> date | None:
+    """The newest day with a stored metric of ``usecase`` (None before its first run)."""
+    t = store.monitoring_metrics
+    with store.engine(settings).connect() as conn:
+        found: date | None = conn.execute(
+            sa.select(sa.func.max(t.c.run_date)).where(t.c.usecase == usecase)
+        ).scalar_one()
+    return found
+
+
+def drift_alert_days(
+    usecase: str, since: date, settings: Settings | None = None
+) -> list[tuple[str, int]]:
+    """(feature, days its champion drift score alerted) since ``since``, for every feature
+    with a score. Only the champion's series count (rows from before variants were recorded
+    are its): a challenger scored on the same days would count each drifted day twice."""
+    t = store.monitoring_metrics
+    alerts = sa.func.sum(sa.case((t.c.alert, 1), else_=0))
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.feature, alerts)
+            .where(
+                t.c.usecase == usecase,
+                t.c.metric == "drift_score",
+                t.c.run_date >= since,
+                t.c.feature.is_not(None),
+                sa.or_(t.c.variant == CHAMPION, t.c.variant.is_(None)),
+            )
+            .group_by(t.c.feature)
+        ).all()
+    return [(str(r[0]), int(r[1] or 0)) for r in rows]
+
+
+# --- alerts and decisions -----------------------------------------------------------------------
+
+
+def alerts(
+    usecase: str,
+    *,
+    since: date | None = None,
+    limit: int = 10,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Alerts newest day first (in the order raised within a day): day (ISO), kind,
+    severity, message, report_uri."""
+    t = store.monitoring_alerts
+    q = sa.select(t.c.run_date, t.c.kind, t.c.severity, t.c.message, t.c.report_uri).where(
+        t.c.usecase == usecase
+    )
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(q.order_by(t.c.run_date.desc(), t.c.id).limit(limit)).all()
+    return [
+        {"day": r[0].isoformat(), "kind": r[1], "severity": r[2], "message": r[3]}
+        | {"report_uri": r[4]}
+        for r in rows
+    ]
+
+
+def decisions(
+    usecase: str,
+    *,
+    since: date | None = None,
+    limit: int = 10,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """The retrain policy's decisions, newest first: day (ISO), decision, reason."""
+    t = store.retrain_requests
+    q = sa.select(t.c.run_date, t.c.decision, t.c.reason).where(t.c.usecase == usecase)
+    if since is not None:
+        q = q.where(t.c.run_date >= since)
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(q.order_by(t.c.run_date.desc()).limit(limit)).all()
+    return [{"day": r[0].isoformat(), "decision": r[1], "reason": r[2]} for r in rows]

@@ -1,0 +1,287 @@
+"""The monitor's reads: a model's reference rows, the day's windows and their labels.
+
+* **Reference** (:func:`version_reference`): a model version's exact training rows — the
+  features (and labels) snapshots and the train/holdout days its MLflow run recorded, read
+  back from Iceberg. The holdout rows, scored by the model, calibrate CBPE (or fit DLE); the
+  model's holdout value of the watched metric is the bar for realised and estimated
+  performance.
+* **Current** (:func:`load_window`): the requests the gateway logged that day
+  (``predictions``), or — when no gateway runs, as in the embedded demo — that day's rows
+  from the lake scored in batch.
+* **Labelled** (:func:`labelled_window`): the window ``label_delay_days`` earlier, joined
+  with the labels that have arrived since (gateway ``feedback`` or the Iceberg labels
+  table), pooled over a few days when one holds too few labels.
+* **Skew** (:func:`lake_rows`): the lake's rows of the ids the gateway logged.
+* **Fresh labels** (:func:`fresh_labels`): how many labels the retrain policy could learn from.
+
+Nothing here computes a figure (that is :mod:`mlstack.monitoring.compute`) or writes one
+(:mod:`mlstack.monitoring.history`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from mlstack import lake, modeling, registry, store
+from mlstack.monitoring.compute import (
+    Reference,
+    answered,
+    performance_metrics,
+    source_is_gateway,
+    watched_metric,
+)
+from mlstack.settings import Settings, get_settings
+from mlstack.specs import UseCaseSpec
+from mlstack.stages import train
+from mlstack.vocabulary import CHAMPION
+
+#: How many days back realised performance may reach to gather ``monitoring.min_labels``.
+LABEL_POOL_MAX_DAYS = 14
+
+
+def _days_param(value: Any) -> tuple[date, date]:
+    first, last = str(value).split("..")
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC start of ``day`` and of the day after."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+# --- reference ----------------------------------------------------------------------------------
+
+
+def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> Reference | None:
+    """The champion's training and holdout rows at the snapshots its run recorded."""
+    s = settings or get_settings()
+    champ = registry.get_alias(spec.name, CHAMPION, s)
+    if champ is None:
+        return None
+    return version_reference(spec, int(champ.version), s)
+
+
+def version_reference(
+    spec: UseCaseSpec, version: int, settings: Settings | None = None
+) -> Reference:
+    """A model version's training and holdout rows at the snapshots its run recorded."""
+    s = settings or get_settings()
+    mv = registry.get_version(spec.name, version, s)
+    run = registry.client(s).get_run(str(mv.run_id))
+    params = run.data.params
+    labels_snap = params.get("labels_snapshot")
+    frame, _ = train.load_frame(
+        spec,
+        int(params["features_snapshot"]),
+        int(labels_snap) if labels_snap not in (None, "None", "") else None,
+        s,
+    )
+    days = frame[spec.schema.timestamp_column].dt.date
+    t0, t1 = _days_param(params["train_days"])
+    h0, h1 = _days_param(params["holdout_days"])
+    reference = frame[(days >= t0) & (days <= t1)]
+    if len(reference) > spec.monitoring.reference_rows:
+        reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
+    holdout = frame[(days >= h0) & (days <= h1)].copy()
+    model = registry.load_model(spec.name, mv.version, s)
+    holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
+    holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
+    ref = Reference(int(mv.version), str(mv.run_id), model, reference, holdout, "", None)
+    ref.metric = watched_metric(spec)
+    ref.value = performance_metrics(spec, ref, holdout, estimated=False).get(ref.metric)
+    return ref
+
+
+# --- the day's rows -----------------------------------------------------------------------------
+
+
+def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataFrame:
+    """The day's logged predictions as features + ``_score`` + ``_version`` + ``_variant``.
+
+    Shadow rows are included: they are the challenger's scores of the same requests, so a
+    rollout's shadow stage gives the challenger its own metrics
+    (:func:`~mlstack.monitoring.compute.answered` counts the requests themselves)."""
+    p = store.predictions.c
+    start, end = day_bounds(day)
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                p.prediction_id,
+                p.entity_id,
+                p.model_version,
+                p.variant,
+                p.features,
+                p.score,
+                p.prediction,
+            ).where(
+                p.usecase == spec.name,
+                p.created_at >= start,
+                p.created_at < end,
+            )
+        ).all()
+    if not rows:
+        return pd.DataFrame()
+    feats = pd.DataFrame(
+        [r.features if isinstance(r.features, dict) else json.loads(r.features) for r in rows]
+    )
+    scores = [
+        r.score if spec.task == "classification" and r.score is not None else r.prediction
+        for r in rows
+    ]
+    feats[spec.schema.id_column] = [r.entity_id for r in rows]
+    feats["_prediction_id"] = [r.prediction_id for r in rows]
+    feats["_version"] = [r.model_version for r in rows]
+    feats["_variant"] = [r.variant for r in rows]
+    feats["_score"] = np.asarray(scores, dtype=float)
+    return feats
+
+
+def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings) -> pd.DataFrame:
+    """The day's rows from the lake, scored by the reference's model (batch monitoring)."""
+    table = lake.load_table(spec.table_name(), settings)
+    frame = table.scan(row_filter=f"{spec.schema.timestamp_column} == '{day.isoformat()}'")
+    df = frame.to_arrow().to_pandas()
+    if df.empty:
+        return df
+    df["_score"], _ = modeling.predict(spec, ref.model, modeling.model_input(spec, df))
+    df["_version"] = ref.version
+    return df
+
+
+def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Add ``_label`` from gateway feedback and the lake's labels (NaN where none yet)."""
+    sch = spec.schema
+    out = window.copy()
+    out["_label"] = np.nan
+    if out.empty:
+        return out
+    if sch.target_column in out.columns and spec.labels is None:
+        out["_label"] = pd.to_numeric(out[sch.target_column], errors="coerce")
+    if spec.labels is not None:
+        table = lake.load_table(spec.table_name("labels"), settings)
+        labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
+        labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
+        out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
+    f = store.feedback.c
+    ids = [str(i) for i in out[sch.id_column].dropna().unique()]
+    if ids:
+        with store.engine(settings).connect() as conn:
+            fb = conn.execute(
+                sa.select(f.entity_id, f.prediction_id, f.label).where(
+                    f.usecase == spec.name, f.entity_id.in_(ids[:50_000])
+                )
+            ).all()
+        by_entity = {r.entity_id: r.label for r in fb if r.entity_id is not None}
+        got = out[sch.id_column].map(by_entity)
+        out["_label"] = out["_label"].where(out["_label"].notna(), got.astype(float))
+    return out
+
+
+def load_window(
+    spec: UseCaseSpec, day: date, ref: Reference, settings: Settings
+) -> tuple[pd.DataFrame, str]:
+    """Current rows of ``day`` and where they came from (``gateway`` or ``lake``)."""
+    window = gateway_window(spec, day, settings)
+    if not window.empty:
+        return attach_labels(spec, window, settings), "gateway"
+    return attach_labels(spec, lake_window(spec, day, ref, settings), settings), "lake"
+
+
+def labelled_window(
+    spec: UseCaseSpec, lday: date, ref: Reference, settings: Settings
+) -> pd.DataFrame:
+    """The rows realised performance is judged on: ``lday``'s, and while they hold fewer than
+    ``monitoring.min_labels`` labels, the days before it too (at most LABEL_POOL_MAX_DAYS).
+
+    A day's realised metric on a few hundred labels is mostly noise (business value per row
+    has a standard deviation of hundreds of EUR), so a low-volume use case pools its newest
+    labelled days instead of judging each on too few; ``attrs["days"]`` names the pooled span.
+    Pooling stops at a day without rows and never reaches before the model's holdout (the
+    days it was fitted or validated on would flatter it).
+    """
+    ts = spec.schema.timestamp_column
+    floor = ref.holdout[ts].dt.date.min() if not ref.holdout.empty else None
+    frames = []
+    first, labelled = lday, 0
+    for back in range(LABEL_POOL_MAX_DAYS):
+        day = lday - timedelta(days=back)
+        if back and floor is not None and day < floor:
+            break
+        window = load_window(spec, day, ref, settings)[0]
+        if window.empty:
+            break
+        first = day
+        frames.append(window)
+        labelled += int(answered(window)["_label"].notna().sum())
+        if labelled >= spec.monitoring.min_labels:
+            break
+    out = pd.concat(frames[::-1], ignore_index=True) if frames else pd.DataFrame()
+    out.attrs["days"] = (first.isoformat(), lday.isoformat())
+    return out
+
+
+def lake_rows(spec: UseCaseSpec, current: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The lake's rows (id + model features) of the entity ids the gateway logged.
+
+    At most ``monitoring.skew_sample_rows`` ids (a fixed-seed sample) are looked up; empty
+    when the rows came from the lake itself, or the lake has none of those ids (yet).
+    """
+    from pyiceberg.expressions import In  # lazy: PyIceberg is slow to import, see mlstack.lake
+
+    sch = spec.schema
+    if current.empty or not source_is_gateway(current):
+        return pd.DataFrame()
+    ids = np.asarray(sorted({str(i) for i in current[sch.id_column].dropna()}), dtype=object)
+    limit = spec.monitoring.skew_sample_rows
+    if len(ids) > limit:
+        ids = np.random.default_rng(0).choice(ids, size=limit, replace=False)
+    if not len(ids):
+        return pd.DataFrame()
+    wanted: set[Any] = set(ids.tolist())
+    if sch.columns[sch.id_column].type == "int":
+        wanted = {int(i) for i in wanted if str(i).lstrip("-").isdigit()}
+    table = lake.load_table(spec.table_name(), settings)
+    frame = (
+        table.scan(
+            row_filter=In(sch.id_column, wanted),  # type: ignore[call-arg,arg-type]  # pydantic stub
+            selected_fields=(sch.id_column, *modeling.feature_columns(spec)),
+        )
+        .to_arrow()
+        .to_pandas()
+    )
+    frame[sch.id_column] = frame[sch.id_column].astype(str)
+    return frame.drop_duplicates(sch.id_column, keep="last")
+
+
+def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings) -> int:
+    """Labels known on ``until`` for rows dated on or after ``since``."""
+    sch = spec.schema
+    if spec.labels is not None:
+        name, column, field = spec.table_name("labels"), spec.labels.timestamp_column, sch.id_column
+        first = since + timedelta(days=sch.label_delay_days)
+    else:
+        name, column, field = spec.table_name(), sch.timestamp_column, sch.target_column or ""
+        first = since
+    table = lake.load_table(name, settings)
+    rows = table.scan(
+        row_filter=f"{column} >= '{first.isoformat()}' and {column} <= '{until.isoformat()}'",
+        selected_fields=(field,),
+    ).to_arrow()
+    lake_labels = len(rows) - rows.column(0).null_count
+    f, p = store.feedback.c, store.predictions.c
+    start, _ = day_bounds(since)
+    _, end = day_bounds(until)
+    with store.engine(settings).connect() as conn:
+        gateway_labels = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(store.feedback.join(store.predictions, f.prediction_id == p.prediction_id))
+            .where(f.usecase == spec.name, p.created_at >= start, f.received_at < end)
+        ).scalar_one()
+    return max(int(lake_labels), int(gateway_labels))

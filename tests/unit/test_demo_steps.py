@@ -1,0 +1,39 @@
+"""The demo's steps (``mlstack.demo.story`` / ``steps`` / ``timeline``): the explicit order
+of a day, and how monitoring output reads on the timeline."""
+
+from __future__ import annotations
+
+from mlstack.demo import steps, story, timeline
+
+
+def test_demo_day_runs_ingest_then_train_then_monitor() -> None:
+    assert (steps.step_ingest, steps.step_train, steps.step_monitor) == story.STEPS
+    assert (steps.final_reproduce,) == story.FINAL_STEPS
+
+
+def test_policy_verdict_names_what_blocks_a_retrain() -> None:
+    reason = "performance dropped; waiting for labels: 120 of 500"
+    assert timeline.policy_verdict("blocked", reason) == "blocked: waiting for labels"
+    assert timeline.policy_verdict("blocked", "x; cooldown: 3 days left") == "blocked: cooldown"
+    assert timeline.policy_verdict("retrain", reason) == "retrain"
+
+
+def test_alert_kind_groups_alerts_for_the_timeline() -> None:
+    assert timeline.alert_kind("3 features drifted: income, debt_ratio") == "drift"
+    assert timeline.alert_kind("estimated roc_auc dropped by 0.05") == "estimated drop"
+    assert timeline.alert_kind("realised roc_auc dropped by 0.05") == "realised drop"
+    assert timeline.alert_kind("missing values above the limit in income") == "missing values above"
+
+
+def test_gate_evidence_puts_the_metric_first_and_failed_gates_after() -> None:
+    decided = {
+        "gates": [
+            {"name": "latency", "passed": True, "detail": "median 3 ms"},
+            {"name": "min_score", "passed": False, "detail": "0.6 below 0.65"},
+            {"name": "metric", "passed": True, "detail": "0.71 vs 0.70"},
+        ]
+    }
+    assert timeline.gate_evidence({"version": 2}, decided) == (
+        "metric ok: 0.71 vs 0.70; latency ok: median 3 ms; min_score FAILED: 0.6 below 0.65"
+    )
+    assert timeline.gate_evidence({"version": 2}, None) == "v2: no promotion decision"
