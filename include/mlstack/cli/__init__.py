@@ -13,10 +13,9 @@ import sys
 import click
 
 from mlstack.cli import data, demo, models, monitor, rollout, serve, system
-from mlstack.cli.output import console
 from mlstack.exceptions import MlstackError
 
-__all__ = ["console", "main"]  # console: re-exported for modules that still import it here
+__all__ = ["main"]
 
 
 class _Group(click.Group):
