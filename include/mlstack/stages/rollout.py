@@ -544,9 +544,11 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
         ents = sa.select(p.entity_id).where(p.rollout_id == rollout_id, p.entity_id.is_not(None))
         labels = pd.DataFrame(
             conn.execute(
-                sa.select(f.prediction_id, f.entity_id, f.label).where(
+                sa.select(f.prediction_id, f.entity_id, f.label)
+                .where(
                     f.usecase == usecase, sa.or_(f.prediction_id.in_(ids), f.entity_id.in_(ents))
                 )
+                .order_by(f.received_at, f.id)  # the last label received counts
             ).all(),
             columns=["prediction_id", "entity_id", "label"],
         )
