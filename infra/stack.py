@@ -12,6 +12,10 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
   urls     print where the UIs are and how to log in
   compose  run `docker compose ARGS` on this project; without .env only commands that
            start nothing (down, ps, logs, ...) run, with placeholder secrets
+
+The Airflow triggerer (compose profile `triggerer`) runs only where a task defers: the
+promote DAG's human approval, i.e. a use case with `promotion.require_approval: true` in
+its usecase.yaml or in MLSTACK_SPEC_OVERRIDES. AIRFLOW_TRIGGERER=true|false decides instead.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ LOCK_FILE = ROOT / "requirements.lock"
 #: the project image's build needs these beside the lock's wheels (infra/Dockerfile)
 BUILD_WHEELS = ("uv==0.13.9", "setuptools==80.9.0", "wheel==0.45.1")
 DEFAULT_PROJECT = "mlstack"  # `name:` in docker-compose.yml
+USECASES_DIR = ROOT / "include" / "usecases"  # baked into the image: what the stack runs
+TRIGGERER_PROFILE = "triggerer"
 #: compose commands that would start containers, which must never run on placeholders
 STARTING_COMMANDS = {"up", "run", "create", "start", "restart", "exec", "build", "watch"}
 
@@ -168,6 +174,46 @@ def fetch_wheels(*, arch: str | None = None) -> bool:
     return True
 
 
+# --- which optional services run ------------------------------------------------------
+
+
+def approval_usecases(overrides: str = "", usecases_dir: Path = USECASES_DIR) -> list[str]:
+    """Use cases whose promotion waits for a human (``promotion.require_approval``), with
+    MLSTACK_SPEC_OVERRIDES (JSON or YAML) applied over their usecase.yaml files."""
+    import yaml  # the venv's (stack.py runs on it); only this question needs it
+
+    wanted: dict[str, bool] = {}
+    for path in sorted(usecases_dir.glob("*/usecase.yaml")):
+        try:
+            spec = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue  # an invalid spec gets no DAGs, so nothing of it defers
+        name = str(spec.get("name") or path.parent.name)
+        wanted[name] = bool((spec.get("promotion") or {}).get("require_approval"))
+    extra = yaml.safe_load(overrides) if overrides.strip() else None
+    for name, sections in (extra or {}).items() if isinstance(extra, dict) else []:
+        promotion = (sections or {}).get("promotion") if isinstance(sections, dict) else None
+        if isinstance(promotion, dict) and "require_approval" in promotion:
+            wanted[str(name)] = bool(promotion["require_approval"])
+    return sorted(name for name, needs in wanted.items() if needs)
+
+
+def triggerer_reason(env: dict[str, str]) -> str | None:
+    """Why the stack runs Airflow's triggerer, or None when nothing would defer.
+
+    Deferred tasks wait in the triggerer; without one they wait forever. Today only the
+    HITL approval step of the promote DAG defers (the rollout's sensor reschedules)."""
+    setting = env.get("AIRFLOW_TRIGGERER", "auto").strip().lower()
+    if setting in ("true", "1", "yes", "on"):
+        return "AIRFLOW_TRIGGERER=true"
+    if setting in ("false", "0", "no", "off"):
+        return None
+    needing = approval_usecases(env.get("MLSTACK_SPEC_OVERRIDES", ""))
+    if needing:
+        return f"promotion.require_approval in {', '.join(needing)} (a deferred approval task)"
+    return None
+
+
 # --- compose and health -----------------------------------------------------------------
 
 
@@ -178,17 +224,32 @@ class Compose:
     project: str = DEFAULT_PROJECT
     env_file: Path = ROOT / ".env"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: another compose file (e.g. an older version, for a benchmark); paths stay the repo's
+    file: Path = COMPOSE_FILE
 
     def command(self, *args: str) -> list[str]:
         env_file = ["--env-file", str(self.env_file)] if self.env_file.exists() else []
-        return ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.project, *env_file, *args]
+        where = ["-f", str(self.file), "--project-directory", str(ROOT)]
+        return ["docker", "compose", *where, "-p", self.project, *env_file, *args]
+
+    def settings(self) -> dict[str, str]:
+        """The variables compose sees: the env file, overridden by the process environment."""
+        return {**read_env(self.env_file), **os.environ, **self.extra_env}
+
+    def triggerer(self) -> str | None:
+        """Why this stack runs Airflow's triggerer (profile ``triggerer``), or None."""
+        return triggerer_reason(self.settings())
 
     def environment(self) -> dict[str, str]:
         """The process environment for compose. Without the env file the secrets are
-        placeholders, so that commands that start nothing (down, ps, logs) still work."""
+        placeholders, so that commands that start nothing (down, ps, logs) still work.
+        COMPOSE_PROFILES gains ``triggerer`` when a use case defers (:func:`triggerer_reason`)."""
         env = {**os.environ, **self.extra_env}
         if not self.env_file.exists():
             env.update({name: "placeholder-no-env-file" for name in SECRETS if name not in env})
+        profiles = [p for p in self.settings().get("COMPOSE_PROFILES", "").split(",") if p]
+        if self.triggerer() and TRIGGERER_PROFILE not in profiles:
+            env["COMPOSE_PROFILES"] = ",".join([*profiles, TRIGGERER_PROFILE])
         return env
 
     def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs) -> str:
@@ -338,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         compose = Compose(args.project, args.env_file)
         if not args.env_file.exists() and set(compose_args) & STARTING_COMMANDS:
             raise SystemExit(f"stack: {args.env_file} is missing; `make up` writes it")
+        if compose_args[:1] == ["up"]:
+            reason = compose.triggerer()
+            if reason:
+                say(f"stack: with Airflow's triggerer: {reason}")
+            else:
+                say("stack: no Airflow triggerer (no task defers; AIRFLOW_TRIGGERER=true adds one)")
         return subprocess.run(compose.command(*compose_args), env=compose.environment()).returncode
     return 0
 

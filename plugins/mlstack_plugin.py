@@ -1,8 +1,9 @@
 """The mlstack Airflow plugin: mlstack's pages inside the Airflow UI (Browse → Monitoring).
 
-Mounts the FastAPI app of :mod:`mlstack.ui.monitoring` under ``/mlstack`` on the api-server,
+Mounts the FastAPI app of :mod:`mlstack.ui.app` under ``/mlstack`` on the api-server,
 behind Airflow's own login and DAG read permission (:mod:`mlstack.airflow.ui_auth`), and adds
-a navigation entry. Nothing is computed at import: pages read the mlstack database and the
+a navigation entry (Browse → Monitoring) and a Monitoring tab on every DAG that opens its
+use case's page. Nothing is computed at import: pages read the mlstack database and the
 lake per request.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 from mlstack.airflow.ui_auth import page_dependencies
-from mlstack.ui.monitoring import create_app
+from mlstack.ui.app import create_app
 
 
 class MlstackPlugin(AirflowPlugin):
@@ -27,5 +28,11 @@ class MlstackPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "mlstack-monitoring",
-        }
+        },
+        {
+            # a Monitoring tab on each DAG: its use case's page (see routes/monitoring.py)
+            "name": "Monitoring",
+            "href": "/mlstack/monitoring/dag/{DAG_ID}",
+            "destination": "dag",
+        },
     ]

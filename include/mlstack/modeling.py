@@ -241,13 +241,16 @@ def build_estimator(spec: UseCaseSpec) -> Any:
     model = spec.training.model
     name = model.estimator if model else DEFAULT_MODEL
     params = dict(model.params) if model else {}
-    if "." in name:
-        return build_from_path(name, params, spec.training.seed)
-    factory = plugins.get("models", name)
     try:
-        return factory(spec.task, params, spec.training.seed)
-    except TypeError as exc:
-        raise PluginError(f"model {name!r}: bad params {sorted(params)}: {exc}") from exc
+        if "." in name:
+            return build_from_path(name, params, spec.training.seed)
+        factory = plugins.get("models", name)
+        try:
+            return factory(spec.task, params, spec.training.seed)
+        except TypeError as exc:
+            raise PluginError(f"model {name!r}: bad params {sorted(params)}: {exc}") from exc
+    except PluginError as exc:  # say where: the spec file and its field
+        raise PluginError(f"{spec.path or spec.name}: training.model: {exc}") from exc
 
 
 def feature_columns(spec: UseCaseSpec) -> list[str]:
@@ -280,8 +283,11 @@ def model_input(spec: UseCaseSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _apply_transforms(names: list[str]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    fns = [plugins.get("transforms", n) for n in names]
+def _apply_transforms(spec: UseCaseSpec) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    fns = [
+        plugins.get_for(spec, "transforms", n, f"training.transforms[{i}]")
+        for i, n in enumerate(spec.training.transforms)
+    ]
 
     def apply(frame: pd.DataFrame) -> pd.DataFrame:
         for fn in fns:
@@ -304,7 +310,7 @@ def build_pipeline(spec: UseCaseSpec, sample: pd.DataFrame) -> Pipeline:
     steps: list[tuple[str, Any]] = []
     transformed = sample
     if spec.training.transforms:
-        fn = _apply_transforms(spec.training.transforms)
+        fn = _apply_transforms(spec)
         _pickle_hooks_by_value(spec.training.transforms)
         steps.append(("transforms", FunctionTransformer(fn, validate=False)))
         transformed = fn(sample.copy())

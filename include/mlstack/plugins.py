@@ -132,6 +132,21 @@ def get(kind: str, name: str) -> Any:
         raise PluginError(f"unknown {kind} plugin {name!r}; known {kind}: {known}") from None
 
 
+def get_for(spec: Any, kind: str, name: str, field: str) -> Any:
+    """Like :func:`get`, but an unknown name fails naming the spec file and its field."""
+    try:
+        return get(kind, name)
+    except PluginError as exc:
+        raise PluginError(f"{getattr(spec, 'path', None) or spec.name}: {field}: {exc}") from exc
+
+
+def registered(kind: str) -> dict[str, Any]:
+    """Every plugin of ``kind`` by name (a copy), built-ins loaded."""
+    _check_kind(kind)
+    load_builtins()
+    return dict(_registry[kind])
+
+
 def names(kind: str) -> list[str]:
     """Sorted names registered for ``kind``."""
     _check_kind(kind)

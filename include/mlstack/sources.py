@@ -1,42 +1,59 @@
 """Built-in sources: how a day's raw rows are read.
 
-``files`` reads CSV or Parquet files under ``<prefix>/day=YYYY-MM-DD/`` (a lake-relative
-prefix, or a full ``s3://`` / ``file://`` URL); ``sql`` runs a query with a ``:day``
-parameter against a database URL; ``simulator`` generates the day in memory.
+``files`` reads the CSV or Parquet files directly in ``<prefix>/day=YYYY-MM-DD/`` (a
+lake-relative prefix, or a full ``s3://`` / ``file://`` URL); ``sql`` runs a query with a
+``:day`` parameter against a database URL; ``simulator`` generates the day in memory.
 
-A source returns a :class:`SourceBatch`. Lines that cannot even be parsed (wrong number of
-fields) come back in ``malformed`` with their line number and text, never dropped.
+A source returns a :class:`SourceBatch`. Records that cannot even be parsed (wrong number of
+fields) come back in ``malformed`` with the line they start on and their text, never
+dropped. A file that cannot be read as what the spec says (compressed, another encoding or
+delimiter, an unterminated quote) fails the run with what was seen and the option to set.
+Each source declares its options as a pydantic model (``options_model``), so a spec with a
+wrong option fails ``mlstack usecases validate`` naming it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
 import io
+import logging
+import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlstack import lake
-from mlstack.exceptions import SourceError
+from mlstack.exceptions import SchemaError, SourceError
 from mlstack.plugins import register
 from mlstack.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from mlstack.specs import UseCaseSpec
 
+log = logging.getLogger(__name__)
+
 MALFORMED_COLUMNS = ["_source", "_line", "_raw", "_reason"]
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @dataclass
 class SourceBatch:
-    """One day's raw rows, where they came from, and the lines that could not be parsed."""
+    """One day's raw rows, where they came from, the records that could not be parsed, and
+    what the source noticed but did not read (``warnings``: ignored files and folders)."""
 
     frame: pd.DataFrame
     origins: list[str]
     malformed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MALFORMED_COLUMNS))
+    warnings: list[str] = field(default_factory=list)
 
 
 class Source(Protocol):
@@ -65,40 +82,272 @@ def _settings_for(prefix: str, settings: Settings) -> tuple[str, Settings]:
     return prefix, settings
 
 
-def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse CSV bytes as all-string columns; return (rows, malformed lines)."""
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
+# --- options ------------------------------------------------------------------------------
 
-    if not data.strip():
-        raise SourceError(f"{origin}: file is empty (no header row); expected a CSV with a header")
-    head = data[:4096]
-    if b"\x00" in head:
-        raise SourceError(
-            f"{origin}: not a CSV text file (binary content); check the upstream export"
-        )
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Options):
+    """How a CSV file is written: its delimiter, text encoding and compression."""
+
+    delimiter: str = Field(default=",", description="One character, e.g. ',' ';' or '\\t'.")
+    encoding: str = Field(default="utf-8", description="Text encoding, e.g. utf-8, utf-16, cp1252.")
+    compression: Literal["none", "gzip"] = "none"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if len(v) != 1 or v in '"\r\n':
+            raise ValueError("must be one character other than a quote or a line break")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            return codecs.lookup(v).name
+        except LookupError:
+            raise ValueError(
+                "unknown text encoding; use a Python codec name such as utf-8, utf-16, cp1252"
+            ) from None
+
+
+class FilesOptions(CsvOptions):
+    """Options of the ``files`` source."""
+
+    prefix: str = Field(min_length=1, description="Landing prefix; days are <prefix>/day=D/.")
+    format: Literal["csv", "parquet"] | None = Field(
+        default=None, description="File format; default: by extension (.parquet, else CSV)."
+    )
+
+
+class SqlOptions(_Options):
+    """Options of the ``sql`` source."""
+
+    url: str = Field(min_length=1, description="SQLAlchemy database URL.")
+    query: str = Field(min_length=1, description="Query with a :day parameter.")
+
+
+class SimulatorOptions(_Options):
+    """The ``simulator`` source takes no options (the spec's ``simulator:`` section does)."""
+
+
+def parse_options(model: type[_Options], options: Mapping[str, Any], where: str) -> Any:
+    """``options`` validated against a source's options model; SourceError naming the field."""
     try:
-        first_line = data.split(b"\n", 1)[0].decode("utf-8").strip("\r")
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        raise SourceError(f"{where}: {options_problems(model, options)[0]}") from exc
+
+
+def options_problems(model: type[_Options], options: Mapping[str, Any]) -> list[str]:
+    """Problems of ``options`` for an options model, one line each ([] when valid)."""
+    try:
+        model.model_validate(dict(options))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "(options)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown option; allowed: {sorted(model.model_fields)}"
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            problems.append(f"options.{name}: {msg}{shown}")
+        return problems
+    return []
+
+
+# --- reading bytes ------------------------------------------------------------------------
+
+# Leading bytes of formats that are not CSV text, and what to do about each.
+_MAGIC = (
+    (b"PAR1", "a Parquet file", "set the source's options.format: parquet (or name it .parquet)"),
+    (b"PK\x03\x04", "a ZIP archive", "deliver the CSV file itself (or gzip it)"),
+    (b"BZh", "bzip2-compressed", "deliver plain or gzip-compressed CSV"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "deliver plain or gzip-compressed CSV"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "deliver plain or gzip-compressed CSV"),
+    (b"\x89PNG", "a PNG image", "check the upstream export"),
+    (b"%PDF", "a PDF document", "check the upstream export"),
+)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _decompress(data: bytes, origin: str, opts: CsvOptions) -> bytes:
+    is_gzip = data[:2] == b"\x1f\x8b"
+    if opts.compression == "gzip":
+        if not is_gzip:
+            raise SourceError(
+                f"{origin}: options.compression is gzip but the file is not gzip-compressed "
+                f"(starts with {data[:4]!r}); remove the option or fix the upstream export"
+            )
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SourceError(f"{origin}: damaged gzip file ({exc}); re-deliver it") from exc
+    if is_gzip:
+        raise SourceError(
+            f"{origin}: the file is gzip-compressed (starts with bytes 1f 8b); set the "
+            "source's options.compression: gzip in the spec, or deliver it uncompressed"
+        )
+    return data
+
+
+def _decode(data: bytes, origin: str, opts: CsvOptions) -> str:
+    """The file as text, in the configured encoding; a clear error naming what was seen."""
+    for magic, what, fix in _MAGIC:
+        if data.startswith(magic):
+            raise SourceError(f"{origin}: not a CSV text file: it is {what}; {fix}")
+    configured = opts.encoding
+    if configured in ("utf-8", "utf-8-sig"):
+        for bom, name in _BOMS:
+            if data.startswith(bom):
+                raise SourceError(
+                    f"{origin}: the file is {name.upper()} text (byte-order mark "
+                    f"{bom.hex(' ')}), not UTF-8; re-export it as UTF-8 or set the source's "
+                    f"options.encoding: {name}"
+                )
+        head = data[:4096]
+        nuls = head.count(0)
+        if nuls:
+            odd, even = head[1::2].count(0), head[0::2].count(0)
+            if nuls > len(head) // 4 and max(odd, even) > 0.9 * nuls:
+                order = "little-endian" if odd > even else "big-endian"
+                raise SourceError(
+                    f"{origin}: the file looks like UTF-16 text ({order}, no byte-order mark: "
+                    f"every other byte is NUL), not UTF-8; re-export it as UTF-8 or set the "
+                    f"source's options.encoding: utf-16-{'le' if odd > even else 'be'}"
+                )
+            if nuls > len(head) // 100:
+                raise SourceError(
+                    f"{origin}: not a CSV text file (binary content: {nuls} NUL bytes in the "
+                    f"first {len(head)}); check the upstream export"
+                )
+        configured = "utf-8-sig"  # a UTF-8 byte-order mark is dropped, never part of a name
+    try:
+        return data.decode(configured)
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{origin}: not a UTF-8 CSV file ({exc}); re-export it as UTF-8") from exc
+        line = data[: exc.start].count(b"\n") + 1
+        seen = data[max(0, exc.start - 20) : exc.end + 20]
+        hint = (
+            "set the source's options.encoding (e.g. cp1252 or latin-1) to what upstream "
+            "writes, or re-export it as UTF-8"
+            if opts.encoding in ("utf-8", "utf-8-sig")
+            else f"check options.encoding ({opts.encoding})"
+        )
+        raise SourceError(
+            f"{origin}: not valid {opts.encoding} text: "
+            f"byte(s) {exc.object[exc.start : exc.end]!r} at offset {exc.start} "
+            f"(line {line}, near {seen!r}); {hint}"
+        ) from exc
+
+
+def _guess_delimiter(line: str, configured: str) -> str | None:
+    """Another delimiter that splits the header better than the configured one, if any."""
+    counts = {d: line.count(d) for d in (";", "\t", "|", ",") if d != configured}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] >= max(1, line.count(configured) + 1) else None
+
+
+def _check_header(header: list[str], first_line: str, origin: str, opts: CsvOptions) -> list[str]:
+    names = [h.strip() for h in header]
+    shown = first_line[:120]
+    if len(names) < 2:
+        other = _guess_delimiter(first_line, opts.delimiter)
+        if other is not None:
+            raise SourceError(
+                f"{origin}: the header has one column when split on {opts.delimiter!r} but "
+                f"{first_line.count(other) + 1} when split on {other!r} (first line: {shown!r}); "
+                f"set the source's options.delimiter: {other!r} if upstream writes that"
+            )
     if first_line.lstrip()[:1] in ("{", "[", "<"):
         kind = "JSON" if first_line.lstrip()[0] in "{[" else "XML/HTML"
         raise SourceError(
             f"{origin}: not a CSV file with a header row (it looks like {kind}: "
             f"{first_line[:80]!r}); deliver CSV or set the source's format"
         )
-    header = next(csv.reader([first_line]))
-    if len(header) < 2 or len(set(header)) != len(header) or any(not h.strip() for h in header):
-        raise SourceError(
-            f"{origin}: not a CSV file with a header row (first line: {first_line[:120]!r})"
+    empty = [i + 1 for i, h in enumerate(names) if not h]
+    dupes = sorted({h for h in names if names.count(h) > 1 and h})
+    if len(names) < 2 or empty or dupes:
+        why = (
+            f"column(s) {empty} have no name"
+            if empty
+            else f"duplicate column name(s) {dupes}"
+            if dupes
+            else "fewer than two columns"
         )
+        raise SourceError(
+            f"{origin}: not a CSV file with a usable header row: {why} (first line: {shown!r})"
+        )
+    reserved_columns(names, origin)
+    return names
+
+
+def reserved_columns(names: list[str], origin: str) -> None:
+    """Refuse data columns whose names are reserved for ingestion metadata (``_`` prefix)."""
+    reserved = [n for n in names if str(n).startswith("_")]
+    if reserved:
+        raise SchemaError(
+            f"{origin}: column name(s) {reserved} are reserved: names starting with '_' hold "
+            "ingestion metadata (_line, _source, _ingested_at, ...). Rename the column(s) "
+            "upstream. Nothing was written."
+        )
+
+
+def read_csv_bytes(
+    data: bytes, origin: str, options: CsvOptions | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse CSV bytes as all-string columns; return (rows, malformed records).
+
+    Each row carries ``_line``, the physical line its record starts on (the header is line
+    1; blank lines and line breaks inside quoted values count). Line breaks may be LF, CRLF
+    or CR. An unterminated quote fails the file: its record would swallow the rest of it.
+    """
+    opts = options or CsvOptions()
+    text = _decode(_decompress(data, origin, opts), origin, opts)
+    if not text.strip():
+        raise SourceError(f"{origin}: file is empty (no header row); expected a CSV with a header")
+    if '"' in text:
+        return _read_quoted(text, origin, opts)
+    return _read_plain(text, origin, opts)
+
+
+def _read_plain(text: str, origin: str, opts: CsvOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """No quote anywhere: a record is a non-empty line. Parsed by Arrow (fast)."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    raw = text.encode("utf-8")
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(raw)]))
+    nonempty = np.flatnonzero(stops > starts) + 1  # physical line numbers of non-empty lines
+    first = int(nonempty[0])
+    first_line = raw[starts[first - 1] : stops[first - 1]].decode("utf-8")
+    names = _check_header(first_line.split(opts.delimiter), first_line, origin, opts)
+    records = nonempty[nonempty > first]  # line numbers of the data records
+    if not len(records):  # a header and nothing else
+        empty = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+        empty.insert(0, "_line", pd.Series([], dtype="int64"))
+        return empty, pd.DataFrame(columns=MALFORMED_COLUMNS)
     bad: list[dict[str, Any]] = []
 
     def on_invalid(row: Any) -> str:
         bad.append(
             {
                 "_source": origin,
-                "_line": row.number,
+                "_line": int(records[row.number - 1]),  # Arrow numbers non-empty records
                 "_raw": row.text,
                 "_reason": (
                     f"malformed line: {row.actual_columns} fields, expected {row.expected_columns}"
@@ -109,11 +358,15 @@ def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            io.BytesIO(raw[int(stops[first - 1]) + 1 :]),  # the records after the header
+            read_options=pacsv.ReadOptions(
+                use_threads=False, block_size=1 << 26, column_names=names
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=opts.delimiter, quote_char=False, invalid_row_handler=on_invalid
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
+                column_types={h: pa.string() for h in names},
                 null_values=[""],
                 strings_can_be_null=True,
             ),
@@ -121,23 +374,82 @@ def read_csv_bytes(data: bytes, origin: str) -> tuple[pd.DataFrame, pd.DataFrame
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceError(f"{origin}: cannot be read as CSV: {exc}") from exc
     frame = table.to_pandas()
-    _number_lines(frame, bad)
+    if len(records) != len(frame) + len(bad):
+        raise SourceError(
+            f"{origin}: {len(records)} records but {len(frame)} rows + {len(bad)} malformed "
+            "were parsed; please report this file"
+        )
+    keep = np.ones(len(records), dtype=bool)
+    if bad:
+        keep[np.searchsorted(records, [b["_line"] for b in bad])] = False
+    frame.insert(0, "_line", records[keep])
     return frame, pd.DataFrame(bad, columns=MALFORMED_COLUMNS)
 
 
-def _number_lines(frame: pd.DataFrame, bad: list[dict[str, Any]]) -> None:
-    """Give each parsed row its line number in the file, skipping the malformed ones."""
-    if not bad:
-        frame.insert(0, "_line", range(2, len(frame) + 2))
-        return
-    skipped = sorted(b["_line"] for b in bad if b["_line"] is not None)
-    lines, line, j = [], 2, 0
-    for _ in range(len(frame)):
-        while j < len(skipped) and skipped[j] == line:
-            line, j = line + 1, j + 1
-        lines.append(line)
-        line += 1
-    frame.insert(0, "_line", lines)
+def _read_quoted(text: str, origin: str, opts: CsvOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quotes present: records may span lines. Parsed with the csv module, line by line."""
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=opts.delimiter, strict=False)
+    names: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    bad: list[dict[str, Any]] = []
+    start, last = 1, (1, 1)
+    for record in reader:
+        end = reader.line_num
+        if not record:  # a blank line
+            start = end + 1
+            continue
+        if names is None:
+            names = _check_header(
+                record, "".join(lines[start - 1 : end]).rstrip("\r\n"), origin, opts
+            )
+        elif len(record) == len(names):
+            rows.append(record)
+            numbers.append(start)
+        else:
+            bad.append(
+                {
+                    "_source": origin,
+                    "_line": start,
+                    "_raw": "".join(lines[start - 1 : end]).rstrip("\r\n"),
+                    "_reason": f"malformed line: {len(record)} fields, expected {len(names)}"
+                    + (f" (lines {start}-{end})" if end > start else ""),
+                }
+            )
+        last = (start, end)
+        start = end + 1
+    assert names is not None  # text is not blank, so there is a first record
+    _refuse_unterminated(lines, last, origin, opts)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    frame = pd.DataFrame(
+        {
+            n: pd.array([v if v != "" else None for v in col], dtype=object)
+            for n, col in zip(names, columns, strict=True)
+        }
+    )
+    frame.insert(0, "_line", numbers)
+    return frame, pd.DataFrame(bad, columns=MALFORMED_COLUMNS)
+
+
+def _refuse_unterminated(
+    lines: list[str], last: tuple[int, int], origin: str, opts: CsvOptions
+) -> None:
+    """Fail when the file's last record ends inside a quoted value (an unterminated quote)."""
+    start, end = last
+    tail = "".join(lines[start - 1 : end])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=opts.delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return  # other strictness complaints (e.g. text after a closing quote) are fine
+        raise SourceError(
+            f"{origin}: unterminated quote: the quoted value in the record starting on line "
+            f"{start} never closes, so lines {start}-{end} ({end - start + 1} line(s), to the end "
+            f"of the file) would be read as one value. Fix the quoting upstream (a quote inside "
+            f'a quoted value is written ""). Nothing was written.'
+        ) from None
 
 
 def read_parquet_bytes(data: bytes, origin: str) -> pd.DataFrame:
@@ -149,23 +461,37 @@ def read_parquet_bytes(data: bytes, origin: str) -> pd.DataFrame:
         frame = pq.read_table(io.BytesIO(data)).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{origin}: not a readable Parquet file: {exc}") from exc
+    reserved_columns([str(c) for c in frame.columns], origin)
     frame.insert(0, "_line", range(1, len(frame) + 1))
     return frame
 
 
 def parse_file(
-    name: str, data: bytes, origin: str, fmt: str | None = None
+    name: str,
+    data: bytes,
+    origin: str,
+    fmt: str | None = None,
+    options: CsvOptions | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse one landed file by its format (``csv``/``parquet``, else by extension)."""
-    fmt = fmt or ("parquet" if name.endswith(".parquet") else "csv")
+    fmt = fmt or ("parquet" if name.endswith(PARQUET_SUFFIXES) else "csv")
     if fmt == "parquet":
         return read_parquet_bytes(data, origin), pd.DataFrame(columns=MALFORMED_COLUMNS)
     if fmt == "csv":
-        return read_csv_bytes(data, origin)
+        return read_csv_bytes(data, origin, options)
     raise SourceError(f"{origin}: unknown format {fmt!r}; use 'csv' or 'parquet'")
 
 
-def _combine(parts: list[tuple[pd.DataFrame, pd.DataFrame, str]]) -> SourceBatch:
+def _readable(name: str, fmt: str | None) -> bool:
+    """Whether a file in a day folder is data of the configured format (by its name)."""
+    base = name.removesuffix(".gz")
+    csv_ok, parquet_ok = base.endswith(CSV_SUFFIXES), base.endswith(PARQUET_SUFFIXES)
+    return {"csv": csv_ok, "parquet": parquet_ok}.get(fmt or "", csv_ok or parquet_ok)
+
+
+def _combine(
+    parts: list[tuple[pd.DataFrame, pd.DataFrame, str]], warnings: list[str] | None = None
+) -> SourceBatch:
     frames, bad, origins = [], [], []
     for frame, malformed, origin in parts:
         frames.append(frame.assign(_source=origin))
@@ -178,6 +504,7 @@ def _combine(parts: list[tuple[pd.DataFrame, pd.DataFrame, str]]) -> SourceBatch
         malformed=pd.concat(bad, ignore_index=True)
         if bad
         else pd.DataFrame(columns=MALFORMED_COLUMNS),
+        warnings=warnings or [],
     )
 
 
@@ -185,26 +512,50 @@ def _combine(parts: list[tuple[pd.DataFrame, pd.DataFrame, str]]) -> SourceBatch
 def files(
     day: date, *, spec: UseCaseSpec, dataset: str, options: Mapping[str, Any], settings: Settings
 ) -> SourceBatch:
-    """Read every CSV/Parquet file under ``<prefix>/day=<day>/``."""
-    prefix = options.get("prefix")
-    if not prefix:
-        raise SourceError(
-            f"use case {spec.name!r} ({dataset}): source 'files' needs options.prefix"
-        )
-    key_prefix, s = _settings_for(str(prefix), settings)
+    """Read the CSV/Parquet files directly in ``<prefix>/day=<day>/`` (not its subfolders).
+
+    Hidden files (``.x``, ``_SUCCESS``) are skipped; subfolders and files of another
+    format are ignored with a warning; no data file at all fails naming what was found.
+    """
+    opts: FilesOptions = parse_options(
+        FilesOptions, options, f"use case {spec.name!r} ({dataset}): source 'files'"
+    )
+    key_prefix, s = _settings_for(opts.prefix, settings)
     folder = day_prefix(key_prefix, day).lstrip("/")
-    keys = lake.list_keys(folder, s)
+    found, folders = lake.list_entries(folder, s)
+    keys = [k for k in found if _readable(k.rsplit("/", 1)[-1], opts.format)]
+    ignored = [k.rsplit("/", 1)[-1] for k in found if k not in keys]
+    warnings = []
+    if folders:
+        warnings.append(
+            f"{lake.url(folder, s)}: subfolder(s) {[f.rsplit('/', 1)[-1] for f in folders]} "
+            "ignored (a day's files are read from the day folder itself, not recursively)"
+        )
+    kinds = {"csv": "CSV (.csv, .tsv, .txt)", "parquet": "Parquet (.parquet, .pq)"}
+    wanted = kinds.get(opts.format or "", "CSV (.csv, .tsv, .txt) or Parquet (.parquet, .pq)")
+    if ignored:
+        warnings.append(
+            f"{lake.url(folder, s)}: file(s) {ignored} ignored: not {wanted} by their name"
+        )
+    if not keys and (ignored or folders):
+        held = ignored + [f.rsplit("/", 1)[-1] + "/" for f in folders]
+        raise SourceError(
+            f"no {wanted} files for {day} in {lake.url(folder, s)}: it holds only {held}. "
+            "Deliver the day's files there (not in a subfolder), or set the source's "
+            "options.format to what upstream delivers"
+        )
     if not keys:
         raise SourceError(
             f"no files for {day} under {lake.url(folder, s)}; has upstream delivered this day? "
-            f"(files land in <prefix>/day=YYYY-MM-DD/)"
+            "(files land in <prefix>/day=YYYY-MM-DD/)"
         )
     parts = []
     for key in keys:
         origin = lake.url(key, s)
-        frame, malformed = parse_file(key, lake.read_bytes(key, s), origin, options.get("format"))
+        fmt = opts.format or ("parquet" if key.endswith(PARQUET_SUFFIXES) else "csv")
+        frame, malformed = parse_file(key, lake.read_bytes(key, s), origin, fmt, opts)
         parts.append((frame, malformed, origin))
-    return _combine(parts)
+    return _combine(parts, warnings)
 
 
 @register("sources", "sql")
@@ -214,11 +565,10 @@ def sql(
     """Run ``options.query`` (with a ``:day`` parameter) against ``options.url``."""
     import sqlalchemy as sa
 
-    url, query = options.get("url"), options.get("query")
-    if not url or not query:
-        raise SourceError(
-            f"use case {spec.name!r} ({dataset}): source 'sql' needs options.url and options.query"
-        )
+    opts: SqlOptions = parse_options(
+        SqlOptions, options, f"use case {spec.name!r} ({dataset}): source 'sql'"
+    )
+    url, query = opts.url, opts.query
     eng = sa.create_engine(str(url))
     try:
         with eng.connect() as conn:
@@ -227,6 +577,7 @@ def sql(
         raise SourceError(f"use case {spec.name!r} ({dataset}): query failed: {exc}") from exc
     finally:
         eng.dispose()
+    reserved_columns([str(c) for c in frame.columns], f"query of {spec.name!r} ({dataset})")
     frame.insert(0, "_line", range(1, len(frame) + 1))
     origin = f"sql:{sa.engine.make_url(str(url)).render_as_string(hide_password=True)}"
     return _combine([(frame, pd.DataFrame(columns=MALFORMED_COLUMNS), origin)])
@@ -253,6 +604,11 @@ def simulator(
     origin = f"simulator:{sim.plugin}/{day}/{name}"
     frame, malformed = parse_file(name, data, origin)
     return _combine([(frame, malformed, origin)])
+
+
+files.options_model = FilesOptions  # type: ignore[attr-defined]
+sql.options_model = SqlOptions  # type: ignore[attr-defined]
+simulator.options_model = SimulatorOptions  # type: ignore[attr-defined]
 
 
 def land(

@@ -21,8 +21,36 @@ from mlstack.exceptions import SpecError
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "category"]
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SPEC_FILE = "usecase.yaml"
+# Schedules Airflow takes besides cron expressions (5 or 6 fields); the first two only for a
+# DAG's own schedule, not for a cron timetable.
+ONE_OFF_SCHEDULES = ("@once", "@continuous")
+CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 log = logging.getLogger(__name__)
+
+
+def check_schedule(value: str | None, *, one_off: bool = False) -> str | None:
+    """``value`` if Airflow can schedule it (a cron expression or a preset), else ValueError."""
+    from croniter import croniter
+
+    if value is None:
+        return None
+    allowed = CRON_PRESETS + (ONE_OFF_SCHEDULES if one_off else ())
+    if value in allowed or (not value.startswith("@") and croniter.is_valid(value)):
+        return value
+    raise ValueError(
+        f"not a schedule Airflow understands; use a cron expression such as '0 3 * * *' "
+        f"or one of {list(allowed)}, or null for none"
+    )
+
+
+def _not_reserved(names: Any, where: str) -> None:
+    reserved = [n for n in names if str(n).startswith("_")]
+    if reserved:
+        raise ValueError(
+            f"{where} {reserved}: names starting with '_' are reserved for ingestion metadata "
+            "(_line, _source, _ingested_at, ...); rename the column"
+        )
 
 
 class _Strict(BaseModel):
@@ -77,6 +105,7 @@ class SchemaSpec(_Strict):
 
     @model_validator(mode="after")
     def _roles_exist(self) -> SchemaSpec:
+        _not_reserved(self.columns, "column name(s)")
         for role in ("id_column", "timestamp_column", "target_column"):
             name = getattr(self, role)
             if name is not None and name not in self.columns:
@@ -95,6 +124,11 @@ class SourceSpec(_Strict):
 
     kind: str = Field(description="Name of a registered source plugin (files, sql, simulator).")
     options: dict[str, Any] = Field(default_factory=dict)
+    empty_day: Literal["fail", "record"] = Field(
+        default="fail",
+        description="A day with no rows (a header-only file): fail the run and keep the "
+        "table as it was, or record the day as empty (replacing what it held).",
+    )
 
 
 class LabelsSpec(_Strict):
@@ -103,6 +137,11 @@ class LabelsSpec(_Strict):
     source: SourceSpec
     timestamp_column: str = "label_date"
     columns: dict[str, ColumnSpec] | None = None
+
+    @model_validator(mode="after")
+    def _names_ok(self) -> LabelsSpec:
+        _not_reserved([self.timestamp_column, *(self.columns or {})], "column name(s)")
+        return self
 
 
 class SimulatorSpec(_Strict):
@@ -168,6 +207,11 @@ class TrainingSpec(_Strict):
     seed: int = 42
     experiment: str | None = Field(default=None, description="MLflow experiment; default: name.")
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_ok(cls, v: str | None) -> str | None:
+        return check_schedule(v)
+
 
 class SliceSpec(_Strict):
     """A slice gate: no value of ``column`` may lose more than ``tolerance`` of the metric."""
@@ -227,6 +271,13 @@ class RolloutSpec(_Strict):
     notifier: str = Field(default="log", description="A registered ``notifiers`` plugin.")
     notifier_options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("max_duration", "poll_interval")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. P7D or PT10M")
+        return v
+
     @field_validator("stages")
     @classmethod
     def _stages_ok(cls, v: list[float]) -> list[float]:
@@ -282,6 +333,11 @@ class MonitoringSpec(_Strict):
     )
     notifiers: list[NotifierSpec] = Field(default_factory=lambda: [NotifierSpec(kind="log")])
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_ok(cls, v: str | None) -> str | None:
+        return check_schedule(v)
+
 
 class RetrainingSpec(_Strict):
     """When monitoring may ask for a new model: evidence of a drop, fresh labels, cooldown, budget.
@@ -336,6 +392,11 @@ class UseCaseSpec(_Strict):
     path: Path | None = Field(default=None, exclude=True, description="Where the spec was read.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_ok(cls, v: str | None) -> str | None:
+        return check_schedule(v, one_off=True)
 
     @field_validator("name")
     @classmethod

@@ -1,13 +1,25 @@
-"""The gateway's prediction logger on SQLite: batches, spool when refused, replay, no loss."""
+"""The gateway's prediction logger and journal on SQLite: batches, spool when refused,
+replay, no loss; no row stops the writer; a SIGKILLed process's journal is recovered once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from mlstack import store
+from mlstack.gateway.journal import Journal, LogUnavailable
 from mlstack.gateway.prediction_log import PredictionLogger
+
+EMPTY = {"queued": 0, "spool_files": 0, "journal_unsettled": 0}
 
 
 def _rows(n: int, start: int = 0) -> list[dict]:
@@ -46,7 +58,11 @@ def test_logger_database_refuses_then_returns_replays_everything(tmp_path: Path)
     logger.log("predictions", _rows(50, start=250))
     logger.flush()
     assert logger.replay() == 250
-    assert _count(eng) == 300 and logger.pending() == {"queued": 0, "spool_files": 0}
+    assert _count(eng) == 300 and logger.pending() == {
+        "queued": 0,
+        "spool_files": 0,
+        "journal_unsettled": 0,
+    }
 
 
 def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
@@ -54,9 +70,13 @@ def test_logger_full_queue_spools_instead_of_dropping(tmp_path: Path) -> None:
     store.metadata.create_all(eng)
     logger = PredictionLogger(eng, tmp_path / "spool", queue_size=10)
     logger.log("predictions", _rows(25))
-    assert logger.pending() == {"queued": 10, "spool_files": 1}
+    assert logger.pending() == {"queued": 10, "spool_files": 1, "journal_unsettled": 0}
     logger.stop()  # a clean stop with the database up replays the spool too
-    assert _count(eng) == 25 and logger.pending() == {"queued": 0, "spool_files": 0}
+    assert _count(eng) == 25 and logger.pending() == {
+        "queued": 0,
+        "spool_files": 0,
+        "journal_unsettled": 0,
+    }
 
 
 def test_logger_replay_twice_does_not_duplicate(tmp_path: Path) -> None:
@@ -68,3 +88,186 @@ def test_logger_replay_twice_does_not_duplicate(tmp_path: Path) -> None:
     logger._spool("predictions", _rows(5))  # as if a crash left an already-written batch
     assert logger.replay() == 5
     assert _count(eng) == 5
+
+
+# --- no row can stop the writer; replay never stalls; crash recovery -----------------------
+
+
+def _engine(tmp_path: Path) -> sa.Engine:
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.metadata.create_all(eng)
+    return eng
+
+
+def test_logger_bad_rows_are_set_aside_and_the_batch_is_written(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool")
+    rows = _rows(20)
+    rows[3]["usecase"] = None  # NOT NULL: the database refuses this row only
+    rows[11]["features"] = {"x": object()}  # cannot even be encoded
+    logger.log("predictions", rows)
+    logger.flush()
+    assert _count(eng) == 18 and logger.db_ok and logger.pending() == EMPTY
+    assert logger.stats["rejected"] == 2 and logger.stats["written"] == 18
+    reasons = [
+        json.loads(line)["reason"]
+        for f in logger.rejected_dir.glob("*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    assert len(reasons) == 2
+    assert any("NOT NULL" in r for r in reasons) and any("object" in r for r in reasons)
+
+
+def test_logger_writer_thread_survives_and_keeps_writing(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool", flush_interval_s=0.01)
+    logger.start()
+    bad = _rows(1, start=100)
+    bad[0]["features"] = {"x": object()}
+    logger.log("predictions", bad)
+    logger.log("predictions", _rows(5))
+    for _ in range(200):  # bounded wait for the thread's flush
+        if _count(eng) == 5:
+            break
+        time.sleep(0.02)
+    assert logger.alive() and _count(eng) == 5 and logger.stats["rejected"] == 1
+    logger.stop()
+
+
+def test_logger_spool_replay_keeps_client_data_and_skips_bad_files(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool")
+    rows = _rows(3)
+    rows[0]["features"] = {"__dt__": "not a date", "x": 1}  # a client's dict stays data
+    logger._spool("feedback", [{"usecase": "u", "label": 1.0}])  # refused: no label_at
+    (logger.spool_dir / "nosuchtable.1.1.x.jsonl").write_text('{"a": 1}\n')
+    garbage = logger.spool_dir / "predictions.2.1.y.jsonl"
+    garbage.write_bytes(b"{not json\n")
+    logger._spool("predictions", rows)
+    assert logger.replay() == 3
+    assert _count(eng) == 3 and logger.spooled_files() == []
+    with eng.connect() as conn:
+        feats = conn.execute(
+            sa.select(store.predictions.c.features).where(store.predictions.c.prediction_id == "p0")
+        ).scalar_one()
+    assert feats == {"__dt__": "not a date", "x": 1}
+    assert logger.stats["rejected"] == 2  # the feedback row and the garbage line, with reasons
+    assert (logger.rejected_dir / "nosuchtable.1.1.x.jsonl").exists()
+
+
+def test_logger_claims_of_dead_processes_go_back_to_the_spool(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool")
+    logger._spool("predictions", _rows(4))
+    (path,) = logger.spooled_files()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    path.rename(path.with_suffix(f".replaying-{dead}"))
+    logger.start()
+    logger.stop()
+    assert _count(eng) == 4 and logger.pending() == EMPTY
+
+
+def test_logger_feedback_last_received_wins_across_replays(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def label(value: float, minute: int) -> dict:
+        at = t0.replace(minute=minute)
+        return {
+            "usecase": "u",
+            "prediction_id": "p1",
+            "entity_id": None,
+            "label": value,
+            "label_at": at,
+            "received_at": at,
+        }
+
+    logger.log("feedback", [label(1.0, 1), label(0.0, 2)])
+    logger.flush()
+    logger._spool("feedback", [label(1.0, 1)])  # an old row replayed late
+    logger.replay()
+    with eng.connect() as conn:
+        labels = conn.execute(sa.select(store.feedback.c.label)).scalars().all()
+    assert labels == [0.0]
+
+
+_CHILD = """
+import sys, asyncio, os, signal
+from datetime import UTC, datetime
+from pathlib import Path
+from mlstack.gateway.journal import Journal
+
+journal = Journal(Path(sys.argv[1]), fsync=True)
+journal.open()
+async def main():
+    now = datetime.now(UTC).isoformat()
+    for i in range(50):
+        journal.append("predictions", [{"prediction_id": f"k{i}", "usecase": "u",
+            "entity_id": None, "variant": "champion", "model_version": 1,
+            "features": {"__dt__": "x"}, "prediction": 1.0, "score": 0.5,
+            "latency_ms": 1.0, "created_at": now}])
+        await journal.durable()
+    print("answered", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+asyncio.run(main())
+"""
+
+
+def test_journal_rows_of_a_sigkilled_process_are_recovered_once(tmp_path: Path) -> None:
+    jdir = tmp_path / "spool" / "journal"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(jdir)], env=env, capture_output=True, timeout=120
+    )
+    assert child.returncode == -signal.SIGKILL and b"answered" in child.stdout
+    (segment,) = jdir.glob("*.journal")
+    with segment.open("ab") as f:
+        f.write(b'0badc0de {"torn": ')  # a power cut mid-line
+    eng = _engine(tmp_path)
+    journal = Journal(jdir)
+    journal.open()
+    logger = PredictionLogger(eng, tmp_path / "spool", journal=journal)
+    assert logger.recover() == 50 and journal.stats["torn_lines"] == 1
+    assert logger.recover() == 0  # the segment is gone: nothing twice
+    assert _count(eng) == 50
+    with eng.connect() as conn:
+        feats = conn.execute(sa.select(store.predictions.c.features).limit(1)).scalar_one()
+    assert feats == {"__dt__": "x"}
+    journal.close()
+    assert list(jdir.glob("*.journal")) == []
+
+
+def test_journal_segments_are_deleted_once_settled(tmp_path: Path) -> None:
+    eng = _engine(tmp_path)
+    journal = Journal(tmp_path / "j", fsync=False, segment_bytes=2_000)
+    journal.open()
+    logger = PredictionLogger(eng, tmp_path / "spool", journal=journal)
+
+    async def answer() -> None:
+        for k in range(10):
+            await logger.log_durable("predictions", _rows(3, start=3 * k))
+
+    asyncio.run(answer())
+    assert len(journal.segment_files()) > 1 and journal.unsettled() == 30
+    logger.flush()
+    assert journal.unsettled() == 0 and len(journal.segment_files()) == 1  # the active one
+    journal.close()
+    assert journal.segment_files() == [] and _count(eng) == 30
+
+
+def test_journal_refusing_disk_is_a_log_unavailable(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    journal.open()
+    seg = journal._segments[journal._active]
+    os.close(seg.fd)
+    seg.fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, from the kernel
+    with pytest.raises(LogUnavailable, match="journal not writable"):
+        journal.append("predictions", _rows(1))
+    assert journal.error and "No space left" in journal.error
+    journal.close()

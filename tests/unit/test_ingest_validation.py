@@ -80,7 +80,9 @@ def test_validate_bad_value_rejected_with_reason(
 def test_validate_duplicate_id_keeps_first_rejects_rest(credit_spec) -> None:
     checked, _ = check(credit_spec, csv(row(1), row(2), row(1, income="1")))
     assert list(checked.accepted["application_id"]) == ["A1", "A2"]
-    assert checked.rejected["_reason"].iloc[0] == "application_id: duplicate id A1"
+    assert checked.rejected["_reason"].iloc[0] == (
+        "application_id: duplicate id A1 (values differ from line 2)"
+    )
 
 
 def test_validate_several_problems_in_one_row_all_reported(credit_spec) -> None:

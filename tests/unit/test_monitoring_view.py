@@ -3,6 +3,8 @@ and the catalog, the login redirect, and the terminal view of the same data."""
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from datetime import date
 from typing import Any
@@ -15,24 +17,16 @@ from mlstack.cli.monitor import rollout_lines, series_line
 from mlstack.monitoring.views import (
     rollout_summary,
 )
-from mlstack.ui.monitoring import (
-    REPORT_CSP,
-    alert_report_href,
-    create_app,
-    lineage_lines,
-    login_redirect,
-    mlflow_links,
-    stage_fill,
-    svg_bars,
-    svg_chart,
-    svg_rollout,
-    tick_label,
-)
+from mlstack.ui.app import create_app, login_redirect
+from mlstack.ui.charts import bars, line_chart, stage_state, timeline
+from mlstack.ui.links import alert_report_href, mlflow_links
+from mlstack.ui.routes.catalog import lineage_groups, lineage_lines
+from mlstack.ui.routes.reports import REPORT_CSP
 from monitoring_rows import NOW, RID
 from monitoring_rows import insert as _insert
 from monitoring_rows import metric_rows as _metric_rows
 from monitoring_rows import rollout_status as _rollout_status
-from support import use_settings
+from support import ROOT, use_settings
 
 
 def _seed_rollout(settings: object) -> str:
@@ -53,91 +47,79 @@ def _seed_rollout(settings: object) -> str:
     return uri
 
 
-# --- drawing ------------------------------------------------------------------------------------
+# --- charts -------------------------------------------------------------------------------------
 
 
-def test_svg_chart_alert_days_get_red_markers() -> None:
+def _chart_data(page: str) -> dict[str, Any]:
+    """The chart data a page embeds for its script (id -> chart)."""
+    found = re.search(
+        r'<script type="application/json" id="mlstack-chart-data">(.*?)</script>', page, re.S
+    )
+    assert found, "no chart data on the page"
+    return dict(json.loads(found.group(1)))
+
+
+def test_line_chart_marks_alert_days_and_the_threshold() -> None:
     points = [
-        {"day": "2026-02-14", "value": 0.0, "alert": False},
-        {"day": "2026-02-15", "value": 0.3, "alert": True},
-        {"day": "2026-02-16", "value": 0.4, "alert": True},
+        {"day": "2026-02-14", "value": 0.0, "alert": False, "threshold": 0.5},
+        {"day": "2026-02-15", "value": 0.3, "alert": True, "threshold": 0.5},
+        {"day": "2026-02-16", "value": 0.4, "alert": True, "threshold": 0.5},
     ]
-    svg = svg_chart("drift_share", points, threshold=0.5)
-    assert svg.count('class="alert"') == 2 and "<polyline" in svg and "stroke-dasharray" in svg
-    assert 'class="threshold"' in svg and "threshold 0.5" in svg
+    chart = line_chart("c-drift_share", "drift_share", points)
+    assert chart["alerts"] == [None, 0.3, 0.4] and chart["alert_days"] == 2
+    assert chart["threshold"] == [0.5, 0.5, 0.5] and chart["challenger"] is None
+    assert chart["caption"] == "drift_share — latest 0.4 · threshold 0.5"
+    filled = line_chart("c", "x", [{**p, "threshold": None} for p in points], threshold=0.2)
+    assert filled["threshold"] == [0.2, 0.2, 0.2]  # the spec's where a day recorded none
 
 
-def test_svg_chart_threshold_follows_each_day_and_draws_the_retrain_bar() -> None:
+def test_line_chart_threshold_follows_each_day_and_carries_the_retrain_bar() -> None:
     points = [
         {"day": f"2026-02-1{i}", "value": v, "alert": v < t, "threshold": t, "retrain_threshold": r}
         for i, (v, t, r) in enumerate([(0.80, 0.77, 0.75), (0.79, 0.77, 0.75), (0.70, 0.72, 0.70)])
     ]
-    svg = svg_chart("estimated_roc_auc", points)
-    threshold = svg.split('class="threshold"')[1].split("points=")[1].split('"')[1]
-    assert len(threshold.split()) == 3  # one vertex per day: the bar moved with the champion
-    ys = [float(xy.split(",")[1]) for xy in threshold.split()]
-    assert ys[0] == ys[1] < ys[2]  # the lower bar of the last day sits lower (larger y)
-    assert 'class="retrain"' in svg and "retrain bar 0.7" in svg and "threshold 0.72" in svg
+    chart = line_chart("c", "estimated_roc_auc", points)
+    assert chart["threshold"] == [0.77, 0.77, 0.72]  # the bar moved with the champion
+    assert chart["retrain"] == [0.75, 0.75, 0.70]
+    assert "retrain bar 0.7" in chart["caption"] and "threshold 0.72" in chart["caption"]
 
 
-def test_svg_chart_draws_the_challenger_on_the_same_days() -> None:
+def test_line_chart_aligns_the_challenger_on_the_champions_days() -> None:
     champion = [
         {"day": f"2026-02-1{i}", "value": 0.8, "alert": False, "threshold": 0.77} for i in range(5)
     ]
     challenger = [{"day": f"2026-02-1{i}", "value": 0.9, "alert": False} for i in (3, 4)]
-    svg = svg_chart("estimated_roc_auc", champion, challenger=challenger)
-    line = svg.split('class="challenger"')[1].split('points="')[1].split('"')[0].split()
-    xs = [float(xy.split(",")[0]) for xy in line]
-    last_x = float(
-        svg.split('class="champion"')[1]
-        .split('points="')[1]
-        .split('"')[0]
-        .split()[-1]
-        .split(",")[0]
-    )
-    assert len(xs) == 2 and xs[-1] == last_x  # its last day sits on the champion's last day
-    assert "challenger 0.9" in svg
-    assert 'class="challenger"' not in svg_chart("x", champion)
+    chart = line_chart("c", "estimated_roc_auc", champion, challenger=challenger)
+    assert chart["days"] == [f"2026-02-1{i}" for i in range(5)]
+    assert chart["challenger"] == [None, None, None, 0.9, 0.9]  # its last day is the champion's
+    assert chart["threshold"] == [0.77] * 5  # the champion's bar only
+    assert "challenger 0.9" in chart["caption"]
+    assert line_chart("c", "x", champion)["challenger"] is None
 
 
-def test_svg_chart_has_a_y_axis_labelled_min_max_and_threshold() -> None:
-    points = [
-        {"day": f"2026-02-1{i}", "value": v, "alert": v > 0.5} for i, v in enumerate([0.1, 0.7])
-    ]
-    svg = svg_chart("drift_share", points, threshold=0.5)
-    ticks = dict(re.findall(r'class="tick (\w+)"[^>]* y="([\d.]+)"[^>]*>', svg))
-    labels = dict(re.findall(r'class="tick (\w+)"[^>]*>([^<]+)<', svg))
-    assert labels == {"min": "0.1", "max": "0.7", "threshold": "0.5"}
-    assert float(ticks["min"]) > float(ticks["threshold"]) > float(ticks["max"])  # y grows down
-    near = svg_chart("x", points, threshold=0.69)  # its label would overlap the max's
-    assert 'class="tick threshold"' not in near and "threshold 0.69" in near
-    flat = svg_chart("x", [{"day": "2026-02-10", "value": 3.0, "alert": False}])
-    assert flat.count('class="tick') == 1
-    assert tick_label(-123.456) == "-123.5" and tick_label(12345.6) == "12,346"
+def test_line_chart_without_values_says_so() -> None:
+    chart = line_chart("c", "x", [{"day": "2026-01-01", "value": None, "alert": False}])
+    assert chart["empty"] and chart["caption"] == "x: no data yet"
 
 
-def test_svg_chart_without_values_says_so() -> None:
-    assert "no data yet" in svg_chart("x", [{"day": "2026-01-01", "value": None, "alert": False}])
+def test_bars_scale_to_the_largest() -> None:
+    found = bars([("v2", 200.0), ("v1", 100.0), ("v0", 0.0)])
+    assert [b["pct"] for b in found] == [100.0, 50.0, 0.5]  # a zero still shows a sliver
+    assert bars([]) == []
 
 
-def test_svg_bars_scale_to_the_largest() -> None:
-    svg = svg_bars("rows", [("v2", 200.0), ("v1", 100.0)])
-    widths = [float(w) for w in re.findall(r'class="bar"[^>]* width="([\d.]+)"', svg)]
-    assert len(widths) == 2 and widths[0] == pytest.approx(2 * widths[1])
-    assert "none yet" in svg_bars("rows", [])
-
-
-def test_svg_rollout_draws_stages_and_linked_decisions() -> None:
+def test_rollout_timeline_stages_in_order_with_their_decisions() -> None:
     summary = rollout_summary(_rollout_status())
     assert summary is not None
-    svg = svg_rollout(summary)
-    assert svg.count('class="stage"') == 3 and ">running</text>" in svg
-    assert svg.count('class="decision ') == 3  # two waits folded into one dot
-    link = f'<a href="rollouts/credit_default/{RID}/0-next_stage.html">'
-    assert svg.count("<a href=") == 1 and f'{link}<circle class="decision next_stage"' in svg
-    assert [stage_fill(i, summary) for i in range(3)] == ["#e6f2ea", "#fdf3e3", "#fafafa"]
+    stages = timeline(summary)
+    assert [(st["name"], st["state"]) for st in stages] == [
+        ("shadow", "passed"),
+        ("10%", "current"),
+        ("50%", "ahead"),
+    ]
+    assert [d["action"] for d in stages[0]["decisions"]] == ["wait", "next_stage"]  # waits folded
     ended = rollout_summary(_rollout_status("rolled_back"))
-    assert ended is not None and stage_fill(1, ended) == "#f6d0d0"
+    assert ended is not None and stage_state(1, ended) == "rolled_back"
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -212,6 +194,47 @@ def test_lineage_lines_follow_datasets_to_models() -> None:
     ]
 
 
+def test_lineage_groups_per_version_newest_first_down_to_models() -> None:
+    edge = lambda s, r, t: {"source": s, "relation": r, "target": t}  # noqa: E731
+    ds = {
+        "dataset": {"name": "a"},
+        "lineage": [
+            edge("job:ingest", "produced", "dataset:a@v1"),
+            edge("job:ingest", "produced", "dataset:a@v2"),
+            edge("dataset:a@v2", "trained", "run:r1"),
+            edge("job:ingest", "produced", "dataset:ab@v9"),  # another dataset's version
+        ],
+        "models": [edge("run:r1", "registered_as", "model:a/v1")],
+    }
+    groups = lineage_groups(ds)
+    assert [g["version"] for g in groups] == [2, 1]
+    assert groups[0]["counts"] == {"produced": 1, "trained": 1, "registered_as": 1}
+    assert groups[0]["models"] == ["model:a/v1"]
+    assert groups[1]["lines"] == ["job:ingest -produced-> dataset:a@v1"]
+
+
+# --- boundaries ---------------------------------------------------------------------------------
+
+#: What the pages must not import: they read the read model (mlstack.monitoring.views).
+NOT_IN_UI = ("sqlalchemy", "airflow", "mlstack.cli", "mlstack.store", "mlstack.stages")
+
+
+def test_ui_reads_the_read_model_only() -> None:
+    found = {}
+    for path in sorted((ROOT / "include" / "mlstack" / "ui").rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        found[path.name] = sorted(
+            n for n in names if any(n == b or n.startswith(f"{b}.") for b in NOT_IN_UI)
+        )
+    assert not any(found.values()), found
+    assert found  # the walk saw the package
+
+
 # --- login --------------------------------------------------------------------------------------
 
 
@@ -264,12 +287,26 @@ def test_monitoring_page_lists_usecases_with_charts_thresholds_and_links(
     page = client.get("/monitoring/")
     assert page.status_code == 200
     assert "<h2>credit_default</h2>" in page.text and "<h2>diabetes</h2>" in page.text
-    assert page.text.count('class="alert"') == 4  # 3 drift_share days + 1 on income
-    assert page.text.count('class="threshold"') == 2 and "threshold 0.5" in page.text
-    assert 'aria-label="drift income"' in page.text
-    assert "href='reports/credit_default/2026-02-17/monitor.html'" in page.text
-    assert "href='../catalog/credit_default'" in page.text
-    assert "href='http://mlflow.example/#/models/credit_default'" in page.text
+    charts = _chart_data(page.text)
+    drift, income = charts["credit_default-drift_share"], charts["credit_default-drift-income"]
+    assert (drift["alert_days"], income["alert_days"]) == (3, 1)  # 3 drift_share days + income
+    assert drift["threshold"] == [0.5] * 8 and "threshold 0.5" in page.text
+    assert 'aria-label="drift income"' in page.text and 'data-chart="credit_default-drift-income"'
+    assert "vendor/uPlot.iife.min.js" in page.text  # drawn by the vendored library
+    assert 'href="reports/credit_default/2026-02-17/monitor.html"' in page.text
+    assert 'href="../catalog/credit_default"' in page.text
+    assert 'href="http://mlflow.example/#/models/credit_default"' in page.text
+    summary = page.text.split('aria-label="summary"')[1].split("</table>")[0]
+    assert summary.index('data-usecase="credit_default"') < summary.index('data-usecase="diabetes"')
+    assert page.text.index('aria-label="summary"') < page.text.index('<section id="credit_default"')
+    one = client.get("/monitoring/credit_default")
+    assert one.status_code == 200 and '<section id="diabetes"' not in one.text
+    assert _chart_data(one.text).keys() == {k for k in charts if k.startswith("credit_default")}
+    assert client.get("/monitoring/nope").status_code == 404
+    tab = client.get("/monitoring/dag/credit_default__monitor", follow_redirects=False)
+    assert tab.status_code == 307 and tab.headers["location"] == "../credit_default"
+    other = client.get("/monitoring/dag/someone_elses_dag", follow_redirects=False)
+    assert other.headers["location"] == "../"
     data = client.get("/monitoring/api/credit_default").json()
     assert [p["alert"] for p in data["series"]["drift_share"]][-3:] == [True, True, True]
     assert data["series"]["drift_share"][0]["threshold"] == 0.5
@@ -311,13 +348,17 @@ def test_page_shows_the_rollout_and_alert_links_and_serves_rollout_reports(
     )
     client = TestClient(create_app())
     page = client.get("/monitoring/").text
-    section = page.split("<section id='credit_default'>")[1].split("</section>")[0]
+    section = page.split('<section id="credit_default"')[1].split("</section>")[0]
     assert 'aria-label="rollout timeline"' in section and "champion 90% / challenger 10%" in section
     href = f"rollouts/credit_default/{RID}/0-next_stage"
-    assert f"class='rollout-report' href='{href}.html'" in section
-    assert f"class='rollout-report' href='{href}.json'" in section
-    assert f"class='alert-report' href='{report}'" in section
-    assert "no rollout yet" in page.split("<section id='diabetes'>")[1]
+    assert f'class="rollout-report" href="{href}.html"' in section
+    assert f'class="rollout-report" href="{href}.json"' in section
+    assert f'class="alert-report" href="{report}"' in section
+    assert f'<a class="decision next_stage" href="{href}.html"' in section  # its timeline dot
+    assert section.count('class="stage ') == 3 and 'class="end running"' in section
+    assert "no rollout yet" in page.split('<section id="diabetes"')[1]
+    row = page.split('data-usecase="credit_default"')[1].split("</tr>")[0]
+    assert "2 drifted" in row and "rolling out" in row  # a rollout runs: said first
     got = client.get(f"/monitoring/{href}.html")
     assert got.status_code == 200 and got.headers["content-security-policy"] == REPORT_CSP
     assert client.get(f"/monitoring/{href}.json").json() == {"action": "next_stage"}
@@ -393,6 +434,9 @@ def test_catalog_page_shows_versions_as_bars_and_lineage_to_models(embedded_sett
     assert page.status_code == 200
     assert page.text.count('class="bar"') == 3  # two versions, one with rejected rows
     assert f"run:abc -registered_as-&gt; model:{name}/v1" in page.text
+    lineage = page.text.split('<details class="lineage" open>')[1].split("</details>")[0]
+    assert "<b>v2</b>" in lineage and f"model:{name}/v1" in lineage  # grouped, newest open
+    assert 'class="schema-changed"' not in page.text  # {} is no change
     assert "snapshot 1002" in page.text and "risk-team" in page.text
     assert "No dataset recorded yet" in client.get("/catalog/diabetes").text
     assert client.get("/catalog/nope").status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -75,3 +76,154 @@ def test_entry_point_package_adds_plugins(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setitem(plugins._state, "entry_points", False)
     assert plugins.get("notifiers", "acme_pager")("hi") == "hi"
     sys.modules.pop("acme_mlstack", None)
+
+
+# --- names a spec gives plugins: checked by `mlstack usecases validate` ---------------------
+
+USECASES = Path(__file__).resolve().parents[2] / "include" / "usecases"
+
+
+def spec_with(tmp_path: Path, change) -> Path:
+    """A copy of the demo spec with ``change(raw)`` applied, in its own folder."""
+    import yaml
+
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    change(raw)
+    folder = tmp_path / "credit_default"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "usecase.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+def _set(*path: str, value: object):
+    def change(raw: dict) -> None:
+        node = raw
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    return change
+
+
+BAD_REFERENCES = [
+    (
+        _set("training", "model", "estimator", value="xgboost_magic"),
+        r"training.model.estimator: unknown estimator 'xgboost_magic': not a models plugin "
+        r"\(decision_tree, .*\) nor an import path",
+    ),
+    (
+        _set("training", "model", "estimator", value="sklearn.ensemble.NoSuchForest"),
+        r"training.model.estimator: unknown estimator 'sklearn.ensemble.NoSuchForest'",
+    ),
+    (
+        _set("training", "model", "params", value={"max_iterr": 3}),
+        r"training.model.params: .*bad params \['max_iterr'\]",
+    ),
+    (
+        _set("training", "transforms", value=["add_ratio"]),
+        r"training.transforms\[0\]: unknown transforms plugin 'add_ratio'",
+    ),
+    (
+        _set("rollout", "notifier", value="pager"),
+        r"rollout.notifier: unknown notifiers plugin 'pager'; known notifiers: .*email, log",
+    ),
+    (
+        _set("monitoring", "notifiers", value=[{"kind": "teams"}]),
+        r"monitoring.notifiers\[0\].kind: unknown notifiers plugin 'teams'",
+    ),
+    (
+        _set("labels", "source", "kind", value="kafka"),
+        r"labels.source.kind: unknown sources plugin 'kafka'; known sources: files, simulator, sql",
+    ),
+    (
+        _set("source", "options", "format", value="xlsx"),
+        r"source.options.format: Input should be 'csv' or 'parquet' \(got 'xlsx'\)",
+    ),
+    (
+        _set("source", "options", "delimitr", value=";"),
+        r"source.options.delimitr: unknown option; allowed: \['compression', 'delimiter'",
+    ),
+    (
+        _set("source", "options", "encoding", value="klingon"),
+        r"source.options.encoding: unknown text encoding.*\(got 'klingon'\)",
+    ),
+    (
+        _set("source", "options", "delimiter", value=";;"),
+        r"source.options.delimiter: must be one character",
+    ),
+    (
+        _set("source", "options", "prefix", value=None),
+        r"source.options.prefix: Input should be a valid string",
+    ),
+    (
+        _set("training", "primary_metric", value="rmse"),
+        r"training.primary_metric: metric 'rmse' is for regression, not classification; use one "
+        r"of \['accuracy'",
+    ),
+    (
+        _set("training", "primary_metric", value="auc"),
+        r"training.primary_metric: unknown metrics plugin 'auc'; known metrics: accuracy",
+    ),
+    (
+        _set("training", "metrics", value=["pr_auc", "accuracy_score"]),
+        r"training.metrics\[1\]: unknown metrics plugin 'accuracy_score'",
+    ),
+    (
+        _set("retraining", "metric", value="rmse"),
+        r"retraining.metric: 'rmse' cannot be watched for classification; allowed: \['roc_auc'",
+    ),
+    (
+        _set("simulator", "plugin", value="nope"),
+        r"simulator.plugin: unknown simulators plugin 'nope'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_REFERENCES)
+def test_usecases_validate_rejects_unknown_plugin_names_naming_file_and_field(
+    tmp_path: Path, change, message: str
+) -> None:
+    from click.testing import CliRunner
+    from mlstack.cli import main
+
+    folder = spec_with(tmp_path, change)
+    result = CliRunner().invoke(main, ["usecases", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert f"{folder}/usecase.yaml: invalid use-case spec (1 problem(s))" in result.output
+    assert re.search(message, result.output), result.output
+
+
+def test_usecases_validate_builtin_specs_are_valid() -> None:
+    from click.testing import CliRunner
+    from mlstack.cli import main
+
+    result = CliRunner().invoke(main, ["usecases", "validate", *map(str, USECASES.iterdir())])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": valid") == len(list(USECASES.iterdir()))
+
+
+def test_spec_problems_import_path_estimator_is_accepted(tmp_path: Path) -> None:
+    from mlstack.spec_check import spec_problems
+    from mlstack.specs import load_spec
+
+    folder = spec_with(
+        tmp_path,
+        _set("training", "model", value={"estimator": "sklearn.linear_model.LogisticRegression"}),
+    )
+    assert spec_problems(load_spec(folder)) == []
+
+
+def test_get_for_names_the_spec_file_and_field(credit_spec) -> None:
+    with pytest.raises(PluginError, match=r"usecase.yaml: labels.source.kind: unknown sources"):
+        plugins.get_for(credit_spec, "sources", "kafka", "labels.source.kind")
+
+
+def test_build_estimator_error_names_the_spec_file_and_field(tmp_path: Path) -> None:
+    from mlstack import modeling
+    from mlstack.specs import load_spec
+
+    folder = spec_with(tmp_path, _set("training", "model", "estimator", value="nope.Missing"))
+    with pytest.raises(
+        PluginError, match=r"credit_default/usecase.yaml: training.model: unknown estimator"
+    ):
+        modeling.build_estimator(load_spec(folder))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,71 @@ def test_spec_overrides_not_a_mapping_of_sections_fails(monkeypatch: pytest.Monk
     monkeypatch.setenv("MLSTACK_SPEC_OVERRIDES", '{"credit_default": 3}')
     with pytest.raises(ValueError, match="must map use-case names to spec sections"):
         Settings()
+
+
+# --- values the DAGs and stages cannot use fail at load time, naming file, field and value --
+
+
+def write_nested(tmp_path: Path, section: str, key: str, value: object) -> Path:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw.setdefault(section, {})[key] = value
+    return write_spec(tmp_path, "credit_default", **{section: raw[section]})
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("schedule",), "every day please", r"schedule: not a schedule Airflow understands"),
+        (("schedule",), "61 * * * *", r"schedule: not a schedule"),
+        (("schedule",), "@fortnightly", r"or one of \['@hourly', .*'@once', '@continuous'\]"),
+        (("training", "schedule"), "weekly", r"training\.schedule: not a schedule"),
+        (("training", "schedule"), "@once", r"training\.schedule: not a schedule"),
+        (("monitoring", "schedule"), "daily", r"monitoring\.schedule: not a schedule"),
+        (("rollout", "max_duration"), "-P45D", r"rollout\.max_duration: must be a positive"),
+        (("rollout", "poll_interval"), "PT0S", r"rollout\.poll_interval: must be a positive"),
+    ],
+)
+def test_spec_unusable_schedule_or_duration_fails_naming_field_and_value(
+    tmp_path: Path, where: tuple[str, ...], value: str, message: str
+) -> None:
+    if len(where) == 1:
+        path = write_spec(tmp_path, "credit_default", **{where[0]: value})
+    else:
+        path = write_nested(tmp_path, where[0], where[1], value)
+    with pytest.raises(
+        SpecError, match=rf"(?s)usecase.yaml.*{message}.*\(got {re.escape(repr(value))}\)"
+    ):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("value", ["0 3 * * *", "*/15 * * * *", "@weekly", None])
+def test_spec_cron_and_preset_schedules_load(tmp_path: Path, value: str | None) -> None:
+    path = write_nested(tmp_path, "training", "schedule", value)
+    assert load_spec(path).training.schedule == value
+
+
+@pytest.mark.parametrize("name", ["_line", "_comment", "_ingested_at"])
+def test_spec_reserved_column_name_fails(tmp_path: Path, name: str) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["schema"]["columns"][name] = {"type": "string"}
+    path = write_spec(tmp_path, "credit_default", schema=raw["schema"])
+    with pytest.raises(
+        SpecError, match=rf"schema: column name\(s\) \['{name}'\]: names starting with '_' are"
+    ):
+        load_spec(path)
+
+
+def test_spec_reserved_label_column_name_fails(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["labels"]["timestamp_column"] = "_when"
+    path = write_spec(tmp_path, "credit_default", labels=raw["labels"])
+    with pytest.raises(SpecError, match=r"labels: column name\(s\) \['_when'\]: names starting"):
+        load_spec(path)
+
+
+def test_spec_empty_day_must_be_fail_or_record(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw["source"]["empty_day"] = "skip"
+    path = write_spec(tmp_path, "credit_default", source=raw["source"])
+    with pytest.raises(SpecError, match=r"source.empty_day: Input should be 'fail' or 'record'"):
+        load_spec(path)

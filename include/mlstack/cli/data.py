@@ -38,8 +38,8 @@ def usecases_list() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def usecases_validate(paths: tuple[Path, ...]) -> None:
     """Validate specs (all use cases, or the given usecase.yaml files/folders)."""
-    from mlstack import plugins
     from mlstack.exceptions import MlstackError
+    from mlstack.spec_check import spec_problems
 
     targets = list(paths) or sorted(
         p.parent for p in get_settings().usecases_dir.glob("*/usecase.yaml")
@@ -48,13 +48,15 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
     for target in targets:
         try:
             spec = load_spec(target)
-            plugins.load_for(spec)
-            plugins.get("sources", spec.source.kind)
-            if spec.simulator:
-                plugins.get("simulators", spec.simulator.plugin)
+            problems = spec_problems(spec)
         except MlstackError as exc:
             failed += 1
             click.secho(str(exc), fg="red", err=True)
+            continue
+        if problems:
+            failed += 1
+            lines = [f"{spec.path}: invalid use-case spec ({len(problems)} problem(s)):"]
+            click.secho("\n".join(lines + [f"  - {p}" for p in problems]), fg="red", err=True)
             continue
         click.secho(f"{target}: valid", fg="green")
     if failed:
@@ -137,6 +139,7 @@ def _parse_day(_: click.Context, __: click.Parameter, value: str | None) -> date
 @click.option("--land", is_flag=True, help="Demo: let the simulator land the day's files first.")
 def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     """Ingest one day of USECASE (validate, quarantine rejects, write Iceberg, catalog)."""
+    from mlstack.exceptions import MlstackError
     from mlstack.sources import land as land_files
     from mlstack.stages import catalog
     from mlstack.stages.ingest import ingest_day
@@ -148,9 +151,27 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     table = Table(
         "dataset", "rows in", "accepted", "rejected", "snapshot", "catalog version", "quarantine"
     )
-    for ds in [dataset] if dataset else spec.datasets():
-        result = ingest_day(spec, day, ds, producer="mlstack-cli/ingest")
-        rec = catalog.record_snapshot(spec, ds, result.snapshot_id or 0, sources=result.files)
+    datasets = [dataset] if dataset else spec.datasets()
+    committed: list[str] = []
+    warnings: list[str] = []
+    for ds in datasets:
+        try:
+            result = ingest_day(spec, day, ds, producer="mlstack-cli/ingest")
+            rec = catalog.record_snapshot(spec, ds, result.snapshot_id or 0, sources=result.files)
+        except MlstackError as exc:
+            if not committed:
+                raise
+            console.print(table)
+            rest = datasets[datasets.index(ds) :]
+            raise click.ClickException(
+                f"{ds} failed: {exc}\n{' and '.join(committed)} of {day} WERE committed "
+                f"(shown above) and stay; {', '.join(rest)} were not. Fix the input, then run "
+                + " and ".join(
+                    f"`mlstack ingest {usecase} --date {day} --dataset {r}`" for r in rest
+                )
+            ) from exc
+        committed.append(ds)
+        warnings += result.warnings
         table.add_row(
             ds,
             str(result.rows_in),
@@ -161,6 +182,8 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
             result.quarantine or "-",
         )
     console.print(table)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @click.group("catalog")

@@ -42,7 +42,7 @@ def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
     retrain needs to train on). Not scaled: the label counts a *judgement* rests on
     (``monitoring.min_labels``, ``retraining.min_labels``) — a metric's noise depends on how
     many labels it is computed from, not on a day's volume, so fewer rows a day means realised
-    figures pool more days (see :func:`mlstack.stages.monitor.labelled_window`) or wait,
+    figures pool more days (see :func:`mlstack.monitoring.windows.labelled_window`) or wait,
     never that they count on fewer labels. Days, money and thresholds are unchanged too."""
 
     def scale(n: int) -> int:

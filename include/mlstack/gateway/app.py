@@ -1,8 +1,13 @@
 """The gateway's FastAPI app: ``create_app()`` (an ASGI factory for uvicorn ``--factory``).
 
 On start it loads every served use case's champion (and challenger while a rollout runs),
-starts the prediction logger and a refresher thread that re-reads aliases and rollouts
-every ``refresh_interval_s``; on stop it writes every queued row before exiting.
+opens the local journal (replaying what a killed worker left), starts the prediction logger
+and a refresher thread that re-reads aliases and rollouts every ``refresh_interval_s``; on
+stop it writes every queued row before exiting.
+
+Every client error is a 400 whose ``detail[].loc`` ends with the field (FastAPI's own
+request validation included), a body over ``max_body_bytes`` a 413, an unknown use case a
+404, no champion or no durable log a 503.
 """
 
 from __future__ import annotations
@@ -13,15 +18,23 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
 from mlstack.gateway.api.fast_predict import PredictHotPath
+from mlstack.gateway.api.limits import BodyLimit
 from mlstack.gateway.api.routes import predictions, system, usecases
 from mlstack.gateway.core.config import GatewaySettings
+from mlstack.gateway.journal import Journal
 from mlstack.gateway.metrics import Metrics
 from mlstack.gateway.model_cache import ModelCache
 from mlstack.gateway.prediction_log import PredictionLogger
@@ -84,9 +97,19 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             store.init_tables(engine)
         except sa.exc.SQLAlchemyError as exc:  # logs spool until the database is back
             log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
+        spool = g.spool_dir or (s.home / "spool")
+        journal = Journal(spool / "journal", fsync=g.journal_fsync)
+        try:
+            journal.open()
+        except OSError as exc:  # no journal, no durable answer: refuse to start, say why
+            raise SettingsError(
+                f"cannot write the prediction journal in {journal.directory} ({exc}); set "
+                "MLSTACK_GATEWAY_SPOOL_DIR to a writable folder on a local disk"
+            ) from exc
         logger = PredictionLogger(
             engine,
-            g.spool_dir or (s.home / "spool"),
+            spool,
+            journal=journal,
             batch_size=g.log_batch_size,
             flush_interval_s=g.log_flush_interval_s,
             queue_size=g.log_queue_size,
@@ -114,6 +137,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             sys.setswitchinterval(switch)
             refresher.stop()
             logger.stop()
+            journal.close()
             metrics.stop()
 
     app = FastAPI(
@@ -124,5 +148,80 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     )
     for module in (predictions, usecases, system):
         app.include_router(module.router)
+    app.add_exception_handler(RequestValidationError, bad_request)
+    app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
+    app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # outermost: before any read
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's request validation as a 400 naming the field (never echoing the input)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = []
+    for e in errors:
+        loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
+        msg = str(e.get("msg", ""))[:300]
+        if e.get("type") == "json_invalid" and loc and isinstance(loc[-1], int):
+            msg, loc = f"{msg} at byte {loc[-1]}", loc[:-1]  # the body itself is the field
+        detail.append({"loc": loc, "msg": msg, "type": str(e.get("type", "value_error"))})
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
+async def unparsable_body(request: Request, exc: Exception) -> Response:
+    """FastAPI's "error parsing the body" (invalid UTF-8, nesting too deep) in the 400 shape
+    with the reason; every other HTTP error as FastAPI answers it."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.detail, str) and exc.__cause__ is not None:
+        cause = exc.__cause__
+        msg = f"the body is not valid JSON: {type(cause).__name__}: {str(cause)[:200]}"
+        detail = [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]
+        return JSONResponse({"detail": detail}, status_code=400)
+    return await http_exception_handler(request, exc)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema with 400 in place of FastAPI's 422, and each served use case's record."""
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            op.get("responses", {}).pop("422", None)
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        comps.pop(name, None)
+    service = getattr(app.state, "service", None)
+    if service is not None:
+        for uc in sorted(service.cache.specs):
+            comps[f"Record_{uc}"] = record_schema(service, uc)
+    return schema
+
+
+def record_schema(service: PredictionService, usecase: str) -> dict[str, Any]:
+    """JSON Schema of one record of ``usecase`` as the served models take it now."""
+    from mlstack.gateway.model_cache import ENTITY_ID_CHARS, MAX_STRING_CHARS, NUMERIC
+
+    rules = service.rules(usecase, service.cache.get(usecase))
+    props: dict[str, Any] = {}
+    for f in rules.fields:
+        if f.type in NUMERIC:
+            prop: dict[str, Any] = {"type": "number", "description": f"MLflow type {f.type}"}
+        else:
+            prop = {"type": "string", "maxLength": MAX_STRING_CHARS}
+            if f.name in rules.categories:
+                prop["enum"] = sorted(rules.categories[f.name])
+        props[f.name] = {"anyOf": [prop, {"type": "null"}]} if not f.required else prop
+    if rules.id_column:
+        props[rules.id_column] = {
+            "anyOf": [{"type": "string", "maxLength": ENTITY_ID_CHARS}, {"type": "integer"}],
+            "description": "Entity id: assigns champion or challenger by hash.",
+        }
+    return {
+        "title": f"Record of {usecase}",
+        "type": "object",
+        "properties": props,
+        "required": [f.name for f in rules.fields if f.required],
+        "additionalProperties": False,
+    }

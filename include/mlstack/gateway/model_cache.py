@@ -70,27 +70,9 @@ class LoadedModel:
         self._numeric = frozenset(f.name for f in self.fields if f.type in NUMERIC)
 
     def check(self, records: list[dict[str, Any]]) -> None:
-        """Raise RecordError naming the first field of a record that breaks the signature."""
-        numeric = self._numeric
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                raise RecordError(i, "(record)", "must be a JSON object")
-            for f in self.fields:
-                value = rec.get(f.name)
-                if value is None:
-                    if f.required and f.name not in rec:
-                        raise RecordError(i, f.name, f"required ({f.type}) but missing")
-                    continue
-                kind = type(value)
-                if (kind is float or kind is int) and f.name in numeric:
-                    continue  # the common case, decided without the checks below
-                if f.type in NUMERIC:
-                    if isinstance(value, bool) and f.type != "boolean":
-                        raise RecordError(i, f.name, f"expected a number ({f.type}), got {value!r}")
-                    if not isinstance(value, int | float):
-                        raise RecordError(i, f.name, f"expected a number ({f.type}), got {value!r}")
-                elif f.type == "string" and not isinstance(value, str):
-                    raise RecordError(i, f.name, f"expected a string, got {value!r}")
+        """Raise RecordError naming the first field of a record that breaks the signature
+        (types, finiteness, sizes; unknown fields are :class:`InputRules`' to refuse)."""
+        InputRules(self.fields, id_column=None, categories={}).check(records, extra_ok=True)
 
     def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         """The model input, typed like MLflow's pyfunc types it from the signature."""
@@ -117,6 +99,123 @@ class LoadedModel:
             proba = np.asarray(self.model.predict_proba(x))[:, 1]
             return (proba >= self.threshold).astype(float), proba
         return np.asarray(self.model.predict(x), dtype=float), None
+
+
+ENTITY_ID_CHARS = int(store.predictions.c.entity_id.type.length)  # type: ignore[attr-defined]
+MAX_STRING_CHARS = 1000  # per string value; bounds a record's size with its field count
+INT_LIMIT = 2**63  # integers must fit in 64 bits (send larger magnitudes as floats)
+
+
+class InputRules:
+    """What a use case accepts in a record: the signature's fields (of champion and
+    challenger together), the entity id column, and the spec's declared categories.
+
+    A record is refused (RecordError naming the field) for: a field no served model takes;
+    a missing required field; a number that is not finite, or an integer beyond 64 bits;
+    a bool where a number is expected; a string longer than ``MAX_STRING_CHARS`` or holding
+    a NUL character; a value outside the spec's ``categories`` where the spec lists them;
+    an entity id that is not a string or an integer, longer than ``ENTITY_ID_CHARS``, or
+    holding a NUL.
+    """
+
+    def __init__(
+        self,
+        fields: list[InputField],
+        *,
+        id_column: str | None,
+        categories: dict[str, frozenset[str]],
+    ) -> None:
+        self.fields = fields
+        self.id_column = id_column
+        self.categories = categories
+        self.known = frozenset([f.name for f in fields] + ([id_column] if id_column else []))
+        self._numeric = frozenset(f.name for f in fields if f.type in NUMERIC)
+
+    @classmethod
+    def for_models(cls, spec: UseCaseSpec, *models: LoadedModel | None) -> InputRules:
+        """Rules for records scored by any of ``models`` (a field required by one is required)."""
+        by_name: dict[str, InputField] = {}
+        for m in models:
+            for f in m.fields if m is not None else []:
+                have = by_name.get(f.name)
+                if have is None or (f.required and not have.required):
+                    by_name[f.name] = f
+        cats = {
+            name: frozenset(col.categories)
+            for name, col in spec.schema.columns.items()
+            if col.categories and name in by_name
+        }
+        return cls(list(by_name.values()), id_column=spec.schema.id_column, categories=cats)
+
+    def check(self, records: list[dict[str, Any]], *, extra_ok: bool = False) -> None:
+        """Raise RecordError for the first record that breaks a rule (see the class)."""
+        numeric, known, cats = self._numeric, self.known, self.categories
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise RecordError(i, "(record)", "must be a JSON object")
+            if not extra_ok and not rec.keys() <= known:
+                unknown = sorted(str(k) for k in rec if k not in known)
+                raise RecordError(
+                    i, unknown[0][:100], f"unknown field; this use case takes {sorted(known)}"
+                )
+            if self.id_column is not None:
+                _check_entity(i, self.id_column, rec.get(self.id_column))
+            for f in self.fields:
+                value = rec.get(f.name)
+                if value is None:
+                    if f.required and f.name not in rec:
+                        raise RecordError(i, f.name, f"required ({f.type}) but missing")
+                    continue
+                kind = type(value)
+                if f.name in numeric:
+                    if kind is float:
+                        if value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+                            continue
+                        raise RecordError(i, f.name, f"must be a finite number, got {value!r}")
+                    if kind is int:
+                        if -INT_LIMIT <= value < INT_LIMIT:
+                            continue
+                        raise RecordError(i, f.name, "integer out of range (64 bits)")
+                    if kind is bool and f.type == "boolean":
+                        continue
+                    raise RecordError(
+                        i, f.name, f"expected a number ({f.type}), got {_show(value)}"
+                    )
+                if f.type == "string":
+                    if kind is not str:
+                        raise RecordError(i, f.name, f"expected a string, got {_show(value)}")
+                    if len(value) > MAX_STRING_CHARS or "\x00" in value:
+                        raise RecordError(
+                            i, f.name, f"strings hold at most {MAX_STRING_CHARS} characters, no NUL"
+                        )
+                    allowed = cats.get(f.name)
+                    if allowed is not None and value not in allowed:
+                        raise RecordError(
+                            i, f.name, f"unknown category {_show(value)}; known: {sorted(allowed)}"
+                        )
+                elif kind not in (str, int, float, bool) or (
+                    kind is int and not -INT_LIMIT <= value < INT_LIMIT
+                ):
+                    raise RecordError(i, f.name, f"expected a {f.type}, got {_show(value)}")
+
+
+def _check_entity(i: int, name: str, value: Any) -> None:
+    if value is None:
+        return
+    if type(value) is int:
+        if -INT_LIMIT <= value < INT_LIMIT:
+            return
+        raise RecordError(i, name, "entity id integer out of range (64 bits)")
+    if type(value) is not str:
+        raise RecordError(i, name, f"entity id must be a string or an integer, got {_show(value)}")
+    if len(value) > ENTITY_ID_CHARS or "\x00" in value:
+        raise RecordError(i, name, f"entity id holds at most {ENTITY_ID_CHARS} characters, no NUL")
+
+
+def _show(value: Any) -> str:
+    """A value for an error message, cut short (a message never echoes a huge input)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _fields(signature: Any) -> list[InputField]:

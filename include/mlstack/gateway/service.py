@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from mlstack.exceptions import NoModelServed
+from mlstack.gateway.journal import LogUnavailable
 from mlstack.gateway.metrics import Metrics
-from mlstack.gateway.model_cache import LoadedModel, ModelCache, RecordError, Serving
+from mlstack.gateway.model_cache import InputRules, LoadedModel, ModelCache, RecordError, Serving
 from mlstack.gateway.prediction_log import PredictionLogger
 from mlstack.stages.rollout import assign
 from mlstack.vocabulary import CHALLENGER, CHAMPION, SHADOW
@@ -106,23 +107,39 @@ class PredictionService:
         self.logger = logger
         self.metrics = metrics
         self.batcher = Batcher(batch_wait_s)
+        self._rules: dict[str, tuple[Serving, InputRules]] = {}
+
+    def rules(self, usecase: str, serving: Serving) -> InputRules:
+        """The input rules of what ``serving`` holds (rebuilt when the models change)."""
+        have = self._rules.get(usecase)
+        if have is not None and have[0] is serving:
+            return have[1]
+        rules = InputRules.for_models(
+            self.cache.specs[usecase], serving.champion, serving.challenger
+        )
+        self._rules[usecase] = (serving, rules)
+        return rules
 
     async def predict(self, usecase: str, records: list[dict[str, Any]]) -> list[Answer]:
-        """Answer every record (champion or challenger by hash; shadow scores both)."""
+        """Answer every record (champion or challenger by hash; shadow scores both).
+
+        Every record is checked against both models' inputs before anything is scored, so
+        a client's bad input is a RecordError (400), never a challenger error. The answers
+        return once their rows are in the journal (LogUnavailable when they cannot be).
+        """
         t0 = time.perf_counter()
         serving = self.cache.get(usecase)
         champion = serving.champion
         if champion is None:
             raise NoModelServed(usecase)
-        champion.check(records)
+        if not records:
+            raise RecordError(0, "(records)", "send at least one record")
+        self.rules(usecase, serving).check(records)
         spec = self.cache.specs[usecase]
         id_col = spec.schema.id_column
         ids = new_ids(len(records))
         entities = [_entity(r, id_col) for r in records]
         variants = self._variants(serving, entities, ids)
-        chall = serving.challenger
-        if chall is not None and chall is not champion:
-            chall.check(records)  # its signature may differ; a 422 still names the field
         answers = await self._score(usecase, serving, records, variants, ids, entities, t0)
         return answers
 
@@ -236,7 +253,7 @@ class PredictionService:
                     }
                     | {"latency_ms": latency, "created_at": now}
                 )
-        self.logger.log("predictions", rows)
+        await self.logger.log_durable("predictions", rows)
         for v, (_, idx) in by_model.items():
             self.metrics.add(
                 ("predictions_total", (("usecase", usecase), ("variant", v))), len(idx)
@@ -302,4 +319,4 @@ def _row(
     }
 
 
-__all__ = ["Answer", "NoModelServed", "PredictionService", "RecordError"]
+__all__ = ["Answer", "LogUnavailable", "NoModelServed", "PredictionService", "RecordError"]

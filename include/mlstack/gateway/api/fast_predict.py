@@ -9,11 +9,14 @@ shape :class:`~mlstack.gateway.schemas.PredictRequest` accepts, calls the same
 metrics) and encodes the same response body with msgspec.
 
 Anything else goes to the FastAPI app unchanged, with the body it already read: other
-routes, another content type, a body msgspec refuses or that is not exactly one of
-``record``/``records``/``dataframe_records``, an unknown use case, a record that breaks the
-signature, no champion yet. Those answers (404, 422 naming the field, 503) therefore stay
-FastAPI's own, byte for byte; a rejected record is checked again there, nothing was scored
-or logged for it here. The FastAPI route stays registered, so OpenAPI documents it.
+routes, another content type, a body msgspec refuses (malformed JSON, invalid UTF-8, an
+empty batch) or that is not exactly one of ``record``/``records``/``dataframe_records``, an
+unknown use case, a record that breaks the input rules, no champion yet. Those answers
+(400 naming the field, 404, 503) therefore stay FastAPI's own, byte for byte; a rejected
+record is checked again there, nothing was scored or logged for it here. The one answer
+given here besides 200 is the 503 when the journal refuses the rows (scored, not
+answered: handing over would score and journal them a second time). The FastAPI route
+stays registered, so OpenAPI documents it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Annotated, Any
 import msgspec
 
 from mlstack.exceptions import NoModelServed
+from mlstack.gateway.journal import LogUnavailable
 from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.service import PredictionService
 
@@ -34,7 +38,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_RECORDS = 10_000  # PredictRequest's max_length
-Records = Annotated[list[dict[str, Any]], msgspec.Meta(max_length=MAX_RECORDS)]
+Records = Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=MAX_RECORDS)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,24 +97,48 @@ class PredictHotPath:
         answers = None
         try:
             records = _rows(_decode(body))
-        except msgspec.DecodeError:  # malformed JSON, wrong shape, unknown field, too long
-            records = None
+        except (msgspec.DecodeError, ValueError, RecursionError):  # malformed, shape, sizes
+            if (refusal := not_strict_json(body)) is not None:
+                return await send_json(send, 400, refusal)
+            records = None  # valid JSON of the wrong shape: FastAPI's route names the field
         if records is not None:
             try:
                 answers = await service.predict(usecase, records)
             except (RecordError, NoModelServed):
-                answers = None  # FastAPI's route gives the 422 / 503
+                answers = None  # FastAPI's route gives the 400 / 503
+            except LogUnavailable as exc:
+                detail = f"not answered: cannot log it durably ({exc})"
+                return await send_json(send, 503, {"detail": detail})
         if answers is None:
-            return await self.app(scope, _replay(body, receive), send)
-        payload = _encode({"predictions": answers})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+            return await self.app(scope, replay_body(body, receive), send)
+        await send_json(send, 200, {"predictions": answers})
+
+
+_strict = msgspec.json.Decoder().decode
+
+
+def not_strict_json(body: bytes) -> dict[str, Any] | None:
+    """The 400 body for a body that is not strict JSON (RFC 8259: no NaN/Infinity, numbers
+    within double range, valid UTF-8, no lone surrogates), or None when it is."""
+    try:
+        _strict(body)
+    except (msgspec.DecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting
+        msg = f"the body is not valid JSON (RFC 8259; send null for a missing value): {exc}"
+        return {"detail": [{"loc": ["body"], "msg": msg[:300], "type": "json_invalid"}]}
+    return None
+
+
+async def send_json(send: Send, status: int, obj: Any) -> None:
+    """Send ``obj`` as a whole JSON response."""
+    payload = _encode(obj)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
@@ -125,7 +153,7 @@ async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks), None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that hands over the already-read body once, then the real one."""
     sent = False
 

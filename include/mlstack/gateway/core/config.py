@@ -43,6 +43,15 @@ class GatewaySettings(BaseSettings):
         description="Folder where worker processes share their /metrics numbers (set by "
         "`mlstack gateway serve` when it runs several workers); empty = per process.",
     )
+    journal_fsync: bool = Field(
+        default=True,
+        description="Answer only after the prediction's journal line is fsync'd (group "
+        "commit): survives a power cut. Off: after the write() only, which survives a "
+        "crash or SIGKILL of the gateway but not of the machine.",
+    )
+    max_body_bytes: int = Field(
+        default=16 << 20, ge=1024, description="Largest request body accepted (else 413)."
+    )
     replay_interval_s: float = Field(default=5.0, gt=0, description="Spool replay period.")
     batch_wait_ms: float = Field(
         default=0.5, ge=0, description="How long a request waits for others to score together."

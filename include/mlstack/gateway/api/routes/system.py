@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
 from mlstack.gateway.api.deps import ServiceDep
@@ -11,18 +11,37 @@ from mlstack.gateway.schemas import HealthPublic
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", response_model=HealthPublic)
-async def read_health(service: ServiceDep) -> HealthPublic:
-    """Always 200 while the process serves; ``degraded`` says what is missing."""
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "Answers cannot be logged durably."}},
+)
+async def read_health(service: ServiceDep, response: Response) -> HealthPublic:
+    """``ok``; ``degraded`` (200) with the reasons; ``failing`` (503) when answers cannot be
+    logged durably (the writer thread or the journal is down, or the disk refuses)."""
     served = {
         n: (s.champion.version if s.champion else None) for n, s in service.cache.serving.items()
     }
-    ok = service.logger.db_ok and not service.cache.errors and all(served.values())
+    logger = service.logger
+    problems = logger.problems()
+    writer_alive = logger.alive()
+    journal = logger.journal
+    failing = not writer_alive or (
+        journal is not None and (not journal.alive() or journal.error is not None)
+    )
+    failing = failing or (not logger.db_ok and logger.spool_error is not None)
+    missing = [f"{n}: no champion loaded" for n, v in served.items() if v is None]
+    ok = not problems and not service.cache.errors and not missing
+    if failing:
+        response.status_code = 503
     return HealthPublic(
-        status="ok" if ok else "degraded",
+        status="failing" if failing else "ok" if ok else "degraded",
         usecases=served,
-        database_ok=service.logger.db_ok,
-        log_queue=service.logger.pending(),
+        database_ok=logger.db_ok,
+        log_writer_alive=writer_alive,
+        log_queue=logger.pending(),
+        rejected_rows=logger.stats["rejected"],
+        problems=problems + missing,
         errors=dict(service.cache.errors),
     )
 

@@ -1,0 +1,334 @@
+"""The gateway's local journal: every answered prediction and accepted label is on disk
+before its answer is sent.
+
+The request path encodes its rows and appends them to the process's current segment file
+with one ``write`` (the kernel holds them from then on: a SIGKILL of the worker loses
+nothing). With ``fsync`` on (the default) the answer also waits for a ``fdatasync`` of the
+segment, done by one syncer thread for every row written meanwhile (group commit: one disk
+flush per round, whatever the number of requests waiting), so a power cut loses nothing
+answered either.
+
+Rows then go to the database through :class:`~mlstack.gateway.prediction_log.PredictionLogger`
+as before; it tells the journal when a row is *settled* (committed, spooled, or set aside).
+A segment whose rows are all settled is deleted once the process has moved to a newer one.
+Each segment is held under an exclusive ``flock`` by the process writing it; a segment
+nobody holds belongs to a dead process, and :meth:`Journal.orphans` hands its rows back
+(the logger inserts them idempotently) before deleting it.
+
+A line is ``<crc32 hex> <JSON [table, row]>``: a line torn by a power cut fails its
+checksum and is skipped (it was never acknowledged, so never answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from mlstack.exceptions import MlstackError
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+SUFFIX = ".journal"
+
+
+class LogUnavailable(MlstackError):
+    """A row could not be made durable (journal or spool not writable): answer 503."""
+
+
+def frame(table: str, row: dict[str, Any]) -> bytes:
+    """One journal line: checksum, space, JSON ``[table, row]``, newline."""
+    payload = _encode([table, row])
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def unframe(line: bytes) -> tuple[str, dict[str, Any]]:
+    """``(table, row)`` of a journal line; ValueError if torn or not a journal line."""
+    line = line.rstrip(b"\n")
+    if len(line) < 10 or line[8:9] != b" ":
+        raise ValueError("not a journal line")
+    payload = line[9:]
+    if int(line[:8], 16) != zlib.crc32(payload):
+        raise ValueError("checksum mismatch (torn write)")
+    table, row = msgspec.json.decode(payload)
+    if not isinstance(table, str) or not isinstance(row, dict):
+        raise ValueError("not a [table, row] pair")
+    return table, row
+
+
+@dataclass
+class _Segment:
+    path: Path
+    fd: int
+    size: int = 0
+    appended: int = 0
+    settled: int = 0
+    synced: bool = True
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+
+class Journal:
+    """Append-only, group-committed segments in ``directory``; one per process at a time."""
+
+    def __init__(
+        self, directory: Path, *, fsync: bool = True, segment_bytes: int = 64 << 20
+    ) -> None:
+        self.directory = Path(directory)
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self._segments: dict[int, _Segment] = {}
+        self._active = -1
+        self._seq = 0
+        self._lock = threading.Lock()  # segments and counters (event loop + writer thread)
+        self._cond = threading.Condition()  # the syncer's wake-up
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._dirty = False
+        self._stop = False
+        self._syncer: threading.Thread | None = None
+        self.error: str | None = None  # the last write/sync failure, until one succeeds
+        self._broken = False  # the current segment failed: the next append starts a new one
+        self.stats = {"appended": 0, "syncs": 0, "recovered": 0, "torn_lines": 0}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the folder, start a segment and the syncer thread."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for tmp in self.directory.glob(".*.tmp"):  # a crash between create and rename
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                tmp.unlink(missing_ok=True)
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(fd)
+        self._rotate()
+        if self.fsync and self._syncer is None:
+            self._syncer = threading.Thread(
+                target=self._sync_loop, name="journal-sync", daemon=True
+            )
+            self._syncer.start()
+
+    def close(self) -> None:
+        """Stop the syncer; delete the segments whose rows are all settled, keep the others
+        (the next start replays them)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._syncer is not None:
+            self._syncer.join(10)
+            self._syncer = None
+        with self._lock:
+            for seg in list(self._segments.values()):
+                self._sync(seg)
+                if seg.settled >= seg.appended:
+                    seg.path.unlink(missing_ok=True)
+                else:
+                    log.warning(
+                        "Journal %s keeps %d unsettled rows for the next start",
+                        seg.path.name,
+                        seg.appended - seg.settled,
+                    )
+                os.close(seg.fd)
+            self._segments.clear()
+            self._active = -1
+
+    def alive(self) -> bool:
+        """True while the syncer runs (or is not needed)."""
+        return not self.fsync or (self._syncer is not None and self._syncer.is_alive())
+
+    # --- request path ----------------------------------------------------------------------
+
+    def append(self, table: str, rows: list[dict[str, Any]]) -> int:
+        """Write ``rows`` to the current segment; return its id (for :meth:`settle`).
+
+        Raises :class:`LogUnavailable` when the disk refuses (full, read-only, gone).
+        """
+        data = b"".join([frame(table, r) for r in rows])
+        with self._lock:
+            try:
+                if (
+                    self._broken
+                    or self._active < 0
+                    or self._segments[self._active].size >= self.segment_bytes
+                ):
+                    self._rotate()
+                    self._broken = False
+                seg = self._segments[self._active]
+                view = memoryview(data)
+                while view:  # a regular file takes it whole, but be exact
+                    n = os.write(seg.fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                self._broken = True
+                self.error = f"journal not writable in {self.directory}: {exc}"
+                raise LogUnavailable(self.error) from exc
+            seg.size += len(data)
+            seg.appended += len(rows)
+            seg.synced = False
+            self.stats["appended"] += len(rows)
+            if self.error and self.error.startswith("journal not writable"):
+                self.error = None
+            return self._active
+
+    def durable(self) -> asyncio.Future[None] | None:
+        """A future done when everything appended so far is on disk (None without fsync)."""
+        if not self.fsync:
+            return None
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            self._waiters.append((loop, fut))
+            self._dirty = True
+            self._cond.notify()
+        return fut
+
+    # --- writer thread ---------------------------------------------------------------------
+
+    def settle(self, seg_id: int, n: int) -> None:
+        """``n`` rows of segment ``seg_id`` are in the database, the spool or set aside."""
+        if seg_id < 0:
+            return
+        with self._lock:
+            seg = self._segments.get(seg_id)
+            if seg is None:
+                return
+            seg.settled += n
+            if seg_id != self._active and seg.settled >= seg.appended:
+                self._retire(seg_id)
+
+    def unsettled(self) -> int:
+        """Rows of this process's segments not yet in the database or the spool."""
+        with self._lock:
+            return sum(s.appended - s.settled for s in self._segments.values())
+
+    def segment_files(self) -> list[Path]:
+        """Every segment in the folder (this process's and others')."""
+        return sorted(self.directory.glob(f"*{SUFFIX}"))
+
+    def orphans(self) -> Iterator[tuple[Path, list[tuple[str, dict[str, Any]]]]]:
+        """Segments left by dead processes, claimed one at a time: yields ``(path, rows)``;
+        the caller makes the rows durable elsewhere, then the segment is deleted (when the
+        caller raises, the segment stays for a later pass)."""
+        mine = {s.path for s in self._segments.values()}
+        for path in self.segment_files():
+            if path in mine:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                if not path.exists():  # claimed and finished by another process meanwhile
+                    continue
+                rows = []
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    for line in f:
+                        try:
+                            rows.append(unframe(line))
+                        except (ValueError, msgspec.DecodeError) as exc:
+                            self.stats["torn_lines"] += 1
+                            log.warning("Journal %s: skipped a line (%s)", path.name, exc)
+                yield path, rows
+                path.unlink(missing_ok=True)
+                self.stats["recovered"] += len(rows)
+                if rows:
+                    log.warning(
+                        "Recovered %d rows from %s, left by a process that died", len(rows), path
+                    )
+            finally:
+                os.close(fd)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _rotate(self) -> None:
+        """Start a new segment (called with ``_lock`` held, or before any thread runs)."""
+        self._seq += 1
+        name = f"{time.time_ns()}.{os.getpid()}.{self._seq}"
+        tmp = self.directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for the segment's life: alive = locked
+        path = self.directory / f"{name}{SUFFIX}"
+        os.rename(tmp, path)  # only locked segments carry the name others look for
+        if self.fsync:
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        old = self._active
+        self._segments[self._seq] = _Segment(path, fd)
+        self._active = self._seq
+        if old >= 0:
+            prev = self._segments[old]
+            if prev.settled >= prev.appended:
+                self._sync(prev)
+                self._retire(old)
+
+    def _retire(self, seg_id: int) -> None:
+        seg = self._segments.pop(seg_id)
+        seg.path.unlink(missing_ok=True)
+        os.close(seg.fd)
+
+    def _sync(self, seg: _Segment) -> None:
+        if not seg.synced:
+            os.fdatasync(seg.fd)
+            seg.synced = True
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._dirty and not self._stop:
+                    self._cond.wait()
+                if self._stop and not self._dirty:
+                    return
+                self._dirty = False
+                waiters, self._waiters = self._waiters, []
+            with self._lock:
+                fds = [(s.fd, s) for s in self._segments.values() if not s.synced]
+                for _, s in fds:
+                    s.synced = True  # rows written after this point wait for the next round
+            error: BaseException | None = None
+            for fd, s in fds:
+                try:
+                    os.fdatasync(fd)
+                except OSError as exc:  # the disk lost them: never answer as if durable
+                    s.synced = False
+                    self.error = f"journal fsync failed in {self.directory}: {exc}"
+                    error = LogUnavailable(self.error)
+            if error is None and self.error and self.error.startswith("journal fsync"):
+                self.error = None
+            self.stats["syncs"] += 1
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for loop, fut in waiters:
+                by_loop.setdefault(loop, []).append(fut)
+            for loop, futs in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop closed while we synced
+                    loop.call_soon_threadsafe(_resolve, futs, error)
+
+
+def _resolve(futs: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
