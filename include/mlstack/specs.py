@@ -265,7 +265,12 @@ class RolloutSpec(_Strict):
     effect_size: float = Field(
         default=0.1, gt=0, description="Expected standardised effect (mSPRT mixture scale)."
     )
-    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5, description="SRM chi-square level.")
+    srm_alpha: float = Field(
+        default=0.001,
+        gt=0,
+        lt=0.5,
+        description="Whole-rollout SRM level (anytime-valid test, split over the A/B stages).",
+    )
     guardrails: GuardrailSpec = Field(default_factory=GuardrailSpec)
     poll_interval: timedelta = Field(default=timedelta(minutes=10))
     notifier: str = Field(default="log", description="A registered ``notifiers`` plugin.")

@@ -13,6 +13,7 @@ from mlstack.monitoring.performance import (
     cbpe,
     confusion,
     estimated_roc_auc,
+    expected_calibration_error,
     expected_confusion,
     realised_classification,
     realised_regression,
@@ -129,3 +130,45 @@ def test_worse_than_without_a_value_or_bar_is_never_worse() -> None:
     assert not worse_than("roc_auc", None, 0.8)
     assert not worse_than("roc_auc", 0.1, None)
     assert not worse_than("roc_auc", float("nan"), 0.8)
+
+
+def _forced_isotonic(y: np.ndarray, p: np.ndarray) -> Calibrator:
+    """What CBPE did before: calibrate whether it helps or not."""
+    from sklearn.isotonic import IsotonicRegression
+
+    cal = Calibrator()
+    cal._iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+    return cal
+
+
+def test_calibrator_calibrated_scores_small_holdout_accuracy_no_longer_suffers() -> None:
+    """Already-calibrated scores and a 300-row holdout: the held-out rule mostly skips the
+    isotonic fit, and CBPE's accuracy error is lower than with calibration forced."""
+    rule, forced, applied = [], [], 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        hp, hy = _calibrated(rng, 300)
+        cal = Calibrator().fit(hy, hp)
+        applied += cal.applied
+        p, y = _calibrated(rng, 10000, shift=0.5)
+        real = realised_classification(y, p, 0.3)["accuracy"]
+        rule.append(abs(cbpe(p, 0.3, calibrator=cal)["accuracy"] - real))
+        forced.append(abs(cbpe(p, 0.3, calibrator=_forced_isotonic(hy, hp))["accuracy"] - real))
+    assert applied <= 8, f"calibrated {applied} of 20 already-calibrated holdouts"
+    assert np.mean(rule) < 0.6 * np.mean(forced), (np.mean(rule), np.mean(forced))
+    assert np.mean(rule) <= 0.01
+
+
+def test_calibrator_miscalibrated_small_holdout_still_calibrates() -> None:
+    rng = np.random.default_rng(3)
+    hp, hy = _calibrated(rng, 300)
+    cal = Calibrator().fit(hy, hp**2)
+    assert cal.applied and cal.check is not None
+    assert cal.check.calibrated_ece < cal.check.raw_ece
+
+
+def test_expected_calibration_error_zero_when_bins_match() -> None:
+    p = np.repeat([0.1, 0.9], 50)
+    y = np.r_[np.repeat([1, 0], [5, 45]), np.repeat([1, 0], [45, 5])]
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.0)
+    assert expected_calibration_error(y, 1 - p, bins=2) == pytest.approx(0.8)

@@ -7,7 +7,8 @@
   ``TN = Σ (1-p)·(1-ŷ)``; metrics follow from the expected matrix. ROC AUC is estimated by
   sweeping the threshold over the sorted probabilities and integrating the expected
   TPR(FPR) curve (NannyML's published definition). Probabilities are calibrated on the
-  reference (isotonic regression of the labels on the scores) before use.
+  reference (isotonic regression of the labels on the scores) only when that helps on
+  held-out rows: see :func:`calibration_helps` (NannyML likewise calibrates only when needed).
   *Assumption*: ``P(y | x)`` is unchanged (no concept drift) — CBPE sees covariate shift,
   not a changed relation between inputs and outcome; realised metrics catch that later.
 * **DLE** (direct loss estimation, regression): a model fitted on the reference predicts each
@@ -158,22 +159,108 @@ def estimated_roc_auc(proba: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
+#: Bins of the expected calibration error (equal-count, by rank of the score).
+ECE_BINS = 10
+#: Folds of the held-out check that decides whether to calibrate.
+CALIBRATION_FOLDS = 3
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """ECE: the row-weighted mean of ``|mean label - mean probability|`` over ``bins``
+    equal-count bins of the rows sorted by probability."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(proba, dtype=float)
+    if y.size == 0:
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    return float(
+        sum(
+            len(idx) * abs(y[idx].mean() - p[idx].mean())
+            for idx in np.array_split(order, min(bins, y.size))
+            if len(idx)
+        )
+        / y.size
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """Held-out calibration error of the raw scores and of their isotonic calibration."""
+
+    raw_ece: float
+    calibrated_ece: float
+
+    @property
+    def helps(self) -> bool:
+        """Calibrate only when it lowers the held-out error."""
+        return bool(self.calibrated_ece < self.raw_ece)
+
+
+def calibration_helps(
+    y_true: np.ndarray, proba: np.ndarray, *, folds: int = CALIBRATION_FOLDS, seed: int = 0
+) -> CalibrationCheck:
+    """The rule that decides whether CBPE calibrates: cross-fitted on the reference rows.
+
+    The rows are split into ``folds`` shuffled folds; each fold's scores are calibrated by an
+    isotonic regression fitted on the other folds. Calibration is used only when the
+    expected calibration error (:func:`expected_calibration_error`) of those held-out
+    calibrated scores is lower than that of the raw scores on the same rows. Already
+    calibrated scores are then left alone (an isotonic fit on a small holdout only adds its
+    noise), and miscalibrated ones are calibrated.
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(proba, dtype=float)
+    rng = np.random.default_rng(seed)
+    fold_of = rng.permutation(y.size) % folds
+    held_out = np.empty_like(p)
+    for k in range(folds):
+        test = fold_of == k
+        train = ~test
+        if len(np.unique(y[train])) < 2:
+            held_out[test] = p[test]
+            continue
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p[train], y[train])
+        held_out[test] = iso.predict(p[test])
+    return CalibrationCheck(
+        expected_calibration_error(y, p), expected_calibration_error(y, held_out)
+    )
+
+
 class Calibrator:
-    """Isotonic calibration of scores, fitted on reference labels (identity when unfitted)."""
+    """Isotonic calibration of scores, fitted on reference labels when it helps (identity
+    when unfitted or when :func:`calibration_helps` says the raw scores are better)."""
 
     def __init__(self) -> None:
         self._iso: IsotonicRegression | None = None
+        self.check: CalibrationCheck | None = None
+
+    @property
+    def applied(self) -> bool:
+        """Whether the scores are transformed (calibration helped on held-out rows)."""
+        return self._iso is not None
 
     def fit(self, y_true: np.ndarray, proba: np.ndarray) -> Calibrator:
-        """Fit on reference labels and scores."""
+        """Decide on reference labels and scores whether to calibrate; fit if so."""
         y = np.asarray(y_true, dtype=float)
         if y.size < 100 or len(np.unique(y)) < 2:
             raise InvalidInput(
                 f"calibration needs at least 100 labelled reference rows of both classes; "
                 f"got {y.size} rows with classes {sorted(np.unique(y).tolist())}"
             )
-        self._iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        self._iso.fit(_check_proba(proba), y)
+        p = _check_proba(proba)
+        self.check = calibration_helps(y, p)
+        self._iso = None
+        if self.check.helps:
+            self._iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            self._iso.fit(p, y)
+        log.debug(
+            "CBPE calibration %s: held-out ECE raw %.4f, calibrated %.4f",
+            "applied" if self.applied else "skipped",
+            self.check.raw_ece,
+            self.check.calibrated_ece,
+        )
         return self
 
     def transform(self, proba: np.ndarray) -> np.ndarray:

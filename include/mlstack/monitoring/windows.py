@@ -39,7 +39,7 @@ from mlstack.monitoring.compute import (
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 from mlstack.stages import train
-from mlstack.vocabulary import CHAMPION
+from mlstack.vocabulary import CHAMPION, SHADOW
 
 #: How many days back realised performance may reach to gather ``monitoring.min_labels``.
 LABEL_POOL_MAX_DAYS = 14
@@ -155,8 +155,113 @@ def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings
     return df
 
 
-def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Add ``_label`` from gateway feedback and the lake's labels (NaN where none yet)."""
+#: Ids per ``IN (...)`` query when labels are looked up by id (below SQLite's variable limit).
+LOOKUP_CHUNK = 5_000
+
+
+def _matches(p: Any, f: Any, by: str, known_before: datetime | None) -> Any:
+    """Feedback ``f`` that labels prediction ``p``: sent with its prediction id, or with its
+    entity id (a label of the entity labels all its predictions); received before
+    ``known_before`` when given."""
+    key = (
+        f.prediction_id == p.prediction_id
+        if by == "prediction"
+        else sa.and_(p.entity_id.is_not(None), f.entity_id == p.entity_id)
+    )
+    cond = [f.usecase == p.usecase, key]
+    if known_before is not None:
+        cond.append(f.received_at < known_before)
+    return sa.and_(*cond)
+
+
+def _in_range(p: Any, usecase: str, start: datetime, end: datetime) -> Any:
+    """Predictions of ``usecase`` logged in ``[start, end)`` (shadow scores included: they
+    take the labels of the requests they scored)."""
+    return sa.and_(p.usecase == usecase, p.created_at >= start, p.created_at < end)
+
+
+def gateway_labels(
+    usecase: str,
+    start: datetime,
+    end: datetime,
+    settings: Settings,
+    *,
+    known_before: datetime | None = None,
+) -> dict[str, float]:
+    """Labels of the predictions logged in ``[start, end)``, by prediction id.
+
+    Joined in the database (no id lists), streamed in chunks: feedback sent with the
+    prediction id wins over feedback sent with the entity id; of several labels for one
+    prediction (or one entity) the last received counts. Memory is one entry per labelled
+    prediction of the range.
+    """
+    p, f = store.predictions.c, store.feedback.c
+    out: dict[str, float] = {}
+    with store.engine(settings).connect() as conn:
+        for by in ("entity", "prediction"):  # prediction-id labels overwrite entity ones
+            query = (
+                sa.select(p.prediction_id, f.label)
+                .select_from(
+                    store.predictions.join(store.feedback, _matches(p, f, by, known_before))
+                )
+                .where(_in_range(p, usecase, start, end))
+                .order_by(f.received_at, f.id)
+            )
+            result = conn.execution_options(yield_per=LOOKUP_CHUNK).execute(query)
+            for part in result.partitions():
+                out.update((pid, float(label)) for pid, label in part)
+    return out
+
+
+def gateway_labelled_count(
+    usecase: str, start: datetime, end: datetime, known_before: datetime, settings: Settings
+) -> int:
+    """How many answered predictions logged in ``[start, end)`` have a label received before
+    ``known_before``: the rows :func:`gateway_labels` labels, counted in the database."""
+    p = store.predictions.alias("p")
+    f = store.feedback.alias("f")
+
+    def labelled(by: str) -> Any:
+        return sa.exists().where(_matches(p.c, f.c, by, known_before))
+
+    query = (
+        sa.select(sa.func.count())
+        .select_from(p)
+        .where(
+            _in_range(p.c, usecase, start, end),
+            p.c.variant != SHADOW,
+            sa.or_(labelled("prediction"), labelled("entity")),
+        )
+    )
+    with store.engine(settings).connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def entity_labels(usecase: str, ids: list[str], settings: Settings) -> dict[str, float]:
+    """Gateway labels sent with an entity id, for ``ids`` (all of them, in chunks); the last
+    received counts."""
+    f = store.feedback.c
+    out: dict[str, float] = {}
+    with store.engine(settings).connect() as conn:
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            rows = conn.execute(
+                sa.select(f.entity_id, f.label)
+                .where(f.usecase == usecase, f.entity_id.in_(ids[i : i + LOOKUP_CHUNK]))
+                .order_by(f.received_at, f.id)
+            )
+            out.update((entity, float(label)) for entity, label in rows)
+    return out
+
+
+def attach_labels(
+    spec: UseCaseSpec, window: pd.DataFrame, settings: Settings, day: date | None = None
+) -> pd.DataFrame:
+    """Add ``_label`` from the lake's labels and gateway feedback (NaN where none yet).
+
+    A gateway window (``day`` given, ``_prediction_id`` present) takes the feedback of its
+    predictions by prediction id or entity id (:func:`gateway_labels`); a lake window takes
+    feedback sent with its entity ids. A label from the lake comes first.
+    """
     sch = spec.schema
     out = window.copy()
     out["_label"] = np.nan
@@ -169,18 +274,13 @@ def attach_labels(spec: UseCaseSpec, window: pd.DataFrame, settings: Settings) -
         labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
         labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
         out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
-    f = store.feedback.c
-    ids = [str(i) for i in out[sch.id_column].dropna().unique()]
-    if ids:
-        with store.engine(settings).connect() as conn:
-            fb = conn.execute(
-                sa.select(f.entity_id, f.prediction_id, f.label).where(
-                    f.usecase == spec.name, f.entity_id.in_(ids[:50_000])
-                )
-            ).all()
-        by_entity = {r.entity_id: r.label for r in fb if r.entity_id is not None}
-        got = out[sch.id_column].map(by_entity)
-        out["_label"] = out["_label"].where(out["_label"].notna(), got.astype(float))
+    if day is not None and "_prediction_id" in out.columns:
+        start, end = day_bounds(day)
+        got = out["_prediction_id"].map(gateway_labels(spec.name, start, end, settings))
+    else:
+        ids = [str(i) for i in out[sch.id_column].dropna().unique()]
+        got = out[sch.id_column].astype(str).map(entity_labels(spec.name, ids, settings))
+    out["_label"] = out["_label"].where(out["_label"].notna(), got.astype(float))
     return out
 
 
@@ -190,7 +290,7 @@ def load_window(
     """Current rows of ``day`` and where they came from (``gateway`` or ``lake``)."""
     window = gateway_window(spec, day, settings)
     if not window.empty:
-        return attach_labels(spec, window, settings), "gateway"
+        return attach_labels(spec, window, settings, day), "gateway"
     return attach_labels(spec, lake_window(spec, day, ref, settings), settings), "lake"
 
 
@@ -275,13 +375,7 @@ def fresh_labels(spec: UseCaseSpec, since: date, until: date, settings: Settings
         selected_fields=(field,),
     ).to_arrow()
     lake_labels = len(rows) - rows.column(0).null_count
-    f, p = store.feedback.c, store.predictions.c
     start, _ = day_bounds(since)
     _, end = day_bounds(until)
-    with store.engine(settings).connect() as conn:
-        gateway_labels = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(store.feedback.join(store.predictions, f.prediction_id == p.prediction_id))
-            .where(f.usecase == spec.name, p.created_at >= start, f.received_at < end)
-        ).scalar_one()
-    return max(int(lake_labels), int(gateway_labels))
+    gateway = gateway_labelled_count(spec.name, start, end, end, settings)
+    return max(int(lake_labels), gateway)

@@ -2,9 +2,18 @@
 
 Statistics (pure functions, numpy/scipy only):
 
-- :func:`srm_test` — sample ratio mismatch: chi-square of the observed variant counts
-  against the configured split. A mismatch means the assignment or the logging is broken,
-  so no metric can be trusted; the rollout halts.
+- :func:`srm_test` — sample ratio mismatch, tested sequentially: the Dirichlet-multinomial
+  mixture Bayes factor of Lindon & Malek ("Anytime-valid inference for multinomial count
+  data", 2022) of the observed unit counts against the configured split. Its p-value
+  (``1/BF``) is anytime-valid: halting at the first of any number of looks where it falls
+  under ``alpha`` happens with probability at most ``alpha`` when the split is right. A
+  mismatch means the assignment or the logging is broken, so no metric can be trusted; the
+  rollout halts.
+- :func:`srm_units` — what the SRM counts: *distinct units* (the entity id, else the
+  prediction id), since the gateway assigns an entity, not a request, to a variant (counting
+  requests of repeated entities breaks the test's independence), each unit once, in the
+  variant it was assigned to (a challenger failure the champion answered is the
+  challenger's unit, not the champion's).
 - :func:`msprt` — the mixture sequential probability ratio test (Johari et al., "Always
   valid inference", 2017) on the difference of per-row means, with a normal mixture
   ``N(0, tau^2)``. It yields an always-valid p-value and a confidence sequence: looking at
@@ -79,31 +88,108 @@ def assign(rollout_id: str, entity_id: str, traffic: float) -> str:
 # --- statistics ----------------------------------------------------------------------------
 
 
+#: Concentration ``c`` of the SRM test's Dirichlet mixture ``Dir(c * expected_share)``: its
+#: prior standard deviation of a share ``p`` is about ``sqrt(p (1 - p) / c)`` (1.6 points at
+#: p = 0.5), the size of mismatch the test is most sensitive to. See bench/bench_srm.py.
+SRM_CONCENTRATION = 1000.0
+
+
 @dataclass(frozen=True)
 class SrmResult:
-    """Chi-square test of observed counts against the expected split."""
+    """Sequential SRM test of observed unit counts against the expected split.
+
+    ``statistic`` is the log Bayes factor of a mismatch; ``p_value`` its anytime-valid
+    p-value ``min(1, 1/BF)``; ``mismatch`` when ``p_value <= alpha``.
+    """
 
     counts: dict[str, int]
     expected_share: dict[str, float]
     statistic: float
     p_value: float
     mismatch: bool
+    alpha: float = 0.0
 
 
-def srm_test(counts: dict[str, int], expected_share: dict[str, float], alpha: float) -> SrmResult:
-    """Sample ratio mismatch: chi-square goodness of fit; ``mismatch`` when p < alpha."""
-    from scipy.stats import chisquare
+def srm_test(
+    counts: dict[str, int],
+    expected_share: dict[str, float],
+    alpha: float,
+    *,
+    concentration: float = SRM_CONCENTRATION,
+) -> SrmResult:
+    """Sample ratio mismatch: anytime-valid Dirichlet-multinomial test; mismatch when p <= alpha.
+
+    Under the null the counts are multinomial with the expected shares ``p``; the alternative
+    mixes multinomials over ``Dir(a)``, ``a = concentration * p``. The Bayes factor of the
+    cumulative counts ``x`` (``n`` in all) is
+    ``Γ(Σa)/Γ(Σa+n) · Π Γ(a_i+x_i)/Γ(a_i) / Π p_i^x_i``, a nonnegative martingale under the
+    null, so by Ville's inequality it ever reaches ``1/alpha`` with probability at most
+    ``alpha``: the test may be repeated at every look on the growing counts. The counts must
+    be of independent units (see :func:`srm_units`), not of requests.
+    """
+    from scipy.special import gammaln, xlogy
 
     names = sorted(expected_share)
-    observed = np.array([counts.get(n, 0) for n in names], dtype=float)
-    total = observed.sum()
+    x = np.array([counts.get(n, 0) for n in names], dtype=float)
+    total = x.sum()
     if total == 0:
-        return SrmResult(dict(counts), dict(expected_share), 0.0, 1.0, False)
+        return SrmResult(dict(counts), dict(expected_share), 0.0, 1.0, False, alpha)
     shares = np.array([expected_share[n] for n in names], dtype=float)
-    expected = shares / shares.sum() * total
-    stat, p = chisquare(observed, expected)
-    p = float(p)
-    return SrmResult(dict(counts), dict(expected_share), float(stat), p, p < alpha)
+    p0 = shares / shares.sum()
+    if np.any(x[p0 == 0] > 0):  # counts where none are expected: a mismatch for certain
+        return SrmResult(dict(counts), dict(expected_share), math.inf, 0.0, True, alpha)
+    keep = p0 > 0
+    x, p0 = x[keep], p0[keep]
+    a = concentration * p0
+    log_bf = float(
+        gammaln(a.sum())
+        - gammaln(a.sum() + total)
+        + np.sum(gammaln(a + x) - gammaln(a))
+        - np.sum(xlogy(x, p0))
+    )
+    p = 1.0 if log_bf <= 0 else (math.exp(-log_bf) if log_bf < 700 else 0.0)
+    return SrmResult(dict(counts), dict(expected_share), log_bf, p, p <= alpha, alpha)
+
+
+@dataclass(frozen=True)
+class SrmUnits:
+    """What the SRM of one A/B stage counts, and the challenger failures found on the way."""
+
+    units: dict[str, int]  # distinct units per assigned variant
+    fallback_rows: int  # rows the champion answered for a failing challenger
+    units_in_both: int  # units logged under both variants (a gateway bug if not 0)
+
+
+def srm_units(
+    rows: pd.DataFrame, rollout_id: str, traffic: float, *, challenger_failed: bool
+) -> SrmUnits:
+    """Distinct units per variant an A/B stage assigned them to (rows: one stage, no shadow).
+
+    A unit is the entity id, else the prediction id (the key the gateway hashes). When the
+    challenger failed in the stage (``challenger_failed``: it logged errors), the gateway
+    answered its records with the champion and logged them as champion rows; a champion
+    row whose unit :func:`assign` puts in the challenger is such a fallback and counts for
+    the challenger. Without logged errors no row is moved, so a gateway that routes units
+    to the wrong variant still shows up as a mismatch.
+    """
+    if rows.empty:
+        return SrmUnits({CHAMPION: 0, CHALLENGER: 0}, 0, 0)
+    unit = rows["entity_id"].where(rows["entity_id"].notna(), rows["prediction_id"]).astype(str)
+    variant = rows["variant"].to_numpy(dtype=object).copy()
+    fallback = np.zeros(len(rows), dtype=bool)
+    if challenger_failed:
+        champ_units = pd.unique(unit[variant == CHAMPION])
+        moved = {u for u in champ_units if assign(rollout_id, u, traffic) == CHALLENGER}
+        fallback = (variant == CHAMPION) & unit.isin(moved).to_numpy()
+        variant[fallback] = CHALLENGER
+    pairs = pd.DataFrame({"unit": unit.to_numpy(), "variant": variant}).drop_duplicates()
+    per_variant = pairs["variant"].value_counts()
+    both = int(pairs["unit"].duplicated().sum())
+    return SrmUnits(
+        {v: int(per_variant.get(v, 0)) for v in (CHAMPION, CHALLENGER)},
+        int(fallback.sum()),
+        both,
+    )
 
 
 @dataclass(frozen=True)
@@ -252,8 +338,9 @@ def decide(ev: RolloutEvidence, spec: RolloutSpec) -> RolloutDecision:
         return RolloutDecision(
             HALT,
             [
-                f"sample ratio mismatch: counts {ev.srm.counts} vs expected shares "
-                f"{ev.srm.expected_share} (chi-square p={ev.srm.p_value:.2e} < {spec.srm_alpha})"
+                f"sample ratio mismatch: distinct units {ev.srm.counts} vs expected shares "
+                f"{ev.srm.expected_share} (sequential SRM test p={ev.srm.p_value:.2e} <= "
+                f"{ev.srm.alpha or spec.srm_alpha:.3g})"
             ],
         )
     if ev.guardrail.violations:
@@ -457,9 +544,11 @@ def _frames(rollout_id: str, usecase: str, s: Settings) -> tuple[pd.DataFrame, p
         ents = sa.select(p.entity_id).where(p.rollout_id == rollout_id, p.entity_id.is_not(None))
         labels = pd.DataFrame(
             conn.execute(
-                sa.select(f.prediction_id, f.entity_id, f.label).where(
+                sa.select(f.prediction_id, f.entity_id, f.label)
+                .where(
                     f.usecase == usecase, sa.or_(f.prediction_id.in_(ids), f.entity_id.in_(ents))
                 )
+                .order_by(f.received_at, f.id)  # the last label received counts
             ).all(),
             columns=["prediction_id", "entity_id", "label"],
         )
@@ -503,12 +592,21 @@ def gather(
     chall_variant = SHADOW if stage.shadow else CHALLENGER
     chall_errors = int((err_stage["variant"] == chall_variant).sum())
     srm = None
+    units = None
     if not stage.shadow:
-        srm = srm_test(
-            {CHAMPION: counts[CHAMPION], CHALLENGER: counts[CHALLENGER] + chall_errors},
-            {CHAMPION: 1 - stage.traffic, CHALLENGER: stage.traffic},
-            rs.srm_alpha,
+        units = srm_units(
+            in_stage[in_stage["variant"] != SHADOW],
+            ro["rollout_id"],
+            stage.traffic,
+            challenger_failed=chall_errors > 0,
         )
+        srm = srm_test(
+            units.units,
+            {CHAMPION: 1 - stage.traffic, CHALLENGER: stage.traffic},
+            srm_stage_alpha(rs, stages),
+        )
+        # the records the challenger failed: its answered rows were logged for the champion
+        chall_errors = max(chall_errors, units.fallback_rows)
     labelled = preds[preds["label"].notna()]
     champ = labelled[labelled["variant"] == CHAMPION]
     chall = labelled[labelled["variant"].isin([CHALLENGER, SHADOW])]
@@ -536,8 +634,18 @@ def gather(
         elapsed_s=(now() - since).total_seconds(),
         is_last_stage=idx == len(stages) - 1,
         stage_samples=stage_samples,
-        extra={"labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)}, "errors": chall_errors},
+        extra={
+            "labelled": {CHAMPION: len(champ), CHALLENGER: len(chall)},
+            "errors": chall_errors,
+            **({"srm_units": asdict(units)} if units is not None else {}),
+        },
     )
+
+
+def srm_stage_alpha(rs: RolloutSpec, stages: list[Stage]) -> float:
+    """The SRM level of each A/B stage: ``srm_alpha`` split evenly over them, so that a
+    rollout with a correct split halts for SRM with probability at most ``srm_alpha``."""
+    return rs.srm_alpha / max(1, sum(not st.shadow for st in stages))
 
 
 def _aware(t: Any) -> datetime:
