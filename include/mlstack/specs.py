@@ -3,6 +3,9 @@
 A spec says who owns a use case, where its data comes from, the schema the data must
 satisfy, and (in sections later stages fill) how to train, promote, roll out, monitor and
 retrain. A wrong spec fails with the file, the field and what is allowed.
+
+Long (~620 lines) because it is the whole spec format, one pydantic model per section; the
+checks that need the plugin registry are in :mod:`mlstack.spec_check`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ entity and ``label_at``) unless the stored one was received later.
 
 Spool and journal lines are JSON; values are decoded back to datetimes only in the
 table's datetime columns, never inside client data.
+
+Long (~570 lines) because the queue, the batch writer, the set-aside of refused rows and
+the spool replay share one thread's state; the journal itself is :mod:`.journal`.
 """
 
 from __future__ import annotations

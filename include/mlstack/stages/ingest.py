@@ -9,6 +9,10 @@ the day and across the table's other days) → rejected rows with their reasons 
 whose snapshot names that quarantine file. A re-run of a day replaces it instead of
 duplicating it; a failed run leaves the table and the day's quarantine as they were.
 Returns what happened, for the Asset event and the catalog.
+
+Long (~650 lines) because every row check with its reason (exact ints, finite floats,
+per-row time zones, control characters, duplicate and cross-day ids) lives here, next to
+the all-or-nothing commit those checks feed.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ passing one → ``challenger``, a failing one → nothing — and writes the dec
 evidence as MLflow version tags, a row of ``promotion_decisions`` and a lineage edge.
 :func:`override` (a human's call, with a reason) and :func:`rollback` (previous champion
 back) are recorded the same way.
+
+A little over 500 lines: the gates and the three ways an alias moves (gates, override,
+rollback) share one audit path.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ Statistics (pure functions, numpy/scipy only):
 
 The per-row metric is a loss (log loss for classification, squared error for regression;
 lower is better), and business value per decision when the spec has a cost matrix.
+
+Long (~780 lines) because the statistics (assignment, sequential SRM, mSPRT, guardrails)
+sit beside the rollout's life (start, look, act); splitting the statistics into a module of
+their own is the next step.
 """
 
 from __future__ import annotations
