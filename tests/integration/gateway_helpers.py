@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi.testclient import TestClient
+from mlstack.gateway.app import create_app
+from mlstack.gateway.core.config import GatewaySettings
 
 
 def applications(rows: int, day: date = date(2026, 2, 1), seed: int = 42) -> pd.DataFrame:
@@ -58,3 +61,17 @@ def register_model(
     if alias:
         registry.set_alias(spec.name, alias, mv.version, settings)
     return int(mv.version)
+
+
+def gateway_client(settings: Any, tmp_path: Any, usecase: str, **kw: Any) -> TestClient:
+    """An in-process gateway for ``usecase`` with a spool under ``tmp_path`` and fast
+    flush/replay intervals (no registry polling: ``refresh_interval_s`` is an hour)."""
+    g = GatewaySettings(
+        usecases=[usecase],
+        refresh_interval_s=3600,
+        spool_dir=tmp_path / "spool",
+        replay_interval_s=0.2,
+        log_flush_interval_s=0.05,
+        **kw,
+    )
+    return TestClient(create_app(settings, g))

@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from gateway_helpers import applications, records, register_model
+from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import registry, store
-from mlstack.gateway.app import create_app
-from mlstack.gateway.core.config import GatewaySettings
 from mlstack.stages import rollout as ro
 from train_helpers import spec_variant
 
@@ -36,15 +34,7 @@ def models(server_settings: Any, credit_spec: Any) -> dict[str, int]:
 
 
 def _client(settings: Any, tmp_path: Any, **kw: Any) -> TestClient:
-    g = GatewaySettings(
-        usecases=[UC],
-        refresh_interval_s=3600,
-        spool_dir=tmp_path / "spool",
-        replay_interval_s=0.2,
-        log_flush_interval_s=0.05,
-        **kw,
-    )
-    return TestClient(create_app(settings, g))
+    return gateway_client(settings, tmp_path, UC, **kw)
 
 
 def _count(settings: Any, table: sa.Table, **where: Any) -> int:

@@ -20,10 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from gateway_helpers import applications, records, register_model
+from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import registry, store
-from mlstack.gateway.app import create_app
-from mlstack.gateway.core.config import GatewaySettings
 from mlstack.gateway.prediction_log import PredictionLogger
 from support import free_port, stop_process, wait_http
 
@@ -123,15 +121,8 @@ def test_gateway_sigkill_under_load_loses_no_answered_prediction(
     assert not list((tmp_path / "spool" / "journal").glob("*.journal"))  # a clean stop
 
 
-def _client(settings: Any, tmp_path: Path) -> TestClient:
-    g = GatewaySettings(
-        usecases=[UC],
-        refresh_interval_s=3600,
-        spool_dir=tmp_path / "spool",
-        replay_interval_s=0.2,
-        log_flush_interval_s=0.05,
-    )
-    return TestClient(create_app(settings, g))
+def _client(settings: Any, tmp_path: Any, **kw: Any) -> TestClient:
+    return gateway_client(settings, tmp_path, UC, **kw)
 
 
 def test_gateway_journal_disk_refusing_answers_503_and_logs_only_answers(
