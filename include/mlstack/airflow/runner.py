@@ -94,10 +94,68 @@ def load_dags() -> dict[str, Any]:
     return bag.dags
 
 
+#: What the dags folder's DAGs depend on, as of the last time this process wrote them to the
+#: metadata DB (see :func:`folder_synced_once`); None: not yet.
+_synced_folder: tuple[Any, ...] | None = None
+
+
+def folder_state() -> tuple[Any, ...]:
+    """What parsing the dags folder depends on: the folder and use-case files (their
+    modification times) and the mlstack settings that change the DAGs built from them; and
+    the metadata DB they were written to."""
+    from airflow import settings as airflow_settings  # after prepare_airflow: see the docstring
+
+    from mlstack.settings import get_settings
+
+    s = get_settings()
+    files = [*DAGS_DIR.glob("*.py"), *Path(s.usecases_dir).glob("*/*")]
+    return (
+        airflow_settings.SQL_ALCHEMY_CONN,
+        str(s.usecases_dir),
+        repr(s.spec_overrides),
+        s.strict,
+        tuple(sorted((str(f), f.stat().st_mtime_ns) for f in files if f.is_file())),
+    )
+
+
+@contextlib.contextmanager
+def folder_synced_once() -> Iterator[None]:
+    """Let ``dag.test()`` parse the dags folder and write its DAGs to the metadata DB only
+    when they may have changed since it last did in this process.
+
+    Airflow 3's ``dag.test()`` re-parses the whole dags folder and writes every DAG in it to
+    the metadata DB on *each* call (so that sibling DAGs exist, apache/airflow#64884): about a
+    second per run on 2 cores, most of what a one-task DAG run costs, and the demo makes
+    hundreds of runs of DAGs that do not change while it runs. So the first run (and any run
+    after the folder, the use-case files or the settings they are built with changed: see
+    :func:`folder_state`) parses and writes as Airflow does; the others skip just that step —
+    the DAG run itself (its tasks, XComs, Asset events) is untouched. Should a future Airflow
+    move those functions, the patch fails to apply and every run parses as before.
+    """
+    from unittest import mock
+
+    global _synced_folder
+    state = folder_state()
+    if state != _synced_folder:
+        yield
+        _synced_folder = state
+        return
+    patches = contextlib.ExitStack()
+    try:
+        for target in ("BundleDagBag", "sync_bag_to_db"):
+            stub = lambda *_, **__: None  # noqa: E731
+            patches.enter_context(mock.patch(f"airflow.dag_processing.dagbag.{target}", stub))
+    except AttributeError:  # pragma: no cover - an Airflow without them: parse as before
+        patches.close()
+    with patches:
+        yield
+
+
 def run_once(dag: Any, conf: dict[str, Any] | None, log_file: Path) -> DagRunOutcome:
     """Run ``dag`` once with ``dag.test()`` (its console output to ``log_file``), whatever
-    the outcome; the caller decides what a failed run means."""
-    with quiet(log_file):
+    the outcome; the caller decides what a failed run means. The dags folder is parsed and
+    written to the metadata DB only when it may have changed (:func:`folder_synced_once`)."""
+    with quiet(log_file), folder_synced_once():
         run = dag.test(logical_date=None, run_conf=conf or {})
     state = str(getattr(run.state, "value", run.state))
     return DagRunOutcome(dag.dag_id, state, task_results(run))
