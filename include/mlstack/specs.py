@@ -329,6 +329,11 @@ class MonitoringSpec(_Strict):
         default=200_000, ge=1000, description="Cap on reference rows read (sampled)."
     )
     report_sample_rows: int = Field(default=20_000, ge=100)
+    reports: Literal["daily", "on_alert"] = Field(
+        default="daily",
+        description="When to render the Evidently drift report: every monitored day, or only "
+        "on days with an alert (a report costs seconds of CPU whatever the window size).",
+    )
     skew_threshold: float = Field(
         default=0.01,
         ge=0,

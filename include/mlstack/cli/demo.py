@@ -31,6 +31,11 @@ from mlstack.settings import get_settings
     help="Also train every N days of new labels (the spec's schedule, simulated); "
     "0 = the first model, then only retrain requests.",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="An Evidently drift report every monitored day (default: only on days with an alert).",
+)
 @click.option("--reset", is_flag=True, help="Delete the demo's data first.")
 @click.option("--reset-only", is_flag=True, help="Delete the demo's data and exit.")
 def demo(
@@ -39,6 +44,7 @@ def demo(
     rows: int | None,
     start: str | None,
     train_every: int,
+    full: bool,
     reset: bool,
     reset_only: bool,
 ) -> None:
@@ -67,7 +73,7 @@ def demo(
                 bar.advance(task)
             bar.update(task, description=message)
 
-        ctx, results = demo_run.run(usecase, days, rows, first, progress, train_every)
+        ctx, results = demo_run.run(usecase, days, rows, first, progress, train_every, full)
         bar.update(task, completed=days, description="done")
     console.print(summary_table(results))
     from mlstack.cli.models import models_table

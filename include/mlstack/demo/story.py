@@ -34,10 +34,16 @@ STEPS: tuple[Step, ...] = (step_ingest, step_train, step_monitor)
 FINAL_STEPS: tuple[FinalStep, ...] = (final_reproduce,)
 
 
-def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
-    """With fewer rows a day than the spec's, scale the row counts that stand for *days of
-    data* by the same ``factor``, in a copy of the spec under ``MLSTACK_HOME/usecases``; the
-    demo's DAGs read that copy. Scaled: ``training.split.min_train_rows``, the promotion
+def demo_usecases(spec: Any, factor: float, settings: Settings, *, full: bool) -> Settings:
+    """The demo's copy of the spec, under ``MLSTACK_HOME/usecases``; the demo's DAGs read it.
+
+    Unless ``full``, Evidently renders its drift report only on days with an alert
+    (``monitoring.reports: on_alert``): a report costs seconds of CPU, and on the demo's quiet
+    days it would only repeat that nothing moved (the metrics, alerts and the retrain
+    policy's evidence are computed every day either way).
+
+    With fewer rows a day than the spec's (``factor`` < 1), the row counts that stand for
+    *days of data* are scaled by ``factor``: ``training.split.min_train_rows``, the promotion
     slices' ``min_rows`` and ``retraining.min_fresh_labels`` (how much post-change data a
     retrain needs to train on). Not scaled: the label counts a *judgement* rests on
     (``monitoring.min_labels``, ``retraining.min_labels``) — a metric's noise depends on how
@@ -54,15 +60,21 @@ def scaled_usecases(spec: Any, factor: float, settings: Settings) -> Settings:
         sl["min_rows"] = scale(sl["min_rows"])
     if isinstance((data.get("retraining") or {}).get("min_fresh_labels"), int):
         data["retraining"]["min_fresh_labels"] = scale(data["retraining"]["min_fresh_labels"])
+    if not full:
+        data["monitoring"]["reports"] = "on_alert"
     folder = settings.home / "usecases" / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     if spec.path is not None:
         for extra in Path(spec.path).parent.glob("*.py"):
             shutil.copy(extra, folder / extra.name)
-    (folder / "usecase.yaml").write_text(
-        f"# {spec.name} scaled by {factor:g} for `mlstack demo --rows` (row-count thresholds)\n"
-        + yaml.safe_dump(data, sort_keys=False)
+    how = f"row-count thresholds scaled by {factor:g}" if factor != 1 else "rows as the spec's"
+    reports = "daily reports" if full else "reports on alert days"
+    text = f"# {spec.name} for `mlstack demo`: {how}, {reports}\n" + yaml.safe_dump(
+        data, sort_keys=False
     )
+    target = folder / "usecase.yaml"
+    if not target.exists() or target.read_text() != text:  # unchanged: DAGs need no re-parse
+        target.write_text(text)
     os.environ["MLSTACK_USECASES_DIR"] = str(folder.parent)
     get_settings.cache_clear()
     return get_settings()
@@ -87,17 +99,20 @@ def run(
     start: date | None = None,
     progress: Callable[[str], None] | None = None,
     train_every: int = 0,
+    full: bool = False,
 ) -> tuple[DemoContext, list[DayResult]]:
     """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results.
 
     ``train_every``: also train every this many days of new labels (0: only the first model
     and the retrain requests; see :mod:`mlstack.demo.steps` for why that is the default).
+    ``full``: an Evidently report every monitored day, not only on alert days
+    (:func:`demo_usecases`).
     """
 
     before = os.environ.get("MLSTACK_USECASES_DIR")
     try:
-        return _run(usecase, days, rows, start, progress, train_every)
-    finally:  # a scaled spec copy is for this run only
+        return _run(usecase, days, rows, start, progress, train_every, full)
+    finally:  # the demo's spec copy is for this run only
         if before is None:
             os.environ.pop("MLSTACK_USECASES_DIR", None)
         else:
@@ -112,19 +127,20 @@ def _run(
     start: date | None,
     progress: Callable[[str], None] | None,
     train_every: int = 0,
+    full: bool = False,
 ) -> tuple[DemoContext, list[DayResult]]:
     s = get_settings()
     s.home.mkdir(parents=True, exist_ok=True)
     log_file = s.home / "demo.log"
     spec = get_spec(usecase, s.usecases_dir)
-    if rows and spec.simulator and rows < spec.simulator.rows_per_day:
-        s = scaled_usecases(spec, rows / spec.simulator.rows_per_day, s)
-        spec = get_spec(usecase, s.usecases_dir)
     if spec.simulator is None:
         raise MlstackError(
             f"use case {usecase!r} has no simulator; the demo needs one to land data"
         )
-    sim = spec.simulator.model_copy(update={"rows_per_day": rows or spec.simulator.rows_per_day})
+    simulator = spec.simulator  # the demo's copy below leaves it as it is
+    s = demo_usecases(spec, min(1.0, rows / simulator.rows_per_day) if rows else 1.0, s, full=full)
+    spec = get_spec(usecase, s.usecases_dir)
+    sim = simulator.model_copy(update={"rows_per_day": rows or simulator.rows_per_day})
     first = start or sim.start
     (progress or (lambda _: None))("preparing Airflow (first run migrates its database)")
     prepare_airflow(s, log_file)

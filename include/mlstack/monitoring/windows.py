@@ -68,12 +68,42 @@ def champion_reference(spec: UseCaseSpec, settings: Settings | None = None) -> R
     return version_reference(spec, int(champ.version), s)
 
 
+#: References already built in this process, newest last (see :func:`version_reference`).
+_references: dict[tuple[Any, ...], Reference] = {}
+#: How many references a process keeps (a champion, a challenger and the one before).
+REFERENCES_KEPT = 4
+
+
 def version_reference(
     spec: UseCaseSpec, version: int, settings: Settings | None = None
 ) -> Reference:
-    """A model version's training and holdout rows at the snapshots its run recorded."""
+    """A model version's training and holdout rows at the snapshots its run recorded.
+
+    Built once per process and version: a registered version's run, snapshots and model
+    never change, and reading them back (Iceberg scans, loading the model, scoring the
+    holdout) is most of a monitoring run's cost. A process that monitors day after day (the
+    embedded demo runs every DAG in one) reuses it; the cache is keyed by the tracking and
+    lake URLs, the version's run and the whole spec, so nothing else can hit it. Callers
+    read a reference, never change it.
+    """
     s = settings or get_settings()
     mv = registry.get_version(spec.name, version, s)
+    key = (
+        s.mlflow_tracking_uri,
+        s.lake_url,
+        int(mv.version),
+        str(mv.run_id),
+        spec.model_dump_json(),
+    )
+    if key not in _references:
+        _references[key] = _build_reference(spec, mv, s)
+        while len(_references) > REFERENCES_KEPT:
+            del _references[next(iter(_references))]
+    return _references[key]
+
+
+def _build_reference(spec: UseCaseSpec, mv: Any, s: Settings) -> Reference:
+    """Read a version's reference back: its run's snapshots, train and holdout days, model."""
     run = registry.client(s).get_run(str(mv.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
@@ -253,6 +283,26 @@ def entity_labels(usecase: str, ids: list[str], settings: Settings) -> dict[str,
     return out
 
 
+#: The labels table's labels by id as last read: (table, snapshot id) and the labels.
+_lake_labels: tuple[tuple[Any, ...], pd.Series] | None = None
+
+
+def lake_labels(spec: UseCaseSpec, settings: Settings) -> pd.Series:
+    """The lake's labels by entity id (the last of an id's labels counts), read once per
+    snapshot of the labels table: pooling a labelled window reads them for every day it
+    looks at, and they only change when labels are ingested."""
+    global _lake_labels
+    sch = spec.schema
+    table = lake.load_table(spec.table_name("labels"), settings)
+    snapshot = table.current_snapshot()
+    key = (settings.lake_url, spec.table_name("labels"), snapshot and snapshot.snapshot_id)
+    if _lake_labels is None or _lake_labels[0] != key:
+        labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
+        labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
+        _lake_labels = (key, labels[sch.target_column])
+    return _lake_labels[1]
+
+
 def attach_labels(
     spec: UseCaseSpec, window: pd.DataFrame, settings: Settings, day: date | None = None
 ) -> pd.DataFrame:
@@ -270,10 +320,7 @@ def attach_labels(
     if sch.target_column in out.columns and spec.labels is None:
         out["_label"] = pd.to_numeric(out[sch.target_column], errors="coerce")
     if spec.labels is not None:
-        table = lake.load_table(spec.table_name("labels"), settings)
-        labels = table.scan(selected_fields=(sch.id_column, str(sch.target_column))).to_pandas()
-        labels = labels.drop_duplicates(sch.id_column, keep="last").set_index(sch.id_column)
-        out["_label"] = out[sch.id_column].map(labels[sch.target_column]).astype(float)
+        out["_label"] = out[sch.id_column].map(lake_labels(spec, settings)).astype(float)
     if day is not None and "_prediction_id" in out.columns:
         start, end = day_bounds(day)
         got = out["_prediction_id"].map(gateway_labels(spec.name, start, end, settings))

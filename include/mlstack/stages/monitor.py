@@ -10,7 +10,8 @@
    training rows and holdout) — giving typed metric and alert records;
 3. **writes** (:mod:`~mlstack.monitoring.history`): the series in ``monitoring_metrics``
    (with the version and its ``variant``), alerts in ``monitoring_alerts``, the Evidently
-   report (HTML + JSON, on a sample) at the day's report key in the lake;
+   report (HTML + JSON, on a sample) at the day's report key in the lake — every day, or
+   with ``monitoring.reports: on_alert`` only on days with an alert;
 
 and ends with the :class:`~mlstack.stages.retrain.RetrainEvidence` the retrain policy decides on —
 built from the champion's findings and its own series only (:func:`champion_evidence`).
@@ -132,7 +133,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         if version == ref.version:
             findings = found
     served = of_version(current, ref.version)
-    if not served.empty:
+    if not served.empty and (spec.monitoring.reports == "daily" or result.alerts):
         result.report_uri = history.write_report(spec, ref, served, day, result.to_dict(), s)
     history.write_alerts(
         spec, day, result.alerts, result.report_uri, s, model_version=result.model_version
