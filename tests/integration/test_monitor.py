@@ -66,6 +66,16 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
         ).scalar_one()
     assert sent == 1
 
+    # monitoring.reports: on_alert (the demo's) renders Evidently's report on alert days only
+    on_alert = spec.model_copy(
+        update={"monitoring": spec.monitoring.model_copy(update={"reports": "on_alert"})}
+    )
+    for i in (CALM_DAYS, SHOCK_DAY):
+        again = monitor.run(on_alert, start + timedelta(days=i))
+        assert bool(again.report_uri) == bool(again.alerts), (i, again.alerts)
+        assert again.metrics[again.model_version], i  # the figures are computed either way
+    assert again.alerts and again.report_uri  # the shock day
+
 
 def _log_gateway_day(spec, day, settings, skewed: str, share: float, shadow: bool = False) -> None:
     """Log the lake's rows of ``day`` as gateway requests: 30% to challenger v2, the rest to

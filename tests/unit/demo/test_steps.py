@@ -37,3 +37,28 @@ def test_gate_evidence_puts_the_metric_first_and_failed_gates_after() -> None:
         "metric ok: 0.71 vs 0.70; latency ok: median 3 ms; min_score FAILED: 0.6 below 0.65"
     )
     assert timeline.gate_evidence({"version": 2}, None) == "v2: no promotion decision"
+
+
+def test_demo_spec_copy_reports_on_alert_unless_full_and_scales_row_counts(
+    embedded_settings: object, credit_spec: object
+) -> None:
+    import os
+
+    from mlstack.specs import get_spec
+
+    before = os.environ.get("MLSTACK_USECASES_DIR")
+    try:
+        fast = story.demo_usecases(credit_spec, 1.0, embedded_settings, full=False)
+        copy = get_spec("credit_default", fast.usecases_dir)
+        assert copy.monitoring.reports == "on_alert"
+        assert copy.training.split.min_train_rows == credit_spec.training.split.min_train_rows
+        full = story.demo_usecases(credit_spec, 0.5, embedded_settings, full=True)
+        copy = get_spec("credit_default", full.usecases_dir)
+        assert copy.monitoring.reports == credit_spec.monitoring.reports == "daily"
+        assert copy.training.split.min_train_rows == credit_spec.training.split.min_train_rows // 2
+        assert copy.monitoring.min_labels == credit_spec.monitoring.min_labels  # never scaled
+    finally:
+        if before is None:
+            os.environ.pop("MLSTACK_USECASES_DIR", None)
+        else:
+            os.environ["MLSTACK_USECASES_DIR"] = before
