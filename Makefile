@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= False
 
-.PHONY: help venv demo demo-reset test test-unit test-integration lint fmt typecheck bench lock new-usecase ui-vendor
+.PHONY: help venv demo demo-reset test test-unit test-integration lint fmt typecheck bench bench-demo lock new-usecase ui-vendor
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: venv ## run the benchmarks and rewrite their result tables
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_monitor.py
 	$(BIN)/python bench/bench_gateway.py
+
+bench-demo: venv ## time `mlstack demo` (wall + CPU) against the baseline 7835cca; ARGS for the script
+	$(BIN)/python bench/bench_demo.py $(ARGS)
 
 UI_VENDOR := include/mlstack/ui/static/vendor
 ui-vendor: ## refresh the pages' charting library (uPlot, pinned in infra/ui/package-lock.json)
