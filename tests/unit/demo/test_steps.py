@@ -57,6 +57,7 @@ def test_demo_spec_copy_reports_on_alert_unless_full_and_scales_row_counts(
         assert copy.monitoring.reports == credit_spec.monitoring.reports == "daily"
         assert copy.training.split.min_train_rows == credit_spec.training.split.min_train_rows // 2
         assert copy.monitoring.min_labels == credit_spec.monitoring.min_labels  # never scaled
+        assert copy.promotion.max_latency_ms == 1000 > credit_spec.promotion.max_latency_ms
     finally:
         if before is None:
             os.environ.pop("MLSTACK_USECASES_DIR", None)
