@@ -208,14 +208,16 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[PgCluster]:
-    """A PostgreSQL server of the test's own, running, that the test may stop and start."""
-    cluster = PgCluster(tmp_path / "own-pg")
+def own_postgres() -> Iterator[PgCluster]:
+    """A PostgreSQL server of the test's own, running, that the test may stop and start
+    (its data in the session folder, which the server's OS user can reach)."""
+    cluster = PgCluster(_SESSION_DIR / f"own-pg-{uuid.uuid4().hex[:8]}")
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop(check=False)
+        shutil.rmtree(cluster.data, ignore_errors=True)
 
 
 def _create_database(server_url: str) -> str:
