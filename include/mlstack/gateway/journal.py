@@ -4,9 +4,12 @@ before its answer is sent.
 The request path encodes its rows and appends them to the process's current segment file
 with one ``write`` (the kernel holds them from then on: a SIGKILL of the worker loses
 nothing). With ``fsync`` on (the default) the answer also waits for a ``fdatasync`` of the
-segment, done by one syncer thread for every row written meanwhile (group commit: one disk
-flush per round, whatever the number of requests waiting), so a power cut loses nothing
-answered either.
+segment that started after its row was written and has finished, so a power cut loses
+nothing answered either. Syncs are group commits (one round flushes every row written
+before it, whatever the number of requests waiting) and pipelined: up to
+:data:`SYNC_THREADS` rounds run at once, so a row written while a round is on the disk
+starts the next round at once instead of waiting for the running one to end. Each append
+is numbered; a waiter is answered once a finished round covered its number.
 
 Rows then go to the database through :class:`~mlstack.gateway.prediction_log.PredictionLogger`
 as before; it tells the journal when a row is *settled* (committed, spooled, or set aside).
