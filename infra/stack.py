@@ -78,6 +78,11 @@ SECRETS = {
     "AIRFLOW_JWT_SECRET": (_password, "signs tokens between Airflow components"),
     "AIRFLOW_API_SECRET_KEY": (_password, "signs the Airflow UI's session cookies"),
     "AIRFLOW_ADMIN_PASSWORD": (_password, "Airflow UI/API user `admin`"),
+    # deploy mode: MLflow requires a login (its basic-auth app)
+    "MLFLOW_ADMIN_PASSWORD": (_password, "MLflow user `admin` (deploy mode)"),
+    "MLFLOW_FLASK_SECRET_KEY": (_password, "signs MLflow's login forms (deploy mode)"),
+    "MLFLOW_AIRFLOW_PASSWORD": (_password, "MLflow account `airflow`: the tasks (deploy mode)"),
+    "MLFLOW_GATEWAY_PASSWORD": (_password, "MLflow account `gateway`: read-only (deploy mode)"),
 }
 
 
