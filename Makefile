@@ -55,6 +55,7 @@ bench: venv ## run the benchmarks and rewrite their result tables
 	$(BIN)/python bench/bench_parse.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_monitor.py
+	$(BIN)/python bench/bench_fsync.py
 	$(BIN)/python bench/bench_gateway.py
 
 UI_VENDOR := include/mlstack/ui/static/vendor
