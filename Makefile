@@ -55,6 +55,7 @@ bench: venv ## run the benchmarks and rewrite their result tables
 	$(BIN)/python bench/bench_parse.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_monitor.py
+	$(BIN)/python bench/bench_fsync.py
 	$(BIN)/python bench/bench_gateway.py
 
 bench-demo: venv ## time `mlstack demo` (wall + CPU) against the baseline 7835cca; ARGS for the script

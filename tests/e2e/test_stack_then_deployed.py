@@ -8,6 +8,8 @@ checked from outside, as a client on the network would see it:
   exports (and not against the system's trust store);
 - Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
   user through the proxy; Airflow's execution API is not reachable from outside;
+- MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
+  admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway answers through the proxy (a body over 2 MB is refused there) with the champion
   it loaded from MLflow under its ``/mlflow`` prefix, and the scheduler's tasks reach MLflow
   there too;
@@ -99,6 +101,25 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
     dags = {d["dag_id"] for d in api.get("/dags", limit=100)["dags"]}
     assert f"{USECASE}__monitor" in dags
     assert api.page("/mlstack/monitoring/").status_code == 200
+
+
+def test_mlflow_requires_a_login(deployed: dict) -> None:
+    env = stackctl.read_env(deployed["compose"].env_file)
+    search = "/mlflow/api/2.0/mlflow/registered-models/search"
+    with client(deployed["ca"]) as http:
+        assert http.get(search).status_code == 401
+        assert http.get(search, auth=("admin", "password1234")).status_code == 401
+        found = http.get(search, auth=("admin", env["MLFLOW_ADMIN_PASSWORD"]))
+        assert found.status_code == 200, found.text
+        assert USECASE in {m["name"] for m in found.json()["registered_models"]}
+        gateway = ("gateway", env["MLFLOW_GATEWAY_PASSWORD"])
+        assert http.get(search, auth=gateway).status_code == 200  # made before logins: covered
+        moved = http.post(
+            "/mlflow/api/2.0/mlflow/registered-models/alias",
+            json={"name": USECASE, "alias": "champion", "version": "1"},
+            auth=gateway,
+        )
+        assert moved.status_code == 403, moved.text
 
 
 def test_gateway_and_mlflow_answer_through_the_proxy(deployed: dict) -> None:

@@ -264,3 +264,82 @@ def test_gateway_rows_postgres_refuses_are_set_aside_not_their_batch(
         for line in f.read_text().splitlines()
     ]
     assert any("NUL" in r for r in reasons) and any("too long" in r for r in reasons)
+
+
+def test_gateway_postgres_server_stopped_under_load_loses_nothing(
+    server_settings: Any, credit_spec: Any, champion: int, own_postgres: Any, tmp_path: Path
+) -> None:
+    """A real PostgreSQL server of the test's own (the gateway's mlstack database) is stopped
+    (``pg_ctl stop -m fast``) while four clients send predictions and labels, and started
+    again later: every request is answered, ``/health`` says degraded while the server is
+    down, the spool drains once it is back, and the database then holds exactly the answered
+    predictions and accepted labels, once each."""
+    settings = server_settings.model_copy(update={"database_url": own_postgres.create_database()})
+    recs = records(credit_spec, applications(200))
+    answered: list[str] = []
+    labels: list[str] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+    with gateway_client(settings, tmp_path, UC) as c:
+        logger = c.app.state.service.logger  # type: ignore[attr-defined]
+
+        def client(k: int) -> None:
+            i = k
+            while not stop.is_set():
+                r = c.post(f"/v1/{UC}/predict", json={"record": recs[i % len(recs)]})
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    pid = r.json()["predictions"][0]["prediction_id"]
+                    answered.append(pid)
+                    if i % 5 == 0:
+                        f = c.post(
+                            f"/v1/{UC}/feedback",
+                            json={"labels": [{"prediction_id": pid, "label": i % 2}]},
+                        )
+                        statuses.append(f.status_code)
+                        if f.status_code == 202:
+                            labels.append(pid)
+                i += 4
+
+        def wait_for(what: Any, seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while not what() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: len(answered) >= 100 and logger.stats["written"] > 0, 60)
+            own_postgres.stop()  # under load: the writer's connections are cut mid-flight
+            wait_for(lambda: not logger.db_ok, 60)
+            during = len(answered)
+            wait_for(lambda: len(answered) >= during + 100, 60)  # still answering
+            health = c.get("/health").json()
+            assert health["status"] == "degraded", health
+            assert health["database_ok"] is False
+            assert any("database unreachable" in p for p in health["problems"])
+            assert logger.stats["spooled"] > 0
+            own_postgres.start()
+            back = len(answered)
+            wait_for(lambda: len(answered) >= back + 100, 60)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        wait_for(
+            lambda: (
+                logger.db_ok
+                and not logger.pending()["spool_files"]
+                and not logger.pending()["queued"]
+            ),
+            60,
+        )
+        health = c.get("/health").json()
+        assert health["status"] == "ok", health
+    assert set(statuses) <= {200, 202} and len(answered) > during + 200
+    with store.engine(settings).connect() as conn:
+        logged = list(conn.execute(sa.select(store.predictions.c.prediction_id)).scalars())
+        got = list(conn.execute(sa.select(store.feedback.c.prediction_id)).scalars())
+    assert len(logged) == len(set(logged)) and sorted(logged) == sorted(answered)
+    assert len(got) == len(set(got)) and sorted(got) == sorted(labels)

@@ -169,3 +169,53 @@ def test_decide_stage_without_challenger_traffic_halts_at_timeout() -> None:
 def test_row_loss_confident_wrong_costs_more() -> None:
     loss = ro.row_loss("classification", np.array([1, 1]), np.array([0.9, 0.1]))
     assert loss[1] > loss[0] > 0
+
+
+def test_rollout_labels_stored_twice_count_the_last_received(embedded_settings) -> None:
+    """Two workers can store two labels for one prediction (each replaces what it saw): the
+    rollout's statistics take the one received last, whatever order the rows were stored
+    in; a prediction-id label wins over an entity-id one."""
+    from datetime import UTC, datetime
+
+    from mlstack import store
+    from monitoring_rows import insert
+
+    t0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+
+    def pred(pid: str, entity: str) -> dict:
+        return {
+            "prediction_id": pid,
+            "usecase": "credit_default",
+            "entity_id": entity,
+            "rollout_id": "r1",
+            "rollout_stage": 0,
+            "variant": "champion",
+            "model_version": 1,
+            "features": {},
+            "prediction": 0.0,
+            "score": 0.2,
+            "latency_ms": 1.0,
+            "created_at": t0,
+        }
+
+    def label(pid: str | None, entity: str | None, value: float, minutes: int) -> dict:
+        at = t0 + timedelta(minutes=minutes)
+        return {
+            "usecase": "credit_default",
+            "prediction_id": pid,
+            "entity_id": entity,
+            "label": value,
+            "label_at": at,
+            "received_at": at,
+        }
+
+    insert(embedded_settings, store.predictions, [pred("p1", "e1"), pred("p2", "e2")])
+    # stored newest first: scan order alone would pick the older label
+    insert(
+        embedded_settings, store.feedback, [label("p1", None, 0.0, 9), label("p1", None, 1.0, 5)]
+    )
+    insert(
+        embedded_settings, store.feedback, [label(None, "e2", 1.0, 9), label("p2", None, 0.0, 1)]
+    )
+    preds, _ = ro._frames("r1", "credit_default", embedded_settings)
+    assert dict(zip(preds["prediction_id"], preds["label"], strict=True)) == {"p1": 0.0, "p2": 0.0}

@@ -4,9 +4,12 @@ before its answer is sent.
 The request path encodes its rows and appends them to the process's current segment file
 with one ``write`` (the kernel holds them from then on: a SIGKILL of the worker loses
 nothing). With ``fsync`` on (the default) the answer also waits for a ``fdatasync`` of the
-segment, done by one syncer thread for every row written meanwhile (group commit: one disk
-flush per round, whatever the number of requests waiting), so a power cut loses nothing
-answered either.
+segment that started after its row was written and has finished, so a power cut loses
+nothing answered either. Syncs are group commits (one round flushes every row written
+before it, whatever the number of requests waiting) and pipelined: up to
+:data:`SYNC_THREADS` rounds run at once, so a row written while a round is on the disk
+starts the next round at once instead of waiting for the running one to end. Each append
+is numbered; a waiter is answered once a finished round covered its number.
 
 Rows then go to the database through :class:`~mlstack.gateway.prediction_log.PredictionLogger`
 as before; it tells the journal when a row is *settled* (committed, spooled, or set aside).
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 SUFFIX = ".journal"
+SYNC_THREADS = 2  # sync rounds that may run at once (see Journal._sync_loop)
 
 
 class LogUnavailable(MlstackError):
@@ -75,28 +79,49 @@ class _Segment:
     size: int = 0
     appended: int = 0
     settled: int = 0
-    synced: bool = True
-    rows_by_table: dict[str, int] = field(default_factory=dict)
+    last_write: int = 0  # the journal's write number of the last append to this segment
+    synced_upto: int = 0  # every write numbered up to this is on disk
+
+    @property
+    def synced(self) -> bool:
+        """True when every write to this segment is on disk."""
+        return self.synced_upto >= self.last_write
+
+
+@dataclass(order=True)
+class _Waiter:
+    write: int  # durable once every write numbered up to this is on disk
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
 
 
 class Journal:
     """Append-only, group-committed segments in ``directory``; one per process at a time."""
 
     def __init__(
-        self, directory: Path, *, fsync: bool = True, segment_bytes: int = 64 << 20
+        self,
+        directory: Path,
+        *,
+        fsync: bool = True,
+        segment_bytes: int = 64 << 20,
+        sync_threads: int = SYNC_THREADS,
     ) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
+        self.sync_threads = max(1, sync_threads)
         self._segments: dict[int, _Segment] = {}
         self._active = -1
         self._seq = 0
         self._lock = threading.Lock()  # segments and counters (event loop + writer thread)
-        self._cond = threading.Condition()  # the syncer's wake-up
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._dirty = False
+        self._cond = threading.Condition()  # waiters and sync rounds (event loop + syncers)
+        self._waiters: list[_Waiter] = []
+        self._written = 0  # numbers every append (under _lock)
+        self._covered = 0  # the highest write a sync round has started for
+        self._durable = 0  # every write up to this number is on disk
+        self._failed = 0  # writes up to this number may be lost (a sync of theirs failed)
         self._stop = False
-        self._syncer: threading.Thread | None = None
+        self._syncers: list[threading.Thread] = []
         self.error: str | None = None  # the last write/sync failure, until one succeeds
         self._broken = False  # the current segment failed: the next append starts a new one
         self.stats = {"appended": 0, "syncs": 0, "recovered": 0, "torn_lines": 0}
@@ -104,7 +129,7 @@ class Journal:
     # --- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the folder, start a segment and the syncer thread."""
+        """Create the folder, start a segment and the syncer threads."""
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob(".*.tmp"):  # a crash between create and rename
             fd = os.open(tmp, os.O_RDONLY)
@@ -116,21 +141,22 @@ class Journal:
             finally:
                 os.close(fd)
         self._rotate()
-        if self.fsync and self._syncer is None:
-            self._syncer = threading.Thread(
-                target=self._sync_loop, name="journal-sync", daemon=True
-            )
-            self._syncer.start()
+        if self.fsync and not self._syncers:
+            self._stop = False
+            for i in range(self.sync_threads):
+                t = threading.Thread(target=self._sync_loop, name=f"journal-sync-{i}", daemon=True)
+                t.start()
+                self._syncers.append(t)
 
     def close(self) -> None:
-        """Stop the syncer; delete the segments whose rows are all settled, keep the others
+        """Stop the syncers; delete the segments whose rows are all settled, keep the others
         (the next start replays them)."""
         with self._cond:
             self._stop = True
-            self._cond.notify()
-        if self._syncer is not None:
-            self._syncer.join(10)
-            self._syncer = None
+            self._cond.notify_all()
+        for t in self._syncers:
+            t.join(10)
+        self._syncers = []
         with self._lock:
             for seg in list(self._segments.values()):
                 self._sync(seg)
@@ -147,8 +173,10 @@ class Journal:
             self._active = -1
 
     def alive(self) -> bool:
-        """True while the syncer runs (or is not needed)."""
-        return not self.fsync or (self._syncer is not None and self._syncer.is_alive())
+        """True while every syncer runs (or none is needed)."""
+        return not self.fsync or (
+            len(self._syncers) == self.sync_threads and all(t.is_alive() for t in self._syncers)
+        )
 
     # --- request path ----------------------------------------------------------------------
 
@@ -176,24 +204,33 @@ class Journal:
                 self._broken = True
                 self.error = f"journal not writable in {self.directory}: {exc}"
                 raise LogUnavailable(self.error) from exc
+            self._written += 1
+            seg.last_write = self._written
             seg.size += len(data)
             seg.appended += len(rows)
-            seg.synced = False
             self.stats["appended"] += len(rows)
             if self.error and self.error.startswith("journal not writable"):
                 self.error = None
             return self._active
 
     def durable(self) -> asyncio.Future[None] | None:
-        """A future done when everything appended so far is on disk (None without fsync)."""
+        """A future done when everything appended so far is on disk (None without fsync).
+
+        It fails with :class:`LogUnavailable` when a sync of those rows failed."""
         if not self.fsync:
             return None
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         with self._cond:
-            self._waiters.append((loop, fut))
-            self._dirty = True
-            self._cond.notify()
+            if self._written <= self._durable:  # a round made it durable already
+                fut.set_result(None)
+                return fut
+            if self._written <= self._failed:  # a sync failed after this was written
+                fut.set_exception(LogUnavailable(self.error or "journal fsync failed"))
+                return fut
+            self._waiters.append(_Waiter(self._written, loop, fut))
+            if self._written > self._covered:  # no round under way covers it: start one
+                self._cond.notify()
         return fut
 
     # --- writer thread ---------------------------------------------------------------------
@@ -290,45 +327,71 @@ class Journal:
     def _sync(self, seg: _Segment) -> None:
         if not seg.synced:
             os.fdatasync(seg.fd)
-            seg.synced = True
+            seg.synced_upto = seg.last_write
 
     def _sync_loop(self) -> None:
+        """One syncer: wait for a write no round covers yet, sync every segment written
+        since its last completed sync, then wake the waiters that are now durable.
+
+        Several syncers run at once (pipelining): a request written while a round is under
+        way starts the next round at once on another syncer instead of waiting for the
+        running one to finish; concurrent fdatasyncs of one file are cheap on Linux."""
         while True:
             with self._cond:
-                while not self._dirty and not self._stop:
+                while not self._stop and self._written <= self._covered:
                     self._cond.wait()
-                if self._stop and not self._dirty:
+                if self._written <= self._covered:  # stopping, and nothing left to sync
                     return
-                self._dirty = False
-                waiters, self._waiters = self._waiters, []
-            with self._lock:
-                fds = [(s.fd, s) for s in self._segments.values() if not s.synced]
-                for _, s in fds:
-                    s.synced = True  # rows written after this point wait for the next round
-            error: BaseException | None = None
-            for fd, s in fds:
+                target = self._covered = self._written
+            with self._lock:  # dup: a segment retired meanwhile keeps a valid descriptor
+                todo = [(s, os.dup(s.fd)) for s in self._segments.values() if not s.synced]
+            error: str | None = None
+            for _seg, fd in todo:
                 try:
                     os.fdatasync(fd)
                 except OSError as exc:  # the disk lost them: never answer as if durable
-                    s.synced = False
-                    self.error = f"journal fsync failed in {self.directory}: {exc}"
-                    error = LogUnavailable(self.error)
-            if error is None and self.error and self.error.startswith("journal fsync"):
-                self.error = None
+                    error = f"journal fsync failed in {self.directory}: {exc}"
+                finally:
+                    os.close(fd)
+            if error is None:
+                with self._lock:
+                    for seg, _ in todo:
+                        seg.synced_upto = max(seg.synced_upto, min(target, seg.last_write))
+            self._finish_round(target, error)
+
+    def _finish_round(self, target: int, error: str | None) -> None:
+        """Resolve the waiters a sync round made durable (or failed)."""
+        with self._cond:
             self.stats["syncs"] += 1
-            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for loop, fut in waiters:
-                by_loop.setdefault(loop, []).append(fut)
-            for loop, futs in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # the loop closed while we synced
-                    loop.call_soon_threadsafe(_resolve, futs, error)
+            if error is not None:
+                # Linux may drop the failed pages and report the next fsync as a success:
+                # nothing written so far can be trusted, so fail it all and start afresh.
+                self.error = error
+                self._broken = True
+                self._failed = self._written
+            elif self.error and self.error.startswith("journal fsync"):
+                self.error = None
+            if error is None:
+                self._durable = max(self._durable, target)
+            upto = max(self._durable, self._failed)
+            done = [w for w in self._waiters if w.write <= upto]
+            self._waiters = [w for w in self._waiters if w.write > upto]
+            durable, message = self._durable, self.error or "journal fsync failed"
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
+        for w in done:
+            by_loop.setdefault(w.loop, []).append(w)
+        for loop, waiters in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed while we synced
+                loop.call_soon_threadsafe(_resolve, waiters, durable, message)
 
 
-def _resolve(futs: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for fut in futs:
-        if fut.done():
+def _resolve(waiters: list[_Waiter], durable: int, error: str) -> None:
+    """Answer the futures (on their loop): done when their write is on disk, else
+    :class:`LogUnavailable` (a sync failed after it was written)."""
+    for w in waiters:
+        if w.future.done():
             continue
-        if error is None:
-            fut.set_result(None)
+        if w.write <= durable:
+            w.future.set_result(None)
         else:
-            fut.set_exception(error)
+            w.future.set_exception(LogUnavailable(error))
