@@ -74,6 +74,9 @@ def _setup(settings: object) -> dict[str, float]:
 class _NoLakeLabels:
     """The lake holds no labels yet: every label here comes from the gateway."""
 
+    def current_snapshot(self) -> None:  # as an Iceberg table with no commit yet
+        return None
+
     def scan(self, **_: Any) -> Any:
         return self
 
