@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from mlstack.cli.output import Column, console, json_option, print_json, table, wide_option
+from mlstack.cli.output import (
+    Column,
+    console,
+    json_option,
+    print_json,
+    table,
+    text,
+    wide_option,
+)
 
 
 @click.group()
@@ -285,9 +293,13 @@ def catalog_show(dataset: str, version: int | None, as_json: bool, wide: bool) -
         return
     d = info["dataset"]
     lines = [
-        f"{d['name']} ({d['kind']} of {d['usecase']}) - {d['description']}",
-        f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · table {d['table_identifier']}",
-        f"location {d['location']}",
+        text(f"{d['name']} ({d['kind']} of {d['usecase']}) - {d['description']}", wide=wide),
+        text(
+            f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · "
+            f"table {d['table_identifier']}",
+            wide=wide,
+        ),
+        text(f"location {d['location']}", wide=wide),
         "",
         table(
             [

@@ -76,33 +76,38 @@ class Column:
 
 def wrap(text: str, limit: int) -> list[str]:
     """``text`` in lines of at most ``limit`` characters, broken between whole phrases
-    (``; `` separated) where they fit, else between words; never an empty list."""
+    (``; `` separated) where they fit, else between words, else inside a word too long for a
+    line (a path); never an empty list."""
     if len(text) <= limit:
         return [text]
+    phrases = text.split("; ")
+    pieces = [p + ";" for p in phrases[:-1]] + phrases[-1:]
     lines: list[str] = []
     current = ""
-    for phrase in text.split("; "):
-        candidate = f"{current}; {phrase}" if current else phrase
+    for piece in pieces:
+        candidate = f"{current} {piece}" if current else piece
         if len(candidate) <= limit:
             current = candidate
             continue
         if current:
-            lines.append(current + ";")
-        if len(phrase) <= limit:
-            current = phrase
-        else:
-            *full, current = textwrap.wrap(phrase, limit, break_on_hyphens=False) or [""]
-            lines += full
+            lines.append(current)
+        *full, current = textwrap.wrap(piece, max(1, limit), break_on_hyphens=False) or [""]
+        lines += full
     return [*lines, current] if current or not lines else lines
 
 
-def _fit(natural: list[int], floors: list[int], room: int) -> list[int]:
-    """Column widths that fit ``room``: the column with most to give shrinks first, never
-    below its floor (its header and longest word)."""
+def _fit(
+    natural: list[int], floors: list[int], room: int, *, widest_first: bool = False
+) -> list[int]:
+    """Column widths that fit ``room``: the column with most to give (``widest_first``: the
+    widest that can give) shrinks first, never below its floor."""
     widths = list(natural)
     while sum(widths) > room:
         slack = [w - f for w, f in zip(widths, floors, strict=True)]
-        i = max(range(len(widths)), key=slack.__getitem__)
+        if widest_first:
+            i = max(range(len(widths)), key=lambda k, s=slack: (s[k] > 0, widths[k]))
+        else:
+            i = max(range(len(widths)), key=slack.__getitem__)
         if slack[i] <= 0:
             break
         widths[i] -= min(slack[i], sum(widths) - room)
@@ -134,7 +139,12 @@ def table(
         max([len(c.name), *(len(w) for r in cells for w in r[i].split())])
         for i, c in enumerate(cols)
     ]
-    widths = natural if wide else _fit(natural, floors, room - GAP * (len(cols) - 1))
+    room_for_cells = room - GAP * (len(cols) - 1)
+    # the floor is a column's header and longest word; when even that is too wide, long
+    # words (paths, ids) break too
+    widths = natural if wide else _fit(natural, floors, room_for_cells)
+    if not wide and sum(widths) > room_for_cells:
+        widths = _fit(widths, [len(c.name) for c in cols], room_for_cells, widest_first=True)
     lines = [title] if title else []
     lines.append(_line([c.name for c in cols], cols, widths))
     for n, row in enumerate(cells):
@@ -145,6 +155,11 @@ def table(
         if note:
             lines += [" " * NOTE_INDENT + x for x in wrap(note, room - NOTE_INDENT)]
     return "\n".join(lines)
+
+
+def text(line: str, *, wide: bool = False) -> str:
+    """A line of prose wrapped to :func:`width` (between words), or whole with ``wide``."""
+    return line if wide else "\n".join(wrap(line, width()))
 
 
 def _line(texts: list[str], cols: list[Column], widths: list[int]) -> str:
