@@ -27,7 +27,7 @@ def main(args: list[str]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     sys.stdout.flush()
     loaded = sorted(name for name in HEAVY if name in sys.modules)
-    print(MARKER + json.dumps(loaded), file=sys.stderr)
+    sys.stderr.write(MARKER + json.dumps(loaded) + "\n")
     return code
 
 
