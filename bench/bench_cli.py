@@ -97,7 +97,8 @@ def main() -> None:
         before, code_before = best(base, args, a.home.resolve(), a.repeat)
         after, code_after = best(ROOT, args, a.home.resolve(), a.repeat)
         rows.append((" ".join(args), before, after, code_before, code_after))
-        print(f"{' '.join(args):<36} {before:6.2f} s -> {after:6.2f} s", flush=True)
+        sys.stdout.write(f"{' '.join(args):<36} {before:6.2f} s -> {after:6.2f} s\n")
+        sys.stdout.flush()
     lines = [
         "# Read commands: wall time, fresh process, warm (best of "
         f"{a.repeat} after one discarded run)",
@@ -119,7 +120,7 @@ def main() -> None:
             f"| `mlstack {name}` | {before:.2f} | {after:.2f} | {before / after:.1f}x{flag} |"
         )
     OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT}")
+    sys.stdout.write(f"wrote {OUT}\n")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def usecases_list(as_json: bool, wide: bool) -> None:
     from mlstack.specs import discover
 
     specs, errors = discover(get_settings().usecases_dir)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": name,
             "task": spec.task,
@@ -44,7 +44,14 @@ def usecases_list(as_json: bool, wide: bool) -> None:
         }
         for name, spec in specs.items()
     ] + [
-        {"name": name, "task": None, "owner": None, "datasets": [], "valid": False}
+        {
+            "name": name,
+            "task": None,
+            "owner": None,
+            "datasets": [],
+            "valid": False,
+            "description": "",
+        }
         for name in errors
     ]
     if as_json:
@@ -67,7 +74,7 @@ def usecases_list(as_json: bool, wide: bool) -> None:
         )
         for r in rows
     ]
-    notes = [r.get("description", "") for r in rows]
+    notes = [str(r["description"]) for r in rows]
     click.echo(table(columns, cells, notes=notes, wide=wide))
 
 

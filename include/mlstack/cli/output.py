@@ -105,7 +105,8 @@ def _fit(
     while sum(widths) > room:
         slack = [w - f for w, f in zip(widths, floors, strict=True)]
         if widest_first:
-            i = max(range(len(widths)), key=lambda k, s=slack: (s[k] > 0, widths[k]))
+            gives = [(s > 0, w) for s, w in zip(slack, widths, strict=True)]
+            i = max(range(len(widths)), key=gives.__getitem__)
         else:
             i = max(range(len(widths)), key=slack.__getitem__)
         if slack[i] <= 0:

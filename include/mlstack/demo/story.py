@@ -150,8 +150,7 @@ def _run(
         scripted = (
             str(first + timedelta(days=shock)),
             "scripted shock",
-            "simulator: incomes down, "
-            "debt ratios and default rate up (labels show it only later)",
+            "simulator: incomes down, debt ratios and default rate up (labels show it only later)",
         )
         ctx.timeline.append(scripted)
     results = []
