@@ -47,6 +47,7 @@ def mlflow_accounts(admin_user: str) -> None:
     import os
 
     from mlstack import mlflow_access
+    from mlstack.settings import get_settings
 
     password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
     if not password:
