@@ -81,7 +81,7 @@ def memory_by_service(compose: stackctl.Compose) -> dict[str, float]:
     for line in out.strip().splitlines():
         name, mem = line.split("\t")
         value, unit = re.match(r"([\d.]+)\s*([A-Za-z]+)", mem.split("/")[0].strip()).groups()
-        service = re.sub(rf"^{PROJECT}-(.*)-\d+$", r"\1", name)
+        service = re.sub(rf"^{compose.project}-(.*)-\d+$", r"\1", name)
         usage[service] = float(value) * UNITS[unit] / 2**20
     return usage
 

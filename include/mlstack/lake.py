@@ -22,13 +22,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import pandas as pd
-
 from mlstack.exceptions import DatasetNotFound
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import SchemaSpec
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     from pyarrow import fs as pafs
     from pyiceberg.catalog.sql import SqlCatalog
@@ -118,16 +117,28 @@ def list_keys(
 def list_entries(
     prefix: str, settings: Settings | None = None, *, recursive: bool = False
 ) -> tuple[list[str], list[str]]:
-    """(file keys, folder keys) under ``prefix``, sorted; hidden names (``.``/``_``) skipped."""
+    """(file keys, folder keys) under ``prefix``, sorted; hidden names (``.``/``_``) skipped.
+
+    A local lake is listed with :mod:`os` (the read commands load no pyarrow for it)."""
+    s = settings or get_settings()
+    if not s.lake_is_s3:
+        return _local_entries(urlparse(s.lake_url).path, prefix.strip("/"), recursive)
+    fs, root = filesystem(s)
+    return _arrow_entries(fs, root, prefix.strip("/"), recursive)
+
+
+def _arrow_entries(
+    fs: pafs.FileSystem, root: str, prefix: str, recursive: bool
+) -> tuple[list[str], list[str]]:
+    """:func:`list_entries` through a pyarrow filesystem (S3)."""
     from pyarrow import fs as pafs
 
-    fs, root = filesystem(settings)
-    base = f"{root}/{prefix.strip('/')}"
+    base = f"{root}/{prefix}"
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.NotFound:
         return [], []
     if info.type == pafs.FileType.File:
-        return [prefix.strip("/")], []
+        return [prefix], []
     found = fs.get_file_info(pafs.FileSelector(base, recursive=recursive))
     files, folders = [], []
     for f in found:
@@ -138,6 +149,30 @@ def list_entries(
             files.append(key)
         elif f.type == pafs.FileType.Directory and not recursive:
             folders.append(key)
+    return sorted(files), sorted(folders)
+
+
+def _local_entries(root: str, prefix: str, recursive: bool) -> tuple[list[str], list[str]]:
+    """:func:`list_entries` of a lake folder: the same keys, found with :func:`os.scandir`."""
+    base = os.path.join(root, prefix) if prefix else root
+    if os.path.isfile(base):
+        return [prefix], []
+    if not os.path.isdir(base):
+        return [], []
+    files, folders = [], []
+    todo = [base]
+    while todo:
+        with os.scandir(todo.pop()) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False) and recursive:
+                    todo.append(entry.path)
+                if entry.name.startswith((".", "_")):
+                    continue
+                key = entry.path[len(root.rstrip("/")) + 1 :]
+                if entry.is_file():
+                    files.append(key)
+                elif entry.is_dir() and not recursive:
+                    folders.append(key)
     return sorted(files), sorted(folders)
 
 
@@ -339,6 +374,8 @@ def day_filter(schema: SchemaSpec, day: date) -> Any:
     col = schema.timestamp_column
     if schema.columns[col].type == "date":
         return EqualTo(col, day.isoformat())  # type: ignore[call-arg, arg-type]
+    import pandas as pd
+
     start = pd.Timestamp(day, tz="UTC")
     end = start + pd.Timedelta(days=1)
     return And(

@@ -26,6 +26,7 @@ import pandas as pd
 from mlstack import plugins
 from mlstack.exceptions import PluginError, TrainingError
 from mlstack.specs import TrainingSpec, UseCaseSpec
+from mlstack.vocabulary import DEFAULT_PRIMARY
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 NUMERIC_TYPES = ("int", "float", "bool")
 CATEGORICAL_TYPES = ("category", "string")
 DEFAULT_MODEL = "hist_gradient_boosting"
-DEFAULT_PRIMARY = {"classification": "roc_auc", "regression": "rmse"}
 DEFAULT_METRICS = {
     "classification": ["roc_auc", "pr_auc", "log_loss", "accuracy", "f1"],
     "regression": ["rmse", "mae", "r2"],

@@ -12,6 +12,9 @@ Every other module talks to MLflow through here, so the choices live in one plac
   ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` anyway, so :func:`load_model` sets it for the load.
 - Embedded mode (MLflow on SQLite) keeps artifacts under ``<home>/mlartifacts``, never in
   the working directory.
+- **Recorded in mlstack's tables too**: each registration, tag and alias written here is also
+  written to :mod:`mlstack.model_records`, which the lists read without loading MLflow;
+  :func:`sync_records` copies what MLflow holds that mlstack did not write.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlstack import model_records
 from mlstack.exceptions import ModelNotFound
 from mlstack.settings import Settings, get_settings
 
@@ -174,7 +179,13 @@ def register(
     import mlflow
 
     configure(settings)
-    return mlflow.register_model(model_uri, name, tags=tags)
+    mv = mlflow.register_model(model_uri, name, tags=tags)
+    model_records.record_version(name, int(mv.version), mv.run_id, tags, _created_at(mv), settings)
+    return mv
+
+
+def _created_at(mv: ModelVersion) -> datetime:
+    return datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC)
 
 
 def get_version(name: str, version: int | str, settings: Settings | None = None) -> ModelVersion:
@@ -202,6 +213,7 @@ def get_alias(name: str, alias: str, settings: Settings | None = None) -> ModelV
 def set_alias(name: str, alias: str, version: int | str, settings: Settings | None = None) -> None:
     """Move ``alias`` to ``version``."""
     client(settings).set_registered_model_alias(name, alias, str(version))
+    model_records.record_alias(name, alias, int(version), settings)
 
 
 def delete_alias(name: str, alias: str, settings: Settings | None = None) -> None:
@@ -210,6 +222,7 @@ def delete_alias(name: str, alias: str, settings: Settings | None = None) -> Non
 
     with contextlib.suppress(MlflowException):
         client(settings).delete_registered_model_alias(name, alias)
+    model_records.forget_alias(name, alias, settings)
 
 
 def set_tags(
@@ -219,6 +232,7 @@ def set_tags(
     c = client(settings)
     for key, value in tags.items():
         c.set_model_version_tag(name, str(version), key, str(value))
+    model_records.record_tags(name, int(version), tags, settings)
 
 
 def list_versions(name: str, settings: Settings | None = None) -> list[ModelVersion]:
@@ -236,6 +250,21 @@ def aliases_of(name: str, settings: Settings | None = None) -> dict[str, int]:
     except MlflowException:
         return {}
     return {alias: int(v) for alias, v in (model.aliases or {}).items()}
+
+
+def sync_records(name: str, settings: Settings | None = None) -> None:
+    """Copy ``name``'s versions, tags and aliases from MLflow into mlstack's record (versions
+    registered before the record existed, aliases moved in the MLflow UI)."""
+    versions = [
+        {
+            "version": int(mv.version),
+            "run_id": mv.run_id,
+            "tags": dict(mv.tags),
+            "created_at": _created_at(mv),
+        }
+        for mv in list_versions(name, settings)
+    ]
+    model_records.replace(name, versions, aliases_of(name, settings), settings)
 
 
 @contextlib.contextmanager

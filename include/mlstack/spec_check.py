@@ -12,7 +12,7 @@ from typing import Any
 
 from mlstack import modeling, plugins
 from mlstack.exceptions import PluginError
-from mlstack.monitoring.compute import SUPPORTED
+from mlstack.monitoring.bars import SUPPORTED
 from mlstack.sources import options_problems
 from mlstack.specs import UseCaseSpec
 

@@ -89,6 +89,30 @@ promotion_decisions = sa.Table(
 )
 
 
+#: mlstack's record of the MLflow registry: each version mlstack registered, with its tags
+#: as mlstack set them (written beside every registry write; read by the lists that must not
+#: load MLflow, see :mod:`mlstack.model_records`).
+registry_versions = sa.Table(
+    "registry_versions",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: The aliases mlstack last moved: one row per (model, alias).
+registry_aliases = sa.Table(
+    "registry_aliases",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(50), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 #: Every prediction the gateway answered or scored in shadow (written in batches, off-path).
 predictions = sa.Table(
     "predictions",

@@ -11,10 +11,9 @@ champion ``previous_champion``.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import date, datetime
 from typing import Any, Final, Literal
-
-import numpy as np
 
 Alias = Literal["candidate", "challenger", "champion"]
 Variant = Literal["champion", "challenger", "shadow"]
@@ -26,6 +25,8 @@ SHADOW: Final = "shadow"
 PREVIOUS_CHAMPION: Final = "previous_champion"
 
 ALIASES: Final[tuple[Alias, ...]] = (CANDIDATE, CHALLENGER, CHAMPION)
+#: The metric promotion compares when a spec names none (``training.primary_metric``).
+DEFAULT_PRIMARY: Final[dict[str, str]] = {"classification": "roc_auc", "regression": "rmse"}
 VARIANTS: Final[tuple[Variant, ...]] = (CHAMPION, CHALLENGER, SHADOW)
 
 
@@ -38,7 +39,8 @@ def json_safe(value: Any) -> Any:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
+    np = sys.modules.get("numpy")  # no numpy loaded: no numpy scalar to convert
+    if np is not None and isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None

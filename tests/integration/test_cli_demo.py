@@ -22,6 +22,8 @@ def test_demo_runs_twice_and_replaces_the_same_days(airflow_db, embedded_setting
 
     first = invoke("demo", "--days", "3", "--rows", "300")
     assert "demo summary" in first and "3 days" in first
+    # no terminal: a line per simulated day, as it ends
+    assert "day 1/3 2026-01-01 ingest: " in first and "day 3/3 2026-01-03 ingest: " in first
     rows_after_first = catalog.get_version("credit_default")["total_rows"]
     second = invoke("demo", "--days", "3", "--rows", "300")
     assert "demo summary" in second

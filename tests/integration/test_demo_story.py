@@ -98,3 +98,16 @@ def test_demo_prints_the_story_as_a_timeline(
     # never an alert on too few labels: no realised drop before the shock
     realised = [d for d, e, _ in timeline if e == "alert: realised drop"]
     assert all(date.fromisoformat(d) >= shock_day for d in realised), timeline
+    # off a terminal the story is told while it happens: each event's line comes between
+    # the line of the day before and the line of its own day
+    lines = result.output.splitlines()
+    start = contexts[0].days[0]
+
+    def line_of(prefix: str) -> int:
+        return next(i for i, line in enumerate(lines) if line.startswith(prefix))
+
+    for day, event, _ in (timeline[shock], timeline[request], timeline[promoted]):
+        n = (date.fromisoformat(day) - start).days + 1
+        told = line_of(f"  >> {day} {event}")
+        assert line_of(f"day {n}/36 {day} ") > told, result.output
+        assert n == 1 or line_of(f"day {n - 1}/36 ") < told, result.output

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from mlstack import lake, store
 from mlstack.monitoring import history
-from mlstack.monitoring.compute import MetricRecord, watched_metric
+from mlstack.monitoring.bars import watched_metric
+from mlstack.monitoring.compute import MetricRecord
 from mlstack.stages import monitor, promote, retrain, train
 from monitor_helpers import ingest_days, shocked_credit
 from train_helpers import build_lake

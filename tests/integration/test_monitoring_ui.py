@@ -70,7 +70,7 @@ def _seed(settings: object, spec: object, tmp: Path) -> None:
     challenger's too, on the last days), feature drift, policy decisions, a rollout, a
     catalogued dataset and the model's aliases."""
     from mlstack import lake, store
-    from mlstack.monitoring.compute import watched_metric
+    from mlstack.monitoring.bars import watched_metric
 
     now = datetime.now(UTC)
     first = date(2026, 2, 1)
@@ -186,8 +186,8 @@ def _seed_models(settings: object, tmp: Path) -> None:
         source = tmp / f"model-{version}"
         source.mkdir()
         client.create_model_version("credit_default", source=str(source))
-    client.set_registered_model_alias("credit_default", "champion", "1")
-    client.set_registered_model_alias("credit_default", "challenger", "2")
+    registry.set_alias("credit_default", "champion", 1, settings)  # type: ignore[arg-type]
+    registry.set_alias("credit_default", "challenger", 2, settings)  # type: ignore[arg-type]
 
 
 def _seed_rollout(settings: object, now: datetime) -> None:

@@ -117,14 +117,14 @@ def test_dle_heteroscedastic_shift_estimate_tracks_realised_mae() -> None:
 def test_worse_than_the_bar_follows_the_metrics_direction(
     metric: str, value: float, worse: bool
 ) -> None:
-    from mlstack.monitoring.performance import bar, worse_than
+    from mlstack.monitoring.bars import bar, worse_than
 
     limit = bar(metric, 0.80 if metric == "roc_auc" else 10.0, 0.03 if metric == "roc_auc" else 0.5)
     assert worse_than(metric, value, limit) is worse
 
 
 def test_worse_than_without_a_value_or_bar_is_never_worse() -> None:
-    from mlstack.monitoring.performance import bar, worse_than
+    from mlstack.monitoring.bars import bar, worse_than
 
     assert bar("roc_auc", None, 0.03) is None
     assert not worse_than("roc_auc", None, 0.8)

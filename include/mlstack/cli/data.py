@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from mlstack.cli.output import console as make_console
-from mlstack.settings import get_settings
-from mlstack.specs import discover, get_spec, load_spec
-
-console = make_console()
+from mlstack.cli.output import (
+    Column,
+    console,
+    json_option,
+    print_json,
+    table,
+    text,
+    wide_option,
+)
 
 
 @click.group()
@@ -23,15 +25,57 @@ def usecases() -> None:
 
 
 @usecases.command("list")
-def usecases_list() -> None:
+@json_option
+@wide_option
+def usecases_list(as_json: bool, wide: bool) -> None:
     """List the use cases and whether their specs are valid."""
+    from mlstack.settings import get_settings
+    from mlstack.specs import discover
+
     specs, errors = discover(get_settings().usecases_dir)
-    table = Table("use case", "task", "owner", "datasets", "status")
-    for name, spec in specs.items():
-        table.add_row(name, spec.task, spec.owner, ", ".join(spec.datasets()), "[green]valid[/]")
-    for name in errors:
-        table.add_row(name, "", "", "", "[red]invalid[/] (mlstack usecases validate)")
-    console.print(table)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "task": spec.task,
+            "owner": spec.owner,
+            "datasets": spec.datasets(),
+            "valid": True,
+            "description": spec.description,
+        }
+        for name, spec in specs.items()
+    ] + [
+        {
+            "name": name,
+            "task": None,
+            "owner": None,
+            "datasets": [],
+            "valid": False,
+            "description": "",
+        }
+        for name in errors
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    columns = [
+        Column("use case"),
+        Column("task"),
+        Column("owner"),
+        Column("datasets"),
+        Column("status"),
+    ]
+    cells = [
+        (
+            r["name"],
+            r["task"],
+            r["owner"],
+            ", ".join(r["datasets"]),
+            "valid" if r["valid"] else "invalid (mlstack usecases validate)",
+        )
+        for r in rows
+    ]
+    notes = [str(r["description"]) for r in rows]
+    click.echo(table(columns, cells, notes=notes, wide=wide))
 
 
 @usecases.command("validate")
@@ -39,7 +83,9 @@ def usecases_list() -> None:
 def usecases_validate(paths: tuple[Path, ...]) -> None:
     """Validate specs (all use cases, or the given usecase.yaml files/folders)."""
     from mlstack.exceptions import MlstackError
+    from mlstack.settings import get_settings
     from mlstack.spec_check import spec_problems
+    from mlstack.specs import load_spec
 
     targets = list(paths) or sorted(
         p.parent for p in get_settings().usecases_dir.glob("*/usecase.yaml")
@@ -67,6 +113,7 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
 @click.argument("name")
 def usecases_new(name: str) -> None:
     """Scaffold include/usecases/NAME/usecase.yaml (and hooks.py) to edit."""
+    from mlstack.settings import get_settings
     from mlstack.specs import NAME_RE
 
     if not NAME_RE.match(name):
@@ -139,11 +186,15 @@ def _parse_day(_: click.Context, __: click.Parameter, value: str | None) -> date
 @click.option("--land", is_flag=True, help="Demo: let the simulator land the day's files first.")
 def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
     """Ingest one day of USECASE (validate, quarantine rejects, write Iceberg, catalog)."""
+    from rich.table import Table
+
     from mlstack.exceptions import MlstackError
     from mlstack.sources import land as land_files
+    from mlstack.specs import get_spec
     from mlstack.stages import catalog
     from mlstack.stages.ingest import ingest_day
 
+    out = console()
     spec = get_spec(usecase)
     if land:
         for path in land_files(spec, day):
@@ -161,7 +212,7 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
         except MlstackError as exc:
             if not committed:
                 raise
-            console.print(table)
+            out.print(table)
             rest = datasets[datasets.index(ds) :]
             raise click.ClickException(
                 f"{ds} failed: {exc}\n{' and '.join(committed)} of {day} WERE committed "
@@ -181,9 +232,9 @@ def ingest(usecase: str, day: date, dataset: str | None, land: bool) -> None:
             f"v{rec.version}",
             result.quarantine or "-",
         )
-    console.print(table)
+    out.print(table)
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {warning}")
 
 
 @click.group("catalog")
@@ -192,28 +243,40 @@ def catalog_group() -> None:
 
 
 @catalog_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def catalog_list(as_json: bool) -> None:
+@json_option
+@wide_option
+def catalog_list(as_json: bool, wide: bool) -> None:
     """List datasets with their latest version."""
     from mlstack.stages import catalog
 
     rows = catalog.list_datasets()
     if as_json:
-        click.echo(json.dumps(rows, default=str, indent=2))
+        print_json(rows)
         return
-    table = Table("dataset", "use case", "kind", "owner", "latest", "snapshot", "rows", "recorded")
-    for r in rows:
-        table.add_row(
+    columns = [
+        Column("dataset"),
+        Column("use case", wide_only=True),
+        Column("kind"),
+        Column("owner", wide_only=True),
+        Column("latest"),
+        Column("snapshot", wide_only=True),
+        Column("rows", right=True),
+        Column("recorded"),
+    ]
+    cells = [
+        (
             r["name"],
             r["usecase"],
             r["kind"],
             r["owner"],
             f"v{r['version']}" if r["version"] else "-",
-            str(r["snapshot_id"] or "-"),
-            str(r["total_rows"] or 0),
-            str(r["created_at"] or "-")[:19],
+            r["snapshot_id"] or "-",
+            r["total_rows"] or 0,
+            str(r["created_at"] or "-")[: 19 if wide else 16],
         )
-    console.print(table)
+        for r in rows
+    ]
+    click.echo(table(columns, cells, wide=wide))
 
 
 @catalog_group.command("show")
@@ -224,73 +287,97 @@ def catalog_list(as_json: bool) -> None:
     default=None,
     help="Show this version's schema and stats (default latest).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def catalog_show(dataset: str, version: int | None, as_json: bool) -> None:
+@json_option
+@wide_option
+def catalog_show(dataset: str, version: int | None, as_json: bool, wide: bool) -> None:
     """Show DATASET: description, versions, schema changes, column stats, lineage."""
     from mlstack.stages import catalog
 
     info = catalog.show_dataset(dataset)
     chosen = catalog.get_version(dataset, version) if info["versions"] else None
     if as_json:
-        click.echo(json.dumps({**info, "selected": chosen}, default=str, indent=2))
+        print_json({**info, "selected": chosen})
         return
     d = info["dataset"]
-    console.print(f"[bold]{d['name']}[/] ({d['kind']} of {d['usecase']}) — {d['description']}")
-    console.print(
-        f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · table {d['table_identifier']}"
-    )
-    console.print(f"location {d['location']}")
-    versions = Table(
-        "version",
-        "snapshot",
-        "partition",
-        "rows (table)",
-        "rows (partition)",
-        "rejected",
-        "schema change",
-        "producer",
-        title="versions (newest first)",
-    )
-    for v in info["versions"]:
-        versions.add_row(
-            f"v{v['version']}",
-            str(v["snapshot_id"]),
-            v["partition"] or "-",
-            str(v["total_rows"]),
-            str(v["partition_rows"]),
-            str(v["rejected_rows"]),
-            catalog.schema_change_text(v["schema_changes"]),
-            v["producer"],
-        )
-    console.print(versions)
+    lines = [
+        text(f"{d['name']} ({d['kind']} of {d['usecase']}) - {d['description']}", wide=wide),
+        text(
+            f"owner {d['owner']} · tags {', '.join(d['tags']) or '-'} · "
+            f"table {d['table_identifier']}",
+            wide=wide,
+        ),
+        text(f"location {d['location']}", wide=wide),
+        "",
+        table(
+            [
+                Column("version"),
+                Column("snapshot", wide_only=True),
+                Column("partition"),
+                Column("rows (table)", right=True),
+                Column("rows (partition)", right=True),
+                Column("rejected", right=True),
+                Column("schema change"),
+                Column("producer", wide_only=True),
+            ],
+            [
+                (
+                    f"v{v['version']}",
+                    v["snapshot_id"],
+                    v["partition"] or "-",
+                    v["total_rows"],
+                    v["partition_rows"],
+                    v["rejected_rows"],
+                    catalog.schema_change_text(v["schema_changes"]),
+                    v["producer"],
+                )
+                for v in info["versions"]
+            ],
+            title="versions (newest first)",
+            wide=wide,
+        ),
+    ]
     if chosen:
-        stats = Table(
-            "column",
-            "type",
-            "nulls",
-            "min",
-            "max",
-            "mean",
-            "distinct / top",
-            title=f"v{chosen['version']}: columns and statistics of "
-            f"{chosen['partition'] or 'the table'}",
-        )
         types = {c["name"]: c["type"] for c in chosen["schema"]}
-        for col, st in chosen["stats"].items():
-            stats.add_row(
-                col,
-                types.get(col, "?"),
-                str(st.get("nulls", "")),
-                _fmt(st.get("min")),
-                _fmt(st.get("max")),
-                _fmt(st.get("mean")),
-                _top(st),
-            )
-        console.print(stats)
-    lineage = Table("from", "relation", "to", title="lineage")
-    for e in info["lineage"][-30:]:
-        lineage.add_row(e["source"], e["relation"], e["target"])
-    console.print(lineage)
+        part = chosen["partition"] or "the table"
+        lines += [
+            "",
+            table(
+                [
+                    Column("column"),
+                    Column("type"),
+                    Column("nulls", right=True),
+                    Column("min", right=True),
+                    Column("max", right=True),
+                    Column("mean", right=True),
+                    Column("distinct / top"),
+                ],
+                [
+                    (
+                        col,
+                        types.get(col, "?"),
+                        st.get("nulls", ""),
+                        _fmt(st.get("min")),
+                        _fmt(st.get("max")),
+                        _fmt(st.get("mean")),
+                        _top(st),
+                    )
+                    for col, st in chosen["stats"].items()
+                ],
+                title=f"v{chosen['version']}: columns and statistics of {part}",
+                wide=wide,
+            ),
+        ]
+    edges = info["lineage"] if wide else info["lineage"][-30:]
+    lines += [
+        "",
+        table(
+            [Column("from"), Column("relation"), Column("to")],
+            [(e["source"], e["relation"], e["target"]) for e in edges],
+            title="lineage" + ("" if wide or len(edges) == len(info["lineage"]) else " (last 30)"),
+            wide=wide,
+        ),
+    ]
+    click.echo("\n".join(lines))
 
 
 def _fmt(v: Any) -> str:

@@ -1,15 +1,22 @@
-"""``mlstack demo``: the embedded demo with a progress bar and a closing summary."""
+"""``mlstack demo``: the embedded demo, its progress as it runs and a closing summary.
+
+On a terminal a live bar counts the days and the story's events print above it; anywhere
+else (``mlstack demo | tee log``, CI, a notebook) one line per simulated day and one per
+story event, flushed as they happen (:mod:`mlstack.cli.demo_progress`).
+"""
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from mlstack.cli.output import console as make_console
-from mlstack.settings import get_settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @click.command()
@@ -49,7 +56,9 @@ def demo(
     reset_only: bool,
 ) -> None:
     """Run the demo use case through the real DAGs on embedded backends (no Docker)."""
+    from mlstack.cli.demo_progress import LiveBar, LogLines
     from mlstack.demo import story as demo_run
+    from mlstack.settings import get_settings
 
     console = make_console()
     settings = get_settings()
@@ -59,27 +68,17 @@ def demo(
         if reset_only:
             return
     first = date.fromisoformat(start) if start else None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("starting", total=days)
-
-        def progress(message: str) -> None:
-            if message.startswith("day ") and bar.tasks[0].description.startswith("day "):
-                bar.advance(task)
-            bar.update(task, description=message)
-
-        ctx, results = demo_run.run(usecase, days, rows, first, progress, train_every, full)
-        bar.update(task, completed=days, description="done")
+    if sys.stdout.isatty():
+        with LiveBar(console, days) as bar:
+            ctx, results = demo_run.run(usecase, days, rows, first, bar, train_every, full)
+    else:
+        ctx, results = demo_run.run(usecase, days, rows, first, LogLines(), train_every, full)
     console.print(summary_table(results))
+    from mlstack import model_records
     from mlstack.cli.models import models_table
 
-    if (models := models_table(usecase, title="models (MLflow registry)")) is not None:
-        console.print(models)
+    if models := model_records.list_models(usecase):
+        console.print(models_table(models, title="models"), markup=False, highlight=False)
     if ctx.timeline:
         console.print(timeline_table(ctx.timeline))
     console.print(
@@ -101,6 +100,8 @@ def demo(
 
 def summary_table(results: list) -> Table:
     """One row per day: rows in/accepted/rejected, labels, snapshot, catalog versions."""
+    from rich.table import Table
+
     table = Table(title="demo summary", show_footer=True)
     tot = {"in": 0, "ok": 0, "bad": 0, "labels": 0}
     rows = []
@@ -148,6 +149,8 @@ def summary_table(results: list) -> Table:
 
 def timeline_table(events: list[tuple[str, str, str]]) -> Table:
     """The story in order: shock, alerts, the retrain policy's decisions, training, rollout."""
+    from rich.table import Table
+
     table = Table(title="timeline")
     table.add_column("day", no_wrap=True)
     table.add_column("event", no_wrap=True)

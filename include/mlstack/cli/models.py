@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import getpass
-import json
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from mlstack.specs import get_spec
-
-console = Console()
+from mlstack.cli.output import Column, console, json_option, print_json, table, wide_option
 
 
 def _actor() -> str:
@@ -23,14 +18,15 @@ def _actor() -> str:
 
 
 def _show_decision(d: Any) -> None:
+    out = console()
     colour = "red" if d.outcome == "refused" else "green"
-    console.print(f"{d.usecase} v{d.version}: [{colour}]{d.outcome}[/] ({d.action})")
+    out.print(f"{d.usecase} v{d.version}: [{colour}]{d.outcome}[/] ({d.action})")
     for gate in d.gates:
         mark = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"
-        console.print(f"  {mark} {gate.name}: {gate.detail}")
+        out.print(f"  {mark} {gate.name}: {gate.detail}")
     if not d.gates:
         for reason in d.reasons:
-            console.print(f"  {reason}")
+            out.print(f"  {reason}")
 
 
 @click.command("train")
@@ -61,22 +57,24 @@ def train_cmd(
     Same snapshots + same spec (seed) = same rows, same split, same metrics.
     """
     from mlstack import registry
+    from mlstack.specs import get_spec
     from mlstack.stages import train
 
+    out = console()
     if from_version is not None:
         tags = registry.get_version(usecase, from_version).tags
         snapshot = snapshot or int(tags["mlstack.features_snapshot"])
         if labels_snapshot is None and tags.get("mlstack.labels_snapshot"):
             labels_snapshot = int(tags["mlstack.labels_snapshot"])
-    with console.status(f"Training {usecase} ..."):
+    with out.status(f"Training {usecase} ..."):
         result = train.train(
             get_spec(usecase), snapshot_id=snapshot, labels_snapshot_id=labels_snapshot
         )
     if as_json:
-        click.echo(json.dumps(result.to_dict(), default=str, indent=2))
+        print_json(result.to_dict())
         return
     m = result.metrics[f"holdout_{result.primary_metric}"]
-    console.print(
+    out.print(
         f"[green]{usecase} v{result.version}[/] (run {result.run_id}): holdout "
         f"{result.primary_metric}={m:.4f} on {result.rows['holdout']} rows "
         f"{result.days['holdout'][0]}..{result.days['holdout'][1]}; features snapshot "
@@ -87,7 +85,7 @@ def train_cmd(
             else ""
         )
     )
-    console.print(f"Next: mlstack models evaluate {usecase} --apply")
+    out.print(f"Next: mlstack models evaluate {usecase} --apply")
 
 
 @click.group("models")
@@ -97,17 +95,37 @@ def models_group() -> None:
 
 @models_group.command("list")
 @click.argument("usecase")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def models_list(usecase: str, as_json: bool) -> None:
-    """List USECASE's model versions with aliases, metric, snapshot and last decision."""
-    from mlstack.stages import promote
+@json_option
+@wide_option
+@click.option(
+    "--registry",
+    "from_registry",
+    is_flag=True,
+    help="Read MLflow's registry first and record it in mlstack's tables (models registered "
+    "before mlstack recorded them, aliases moved in the MLflow UI). Slower: loads MLflow.",
+)
+def models_list(usecase: str, as_json: bool, wide: bool, from_registry: bool) -> None:
+    """List USECASE's model versions: aliases, metric, holdout days, snapshot, decision and
+    its reason (read from mlstack's record of the registry; MLflow is not loaded)."""
+    from mlstack import model_records
+    from mlstack.specs import get_spec
 
+    name = get_spec(usecase).name
+    if from_registry:
+        from mlstack import registry
+
+        registry.sync_records(name)
+    rows = model_records.list_models(name)
     if as_json:
-        rows = promote.list_models(get_spec(usecase))
-        click.echo(json.dumps(rows, default=str, indent=2))
+        print_json(rows)
         return
-    table = models_table(usecase)
-    console.print(table if table is not None else f"{usecase} has no registered model yet")
+    if not rows:
+        click.echo(
+            f"{usecase} has no registered model in mlstack's record; models registered "
+            f"before it was kept: `mlstack models list {usecase} --registry`"
+        )
+        return
+    click.echo(models_table(rows, wide=wide))
 
 
 @models_group.command("evaluate")
@@ -116,6 +134,7 @@ def models_list(usecase: str, as_json: bool) -> None:
 @click.option("--apply", "do_apply", is_flag=True, help="Move aliases and record the decision.")
 def models_evaluate(usecase: str, version: int | None, do_apply: bool) -> None:
     """Run the promotion gates for VERSION (default: the candidate) against the champion."""
+    from mlstack.specs import get_spec
     from mlstack.stages import promote
 
     spec = get_spec(usecase)
@@ -126,59 +145,76 @@ def models_evaluate(usecase: str, version: int | None, do_apply: bool) -> None:
         )
     _show_decision(decision)
     if not do_apply:
-        console.print("(dry run: nothing changed; add --apply to record it)")
+        console().print("(dry run: nothing changed; add --apply to record it)")
 
 
 @models_group.command("history")
 @click.argument("usecase")
-def models_history(usecase: str) -> None:
-    """Every promotion decision of USECASE, newest first."""
-    from mlstack.stages import promote
+@click.option("--limit", type=int, default=50, show_default=True, help="Decisions shown.")
+@json_option
+@wide_option
+def models_history(usecase: str, limit: int, as_json: bool, wide: bool) -> None:
+    """Every promotion decision of USECASE, newest first, its reasons under it."""
+    from mlstack import model_records
 
-    table = Table("id", "when", "version", "action", "outcome", "vs", "by", "reasons")
-    for r in promote.history(usecase):
-        table.add_row(
-            str(r["id"]),
-            str(r["created_at"])[:19],
-            str(r["model_version"]),
+    rows = model_records.decisions(usecase, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    columns = [
+        Column("id", right=True),
+        Column("when"),
+        Column("version"),
+        Column("action"),
+        Column("outcome"),
+        Column("vs"),
+        Column("by", wide_only=True),
+    ]
+    cells = [
+        (
+            r["id"],
+            str(r["created_at"])[:16],
+            f"v{r['model_version']}",
             r["action"],
             r["outcome"],
-            str(r["compared_with"] or ""),
+            f"v{r['compared_with']}" if r["compared_with"] else "",
             r["actor"],
-            "; ".join(r["reasons"])[:90],
         )
-    console.print(table)
+        for r in rows
+    ]
+    notes = ["; ".join(r["reasons"]) for r in rows]
+    click.echo(table(columns, cells, notes=notes, wide=wide, title=f"{usecase} decisions"))
 
 
-def models_table(usecase: str, title: str | None = None) -> Table | None:
-    """Each model version: aliases, holdout metric, data snapshot and promotion decision."""
-    from mlstack.stages import promote
-
-    rows = promote.list_models(get_spec(usecase))
-    if not rows:
-        return None
-    table = Table(
-        "version",
-        "aliases",
-        "holdout metric",
-        "holdout days",
-        "snapshot (features)",
-        "decision",
-        "reason",
-        title=title or f"{usecase} models",
-    )
-    for r in rows:
-        value = f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else ""
-        table.add_row(
+def models_table(rows: list[dict[str, Any]], *, wide: bool = False, title: str = "") -> str:
+    """Model versions (:func:`mlstack.model_records.list_models` rows) as a table: aliases,
+    holdout metric and days, features snapshot, decision; each reason on a line under its
+    row (with ``wide``: the run id and labels snapshot too, the reason as a last column)."""
+    columns = [
+        Column("version"),
+        Column("aliases"),
+        Column("holdout metric"),
+        Column("holdout days"),
+        Column("features snapshot", wide_only=True),
+        Column("labels snapshot", wide_only=True),
+        Column("run", wide_only=True),
+        Column("decision"),
+    ]
+    cells = [
+        (
             f"v{r['version']}",
             ", ".join(r["aliases"]),
-            value,
+            f"{r['metric']} {r['value']:.4f}" if r["value"] is not None else "",
             r["holdout_days"] or "",
-            str(r["features_snapshot"] or ""),
+            r["features_snapshot"] or "",
+            r["labels_snapshot"] or "",
+            r["run_id"] or "",
             r["promotion"] or "",
-            (r["reason"] or "")[:100],
         )
-    return table
+        for r in rows
+    ]
+    notes = [r["reason"] or "" for r in rows]
+    return table(columns, cells, notes=notes, wide=wide, title=title or None)
 
 
 @click.command("promote")
@@ -194,6 +230,7 @@ def models_table(usecase: str, title: str | None = None) -> Table | None:
 @click.option("--reason", required=True, help="Why (kept in the audit trail).")
 def promote_cmd(usecase: str, version: int, to: str, reason: str) -> None:
     """Human override: put VERSION on --to without gates; recorded with the reason."""
+    from mlstack.specs import get_spec
     from mlstack.stages import promote
 
     _show_decision(
@@ -206,6 +243,7 @@ def promote_cmd(usecase: str, version: int, to: str, reason: str) -> None:
 @click.option("--reason", default="manual rollback", show_default=True, help="Why.")
 def rollback_cmd(usecase: str, reason: str) -> None:
     """Give 'champion' back to the previous champion; recorded."""
+    from mlstack.specs import get_spec
     from mlstack.stages import promote
 
     _show_decision(promote.rollback(get_spec(usecase), reason=reason, actor=_actor()))

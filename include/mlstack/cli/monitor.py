@@ -7,15 +7,13 @@ the pages draw.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.markup import escape
 
+from mlstack.cli.output import console, json_option, print_json
 from mlstack.monitoring import report_keys
-from mlstack.specs import get_spec
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -44,7 +42,9 @@ def latest_threshold(points: list[dict[str, Any]], key: str = "threshold") -> fl
 def rollout_lines(summary: dict[str, Any] | None, url: Callable[[str], str] = str) -> list[str]:
     """The rollout as terminal lines: state, versions, stage, split, then each decision with
     its reasons and the ``url`` of its HTML report (``url`` maps a lake key)."""
-    from mlstack.monitoring.views import split_text  # lazy: the read model loads pandas, sklearn
+    from rich.markup import escape
+
+    from mlstack.monitoring.views import split_text
 
     if summary is None:
         return ["No rollout yet."]
@@ -74,17 +74,16 @@ def monitor_group() -> None:
 @monitor_group.command("show")
 @click.argument("usecase")
 @click.option("--days", type=int, default=30, show_default=True, help="Days of history shown.")
-@click.option("--json", "as_json", is_flag=True, help="Print the data as JSON.")
+@json_option
 def show_cmd(usecase: str, days: int, as_json: bool) -> None:
     """Show USECASE's champion/challenger, metric series, alerts, retrain decisions and the
     latest rollout."""
     from mlstack import lake
-    from mlstack.cli.output import console
-    from mlstack.monitoring import views  # lazy: the read model loads pandas and scikit-learn
+    from mlstack.monitoring import views
 
     data = views.overview(usecase, days)
     if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        print_json(data)
         return
     out = console()
     aliases = ", ".join(f"{k} v{v}" for k, v in sorted(data["aliases"].items())) or "no model"
@@ -149,6 +148,7 @@ def _print_series(out: Any, name: str, points: list[dict[str, Any]]) -> None:
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Day to monitor.")
 def run_cmd(usecase: str, day: Any) -> None:
     """Monitor one DAY of USECASE and apply the retrain policy (no Asset is emitted)."""
+    from mlstack.specs import get_spec
     from mlstack.stages import monitor, retrain
 
     spec = get_spec(usecase)
@@ -157,7 +157,7 @@ def run_cmd(usecase: str, day: Any) -> None:
     if result.evidence is not None:
         decision = retrain.evaluate(spec, result.evidence)
         out |= {"decision": decision.decision, "reason": decision.reason}
-    click.echo(json.dumps(out, indent=2, default=str))
+    print_json(out)
 
 
 COMMANDS = (monitor_group,)

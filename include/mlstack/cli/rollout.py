@@ -3,11 +3,9 @@ rollout by hand (the ``<usecase>__rollout`` DAG does the same on the challenger 
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from mlstack.cli.output import console
+from mlstack.cli.output import console, json_option, print_json
 
 
 @click.group()
@@ -17,11 +15,23 @@ def rollout() -> None:
 
 @rollout.command("status")
 @click.argument("usecase")
-def rollout_status(usecase: str) -> None:
-    """The latest rollout of USECASE and its decisions."""
-    from mlstack.stages import rollout as ro
+@click.option("--limit", type=int, default=50, show_default=True, help="Decisions read.")
+@json_option
+def rollout_status(usecase: str, limit: int, as_json: bool) -> None:
+    """The latest rollout of USECASE: state, versions, stage and traffic split, then its
+    decisions with their reasons (consecutive waits folded into one line)."""
+    from mlstack import lake
+    from mlstack.cli.monitor import rollout_lines
+    from mlstack.monitoring import views
+    from mlstack.stages import rollout_records
 
-    click.echo(json.dumps(ro.status(usecase), indent=2, default=str))
+    found = rollout_records.status(usecase, limit=limit)
+    if as_json:
+        print_json(found)
+        return
+    out = console()
+    for line in rollout_lines(views.rollout_summary(found), lake.url):
+        out.print(line)
 
 
 @rollout.command("start")
@@ -65,10 +75,9 @@ def rollout_analyse(usecase: str, apply_: bool) -> None:
         raise click.ClickException(f"{usecase} has no running rollout")
     row, ev, d = ro.analyse(spec, current["rollout_id"])
     if apply_:
-        click.echo(json.dumps(ro.act(spec, row, ev, d, actor="cli"), indent=2, default=str))
+        print_json(ro.act(spec, row, ev, d, actor="cli"))
     else:
-        out = {"action": d.action, "reasons": d.reasons, "evidence": ev.to_dict()}
-        click.echo(json.dumps(out, indent=2, default=str))
+        print_json({"action": d.action, "reasons": d.reasons, "evidence": ev.to_dict()})
 
 
 COMMANDS = (rollout,)

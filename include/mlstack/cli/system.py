@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-from mlstack import lake, store
-from mlstack.settings import get_settings
-
 
 @click.command()
 @click.option(
@@ -21,6 +18,9 @@ def init(extra_buckets: tuple[str, ...]) -> None:
 
     Idempotent: safe to run on every start.
     """
+    from mlstack import lake, store
+    from mlstack.settings import get_settings
+
     s = get_settings()
     lake.prepare(s)
     for bucket in extra_buckets:
@@ -47,6 +47,7 @@ def mlflow_accounts(admin_user: str) -> None:
     import os
 
     from mlstack import mlflow_access
+    from mlstack.settings import get_settings
 
     password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
     if not password:

@@ -5,6 +5,7 @@
 ``rollout``    a new challenger's rollout through the real DAG with live simulated traffic
 ``timeline``   how the story's events read on the closing timeline
 ``context``    what the steps share (the run's context, a day's result row)
+``progress``   the hooks the run tells its progress through (days, story events)
 ``simulator``  the use cases' data simulators (what lands in the lake each day)
 ``traffic``    simulated gateway traffic (requests, then their labels as feedback)
 

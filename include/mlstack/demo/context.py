@@ -42,6 +42,8 @@ class DemoContext:
     story_state: dict[str, Any] = field(default_factory=dict)
     #: Train every this many days of new labels besides retrain requests (0: first model only).
     train_every: int = 0
+    #: Told of each timeline row as it is added (the live progress shows the story).
+    on_event: Callable[[str, str, str], None] | None = None
 
 
 #: A step run for every day: ``(ctx, day, result)``; it fills ``result`` and the timeline.
@@ -51,5 +53,7 @@ FinalStep = Callable[[DemoContext, list[DayResult]], None]
 
 
 def add_event(ctx: DemoContext, day: date | str, event: str, evidence: str = "") -> None:
-    """Append one timeline row (day, event, evidence)."""
+    """Append one timeline row (day, event, evidence) and tell ``ctx.on_event``."""
     ctx.timeline.append((str(day), event, evidence))
+    if ctx.on_event is not None:
+        ctx.on_event(str(day), event, evidence)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import yaml
 
 from mlstack.airflow.runner import load_dags, prepare_airflow, quiet
 from mlstack.demo.context import DayResult, DemoContext, FinalStep, Step
+from mlstack.demo.progress import Progress
 from mlstack.demo.rollout import DEMO_MAX_P99_LATENCY_MS
 from mlstack.demo.steps import final_reproduce, step_ingest, step_monitor, step_train
 from mlstack.exceptions import MlstackError
@@ -106,11 +106,14 @@ def run(
     days: int = 30,
     rows: int | None = None,
     start: date | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     train_every: int = 0,
     full: bool = False,
 ) -> tuple[DemoContext, list[DayResult]]:
     """Run ``days`` days of ``usecase`` through its DAGs; return the per-day results.
+
+    ``progress`` hears of each stage, day and story event as it happens (see
+    :class:`~mlstack.demo.progress.Progress`).
 
     ``train_every``: also train every this many days of new labels (0: only the first model
     and the retrain requests; see :mod:`mlstack.demo.steps` for why that is the default).
@@ -134,10 +137,11 @@ def _run(
     days: int,
     rows: int | None,
     start: date | None,
-    progress: Callable[[str], None] | None,
+    progress: Progress | None,
     train_every: int = 0,
     full: bool = False,
 ) -> tuple[DemoContext, list[DayResult]]:
+    tell = progress or Progress()
     s = get_settings()
     s.home.mkdir(parents=True, exist_ok=True)
     log_file = s.home / "demo.log"
@@ -151,7 +155,7 @@ def _run(
     spec = get_spec(usecase, s.usecases_dir)
     sim = simulator.model_copy(update={"rows_per_day": rows or simulator.rows_per_day})
     first = start or sim.start
-    (progress or (lambda _: None))("preparing Airflow (first run migrates its database)")
+    tell.stage("preparing Airflow (first run migrates its database)")
     prepare_airflow(s, log_file)
     with quiet(log_file):
         dags = load_dags()
@@ -163,24 +167,28 @@ def _run(
         spec.model_copy(update={"simulator": sim}),
         [first + timedelta(days=i) for i in range(days)],
         train_every=train_every,
+        on_event=tell.event,
     )
     shock = int((sim.options or {}).get("shock_after_days", -1))
+    scripted = None
     if 0 <= shock < days:
-        ctx.timeline.append(
-            (
-                str(first + timedelta(days=shock)),
-                "scripted shock",
-                "simulator: incomes down, "
-                "debt ratios and default rate up (labels show it only later)",
-            )
+        scripted = (
+            str(first + timedelta(days=shock)),
+            "scripted shock",
+            "simulator: incomes down, debt ratios and default rate up (labels show it only later)",
         )
+        ctx.timeline.append(scripted)
     results = []
-    for day in ctx.days:
-        (progress or (lambda _: None))(f"day {day}")
+    for index, day in enumerate(ctx.days, 1):
+        tell.day_started(index, days, day)
+        if scripted and scripted[0] == str(day):
+            tell.event(*scripted)
         result = DayResult(day)
         for step in STEPS:
             step(ctx, day, result)
         results.append(result)
+        tell.day_done(index, days, result)
+    tell.stage("re-training the newest model on its own snapshots")
     for final in FINAL_STEPS:
         final(ctx, results)
     return ctx, results

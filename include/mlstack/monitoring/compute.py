@@ -26,23 +26,12 @@ import pandas as pd
 
 from mlstack import modeling
 from mlstack.monitoring import drift, performance, quality
+from mlstack.monitoring.bars import bar, worse_than
 from mlstack.specs import UseCaseSpec
 from mlstack.vocabulary import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, SHADOW
 
 #: Columns the windows add to a model's features (never monitored as features).
 INTERNAL = ["_score", "_label", "_version", "_variant", "_prediction_id"]
-#: Metrics the monitor and the retrain policy can watch, per task.
-SUPPORTED = {
-    "classification": (
-        "roc_auc",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "business_value_per_row",
-    ),
-    "regression": ("mae", "rmse"),
-}
 
 
 @dataclass
@@ -189,14 +178,6 @@ def split_columns(spec: UseCaseSpec) -> tuple[list[str], list[str]]:
 
 
 # --- performance --------------------------------------------------------------------------------
-
-
-def watched_metric(spec: UseCaseSpec) -> str:
-    """The metric monitoring and the retrain policy compare with the champion's holdout."""
-    name = spec.retraining.metric or modeling.primary_metric(spec).name
-    if name not in SUPPORTED[spec.task]:
-        name = "roc_auc" if spec.task == "classification" else "rmse"
-    return name
 
 
 def performance_metrics(
@@ -369,10 +350,10 @@ def _estimated(
 ) -> None:
     """Estimated performance (CBPE/DLE) against the alert bar (into ``out``)."""
     metric = ref.metric
-    limit = performance.bar(metric, ref.value, spec.monitoring.performance_drop)
+    limit = bar(metric, ref.value, spec.monitoring.performance_drop)
     est = performance_metrics(spec, ref, current, estimated=True)
     value = est.get(metric)
-    worse = performance.worse_than(metric, value, limit)
+    worse = worse_than(metric, value, limit)
     out.metrics.append(
         MetricRecord.of(
             f"estimated_{metric}", value, threshold=limit, alert=worse, details=est, day=day
@@ -400,7 +381,7 @@ def _realised(
 ) -> None:
     """Label coverage and, on enough labels, realised performance (into ``out``)."""
     metric = ref.metric
-    limit = performance.bar(metric, ref.value, spec.monitoring.performance_drop)
+    limit = bar(metric, ref.value, spec.monitoring.performance_drop)
     lday = labelled.attrs.get("day", day)
     have = labelled[labelled["_label"].notna()]
     coverage = len(have) / len(labelled)
@@ -417,7 +398,7 @@ def _realised(
     pooled = labelled.attrs.get("days")  # (first, last) labelled day, when pooled
     real = performance_metrics(spec, ref, have, estimated=False)
     value = real.get(metric)
-    worse = performance.worse_than(metric, value, limit)
+    worse = worse_than(metric, value, limit)
     out.metrics.append(
         MetricRecord.of(
             f"realised_{metric}",

@@ -10,22 +10,20 @@ the retrain policy's decisions (``retrain_requests``, written by
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import pandas as pd
 import sqlalchemy as sa
 
 from mlstack import lake, store
-from mlstack.monitoring import report_keys, reports
-from mlstack.monitoring.compute import (
-    AlertRecord,
-    MetricRecord,
-    Reference,
-    split_columns,
-)
+from mlstack.monitoring import report_keys
 from mlstack.settings import Settings
 from mlstack.specs import UseCaseSpec
 from mlstack.vocabulary import CHAMPION
+
+if TYPE_CHECKING:  # the writers' types; the queries (what the lists read) load no pandas
+    import pandas as pd
+
+    from mlstack.monitoring.compute import AlertRecord, MetricRecord, Reference
 
 # --- writing ------------------------------------------------------------------------------------
 
@@ -113,6 +111,9 @@ def write_report(
 ) -> str:
     """Evidently's drift report (HTML + JSON, on a sample) at the day's report key; returns
     the HTML's URL."""
+    from mlstack.monitoring import reports
+    from mlstack.monitoring.compute import split_columns
+
     numeric, categorical = split_columns(spec)
     rendered = reports.drift_report(
         ref.frame,

@@ -340,26 +340,3 @@ class LossEstimator:
         mae = float(np.mean(np.clip(self._abs.predict(x), 0, None)))
         rmse = float(np.sqrt(np.mean(np.clip(self._sq.predict(x), 0, None))))
         return {"mae": mae, "rmse": rmse}
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better (errors and losses are not)."""
-    return metric not in {"mae", "rmse", "mse", "log_loss", "brier"}
-
-
-def bar(metric: str, reference: float | None, allowed_drop: float) -> float | None:
-    """The bar ``allowed_drop`` worse than ``reference`` (below it when higher is better,
-    above it for errors); None without a reference. Monitoring alerts on the bar
-    ``monitoring.performance_drop`` from the champion's holdout value, the retrain policy
-    acts on the one ``retraining.metric_drop`` from it."""
-    if reference is None:
-        return None
-    return reference - allowed_drop if higher_is_better(metric) else reference + allowed_drop
-
-
-def worse_than(metric: str, value: float | None, limit: float | None) -> bool:
-    """Whether ``value`` of ``metric`` is worse than the bar ``limit`` (False when either is
-    missing or NaN): the one comparison the monitor's alerts and the retrain policy share."""
-    if value is None or limit is None:
-        return False
-    return bool(value < limit) if higher_is_better(metric) else bool(value > limit)

@@ -13,8 +13,10 @@ from, so that a figure looks the same in both: plain dicts and lists, JSON-ready
   page may stream (the layout itself is :mod:`mlstack.monitoring.report_keys`).
 * :func:`catalog_versions` — the use case's datasets, versions and lineage.
 
-Queries live in :mod:`mlstack.monitoring.history`, :mod:`mlstack.stages.rollout` and
-:mod:`mlstack.stages.catalog`; this module composes and shapes them.
+Queries live in :mod:`mlstack.monitoring.history`, :mod:`mlstack.stages.rollout_records`,
+:mod:`mlstack.stages.catalog` and :mod:`mlstack.model_records` (the aliases as mlstack
+recorded them); this module composes and shapes them, and loads no numpy, pandas,
+scikit-learn or MLflow (``mlstack monitor show`` answers in about a second).
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from mlstack import lake, registry
+from mlstack import lake, model_records
 from mlstack.monitoring import history, report_keys
-from mlstack.monitoring.compute import watched_metric
+from mlstack.monitoring.bars import bar, watched_metric
 from mlstack.monitoring.history import Point
-from mlstack.monitoring.performance import bar
 from mlstack.settings import get_settings
 from mlstack.specs import UseCaseSpec, discover, get_spec
-from mlstack.stages import catalog, rollout
+from mlstack.stages import catalog, rollout_records
 from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 #: Decisions read per rollout (waits are many; they are collapsed before they are shown).
@@ -178,7 +179,7 @@ def rollout_summary(status: dict[str, Any]) -> dict[str, Any] | None:
 
 def rollout_view(usecase: str) -> dict[str, Any] | None:
     """The use case's latest rollout, summarised (see :func:`rollout_summary`)."""
-    return rollout_summary(rollout.status(usecase, limit=ROLLOUT_DECISIONS))
+    return rollout_summary(rollout_records.status(usecase, limit=ROLLOUT_DECISIONS))
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def overview(usecase: str, days: int = 30, *, features: int = 6) -> dict[str, An
     }
     return {
         "usecase": usecase,
-        "aliases": registry.aliases_of(usecase),
+        "aliases": model_records.aliases(usecase),
         "since": since.isoformat(),
         "series": series,
         "challenger_series": challenger,
@@ -273,11 +274,11 @@ def summary(usecase: str) -> dict[str, Any]:
     """One row for a summary table: ``usecase``, ``status`` (see :func:`status_of`),
     ``champion`` and ``challenger`` (versions or None), ``last_alert`` ({day, kind,
     message} or None) and ``last_decision`` ({day, decision, reason} or None)."""
-    aliases = registry.aliases_of(usecase)
+    aliases = model_records.aliases(usecase)
     last_day = history.last_run_date(usecase)
     alerts = history.alerts(usecase, limit=1)
     decisions = history.decisions(usecase, limit=1)
-    ro = rollout.status(usecase, limit=1)["rollout"]
+    ro = rollout_records.status(usecase, limit=1)["rollout"]
     rolling_out = ro is not None and ro["state"] == "running"
     last_alert = alerts[0] if alerts else None
     return {

@@ -29,12 +29,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mlstack import lake, modeling, registry, store
+from mlstack.monitoring.bars import watched_metric
 from mlstack.monitoring.compute import (
     Reference,
     answered,
     performance_metrics,
     source_is_gateway,
-    watched_metric,
 )
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec

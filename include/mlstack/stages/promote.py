@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import modeling, plugins, registry, store
+from mlstack import model_records, modeling, plugins, registry, store
 from mlstack.exceptions import ModelNotFound, PromotionRefused
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
@@ -488,43 +488,24 @@ def _previous_champion(usecase: str, version: int, s: Settings) -> int | None:
 def history(
     usecase: str, settings: Settings | None = None, *, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """The latest decisions of a use case, newest first."""
-    c = store.promotion_decisions.c
-    with store.engine(settings or get_settings()).connect() as conn:
-        rows = conn.execute(
-            sa.select(store.promotion_decisions)
-            .where(c.usecase == usecase)
-            .order_by(c.id.desc())
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in rows]
+    """The latest decisions of a use case, newest first (read by :mod:`mlstack.model_records`)."""
+    return model_records.decisions(usecase, settings, limit=limit)
 
 
 def list_models(spec: UseCaseSpec, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every registered version: aliases, primary metric, snapshots and last decision."""
+    """Every registered version as MLflow has it: aliases, primary metric, snapshots and last
+    decision (the lists read mlstack's record instead: :func:`model_records.list_models`)."""
     s = settings or get_settings()
-    aliases = registry.aliases_of(spec.name, s)
     by_version: dict[int, list[str]] = {}
-    for alias, v in aliases.items():
+    for alias, v in registry.aliases_of(spec.name, s).items():
         by_version.setdefault(v, []).append(alias)
-    out = []
-    for mv in registry.list_versions(spec.name, s):
-        tags = dict(mv.tags)
-        out.append(
-            {
-                "version": int(mv.version),
-                "aliases": sorted(by_version.get(int(mv.version), [])),
-                "run_id": mv.run_id,
-                "metric": tags.get("mlstack.primary_metric"),
-                "value": float(tags["mlstack.primary_value"])
-                if "mlstack.primary_value" in tags
-                else None,
-                "features_snapshot": tags.get("mlstack.features_snapshot"),
-                "labels_snapshot": tags.get("mlstack.labels_snapshot"),
-                "holdout_days": tags.get("mlstack.holdout_days"),
-                "promotion": tags.get("mlstack.promotion"),
-                "reason": tags.get("mlstack.promotion_reason", ""),
-                "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
-            }
+    return [
+        model_records.version_row(
+            int(mv.version),
+            mv.run_id,
+            dict(mv.tags),
+            datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
+            by_version.get(int(mv.version), []),
         )
-    return out
+        for mv in registry.list_versions(spec.name, s)
+    ]

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from mlstack import store
-from mlstack.monitoring.performance import bar, higher_is_better, worse_than
+from mlstack.monitoring.bars import bar, higher_is_better, worse_than
 from mlstack.settings import Settings
 from mlstack.specs import RetrainingSpec, UseCaseSpec
 

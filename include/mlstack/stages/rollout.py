@@ -50,12 +50,16 @@ from mlstack.exceptions import RolloutError
 from mlstack.monitoring import report_keys
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import RolloutSpec, UseCaseSpec
+from mlstack.stages import rollout_records
 from mlstack.vocabulary import CHALLENGER, CHAMPION, SHADOW, json_safe
 
 log = logging.getLogger(__name__)
 
 WAIT, NEXT_STAGE, PROMOTE, ROLLBACK, HALT = "wait", "next_stage", "promote", "rollback", "halt"
-RUNNING = "running"
+RUNNING = rollout_records.RUNNING
+# the reads live in rollout_records (no numpy, pandas or MLflow); named here as before
+running = rollout_records.running
+status = rollout_records.status
 FINAL_STATES = {PROMOTE: "promoted", ROLLBACK: "rolled_back", HALT: "halted"}
 
 
@@ -409,19 +413,6 @@ def _row(conn: Any, rollout_id: str) -> Any:
     return row
 
 
-def running(usecase: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    """The use case's running rollout as a dict, or None."""
-    c = store.rollouts.c
-    with store.engine(settings or get_settings()).connect() as conn:
-        row = conn.execute(
-            sa.select(store.rollouts)
-            .where(c.usecase == usecase, c.state == RUNNING)
-            .order_by(c.started_at.desc())
-            .limit(1)
-        ).first()
-    return dict(row._mapping) if row else None
-
-
 def start(
     spec: UseCaseSpec,
     *,
@@ -752,30 +743,4 @@ def act(
         "reasons": d.reasons,
         "stage": ev.stage.name,
         "report": report_uri,
-    }
-
-
-def status(usecase: str, settings: Settings | None = None, limit: int = 20) -> dict[str, Any]:
-    """The latest rollout of a use case and its decisions, newest first."""
-    s = settings or get_settings()
-    c, dc = store.rollouts.c, store.rollout_decisions.c
-    with store.engine(s).connect() as conn:
-        row = conn.execute(
-            sa.select(store.rollouts)
-            .where(c.usecase == usecase)
-            .order_by(c.started_at.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return {"usecase": usecase, "rollout": None, "decisions": []}
-        decisions = conn.execute(
-            sa.select(dc.id, dc.stage_index, dc.action, dc.reasons, dc.report_uri, dc.created_at)
-            .where(dc.rollout_id == row.rollout_id)
-            .order_by(dc.id.desc())
-            .limit(limit)
-        ).all()
-    return {
-        "usecase": usecase,
-        "rollout": json_safe(dict(row._mapping)),
-        "decisions": [json_safe(dict(d._mapping)) for d in decisions],
     }

@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from mlstack.monitoring.bars import watched_metric
 from mlstack.monitoring.compute import (
     AlertRecord,
     DayFigures,
@@ -15,7 +16,6 @@ from mlstack.monitoring.compute import (
     Reference,
     compute,
     variants,
-    watched_metric,
 )
 
 DAY = date(2026, 3, 10)

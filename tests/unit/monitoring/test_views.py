@@ -4,6 +4,7 @@ catalog's versions saying "schema changed" exactly when the CLI names a change."
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -183,7 +184,11 @@ def test_catalog_versions_schema_changed_only_where_the_cli_names_a_change(
     assert [m["target"] for m in dataset["models"]] == ["m/v1"]
     out = CliRunner().invoke(main, ["catalog", "show", "credit_default"], terminal_width=200)
     assert out.exit_code == 0, out.output
-    rows = {line.split()[1]: line for line in out.output.splitlines() if "│ v" in line}
+    rows = {
+        line.split()[0]: line
+        for line in out.output.splitlines()
+        if re.match(r"v\d+ ", line)  # the versions table's rows
+    }
     assert "none" in rows["v2"] and "+region" in rows["v3"] and "initial" in rows["v1"]
     assert views.catalog_versions("diabetes") == []
 

@@ -1,0 +1,169 @@
+"""Benchmark of deploy mode: what the TLS proxy costs the gateway, and the stack's idle memory.
+
+Brings the stack up in deploy mode (docker-compose.deploy.yml; its own compose project,
+Caddy bound to 127.0.0.2 so a `make e2e` can run beside it), then from one container on the
+proxy network — the project image running the load generator below — sends the same request
+at 16 connections, in the same run:
+
+  direct         http://gateway:8000   (what a client inside the stack reaches)
+  through Caddy  https://caddy         (TLS with Caddy's own CA, HTTP/1.1 keep-alive)
+
+The request is ``GET /v1/<usecase>`` (the gateway's served-state answer): the cheapest thing
+the gateway does, so the proxy's share of the time is as large as it can be — an upper bound
+of the overhead on predictions, which cost the gateway more. Then the idle memory of every
+container, against the issue's ceiling of 2.5 GB. Writes bench/results/deploy.md.
+
+    .venv/bin/python bench/bench_deploy.py [--duration 20] [--settle 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "infra"))
+sys.path.insert(0, str(ROOT / "bench"))
+import stack as stackctl  # noqa: E402  (infra/stack.py)
+from bench_stack import docker_version, git_head, idle_memory, timed_up  # noqa: E402
+
+PROJECT = "mlstack-benchdeploy"
+USECASE = "credit_default"
+RESULTS = ROOT / "bench" / "results" / "deploy.md"
+CEILING_MIB = 2.5 * 1000**3 / 2**20  # the issue's 2.5 GB
+
+#: the load generator, run inside the project image: N connections for D seconds
+LOAD = r"""
+import asyncio, json, ssl, sys, time
+import httpx
+
+url, connections, duration, ca = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+
+async def main():
+    verify = ssl.create_default_context(cafile=ca) if url.startswith("https") else False
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    latencies, errors = [], 0
+    async with httpx.AsyncClient(verify=verify, limits=limits, timeout=30) as http:
+        for _ in range(connections * 5):  # warm-up: connections and TLS sessions
+            await http.get(url)
+        stop = time.perf_counter() + duration
+
+        async def worker():
+            nonlocal errors
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                answer = await http.get(url)
+                latencies.append(time.perf_counter() - start)
+                errors += answer.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+    print(json.dumps({"requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
+                      "p50_ms": pick(0.5), "p99_ms": pick(0.99)}))
+
+asyncio.run(main())
+"""
+
+
+def load(compose: stackctl.Compose, url: str, ca: Path, connections: int, duration: float) -> dict:
+    """Run the load generator in a container on the stack's proxy network; its figures."""
+    env = compose.settings()
+    image = env.get("MLSTACK_IMAGE", "mlstack:local")
+    out = subprocess.run(
+        ["docker", "run", "--rm", "-i", "--network", f"{PROJECT}_proxy",
+         "-v", f"{ca}:/tmp/ca.crt:ro", image,
+         "python", "-", url, str(connections), str(duration), "/tmp/ca.crt"],
+        input=LOAD, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def report(
+    figures: dict[str, dict], memory: dict[str, float], args, uptime: str, caddy: str
+) -> str:
+    direct, proxied = figures["direct"], figures["through Caddy"]
+    overhead = 1 - proxied["rps"] / direct["rps"]
+    total = sum(memory.values())
+    rows = "\n".join(
+        f"| {name} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['errors']} |"
+        for name, f in figures.items()
+    )
+    per_service = "\n".join(f"| {name} | {mib:.0f} |" for name, mib in sorted(memory.items()))
+    return f"""# Deploy mode: the TLS proxy's cost and idle memory
+
+`python bench/bench_deploy.py --duration {args.duration:.0f} --settle {args.settle:.0f}` at
+{git_head()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} CPUs,
+Docker {docker_version()}, stand-in images where the registry is unreachable
+(`CADDY_IMAGE={caddy}`). Load average before the
+run: {uptime}.
+
+## Gateway, {args.connections} connections, `GET /v1/{USECASE}`, same run, same client container
+
+| path | req/s | p50 ms | p99 ms | errors |
+|---|---:|---:|---:|---:|
+{rows}
+
+Throughput lost through the proxy: **{overhead:.1%}** (goal ≤ 15 %). The request is the
+gateway's cheapest; on predictions the proxy's share is smaller.
+
+## Idle memory of the deploy stack ({args.settle:.0f} s after healthy)
+
+| service | MiB |
+|---|---:|
+{per_service}
+| **total** | **{total:.0f}** (ceiling 2.5 GB = {CEILING_MIB:.0f} MiB) |
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=20, help="seconds of load per path")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--settle", type=float, default=120, help="idle seconds before memory")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    uptime = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = Path(tmp) / "bench.env"
+        stackctl.set_env(env_file, {**stackctl.deploy_settings(host="caddy"),
+                                    "DEPLOY_BIND": "127.0.0.2"})  # fmt: skip
+        stackctl.ensure_env(env_file, project=PROJECT)
+        compose = stackctl.Compose(PROJECT, env_file)
+        compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
+        try:
+            compose.run("build", capture=True)
+            started = timed_up(compose)
+            stackctl.say(f"bench: deploy stack ready after {started:.0f}s")
+            ca = stackctl.export_ca(compose, Path(tmp) / "ca.crt")
+            os.chmod(tmp, 0o755)
+            assert ca is not None
+            ca.chmod(0o644)
+            memory = idle_memory(compose, args.settle)
+            figures = {}
+            for name, base in (
+                ("direct", "http://gateway:8000"),
+                ("through Caddy", "https://caddy"),
+            ):
+                figures[name] = load(compose, f"{base}/v1/{USECASE}", ca, args.connections,
+                                     args.duration)  # fmt: skip
+                stackctl.say(f"bench: {name}: {figures[name]}")
+        finally:
+            compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
+    text = report(figures, memory, args, uptime, os.environ.get("CADDY_IMAGE", "caddy:2"))
+    args.output.write_text(text)
+    stackctl.say(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
