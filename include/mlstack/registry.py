@@ -239,7 +239,8 @@ def aliases_of(name: str, settings: Settings | None = None) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def _pickle_allowed() -> Iterator[None]:
+def pickle_allowed() -> Iterator[None]:
+    """MLflow's ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` on for the block."""
     old = os.environ.get(PICKLE_ENV)
     os.environ[PICKLE_ENV] = "true"
     try:
@@ -256,7 +257,7 @@ def load_model(name: str, version: int | str, settings: Settings | None = None) 
     import mlflow.sklearn
 
     configure(settings)
-    with _pickle_allowed():
+    with pickle_allowed():
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 

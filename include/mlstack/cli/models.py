@@ -181,6 +181,32 @@ def models_table(usecase: str, title: str | None = None) -> Table | None:
     return table
 
 
+@models_group.command("verify")
+@click.argument("usecase")
+@click.argument("version", type=int)
+def verify_cmd(usecase: str, version: int) -> None:
+    """Check VERSION's artifact files against the digest mlstack recorded (no load)."""
+    from mlstack import integrity
+    from mlstack.settings import get_settings
+
+    digest = integrity.verified_digest(get_spec(usecase), version, get_settings())
+    console.print(f"{usecase} v{version}: files match the recorded digest {digest}")
+
+
+@models_group.command("trust")
+@click.argument("usecase")
+@click.argument("version", type=int)
+def trust_cmd(usecase: str, version: int) -> None:
+    """Record VERSION's current files as trusted (a version registered before mlstack
+    recorded digests, or outside it): you vouch for them; the record names you."""
+    from mlstack import integrity
+    from mlstack.settings import get_settings
+
+    get_spec(usecase)
+    digest = integrity.record(usecase, version, get_settings(), recorded_by=_actor()[:50])
+    console.print(f"{usecase} v{version}: digest {digest} recorded by {_actor()}")
+
+
 @click.command("promote")
 @click.argument("usecase")
 @click.argument("version", type=int)

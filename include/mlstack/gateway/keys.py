@@ -69,7 +69,7 @@ class ApiKey:
     revoked_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> ApiKey:
+    def from_row(cls, row: Mapping[Any, Any]) -> ApiKey:
         """A key from a ``gateway_keys`` row (as a mapping)."""
         return cls(
             row["key_id"],

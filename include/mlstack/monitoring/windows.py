@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import lake, modeling, registry, store
+from mlstack import integrity, lake, modeling, registry, store
 from mlstack.monitoring.compute import (
     Reference,
     answered,
@@ -90,7 +90,7 @@ def version_reference(
     if len(reference) > spec.monitoring.reference_rows:
         reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
     holdout = frame[(days >= h0) & (days <= h1)].copy()
-    model = registry.load_model(spec.name, mv.version, s)
+    model = integrity.load_verified(spec, int(mv.version), s).model
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
     holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
     ref = Reference(int(mv.version), str(mv.run_id), model, reference, holdout, "", None)
