@@ -74,6 +74,7 @@ def version_reference(
     """A model version's training and holdout rows at the snapshots its run recorded."""
     s = settings or get_settings()
     mv = registry.get_version(spec.name, version, s)
+    model = integrity.load_verified(spec, int(mv.version), s).model  # before reading anything
     run = registry.client(s).get_run(str(mv.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
@@ -90,7 +91,6 @@ def version_reference(
     if len(reference) > spec.monitoring.reference_rows:
         reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
     holdout = frame[(days >= h0) & (days <= h1)].copy()
-    model = integrity.load_verified(spec, int(mv.version), s).model
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
     holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
     ref = Reference(int(mv.version), str(mv.run_id), model, reference, holdout, "", None)
