@@ -176,7 +176,7 @@ def verified_digest(spec: UseCaseSpec, version: int, settings: Settings) -> str:
     the digest. Refusals are alerted like :func:`load_verified`'s."""
     with tempfile.TemporaryDirectory(prefix="mlstack-verify-") as tmp:
         folder = download(spec.name, version, settings, Path(tmp))
-        return _checked(spec, version, folder, settings)
+        return _checked(spec, version, folder, settings, None)
 
 
 @dataclass(frozen=True)
@@ -188,41 +188,43 @@ class VerifiedModel:
     digest: str
 
 
-def load_verified(spec: UseCaseSpec, version: int, settings: Settings) -> VerifiedModel:
-    """Download, check, then load the version from the checked files (see the module)."""
+def load_verified(
+    spec: UseCaseSpec, version: int, settings: Settings, *, alerted: set[str] | None = None
+) -> VerifiedModel:
+    """Download, check, then load the version from the checked files (see the module).
+
+    A refusal is alerted unless its message is in ``alerted`` (which it is then added to:
+    the gateway passes one set, so its check every refresh alerts once)."""
     import mlflow.models
     import mlflow.sklearn
 
     with tempfile.TemporaryDirectory(prefix="mlstack-load-") as tmp:
         folder = download(spec.name, version, settings, Path(tmp))
-        digest = _checked(spec, version, folder, settings)
+        digest = _checked(spec, version, folder, settings, alerted)
         with registry.pickle_allowed():
             model = mlflow.sklearn.load_model(str(folder))
         signature = mlflow.models.Model.load(str(folder)).signature
     return VerifiedModel(model, signature, digest)
 
 
-_alerted: set[tuple[str, int, str]] = set()
-
-
-def _checked(spec: UseCaseSpec, version: int, folder: Path, settings: Settings) -> str:
+def _checked(
+    spec: UseCaseSpec, version: int, folder: Path, settings: Settings, alerted: set[str] | None
+) -> str:
     try:
         return check(spec.name, version, folder, settings)
     except ModelIntegrityError as exc:
-        alert(spec, version, exc)
+        log.error("Refusing to load %s", exc)
+        if alerted is None or str(exc) not in alerted:
+            alert(spec, version, exc)
+        if alerted is not None:
+            alerted.add(str(exc))
         raise
 
 
 def alert(spec: UseCaseSpec, version: int, exc: ModelIntegrityError) -> None:
-    """Send the refusal through the spec's notifiers (event ``alert``), once per process,
-    version and message (the gateway re-checks every refresh)."""
+    """Send the refusal through the spec's notifiers (event ``alert``)."""
     from mlstack.notifications.dispatch import notify
 
-    key = (spec.name, int(version), str(exc))
-    log.error("Refusing to load %s", exc)
-    if key in _alerted:
-        return
-    _alerted.add(key)
     notify(
         spec,
         "alert",

@@ -230,11 +230,15 @@ def _fields(signature: Any) -> list[InputField]:
     return out
 
 
-def load(spec: UseCaseSpec, version: int, settings: Settings) -> LoadedModel:
-    """Load version ``version`` of the use case's model with its signature and threshold."""
+def load(
+    spec: UseCaseSpec, version: int, settings: Settings, alerted: set[str] | None = None
+) -> LoadedModel:
+    """Load version ``version`` of the use case's model with its signature and threshold,
+    from files that match their recorded digest (ModelIntegrityError otherwise; alerted
+    unless already in ``alerted``)."""
     mv = registry.get_version(spec.name, version, settings)
     threshold = float((mv.tags or {}).get("mlstack.threshold", spec.training.threshold))
-    checked = integrity.load_verified(spec, int(version), settings)  # ModelIntegrityError
+    checked = integrity.load_verified(spec, int(version), settings, alerted=alerted)
     fields = _fields(checked.signature)
     loaded = LoadedModel(spec.name, int(version), checked.model, fields, spec.task, threshold)
     loaded.fast = _verified_fast_path(loaded)
@@ -375,6 +379,7 @@ class ModelCache:
         self.settings = settings
         self.serving: dict[str, Serving] = {name: Serving() for name in specs}
         self.errors: dict[str, str] = {}
+        self.integrity_alerted: set[str] = set()  # refusals already alerted (once each)
         self._lock = threading.Lock()
 
     def get(self, usecase: str) -> Serving:
@@ -438,7 +443,7 @@ class ModelCache:
         for have in (current.champion, current.challenger):
             if have is not None and have.version == version:
                 return have
-        return load(spec, version, self.settings)
+        return load(spec, version, self.settings, self.integrity_alerted)
 
 
 def _v(model: LoadedModel | None) -> int | None:
