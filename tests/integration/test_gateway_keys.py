@@ -6,7 +6,6 @@ prediction or a label."""
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ def _auth(text: str) -> dict[str, str]:
 
 
 def test_keys_guard_predict_and_feedback(
-    pg_s3_settings: Any, credit_spec: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    pg_s3_settings: Any, credit_spec: Any, tmp_path: Any
 ) -> None:
     s = pg_s3_settings
     register_model(credit_spec, s, estimator="linear", alias="champion")
@@ -49,7 +48,6 @@ def test_keys_guard_predict_and_feedback(
     body = {"record": records(credit_spec, applications(1))[0]}
     feedback = {"labels": [{"entity_id": "e-1", "label": 1.0}]}
     predict, send_labels = f"/v1/{UC}/predict", f"/v1/{UC}/feedback"
-    caplog.set_level(logging.INFO, logger="mlstack.gateway.access")
     client = gateway_client(
         s,
         tmp_path,
@@ -59,6 +57,7 @@ def test_keys_guard_predict_and_feedback(
         key_rate_per_s=0.001,
         key_burst=3,
         max_body_bytes=4096,
+        access_log_file=tmp_path / "access.log",
     )
     with client:
         ok = client.post(predict, json=body, headers=_auth(both_text))
@@ -94,7 +93,8 @@ def test_keys_guard_predict_and_feedback(
     # the gateway stopped: every row it accepted is written; only the 4 answered remain
     assert _count(s, store.predictions) == 4
     assert _count(s, store.feedback) == 0
-    lines = [r.getMessage() for r in caplog.records if r.name == "mlstack.gateway.access"]
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert len(lines) == 1 + len(refused) + 1 + 4 + 1 + 1  # every /v1 request, /metrics not
     assert any(f"key={both.key_id} " in line and " 200 " in line for line in lines)
     assert any("key=- " in line and " 401 " in line for line in lines)
     secrets = (both_text, predict_only, other_uc, expired_text, limited)

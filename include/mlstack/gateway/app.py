@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
-from mlstack.gateway.api.auth import KeyAuth, access_log
+from mlstack.gateway.api.auth import AccessLog, KeyAuth
 from mlstack.gateway.api.fast_predict import PredictHotPath
 from mlstack.gateway.api.limits import BodyLimit
 from mlstack.gateway.api.routes import predictions, system, usecases
@@ -138,6 +138,8 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             yield
         finally:
             sys.setswitchinterval(switch)
+            if getattr(app.state, "access_log", None) is not None:
+                app.state.access_log.flush()
             refresher.stop()
             logger.stop()
             journal.close()
@@ -156,24 +158,28 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
     app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # before any read
     if g.require_keys:  # outermost: no body is read for a request without a valid key
+        app.state.access_log = access_log(g)
         app.add_middleware(
             KeyAuth,
             keys=KeyRing(s, g.key_cache_ttl_s),
             limiter=RateLimiter(g.key_rate_per_s, g.key_burst),
+            access=app.state.access_log,
         )
-    if g.access_log if g.access_log is not None else g.require_keys:
-        enable_access_log()
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def enable_access_log() -> None:
-    """Send the access log (INFO) to stderr even when nothing else configured logging."""
-    access_log.setLevel(logging.INFO)
-    if not access_log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-        access_log.addHandler(handler)
+def access_log(g: GatewaySettings) -> AccessLog:
+    """The access log, to ``access_log_file`` (appended) or stderr."""
+    if g.access_log_file is None:
+        return AccessLog(sys.stderr)
+    try:
+        return AccessLog(g.access_log_file.open("a", encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot write the access log {g.access_log_file} ({exc}); set "
+            "MLSTACK_GATEWAY_ACCESS_LOG_FILE to a writable file, or leave it empty for stderr"
+        ) from exc
 
 
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:

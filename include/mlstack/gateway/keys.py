@@ -8,7 +8,8 @@ scoped to use cases (or ``*``) and to ``predict`` and/or ``feedback``, and may e
 
 :class:`KeyRing` holds every key in memory and re-reads the table when its copy is older
 than ``ttl_s`` (a revocation takes effect within that), so a request never waits on the
-database, and keys guessed at random cost no query. :class:`RateLimiter` is a token bucket
+database, and keys guessed at random cost no query; a header it has verified once is not
+parsed and hashed again until the next re-read. :class:`RateLimiter` is a token bucket
 per key id (per worker process).
 """
 
@@ -104,13 +105,18 @@ class ApiKey:
             assert self.expires_at is not None
             when = self.expires_at.isoformat(timespec="seconds")
             return Refusal(401, "expired", f"API key {self.key_id} expired at {when}")
-        if usecase != EVERY_USECASE and not {EVERY_USECASE, usecase} & set(self.usecases):
+        if usecase != EVERY_USECASE and usecase not in self.usecases:
+            if EVERY_USECASE in self.usecases:
+                return self._scope_refusal(scope)
             return Refusal(
                 403,
                 "usecase",
                 f"API key {self.key_id} is not valid for use case {usecase!r}; it is for "
                 f"{sorted(self.usecases)}: use a key created with --usecase {usecase}",
             )
+        return self._scope_refusal(scope)
+
+    def _scope_refusal(self, scope: str | None) -> Refusal | None:
         if scope is not None and scope not in self.scopes:
             return Refusal(
                 403,
@@ -223,6 +229,8 @@ class KeyRing:
         self.settings, self.ttl_s = settings, ttl_s
         self._keys: dict[str, ApiKey] | None = None
         self._read_at = 0.0
+        #: headers already verified → key id (valid keys only; emptied on every re-read)
+        self._verified: dict[bytes, str] = {}
         self._lock = threading.Lock()
 
     def _current(self) -> dict[str, ApiKey] | None:
@@ -234,6 +242,7 @@ class KeyRing:
                 return self._keys
             try:
                 self._keys = {k.key_id: k for k in list_keys(self.settings)}
+                self._verified = {}
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("Cannot re-read API keys (%s); using the copy in memory", exc)
             self._read_at = time.monotonic()
@@ -245,6 +254,11 @@ class KeyRing:
         """The key of an ``Authorization: Bearer <key>`` header and why it is refused (or
         None): missing, malformed, unknown, revoked, expired (401); wrong use case or scope
         (403); the key store unreadable (503)."""
+        keys = self._current()
+        known = self._verified.get(authorization) if authorization else None
+        if known is not None and keys is not None and known in keys:  # the hot path
+            hit = keys[known]
+            return hit, hit.refusal(usecase, scope, datetime.now(UTC))
         if not authorization:
             return None, Refusal(
                 401, "missing", "send your API key as `Authorization: Bearer mlsk_...`"
@@ -258,12 +272,13 @@ class KeyRing:
                 "malformed API key: send `Authorization: Bearer mlsk_<id>_<secret>` exactly as "
                 "`mlstack gateway keys create` printed it",
             )
-        keys = self._current()
         if keys is None:
             return None, Refusal(503, "key_store", "cannot read the API keys yet; retry later")
         key = keys.get(match.group(1))
         if key is None or not hmac.compare_digest(sha256(match.group(0)), key.key_sha256):
             return None, Refusal(401, "unknown", "unknown API key: check it, or ask for a new one")
+        if len(self._verified) < 10_000:
+            self._verified[authorization] = key.key_id
         return key, key.refusal(usecase, scope, datetime.now(UTC))
 
 

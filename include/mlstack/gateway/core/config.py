@@ -71,10 +71,10 @@ class GatewaySettings(BaseSettings):
     key_burst: float = Field(
         default=400.0, ge=1, description="Requests an API key may send at once above its rate."
     )
-    access_log: bool | None = Field(
+    access_log_file: Path | None = Field(
         default=None,
-        description="One log line per /v1 request naming the API key's id (never the key); "
-        "default: on when keys are required.",
+        description="Where the access log goes when keys are required (one line per /v1 "
+        "request naming the API key's id, never the key); empty = stderr.",
     )
     replay_interval_s: float = Field(default=5.0, gt=0, description="Spool replay period.")
     batch_wait_ms: float = Field(
