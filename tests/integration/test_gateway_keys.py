@@ -94,7 +94,7 @@ def test_keys_guard_predict_and_feedback(
     assert _count(s, store.predictions) == 4
     assert _count(s, store.feedback) == 0
     lines = (tmp_path / "access.log").read_text().splitlines()
-    assert len(lines) == 1 + len(refused) + 1 + 4 + 1 + 1  # every /v1 request, /metrics not
+    assert len(lines) == 1 + len(refused) + 1 + 4 + 1  # every /v1 request, /metrics not
     assert any(f"key={both.key_id} " in line and " 200 " in line for line in lines)
     assert any("key=- " in line and " 401 " in line for line in lines)
     secrets = (both_text, predict_only, other_uc, expired_text, limited)
