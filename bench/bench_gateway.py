@@ -105,7 +105,7 @@ def frame(rows: int, seed: int) -> Any:
 
 def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
     """Fit mlstack's pipeline (logistic regression), log it with its signature, record its
-    digest as training does (the gateway loads no version without one), set alias."""
+    digest as promotion does (the gateway serves no version without one), set alias."""
     import mlflow
     from mlflow.models import infer_signature
     from mlstack import integrity, modeling, registry
@@ -122,7 +122,7 @@ def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
             predict_fn="predict_proba",
         )
     mv = registry.register(USECASE, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
-    integrity.record(USECASE, int(mv.version), settings, recorded_by="train")
+    integrity.record(USECASE, int(mv.version), settings, recorded_by="promote")
     registry.set_alias(USECASE, alias, mv.version, settings)
     return int(mv.version)
 

@@ -12,7 +12,9 @@ authority: people who can write to MLflow cannot write there; the tag is for peo
 against the recorded digest, and only then loads the model from that same folder, so what
 was checked is what gets unpickled. A version with no recorded digest (registered outside
 mlstack) or whose files changed raises :class:`~mlstack.exceptions.ModelIntegrityError`
-and is reported through the spec's notifiers (event ``alert``).
+and is reported through the spec's notifiers (event ``alert``). What serves and what is
+monitored must moreover have been promoted (or trusted) by mlstack, not only trained: a
+version mlstack trained but whose alias someone set by hand is refused too.
 """
 
 from __future__ import annotations
@@ -68,25 +70,39 @@ def download(name: str, version: int | str, settings: Settings, into: Path) -> P
     )
 
 
-def recorded(usecase: str, version: int, settings: Settings) -> str | None:
-    """The digest mlstack recorded for the version, or None when it never did."""
+def recorded(
+    usecase: str, version: int, settings: Settings, *, promoted: bool = False
+) -> str | None:
+    """The digest mlstack recorded for the version (``promoted``: by a promotion or a
+    ``trust``, not only by training), or None when it never did."""
     c = store.model_digests.c
+    query = sa.select(c.digest).where(c.usecase == usecase, c.model_version == int(version))
+    if promoted:
+        query = query.where(c.recorded_by != "train")
     with store.engine(settings).connect() as conn:
-        row = conn.execute(
-            sa.select(c.digest)
-            .where(c.usecase == usecase, c.model_version == int(version))
-            .order_by(c.id)
-            .limit(1)
-        ).first()
+        row = conn.execute(query.order_by(c.id).limit(1)).first()
     return str(row.digest) if row else None
 
 
-def check(usecase: str, version: int, folder: Path, settings: Settings) -> str:
+def check(
+    usecase: str, version: int, folder: Path, settings: Settings, *, promoted: bool = False
+) -> str:
     """The digest of the files in ``folder`` if it is the one recorded; else
-    ModelIntegrityError saying which (no record, or which files differ)."""
+    ModelIntegrityError saying which (no record, no promotion when ``promoted``, or which
+    files differ)."""
     files = manifest(folder)
     actual = digest_of(files)
     expected = recorded(usecase, version, settings)
+    if (
+        promoted
+        and expected is not None
+        and recorded(usecase, version, settings, promoted=True) is None
+    ):
+        raise ModelIntegrityError(
+            f"{usecase} v{version} was trained by mlstack but never promoted: its alias was "
+            "set outside mlstack, so it is not served. Promote it with mlstack "
+            f"(`mlstack promote {usecase} {version} --reason ..`)"
+        )
     if expected is None:
         raise ModelIntegrityError(
             f"{usecase} v{version} has no digest recorded by mlstack: it was registered or "
@@ -176,7 +192,7 @@ def verified_digest(spec: UseCaseSpec, version: int, settings: Settings) -> str:
     the digest. Refusals are alerted like :func:`load_verified`'s."""
     with tempfile.TemporaryDirectory(prefix="mlstack-verify-") as tmp:
         folder = download(spec.name, version, settings, Path(tmp))
-        return _checked(spec, version, folder, settings, None)
+        return _checked(spec, version, folder, settings, False, None)
 
 
 @dataclass(frozen=True)
@@ -189,9 +205,17 @@ class VerifiedModel:
 
 
 def load_verified(
-    spec: UseCaseSpec, version: int, settings: Settings, *, alerted: set[str] | None = None
+    spec: UseCaseSpec,
+    version: int,
+    settings: Settings,
+    *,
+    promoted: bool = False,
+    alerted: set[str] | None = None,
 ) -> VerifiedModel:
     """Download, check, then load the version from the checked files (see the module).
+
+    ``promoted``: the version must also have been promoted (or trusted) by mlstack, not
+    only trained: what serves or is monitored, as opposed to a candidate being gated.
 
     A refusal is alerted unless its message is in ``alerted`` (which it is then added to:
     the gateway passes one set, so its check every refresh alerts once)."""
@@ -200,7 +224,7 @@ def load_verified(
 
     with tempfile.TemporaryDirectory(prefix="mlstack-load-") as tmp:
         folder = download(spec.name, version, settings, Path(tmp))
-        digest = _checked(spec, version, folder, settings, alerted)
+        digest = _checked(spec, version, folder, settings, promoted, alerted)
         with registry.pickle_allowed():
             model = mlflow.sklearn.load_model(str(folder))
         signature = mlflow.models.Model.load(str(folder)).signature
@@ -208,10 +232,15 @@ def load_verified(
 
 
 def _checked(
-    spec: UseCaseSpec, version: int, folder: Path, settings: Settings, alerted: set[str] | None
+    spec: UseCaseSpec,
+    version: int,
+    folder: Path,
+    settings: Settings,
+    promoted: bool,
+    alerted: set[str] | None,
 ) -> str:
     try:
-        return check(spec.name, version, folder, settings)
+        return check(spec.name, version, folder, settings, promoted=promoted)
     except ModelIntegrityError as exc:
         log.error("Refusing to load %s", exc)
         if alerted is None or str(exc) not in alerted:

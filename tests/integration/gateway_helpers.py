@@ -38,7 +38,8 @@ def register_model(
     **params: Any,
 ) -> int:
     """Fit ``estimator`` on simulated rows, log it like training does, register and record
-    its digest (as training does), set ``alias``."""
+    its digest (as training does), and with an ``alias`` record it again as promotion does
+    and set the alias."""
     import mlflow
     from mlflow.models import infer_signature
     from mlstack import integrity, modeling, registry
@@ -61,6 +62,7 @@ def register_model(
     mv = registry.register(spec.name, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
     integrity.record(spec.name, int(mv.version), settings, recorded_by="train")
     if alias:
+        integrity.record(spec.name, int(mv.version), settings, recorded_by="promote")
         registry.set_alias(spec.name, alias, mv.version, settings)
     return int(mv.version)
 

@@ -2,7 +2,9 @@
 DB on PostgreSQL): promotion records the digest; a version whose files were altered in S3,
 or registered outside mlstack, and then given the ``champion`` alias by hand through
 MlflowClient is refused by the gateway (which keeps serving the old champion), by the
-monitor and by promotion, and each refusal is alerted through the spec's notifier."""
+monitor and by promotion, and each refusal is alerted through the spec's notifier. A
+version mlstack trained but never promoted, aliased by hand, is refused by the gateway and
+the monitor too."""
 
 from __future__ import annotations
 
@@ -100,6 +102,12 @@ def test_altered_or_foreign_versions_are_refused_everywhere(
     mlflow = MlflowClient(s.mlflow_tracking_uri)
     good_mv = registry.get_version(UC, good, s)
     foreign = int(mlflow_register(good_mv.source, UC).version)  # by hand, not by mlstack
+    trained = register_model(spec, s, estimator="linear", alias=None)  # never promoted
+    refusals = (
+        (altered, "changed"),
+        (foreign, "no digest recorded"),
+        (trained, "never promoted"),
+    )
 
     body = {"record": records(spec, applications(1))[0]}
     with gateway_client(s, tmp_path, UC) as client:
@@ -108,7 +116,7 @@ def test_altered_or_foreign_versions_are_refused_everywhere(
             client.post(f"/v1/{UC}/predict", json=body).json()["predictions"][0]["model_version"]
             == good
         )
-        for version, why in ((altered, "changed"), (foreign, "no digest recorded")):
+        for version, why in refusals:
             mlflow.set_registered_model_alias(UC, "champion", str(version))  # by hand
             cache.refresh()
             assert why in cache.errors[UC]
@@ -123,14 +131,14 @@ def test_altered_or_foreign_versions_are_refused_everywhere(
         cache.refresh()  # the same refusal again is not alerted again
         assert sum(f"v{foreign}:" in a["title"] for a in alerts) == 1
 
-    for version, why in ((altered, "changed"), (foreign, "no digest recorded")):
+    for version, why in refusals:
         mlflow.set_registered_model_alias(UC, "champion", str(version))
         before = len(alerts)
         with pytest.raises(ModelIntegrityError, match=why):
             windows.champion_reference(spec, s)  # the monitor's first step
         assert len(alerts) == before + 1
     mlflow.set_registered_model_alias(UC, "champion", str(good))
-    for version, why in ((altered, "changed"), (foreign, "no digest recorded")):
+    for version, why in refusals[:2]:  # a trained version can be promoted: that is the way
         with pytest.raises(ModelIntegrityError, match=why):
             promote.override(spec, version, reason="try", actor="test", settings=s)
         assert registry.aliases_of(UC, s)["champion"] == good  # no alias moved

@@ -238,7 +238,7 @@ def load(
     unless already in ``alerted``)."""
     mv = registry.get_version(spec.name, version, settings)
     threshold = float((mv.tags or {}).get("mlstack.threshold", spec.training.threshold))
-    checked = integrity.load_verified(spec, int(version), settings, alerted=alerted)
+    checked = integrity.load_verified(spec, int(version), settings, promoted=True, alerted=alerted)
     fields = _fields(checked.signature)
     loaded = LoadedModel(spec.name, int(version), checked.model, fields, spec.task, threshold)
     loaded.fast = _verified_fast_path(loaded)
