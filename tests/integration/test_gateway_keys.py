@@ -62,6 +62,9 @@ def test_keys_guard_predict_and_feedback(
     with client:
         ok = client.post(predict, json=body, headers=_auth(both_text))
         assert ok.status_code == 200, ok.text
+        assert client.get(f"/v1/{UC}", headers=_auth(predict_only)).status_code == 200
+        assert client.get("/v1", headers=_auth(other_uc)).status_code == 200
+        assert client.get("/health").status_code in (200, 503)  # open: no key needed
         refused = {
             "missing": client.post(predict, json=body),
             "malformed": client.post(predict, json=body, headers={"Authorization": "Bearer x"}),
@@ -94,7 +97,7 @@ def test_keys_guard_predict_and_feedback(
     assert _count(s, store.predictions) == 4
     assert _count(s, store.feedback) == 0
     lines = (tmp_path / "access.log").read_text().splitlines()
-    assert len(lines) == 1 + len(refused) + 1 + 4 + 1  # every /v1 request, /metrics not
+    assert len(lines) == 3 + len(refused) + 1 + 4 + 1  # every /v1 request, not /health
     assert any(f"key={both.key_id} " in line and " 200 " in line for line in lines)
     assert any("key=- " in line and " 401 " in line for line in lines)
     secrets = (both_text, predict_only, other_uc, expired_text, limited)

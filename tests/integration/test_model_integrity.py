@@ -17,10 +17,12 @@ from typing import Any
 import boto3
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from gateway_helpers import applications, gateway_client, records, register_model
 from mlflow import MlflowClient
 from mlflow import register_model as mlflow_register
 from mlstack import integrity, registry, store
+from mlstack.cli import main
 from mlstack.exceptions import ModelIntegrityError
 from mlstack.monitoring import windows
 from mlstack.settings import get_settings
@@ -142,3 +144,11 @@ def test_altered_or_foreign_versions_are_refused_everywhere(
         with pytest.raises(ModelIntegrityError, match=why):
             promote.override(spec, version, reason="try", actor="test", settings=s)
         assert registry.aliases_of(UC, s)["champion"] == good  # no alias moved
+
+    cli = CliRunner()
+    checked = cli.invoke(main, ["models", "verify", UC, str(altered)])
+    assert checked.exit_code == 2 and "changed" in checked.output
+    assert cli.invoke(main, ["models", "verify", UC, str(good)]).exit_code == 0
+    vouched = cli.invoke(main, ["models", "trust", UC, str(foreign)])
+    assert vouched.exit_code == 0, vouched.output
+    assert integrity.recorded(UC, foreign, s, promoted=True) == recorded  # same files as good
