@@ -112,7 +112,10 @@ def main() -> None:
             log,
         ),
     }
-    access_lines = sum("mlstack.gateway.access" in line for line in log.read_text().splitlines())
+    failed = {name: r["non2xx"] for name, r in results.items() if r["non2xx"]}
+    if failed:
+        sys.exit(f"non-2xx answers {failed}: see {log}")
+    access_lines = sum(" key=" in line for line in log.read_text().splitlines())
     report(args, results, champion, access_lines)
 
 
