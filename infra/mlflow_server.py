@@ -8,6 +8,12 @@ and check of its own, but the final spawn is replaced by an ``exec`` of the same
 the same environment: one process, PID 1 of the container, which gets SIGTERM directly.
 
     python infra/mlflow_server.py server --host=0.0.0.0 --port=5000 ...   (as `mlflow ...`)
+
+With ``--app-name=basic-auth`` (deploy mode) it first writes MLflow's auth configuration:
+logins stored in the tracking database (``MLFLOW_BACKEND_STORE_URI``; MLflow keeps them in
+its own tables), no permission for an account on what it was not granted
+(``NO_PERMISSIONS``), and the admin created on first start with ``MLFLOW_AUTH_ADMIN_PASSWORD``
+(generated into .env; MLflow has no default to fall back on).
 """
 
 from __future__ import annotations
@@ -33,5 +39,29 @@ def _exec_in_place(cmd: Any, *, extra_env: dict[str, str] | None = None, **kwarg
 
 mlflow.server._exec_cmd = _exec_in_place
 
+AUTH_CONFIG = """[mlflow]
+default_permission = NO_PERMISSIONS
+database_uri = {database_uri}
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
+def write_auth_config(argv: list[str], env: dict[str, str] | os._Environ[str]) -> str | None:
+    """For the basic-auth app, the path of its configuration (written to a private temp file)."""
+    if "--app-name=basic-auth" not in argv and "basic-auth" not in argv:
+        return None
+    import tempfile
+
+    uri = env.get("MLFLOW_AUTH_DATABASE_URI") or env["MLFLOW_BACKEND_STORE_URI"]
+    fd, path = tempfile.mkstemp(prefix="mlflow-auth-", suffix=".ini")  # mode 0600
+    with os.fdopen(fd, "w") as handle:
+        handle.write(AUTH_CONFIG.format(database_uri=uri.replace("%", "%%")))
+    return path
+
+
 if __name__ == "__main__":
+    config = write_auth_config(sys.argv[1:], os.environ)
+    if config:
+        os.environ["MLFLOW_AUTH_CONFIG_PATH"] = config
     sys.exit(cli())

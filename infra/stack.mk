@@ -6,7 +6,7 @@ STACK := $(BIN)/python infra/stack.py
 # `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
 COMPOSE := $(STACK) compose --
 
-.PHONY: up down status logs clean e2e bench-stack stack-image stack-wheels
+.PHONY: deploy up down status logs clean e2e bench-stack stack-image stack-wheels
 
 stack-wheels: venv
 	@$(STACK) wheels
@@ -18,6 +18,13 @@ stack-image: stack-wheels ## build the project image (infra/Dockerfile; also par
 up: stack-image ## start the stack (Airflow, MLflow, MinIO, Postgres), wait until healthy
 	$(COMPOSE) up --detach --remove-orphans
 	@$(STACK) wait
+	@$(STACK) urls
+
+deploy: stack-image ## the stack on a shared VM behind one TLS entry point: make deploy [DOMAIN=ml.example.org] (README: Deploy)
+	@$(STACK) deploy-env $(if $(DOMAIN),--domain $(DOMAIN)) $(if $(HOST),--host $(HOST))
+	$(COMPOSE) up --detach --remove-orphans
+	@$(STACK) wait
+	@$(STACK) deploy-ca
 	@$(STACK) urls
 
 down: venv ## stop the stack (data volumes are kept)

@@ -10,6 +10,9 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
   wait     wait until every service is healthy (one-shot jobs: exited 0), with progress;
            on failure print the failing services' logs
   urls     print where the UIs are and how to log in
+  deploy-env  write deploy mode's settings (Caddy's site, the public URL) into the env file;
+           from then on every command here adds docker-compose.deploy.yml (MLSTACK_DEPLOY=1)
+  deploy-ca   copy Caddy's CA certificate out (deploy mode without a domain)
   compose  run `docker compose ARGS` on this project; without .env only commands that
            start nothing (down, ps, logs, ...) run, with placeholder secrets
 
@@ -35,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEPLOY_FILE = ROOT / "docker-compose.deploy.yml"  # the overlay of deploy mode (make deploy)
 WHEELS_DIR = ROOT / "infra" / "wheels"
 LOCK_FILE = ROOT / "requirements.lock"
 #: the project image's build needs these beside the lock's wheels (infra/Dockerfile)
@@ -74,6 +78,11 @@ SECRETS = {
     "AIRFLOW_JWT_SECRET": (_password, "signs tokens between Airflow components"),
     "AIRFLOW_API_SECRET_KEY": (_password, "signs the Airflow UI's session cookies"),
     "AIRFLOW_ADMIN_PASSWORD": (_password, "Airflow UI/API user `admin`"),
+    # deploy mode: MLflow requires a login (its basic-auth app)
+    "MLFLOW_ADMIN_PASSWORD": (_password, "MLflow user `admin` (deploy mode)"),
+    "MLFLOW_FLASK_SECRET_KEY": (_password, "signs MLflow's login forms (deploy mode)"),
+    "MLFLOW_AIRFLOW_PASSWORD": (_password, "MLflow account `airflow`: the tasks (deploy mode)"),
+    "MLFLOW_GATEWAY_PASSWORD": (_password, "MLflow account `gateway`: read-only (deploy mode)"),
 }
 
 
@@ -117,10 +126,31 @@ def ensure_env(path: Path, *, project: str = DEFAULT_PROJECT) -> list[str]:
         generate, what = SECRETS[name]
         lines += [f"# {what}", f"{name}={generate()}"]
     prefix = "" if not path.exists() or path.read_text().endswith("\n") else "\n"
-    with path.open("a") as handle:
+    with _private(path) as handle:
         handle.write(prefix + "\n".join(lines) + "\n")
-    path.chmod(0o600)
     return missing
+
+
+def _private(path: Path):
+    """``path`` opened for appending, readable by its owner only *before* a byte is written:
+    a new file is created with mode 0600, an existing one is fixed to it first."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "a")
+
+
+def set_env(path: Path, values: dict[str, str]) -> None:
+    """Set KEY=VALUE settings in the env file: replace a key's line, or append it."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    pending = dict(values)
+    for i, line in enumerate(lines):
+        key = line.partition("=")[0].strip()
+        if not line.lstrip().startswith("#") and key in pending:
+            lines[i] = f"{key}={pending.pop(key)}"
+    lines += [f"{key}={value}" for key, value in pending.items()]
+    with _private(path) as handle:
+        handle.truncate(0)
+        handle.write("\n".join(lines) + "\n")
 
 
 def _volume_exists(name: str) -> bool:
@@ -214,6 +244,67 @@ def triggerer_reason(env: dict[str, str]) -> str | None:
     return None
 
 
+# --- deploy mode --------------------------------------------------------------------
+CA_IN_CADDY = "/data/caddy/pki/authorities/local/root.crt"  # Caddy's own CA (no domain)
+
+
+def route_address() -> str | None:
+    """This host's address on its default route (a UDP socket's; no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like the internet, never used
+            return str(probe.getsockname()[0])
+        except OSError:
+            return None
+
+
+def deploy_settings(domain: str = "", host: str = "") -> dict[str, str]:
+    """The .env settings of deploy mode (docker-compose.deploy.yml reads them).
+
+    With ``domain`` Caddy gets certificates for it from Let's Encrypt. Without one it serves
+    ``host`` (default: this VM's address on its default route), localhost and 127.0.0.1 with
+    certificates of its own CA, whose certificate clients then need (:func:`export_ca`).
+    """
+    if domain:
+        return {
+            "MLSTACK_DEPLOY": "1",
+            "MLSTACK_SITE": domain,
+            "MLSTACK_PUBLIC_URL": f"https://{domain}",
+            "MLSTACK_DEFAULT_SNI": domain,
+            "MLSTACK_CADDY_GLOBAL": "",
+        }
+    names = list(dict.fromkeys(n for n in (host or route_address(), "localhost", "127.0.0.1") if n))
+    return {
+        "MLSTACK_DEPLOY": "1",
+        "MLSTACK_SITE": ", ".join(names),
+        "MLSTACK_PUBLIC_URL": f"https://{names[0]}",
+        "MLSTACK_DEFAULT_SNI": names[0],
+        "MLSTACK_CADDY_GLOBAL": "local_certs",
+    }
+
+
+def export_ca(compose: Compose, dest: Path, *, timeout: float = 60) -> Path | None:
+    """Copy Caddy's CA certificate to ``dest`` (None with a domain: public CAs need none)."""
+    if compose.settings().get("MLSTACK_CADDY_GLOBAL", "").strip() != "local_certs":
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        copied = subprocess.run(
+            compose.command("cp", f"caddy:{CA_IN_CADDY}", str(dest)),
+            env=compose.environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if copied.returncode == 0:
+            return dest
+        if time.monotonic() > deadline:
+            raise SystemExit(f"stack: Caddy wrote no CA certificate: {copied.stderr.strip()}")
+        time.sleep(2)
+
+
 # --- compose and health -----------------------------------------------------------------
 
 
@@ -227,9 +318,14 @@ class Compose:
     #: another compose file (e.g. an older version, for a benchmark); paths stay the repo's
     file: Path = COMPOSE_FILE
 
+    def deployed(self) -> bool:
+        """Deploy mode: MLSTACK_DEPLOY=1 (written by `make deploy`) adds the deploy overlay."""
+        return self.settings().get("MLSTACK_DEPLOY", "").strip() in ("1", "true")
+
     def command(self, *args: str) -> list[str]:
         env_file = ["--env-file", str(self.env_file)] if self.env_file.exists() else []
-        where = ["-f", str(self.file), "--project-directory", str(ROOT)]
+        files = [self.file, *([DEPLOY_FILE] if self.deployed() else [])]
+        where = [*(arg for f in files for arg in ("-f", str(f))), "--project-directory", str(ROOT)]
         return ["docker", "compose", *where, "-p", self.project, *env_file, *args]
 
     def settings(self) -> dict[str, str]:
@@ -347,6 +443,8 @@ def unready_services(compose: Compose) -> list[str]:
 def urls(env_file: Path) -> str:
     """Where everything is, and how to log in."""
     env = read_env(env_file)
+    if env.get("MLSTACK_DEPLOY") in ("1", "true"):
+        return deployed_urls(env)
 
     def port(name: str, default: str) -> str:
         return os.environ.get(name) or env.get(name) or default
@@ -367,6 +465,26 @@ def urls(env_file: Path) -> str:
     )
 
 
+def deployed_urls(env: dict[str, str]) -> str:
+    """Where everything is in deploy mode: one host, by path, through Caddy."""
+    url = env.get("MLSTACK_PUBLIC_URL", "https://<host>")
+    lines = [
+        f"mlstack is deployed at {url} (only Caddy is published: 443, and 80 redirecting):",
+        f"  Airflow   {url}/          user admin, password AIRFLOW_ADMIN_PASSWORD in .env",
+        f"  MLflow    {url}/mlflow/",
+        f"  Gateway   {url}/v1/       API keys: `mlstack gateway keys create` in the gateway",
+        f"  MinIO     {url}/minio/    (console; MinIO's root user: admins only)",
+    ]
+    if env.get("MLSTACK_CADDY_GLOBAL", "").strip() == "local_certs":
+        lines.append(
+            f"  TLS: Caddy's own CA; give clients {CA_FILE.name} (curl --cacert {CA_FILE.name})"
+        )
+    return "\n".join(lines)
+
+
+CA_FILE = ROOT / "mlstack-ca.crt"  # where `make deploy` puts Caddy's CA certificate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra/stack.py", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
@@ -377,6 +495,15 @@ def main(argv: list[str] | None = None) -> int:
     wait = sub.add_parser("wait", help="wait until every service is healthy")
     wait.add_argument("--timeout", type=float, default=600)
     sub.add_parser("urls", help="print the URLs and logins")
+    deploy = sub.add_parser("deploy-env", help="write deploy mode's settings into the env file")
+    deploy.add_argument("--domain", default="", help="a DNS name of this VM (Let's Encrypt)")
+    deploy.add_argument(
+        "--host",
+        default="",
+        help="without a domain: the name or address "
+        "clients use (default: this VM's address on its default route)",
+    )
+    sub.add_parser("deploy-ca", help=f"copy Caddy's CA certificate to {CA_FILE.name}")
     passthrough = sub.add_parser("compose", help="docker compose ARGS on this project")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -394,6 +521,15 @@ def main(argv: list[str] | None = None) -> int:
         say(f"stack: all services ready after {elapsed:.0f}s")
     elif args.command == "urls":
         say(urls(args.env_file))
+    elif args.command == "deploy-env":
+        ensure_env(args.env_file, project=args.project)
+        settings = deploy_settings(args.domain, args.host)
+        set_env(args.env_file, settings)
+        say(f"stack: deploy mode for {settings['MLSTACK_PUBLIC_URL']} written to {args.env_file}")
+    elif args.command == "deploy-ca":
+        exported = export_ca(Compose(args.project, args.env_file), CA_FILE)
+        if exported:
+            say(f"stack: Caddy's CA certificate is in {exported}; clients trust it to verify TLS")
     elif args.command == "compose":
         compose_args = args.args[1:] if args.args[:1] == ["--"] else args.args
         compose = Compose(args.project, args.env_file)

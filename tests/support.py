@@ -106,10 +106,18 @@ def new_mlflow_backend(postgres_server: str, s3_endpoint: str) -> MlflowBackend:
 
 @contextlib.contextmanager
 def run_mlflow_server(
-    backend: MlflowBackend, workdir: Path, port: int | None = None
+    backend: MlflowBackend,
+    workdir: Path,
+    port: int | None = None,
+    *,
+    admin_password: str | None = None,
 ) -> Iterator[str]:
     """``mlflow server`` on ``backend`` with proxied artifacts, as the stack runs it; yields
-    its URL once healthy and stops it on exit (the same ``port`` can start it again)."""
+    its URL once healthy and stops it on exit (the same ``port`` can start it again).
+
+    With ``admin_password`` it runs as deploy mode does (infra/mlflow_server.py): the
+    basic-auth app with that admin, everything under ``/mlflow``; the URL yielded ends there.
+    """
     port = port or free_port()
     env = {
         **os.environ,
@@ -123,11 +131,19 @@ def run_mlflow_server(
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--backend-store-uri", backend.database_url, "--serve-artifacts"]
     cmd += ["--artifacts-destination", f"s3://{backend.bucket}", "--workers", "1"]
+    prefix = ""
+    if admin_password is not None:
+        prefix = "/mlflow"
+        cmd[1:3] = [str(ROOT / "infra" / "mlflow_server.py")]
+        cmd += ["--app-name=basic-auth", f"--static-prefix={prefix}"]
+        env["MLFLOW_BACKEND_STORE_URI"] = backend.database_url  # the logins' database too
+        env["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = uuid.uuid4().hex
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"server-{port}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}{prefix}"
     try:
         wait_http(f"{url}/health", proc, log, timeout=180)
         yield url

@@ -3,6 +3,7 @@ a token from ``POST /auth/token``, then ``/api/v2`` with it."""
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Any
 
@@ -15,10 +16,14 @@ FAILED_TASK_STATES = {"failed", "upstream_failed"}
 class AirflowAPI:
     """Airflow's REST API at ``base_url``, as user ``username``."""
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(
+        self, base_url: str, username: str, password: str, *, verify: str | bool = True
+    ) -> None:
+        """``verify``: a CA bundle's path for TLS (deploy mode's own CA), or True/False."""
         self.base_url = base_url.rstrip("/")
         self._credentials = {"username": username, "password": password}
-        self._http = httpx.Client(base_url=self.base_url, timeout=30)
+        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self._http = httpx.Client(base_url=self.base_url, timeout=30, verify=tls)
         self._token_at = 0.0
 
     def _authenticate(self) -> None:

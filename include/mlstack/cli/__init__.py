@@ -44,6 +44,7 @@ for _command in (
     *data.COMMANDS,
     demo.demo,
     system.init,
+    system.mlflow_accounts,
     *models.COMMANDS,
     *serve.COMMANDS,
     *rollout.COMMANDS,

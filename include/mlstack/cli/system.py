@@ -31,3 +31,31 @@ def init(extra_buckets: tuple[str, ...]) -> None:
     click.echo(f"lake {s.lake_url}: ready")
     click.echo(f"database {store.engine(s).url.render_as_string(hide_password=True)}: tables ready")
     click.echo(f"iceberg namespace {s.iceberg_namespace}: ready")
+
+
+@click.command("mlflow-accounts")
+@click.option("--admin", "admin_user", default="admin", show_default=True,
+              help="MLflow's admin user (its password: MLFLOW_ADMIN_PASSWORD).")  # fmt: skip
+def mlflow_accounts(admin_user: str) -> None:
+    """Create mlstack's MLflow logins (deploy mode) or reset their passwords.
+
+    The accounts are those with a password in the environment: MLFLOW_AIRFLOW_PASSWORD
+    (role mlstack-writers: MANAGE on every experiment and model) and MLFLOW_GATEWAY_PASSWORD
+    (role mlstack-readers: READ). Idempotent: the stack's ``mlflow-accounts`` job runs it on
+    every start.
+    """
+    import os
+
+    from mlstack import mlflow_access
+
+    password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
+    if not password:
+        raise click.UsageError("MLFLOW_ADMIN_PASSWORD is not set: the admin's password is needed")
+    accounts = mlflow_access.accounts_from_env()
+    if not accounts:
+        raise click.UsageError("no MLFLOW_<ACCOUNT>_PASSWORD set: nothing to create")
+    uri = get_settings().mlflow_tracking_uri
+    done = mlflow_access.ensure_accounts(uri, (admin_user, password), accounts)
+    for account in accounts:
+        click.echo(f"mlflow account {account.username}: {done[account.username]}, "
+                   f"{account.permission} on every experiment and model")  # fmt: skip

@@ -1,0 +1,119 @@
+"""Who may do what in MLflow when it requires a login (deploy mode's basic-auth app).
+
+Deploy mode runs ``mlflow server --app-name basic-auth`` with ``default_permission =
+NO_PERMISSIONS``: an account sees only what it created or what a role grants it. This module
+owns the accounts mlstack's services log in with, and their two roles:
+
+- ``airflow``, role ``mlstack-writers`` — the Airflow components' account (tasks train,
+  register, promote, monitor): MANAGE on every experiment, registered model, run, logged model
+  and model version, whoever created them.
+- ``gateway``, role ``mlstack-readers`` — READ on the same: it loads the served versions and
+  reads their tags, and can change nothing.
+
+Roles grant by pattern ``*``, so what is created later (a new use case's experiment and model)
+is covered without a grant per resource. :func:`ensure_accounts` (run as MLflow's admin by the
+stack's ``mlflow-accounts`` job on every start) creates the accounts or resets their
+passwords to the configured ones (rotation), creates the roles and assigns them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+READ, MANAGE = "READ", "MANAGE"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An MLflow login of one of mlstack's services."""
+
+    username: str
+    password: str
+    permission: str  # what its role grants on every experiment and model: READ or MANAGE
+
+
+@contextlib.contextmanager
+def _logged_in(username: str, password: str) -> Iterator[None]:
+    """MLflow's REST clients authenticate from these variables; set them for the block."""
+    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict(zip(names, (username, password), strict=True)))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+#: what a role's permission covers: the resources and their sub-resource tiers
+RESOURCE_TYPES = (
+    "experiment",
+    "run",
+    "logged_model",
+    "registered_model",
+    "registered_model_version",
+)
+ROLE_OF = {READ: "mlstack-readers", MANAGE: "mlstack-writers"}
+WORKSPACE = "default"  # MLflow's workspace when workspaces are not enabled
+
+
+def _ensure_role(auth: Any, permission: str) -> Any:
+    """The role granting ``permission`` on every resource (``*``), created or completed."""
+    name = ROLE_OF[permission]
+    role = next((r for r in auth.list_roles(WORKSPACE) if r.name == name), None)
+    if role is None:
+        role = auth.create_role(WORKSPACE, name, f"mlstack services: {permission} on everything")
+    held = {(p.resource_type, p.resource_pattern): p for p in auth.list_role_permissions(role.id)}
+    for resource_type in RESOURCE_TYPES:
+        current = held.get((resource_type, "*"))
+        if current is None:
+            auth.add_role_permission(role.id, resource_type, "*", permission)
+        elif current.permission != permission:
+            auth.update_role_permission(current.id, permission)
+    return role
+
+
+def ensure_accounts(
+    tracking_uri: str, admin: tuple[str, str], accounts: list[Account]
+) -> dict[str, str]:
+    """Create each account (or reset its password) and give it its role.
+
+    Runs as MLflow's admin. Returns what it did per account (``created`` / ``password set``).
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    done: dict[str, str] = {}
+    with _logged_in(*admin):
+        auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
+        for account in accounts:
+            try:
+                auth.get_user(account.username)
+            except MlflowException:
+                auth.create_user(account.username, account.password)
+                done[account.username] = "created"
+            else:
+                auth.update_user_password(account.username, account.password)
+                done[account.username] = "password set"
+            role = _ensure_role(auth, account.permission)
+            if role.name not in {r.name for r in auth.list_user_roles(account.username)}:
+                auth.assign_role(account.username, role.id)
+    return done
+
+
+def accounts_from_env(env: dict[str, str] | None = None) -> list[Account]:
+    """The service accounts the stack's env defines (``MLFLOW_<NAME>_PASSWORD``)."""
+    env = dict(os.environ if env is None else env)
+    wanted = [("airflow", MANAGE), ("gateway", READ)]
+    return [
+        Account(name, env[f"MLFLOW_{name.upper()}_PASSWORD"], permission)
+        for name, permission in wanted
+        if env.get(f"MLFLOW_{name.upper()}_PASSWORD")
+    ]

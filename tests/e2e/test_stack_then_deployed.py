@@ -1,0 +1,147 @@
+"""Deploy mode, on the same stack: after the lifecycle test (test_stack_lifecycle.py, which
+pytest runs first: files run in name order), the e2e stack is switched to deploy mode as
+`make deploy` does — the deploy overlay's settings in its env file, ``up`` again — and then
+checked from outside, as a client on the network would see it:
+
+- only Caddy publishes ports; the services' own ports are closed;
+- plain HTTP redirects to HTTPS, and TLS verifies against the CA certificate `make deploy`
+  exports (and not against the system's trust store);
+- Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
+  user through the proxy; Airflow's execution API is not reachable from outside;
+- the gateway answers through the proxy (a body over 2 MB is refused there) with the champion
+  it loaded from MLflow under its ``/mlflow`` prefix, and the scheduler's tasks reach MLflow
+  there too;
+- Postgres is not reachable from the proxy's container (separate networks);
+- every container runs with no-new-privileges and all capabilities dropped.
+
+Re-using the stack keeps CI to one bring-up: the switch recreates the containers whose
+configuration changed (most of them), on the same volumes.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from airflow_api import AirflowAPI
+from e2e_stack import PORTS, Stack, stackctl, start_services
+from support import CREDIT_ROW
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+USECASE = "credit_default"
+HOST = "127.0.0.1"  # the address clients use; Caddy's own CA signs its certificate
+BASE = f"https://{HOST}"
+
+
+def switch_to_deploy_mode(stack: Stack) -> stackctl.Compose:
+    """Write deploy mode's settings into the stack's env file and bring it up again."""
+    compose = stack.compose
+    settings = stackctl.deploy_settings(host=HOST)
+    stackctl.set_env(compose.env_file, {**settings, "DEPLOY_BIND": HOST})
+    assert compose.deployed(), "MLSTACK_DEPLOY=1 in the env file must add the deploy overlay"
+    stackctl.say("e2e: switching the stack to deploy mode (docker-compose.deploy.yml)")
+    start_services(compose)
+    elapsed = stackctl.wait_healthy(compose, timeout=600)
+    stackctl.say(f"e2e: deploy mode ready after {elapsed:.0f}s")
+    return compose
+
+
+@pytest.fixture(scope="module")
+def deployed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    compose = switch_to_deploy_mode(stack)
+    ca = stackctl.export_ca(compose, tmp_path_factory.mktemp("deploy") / "ca.crt")
+    assert ca is not None and ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    password = stackctl.read_env(compose.env_file)["AIRFLOW_ADMIN_PASSWORD"]
+    return {"compose": compose, "ca": ca, "password": password}
+
+
+def client(ca: Path, **kwargs) -> httpx.Client:
+    return httpx.Client(base_url=BASE, verify=ssl.create_default_context(cafile=str(ca)),
+                        timeout=30, **kwargs)  # fmt: skip
+
+
+def test_only_the_proxy_is_published(deployed: dict) -> None:
+    published = {
+        name: sorted({p["PublishedPort"] for p in row.get("Publishers") or []} - {0})
+        for name, row in deployed["compose"].containers().items()
+    }
+    assert {name for name, ports in published.items() if ports} == {"caddy"}, published
+    assert published["caddy"] == [80, 443]
+    for port in PORTS.values():  # what the laptop-mode stack published: closed now
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+def test_http_redirects_and_tls_verifies_against_the_exported_ca(deployed: dict) -> None:
+    answer = httpx.get(f"http://{HOST}/api/v2/version", timeout=10)
+    assert answer.status_code == 308, answer.text
+    assert answer.headers["location"] == f"https://{HOST}/api/v2/version"
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{BASE}/api/v2/version", timeout=10)  # the system trust store: no
+    with client(deployed["ca"]) as http:
+        answer = http.get("/api/v2/monitor/health")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers.get("strict-transport-security", "").startswith("max-age=")
+
+
+def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) -> None:
+    with client(deployed["ca"]) as http:
+        assert http.get("/api/v2/dags").status_code == 401
+        page = http.get("/mlstack/monitoring/", follow_redirects=False)
+        assert page.status_code in (302, 303, 307, 401), page.status_code
+        assert http.get("/execution/health").status_code == 404  # tasks' API: inside only
+    api = AirflowAPI(BASE, "admin", deployed["password"], verify=str(deployed["ca"]))
+    dags = {d["dag_id"] for d in api.get("/dags", limit=100)["dags"]}
+    assert f"{USECASE}__monitor" in dags
+    assert api.page("/mlstack/monitoring/").status_code == 200
+
+
+def test_gateway_and_mlflow_answer_through_the_proxy(deployed: dict) -> None:
+    with client(deployed["ca"]) as http:
+        assert http.get("/mlflow/health").status_code == 200
+        served = http.post(f"/v1/{USECASE}/predict", json={"record": CREDIT_ROW})
+        huge = http.post(
+            f"/v1/{USECASE}/predict",
+            content=b'{"record": {"x": "' + b"a" * 3_000_000 + b'"}}',
+            headers={"content-type": "application/json"},
+        )
+        assert huge.status_code == 413, huge.status_code  # Caddy's request_body max_size
+        assert http.get("/metrics").headers["content-type"].startswith("text/html"), (
+            "the gateway's /metrics must not be routed outside (this is Airflow's UI)"
+        )
+    assert served.status_code == 200, served.text
+    assert served.json()["predictions"], served.text
+    # the scheduler's tasks use MLflow under its prefix, as the gateway just did
+    out = deployed["compose"].run(
+        "exec", "-T", "airflow-scheduler", "python", "-c",
+        "import json; from mlstack.registry import aliases_of; "
+        f"print(json.dumps(aliases_of('{USECASE}')))",
+        capture=True,
+    )  # fmt: skip
+    assert "champion" in json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_networks_and_privileges(deployed: dict) -> None:
+    compose = deployed["compose"]
+    reach = compose.run(
+        "exec", "-T", "caddy", "python3", "-c",
+        "import socket\ntry:\n socket.create_connection(('postgres', 5432), 3); print('reached')\n"
+        "except OSError as e:\n print('refused', e)",
+        capture=True,
+    )  # fmt: skip
+    assert reach.strip().startswith("refused"), f"the proxy reaches Postgres: {reach}"
+    for name, row in compose.containers().items():
+        if row.get("State") != "running":
+            continue
+        inspected = json.loads(
+            subprocess.run(
+                ["docker", "inspect", row["ID"]], capture_output=True, text=True, check=True
+            ).stdout  # fmt: skip
+        )[0]["HostConfig"]
+        assert "no-new-privileges:true" in (inspected.get("SecurityOpt") or []), name
+        assert (inspected.get("CapDrop") or []) == ["ALL"], (name, inspected.get("CapDrop"))

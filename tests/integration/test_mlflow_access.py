@@ -1,0 +1,91 @@
+"""MLflow with logins, as deploy mode runs it: a real ``mlflow server`` with the basic-auth
+app (through infra/mlflow_server.py, which writes its configuration), on PostgreSQL, under
+``/mlflow``; mlstack's service accounts made by ``mlstack mlflow-accounts``' code."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import httpx
+import pytest
+from mlstack import mlflow_access, registry
+from support import run_mlflow_server, use_settings
+
+pytestmark = pytest.mark.integration
+
+ADMIN_PASSWORD = secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="module")
+def auth_server(mlflow_backend, tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("mlflow-auth")
+    with run_mlflow_server(mlflow_backend(), workdir, admin_password=ADMIN_PASSWORD) as url:
+        yield url
+
+
+def accounts(gateway_password: str) -> list[mlflow_access.Account]:
+    return [
+        mlflow_access.Account("airflow", "airflow-" + ADMIN_PASSWORD, mlflow_access.MANAGE),
+        mlflow_access.Account("gateway", gateway_password, mlflow_access.READ),
+    ]
+
+
+def search(url: str, auth: tuple[str, str] | None) -> httpx.Response:
+    return httpx.get(f"{url}/api/2.0/mlflow/experiments/search?max_results=5", auth=auth)
+
+
+def test_service_accounts_and_their_grants(auth_server: str, monkeypatch, tmp_path: Path) -> None:
+    url = auth_server
+    # anonymous, MLflow's stock admin password, and a wrong one: refused
+    assert search(url, None).status_code == 401
+    assert search(url, ("admin", "password1234")).status_code == 401
+    assert search(url, ("admin", ADMIN_PASSWORD)).status_code == 200
+    # something made before the accounts existed (a stack that ran without logins)
+    with mlflow_access._logged_in("admin", ADMIN_PASSWORD):
+        old = registry.client(use_settings(monkeypatch, mlflow_tracking_uri=url))
+        old_experiment = old.create_experiment("before-logins")
+        old.create_registered_model("before_logins")
+
+    done = mlflow_access.ensure_accounts(url, ("admin", ADMIN_PASSWORD), accounts("gateway-pass-1"))
+    assert done == {"airflow": "created", "gateway": "created"}
+    # roles, not grants per resource: what is created later is covered too
+
+    # the tasks' account creates an experiment and a model; the gateway may read them at once
+    settings = use_settings(monkeypatch, mlflow_tracking_uri=url)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "airflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "airflow-" + ADMIN_PASSWORD)
+    new_experiment = registry.experiment_id("after-logins", settings)
+    registry.client(settings).create_registered_model("after_logins")
+
+    gateway = ("gateway", "gateway-pass-1")
+    for experiment in (old_experiment, new_experiment):
+        got = httpx.get(f"{url}/api/2.0/mlflow/experiments/get",
+                        params={"experiment_id": experiment}, auth=gateway)  # fmt: skip
+        assert got.status_code == 200, (experiment, got.text)
+    for model in ("before_logins", "after_logins"):
+        got = httpx.get(f"{url}/api/2.0/mlflow/registered-models/get",
+                        params={"name": model}, auth=gateway)  # fmt: skip
+        assert got.status_code == 200, (model, got.text)
+        # read-only: it may not move an alias or delete the model
+        moved = httpx.post(f"{url}/api/2.0/mlflow/registered-models/alias",
+                           json={"name": model, "alias": "champion", "version": "1"},
+                           auth=gateway)  # fmt: skip
+        assert moved.status_code == 403, moved.text
+        deleted = httpx.request("DELETE", f"{url}/api/2.0/mlflow/registered-models/delete",
+                                json={"name": model}, auth=gateway)  # fmt: skip
+        assert deleted.status_code == 403, deleted.text
+    # the writer manages what existed before it, too
+    renamed = httpx.patch(f"{url}/api/2.0/mlflow/registered-models/update",
+                         json={"name": "before_logins", "description": "kept"},
+                         auth=("airflow", "airflow-" + ADMIN_PASSWORD))  # fmt: skip
+    assert renamed.status_code == 200, renamed.text
+
+
+def test_running_again_resets_passwords(auth_server: str) -> None:
+    url = auth_server
+    mlflow_access.ensure_accounts(url, ("admin", ADMIN_PASSWORD), accounts("gateway-pass-1"))
+    done = mlflow_access.ensure_accounts(url, ("admin", ADMIN_PASSWORD), accounts("gateway-pass-2"))
+    assert done == {"airflow": "password set", "gateway": "password set"}
+    assert search(url, ("gateway", "gateway-pass-1")).status_code == 401
+    assert search(url, ("gateway", "gateway-pass-2")).status_code == 200

@@ -1,0 +1,104 @@
+"""Deploy mode's settings and the env file that holds them (infra/stack.py, without Docker):
+the file is private before a secret is written, `make deploy` settings replace their old
+values, and the deploy overlay is added exactly when MLSTACK_DEPLOY=1."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import yaml
+from support import ROOT
+
+sys.path.insert(0, str(ROOT / "infra"))
+import stack  # noqa: E402  (infra/stack.py)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_env_file_is_private_from_its_first_byte(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(stack, "_volume_exists", lambda name: False)
+    seen: list[int] = []
+    real_fdopen = stack.os.fdopen
+
+    def fdopen(fd: int, *args, **kwargs):  # the mode the file has when writing starts
+        seen.append(stat.S_IMODE(stack.os.fstat(fd).st_mode))
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(stack.os, "fdopen", fdopen)
+    env = tmp_path / ".env"
+    written = stack.ensure_env(env)
+    assert set(written) == set(stack.SECRETS)
+    assert seen == [0o600] and mode(env) == 0o600
+
+
+def test_an_existing_readable_env_file_is_fixed_before_secrets_are_added(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(stack, "_volume_exists", lambda name: False)
+    env = tmp_path / ".env"
+    env.write_text("AIRFLOW_PORT=8081\n")
+    env.chmod(0o644)
+    stack.ensure_env(env)
+    assert mode(env) == 0o600
+    assert stack.read_env(env)["AIRFLOW_PORT"] == "8081"
+
+
+def test_deploy_settings_replace_their_old_values(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# keep me\nAIRFLOW_PORT=8081\nMLSTACK_SITE=old.example.org\n")
+    stack.set_env(env, stack.deploy_settings("ml.example.org"))
+    values = stack.read_env(env)
+    assert values["MLSTACK_SITE"] == "ml.example.org"
+    assert values["MLSTACK_PUBLIC_URL"] == "https://ml.example.org"
+    assert values["MLSTACK_CADDY_GLOBAL"] == ""  # a domain: Let's Encrypt, not Caddy's CA
+    assert values["AIRFLOW_PORT"] == "8081" and env.read_text().startswith("# keep me\n")
+    assert env.read_text().count("MLSTACK_SITE=") == 1 and mode(env) == 0o600
+
+
+def test_without_a_domain_caddy_serves_the_vm_address_with_its_own_ca() -> None:
+    settings = stack.deploy_settings(host="10.1.2.3")
+    assert settings["MLSTACK_SITE"] == "10.1.2.3, localhost, 127.0.0.1"
+    assert settings["MLSTACK_PUBLIC_URL"] == "https://10.1.2.3"
+    assert settings["MLSTACK_DEFAULT_SNI"] == "10.1.2.3"  # IP clients send no server name
+    assert settings["MLSTACK_CADDY_GLOBAL"] == "local_certs"
+
+
+def test_the_deploy_overlay_follows_mlstack_deploy(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLSTACK_DEPLOY", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("AIRFLOW_PORT=8081\n")
+    compose = stack.Compose("p", env)
+    assert str(stack.DEPLOY_FILE) not in compose.command("ps")
+    stack.set_env(env, stack.deploy_settings(host="10.1.2.3"))
+    assert compose.command("ps")[:6] == [
+        "docker", "compose", "-f", str(stack.COMPOSE_FILE), "-f", str(stack.DEPLOY_FILE)
+    ]  # fmt: skip
+
+
+def test_in_the_overlay_only_the_proxy_publishes_and_every_service_is_hardened() -> None:
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
+        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
+    )["services"]
+    assert set(base) <= set(overlay), "every service needs its deploy-mode settings"
+    for name, service in overlay.items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        published = base.get(name, {}).get("ports") and service.get("ports") != []
+        assert name == "caddy" or not published, f"{name} is still published"
+    assert overlay["postgres"]["networks"] == ["backend"]
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's ``!reset`` / ``!override`` tags (read as their plain values)."""
+
+
+for _tag in ("!reset", "!override"):
+    _ComposeLoader.add_constructor(
+        _tag, lambda loader, node: loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)
+    )  # fmt: skip
