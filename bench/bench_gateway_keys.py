@@ -153,6 +153,8 @@ def report(
         f"- Keys cost {cpu:+.1%} server CPU per request and change throughput by "
         f"{keyed['rps'] / base['rps'] - 1:+.1%} (same run, baseline first).",
         f"- Access log: {lines_} lines written by the keyed run (one per request, key id only).",
+        "- With the load average above the CPU count, req/s and latencies move by tens of "
+        "percent between runs of the same server; CPU per request is the figure to compare.",
     ]
     OUT.write_text("\n".join(lines) + "\n")
     sys.stdout.write("\n".join(lines) + "\n")
