@@ -12,9 +12,9 @@ authority: people who can write to MLflow cannot write there; the tag is for peo
 against the recorded digest, and only then loads the model from that same folder, so what
 was checked is what gets unpickled. A version with no recorded digest (registered outside
 mlstack) or whose files changed raises :class:`~mlstack.exceptions.ModelIntegrityError`
-and is reported through the spec's notifiers (event ``alert``). What serves and what is
-monitored must moreover have been promoted (or trusted) by mlstack, not only trained: a
-version mlstack trained but whose alias someone set by hand is refused too.
+and is reported through the spec's notifiers (event ``alert``). What the gateway serves
+must moreover have been promoted (or trusted) by mlstack, not only trained: a version
+mlstack trained but whose alias someone set by hand is not served.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def load_verified(
     """Download, check, then load the version from the checked files (see the module).
 
     ``promoted``: the version must also have been promoted (or trusted) by mlstack, not
-    only trained: what serves or is monitored, as opposed to a candidate being gated.
+    only trained (what the gateway serves).
 
     A refusal is alerted unless its message is in ``alerted`` (which it is then added to:
     the gateway passes one set, so its check every refresh alerts once)."""

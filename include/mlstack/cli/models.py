@@ -199,7 +199,7 @@ def verify_cmd(usecase: str, version: int) -> None:
 def trust_cmd(usecase: str, version: int) -> None:
     """Record VERSION's current files as trusted (a version registered before mlstack
     recorded digests, or outside it): you vouch for them; the record names you. The
-    gateway and the monitor then load it like a promoted version."""
+    gateway then serves it like a promoted version."""
     from mlstack import integrity
     from mlstack.settings import get_settings
 

@@ -74,7 +74,7 @@ def version_reference(
     """A model version's training and holdout rows at the snapshots its run recorded."""
     s = settings or get_settings()
     mv = registry.get_version(spec.name, version, s)
-    model = integrity.load_verified(spec, int(mv.version), s, promoted=True).model  # first
+    model = integrity.load_verified(spec, int(mv.version), s).model  # before reading data
     run = registry.client(s).get_run(str(mv.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
