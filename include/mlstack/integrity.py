@@ -93,16 +93,6 @@ def check(
     files = manifest(folder)
     actual = digest_of(files)
     expected = recorded(usecase, version, settings)
-    if (
-        promoted
-        and expected is not None
-        and recorded(usecase, version, settings, promoted=True) is None
-    ):
-        raise ModelIntegrityError(
-            f"{usecase} v{version} was trained by mlstack but never promoted: its alias was "
-            "set outside mlstack, so it is not served. Promote it with mlstack "
-            f"(`mlstack promote {usecase} {version} --reason ..`)"
-        )
     if expected is None:
         raise ModelIntegrityError(
             f"{usecase} v{version} has no digest recorded by mlstack: it was registered or "
@@ -123,6 +113,12 @@ def check(
             f"{usecase} v{version}: its artifact files changed since mlstack recorded them "
             f"(digest {actual[:12]}, recorded {expected[:12]}; changed: {changed[:10]}). "
             "It is not loaded; find out who changed the files, then register a new version"
+        )
+    if promoted and recorded(usecase, version, settings, promoted=True) is None:
+        raise ModelIntegrityError(
+            f"{usecase} v{version} was trained by mlstack but never promoted: its alias was "
+            "set outside mlstack, so it is not served. Promote it with mlstack "
+            f"(`mlstack promote {usecase} {version} --reason ..`)"
         )
     return actual
 
