@@ -97,7 +97,7 @@ def check(
         raise ModelIntegrityError(
             f"{usecase} v{version} has no digest recorded by mlstack: it was registered or "
             "aliased outside mlstack, so it is not loaded. Train and promote it with mlstack, "
-            f"or vouch for its files with `mlstack models trust {usecase} {version} --reason ..`"
+            f"or vouch for its files with `mlstack models trust {usecase} {version}`"
         )
     if actual != expected:
         c = store.model_digests.c
