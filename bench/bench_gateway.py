@@ -106,10 +106,11 @@ def frame(rows: int, seed: int) -> Any:
 
 
 def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
-    """Fit mlstack's pipeline (logistic regression), log it with its signature, set alias."""
+    """Fit mlstack's pipeline (logistic regression), log it with its signature, record its
+    digest as promotion does (the gateway serves no version without one), set alias."""
     import mlflow
     from mlflow.models import infer_signature
-    from mlstack import modeling, registry
+    from mlstack import integrity, modeling, registry
 
     df = frame(5000, seed)
     x = modeling.model_input(spec, df)
@@ -123,6 +124,7 @@ def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
             predict_fn="predict_proba",
         )
     mv = registry.register(USECASE, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
+    integrity.record(USECASE, int(mv.version), settings, recorded_by="promote")
     registry.set_alias(USECASE, alias, mv.version, settings)
     return int(mv.version)
 

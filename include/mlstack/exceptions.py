@@ -57,3 +57,12 @@ class RolloutError(MlstackError):
 
 class NoModelServed(MlstackError, LookupError):
     """The gateway has no champion loaded for a use case (none registered, or not loaded yet)."""
+
+
+class ApiKeyError(MlstackError):
+    """A gateway API key cannot be created or revoked as asked (unknown id, bad scope, ...)."""
+
+
+class ModelIntegrityError(MlstackError):
+    """A model version's files do not match the digest mlstack recorded for it, or it has no
+    recorded digest (registered or aliased outside mlstack): it is not loaded."""

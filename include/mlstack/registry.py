@@ -268,7 +268,8 @@ def sync_records(name: str, settings: Settings | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _pickle_allowed() -> Iterator[None]:
+def pickle_allowed() -> Iterator[None]:
+    """MLflow's ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` on for the block."""
     old = os.environ.get(PICKLE_ENV)
     os.environ[PICKLE_ENV] = "true"
     try:
@@ -285,7 +286,7 @@ def load_model(name: str, version: int | str, settings: Settings | None = None) 
     import mlflow.sklearn
 
     configure(settings)
-    with _pickle_allowed():
+    with pickle_allowed():
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 

@@ -86,6 +86,7 @@ promotion_decisions = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=True),  # the promoted files' (mlstack.integrity)
 )
 
 
@@ -244,6 +245,38 @@ retrain_requests = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+#: Gateway API keys: only the SHA-256 of each key is kept; the key itself is shown once.
+gateway_keys = sa.Table(
+    "gateway_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_sha256", sa.String(64), nullable=False),
+    sa.Column("usecases", sa.JSON, nullable=False),  # names, or ["*"] for every use case
+    sa.Column("scopes", sa.JSON, nullable=False),  # subset of ["predict", "feedback"]
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+#: The digest (SHA-256 manifest of its artifact files) of each model version mlstack
+#: registered or promoted; a version without one is never loaded (see mlstack.integrity).
+model_digests = sa.Table(
+    "model_digests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("usecase", sa.String(100), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("manifest", sa.JSON, nullable=False),  # {relative path: sha256}
+    sa.Column("recorded_by", sa.String(50), nullable=False),  # train | promote
+    sa.Column("decision_id", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_model_digests_version", "usecase", "model_version"),
 )
 
 

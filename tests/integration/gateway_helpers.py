@@ -37,10 +37,12 @@ def register_model(
     alias: str | None = "champion",
     **params: Any,
 ) -> int:
-    """Fit ``estimator`` on simulated rows, log it like training does, register, set ``alias``."""
+    """Fit ``estimator`` on simulated rows, log it like training does, register and record
+    its digest (as training does), and with an ``alias`` record it again as promotion does
+    and set the alias."""
     import mlflow
     from mlflow.models import infer_signature
-    from mlstack import modeling, registry
+    from mlstack import integrity, modeling, registry
     from train_helpers import with_model
 
     spec = with_model(spec, estimator, **params)
@@ -58,7 +60,9 @@ def register_model(
             predict_fn="predict_proba",
         )
     mv = registry.register(spec.name, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
+    integrity.record(spec.name, int(mv.version), settings, recorded_by="train")
     if alias:
+        integrity.record(spec.name, int(mv.version), settings, recorded_by="promote")
         registry.set_alias(spec.name, alias, mv.version, settings)
     return int(mv.version)
 

@@ -217,6 +217,35 @@ def models_table(rows: list[dict[str, Any]], *, wide: bool = False, title: str =
     return table(columns, cells, notes=notes, wide=wide, title=title or None)
 
 
+@models_group.command("verify")
+@click.argument("usecase")
+@click.argument("version", type=int)
+def verify_cmd(usecase: str, version: int) -> None:
+    """Check VERSION's artifact files against the digest mlstack recorded (no load)."""
+    from mlstack import integrity
+    from mlstack.settings import get_settings
+    from mlstack.specs import get_spec
+
+    digest = integrity.verified_digest(get_spec(usecase), version, get_settings())
+    console.print(f"{usecase} v{version}: files match the recorded digest {digest}")
+
+
+@models_group.command("trust")
+@click.argument("usecase")
+@click.argument("version", type=int)
+def trust_cmd(usecase: str, version: int) -> None:
+    """Record VERSION's current files as trusted (a version registered before mlstack
+    recorded digests, or outside it): you vouch for them; the record names you. The
+    gateway then serves it like a promoted version."""
+    from mlstack import integrity
+    from mlstack.settings import get_settings
+    from mlstack.specs import get_spec
+
+    get_spec(usecase)
+    digest = integrity.record(usecase, version, get_settings(), recorded_by=_actor()[:50])
+    console.print(f"{usecase} v{version}: digest {digest} recorded by {_actor()}")
+
+
 @click.command("promote")
 @click.argument("usecase")
 @click.argument("version", type=int)

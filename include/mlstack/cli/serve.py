@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mlstack.cli.keys import keys
 from mlstack.cli.output import console
 
 if TYPE_CHECKING:
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 @click.group()
 def gateway() -> None:
     """The model gateway (champion and challenger of every use case over HTTP)."""
+
+
+gateway.add_command(keys)
 
 
 @gateway.command("serve")

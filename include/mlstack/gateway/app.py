@@ -7,7 +7,8 @@ stop it writes every queued row before exiting.
 
 Every client error is a 400 whose ``detail[].loc`` ends with the field (FastAPI's own
 request validation included), a body over ``max_body_bytes`` a 413, an unknown use case a
-404, no champion or no durable log a 503.
+404, no champion or no durable log a 503. With ``MLSTACK_GATEWAY_REQUIRE_KEYS`` every /v1
+request needs an API key first (401/403/429: :mod:`mlstack.gateway.api.auth`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlstack import store
 from mlstack.exceptions import SettingsError
+from mlstack.gateway.api.auth import AccessLog, KeyAuth
 from mlstack.gateway.api.fast_predict import PredictHotPath
 from mlstack.gateway.api.limits import BodyLimit
 from mlstack.gateway.api.routes import predictions, system, usecases
 from mlstack.gateway.core.config import GatewaySettings
 from mlstack.gateway.journal import Journal
+from mlstack.gateway.keys import KeyRing, RateLimiter
 from mlstack.gateway.metrics import Metrics
 from mlstack.gateway.model_cache import ModelCache
 from mlstack.gateway.prediction_log import PredictionLogger
@@ -135,6 +138,8 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             yield
         finally:
             sys.setswitchinterval(switch)
+            if getattr(app.state, "access_log", None) is not None:
+                app.state.access_log.flush()
             refresher.stop()
             logger.stop()
             journal.close()
@@ -151,9 +156,30 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
-    app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # outermost: before any read
+    app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # before any read
+    if g.require_keys:  # outermost: no body is read for a request without a valid key
+        app.state.access_log = access_log(g)
+        app.add_middleware(
+            KeyAuth,
+            keys=KeyRing(s, g.key_cache_ttl_s),
+            limiter=RateLimiter(g.key_rate_per_s, g.key_burst),
+            access=app.state.access_log,
+        )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def access_log(g: GatewaySettings) -> AccessLog:
+    """The access log, to ``access_log_file`` (appended) or stderr."""
+    if g.access_log_file is None:
+        return AccessLog(sys.stderr)
+    try:
+        return AccessLog(g.access_log_file.open("a", encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot write the access log {g.access_log_file} ({exc}); set "
+            "MLSTACK_GATEWAY_ACCESS_LOG_FILE to a writable file, or leave it empty for stderr"
+        ) from exc
 
 
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:

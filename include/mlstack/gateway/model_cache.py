@@ -5,7 +5,9 @@ champion, the challenger (while a rollout runs) and the rollout's stage. ``refre
 reads the registry aliases and the running rollout; when anything changed it loads the
 new models first and then replaces the snapshot in one assignment, so a request in flight
 finishes on the models it started with and none is dropped. When MLflow or the database
-cannot be reached the snapshot stays as it is: the gateway keeps serving what it has.
+cannot be reached, or a new version fails :mod:`mlstack.integrity`'s check (no digest
+recorded by mlstack, or changed files: alerted through the spec's notifiers), the snapshot
+stays as it is: the gateway keeps serving what it has.
 
 :class:`LoadedModel` scores with the logged scikit-learn pipeline on a frame built exactly
 like MLflow's pyfunc builds it from the signature (float64 numbers, object strings), so the
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import registry, store
+from mlstack import integrity, registry, store
 from mlstack.exceptions import InvalidInput, MlstackError, ModelNotFound
 from mlstack.settings import Settings
 from mlstack.specs import UseCaseSpec
@@ -228,13 +230,17 @@ def _fields(signature: Any) -> list[InputField]:
     return out
 
 
-def load(spec: UseCaseSpec, version: int, settings: Settings) -> LoadedModel:
-    """Load version ``version`` of the use case's model with its signature and threshold."""
+def load(
+    spec: UseCaseSpec, version: int, settings: Settings, alerted: set[str] | None = None
+) -> LoadedModel:
+    """Load version ``version`` of the use case's model with its signature and threshold,
+    from files that match their recorded digest (ModelIntegrityError otherwise; alerted
+    unless already in ``alerted``)."""
     mv = registry.get_version(spec.name, version, settings)
     threshold = float((mv.tags or {}).get("mlstack.threshold", spec.training.threshold))
-    model = registry.load_model(spec.name, version, settings)
-    fields = _fields(registry.signature_of(spec.name, version, settings))
-    loaded = LoadedModel(spec.name, int(version), model, fields, spec.task, threshold)
+    checked = integrity.load_verified(spec, int(version), settings, promoted=True, alerted=alerted)
+    fields = _fields(checked.signature)
+    loaded = LoadedModel(spec.name, int(version), checked.model, fields, spec.task, threshold)
     loaded.fast = _verified_fast_path(loaded)
     log.info(
         "Loaded %s v%d (%d inputs, %s path)",
@@ -373,6 +379,7 @@ class ModelCache:
         self.settings = settings
         self.serving: dict[str, Serving] = {name: Serving() for name in specs}
         self.errors: dict[str, str] = {}
+        self.integrity_alerted: set[str] = set()  # refusals already alerted (once each)
         self._lock = threading.Lock()
 
     def get(self, usecase: str) -> Serving:
@@ -436,7 +443,7 @@ class ModelCache:
         for have in (current.champion, current.challenger):
             if have is not None and have.version == version:
                 return have
-        return load(spec, version, self.settings)
+        return load(spec, version, self.settings, self.integrity_alerted)
 
 
 def _v(model: LoadedModel | None) -> int | None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import lake, modeling, registry, store
+from mlstack import integrity, lake, modeling, registry, store
 from mlstack.monitoring.bars import watched_metric
 from mlstack.monitoring.compute import (
     Reference,
@@ -84,7 +84,8 @@ def version_reference(
     holdout) is most of a monitoring run's cost. A process that monitors day after day (the
     embedded demo runs every DAG in one) reuses it; the cache is keyed by the tracking and
     lake URLs, the version's run and the whole spec, so nothing else can hit it. Callers
-    read a reference, never change it.
+    read a reference, never change it. The model's digest is checked when the reference is
+    built: once per task process in the stack, once per version in the demo's one process.
     """
     s = settings or get_settings()
     mv = registry.get_version(spec.name, version, s)
@@ -103,7 +104,12 @@ def version_reference(
 
 
 def _build_reference(spec: UseCaseSpec, mv: Any, s: Settings) -> Reference:
-    """Read a version's reference back: its run's snapshots, train and holdout days, model."""
+    """Read a version's reference back: its run's snapshots, train and holdout days, model.
+
+    The model's files are checked against the digest mlstack recorded before anything is
+    read (:func:`mlstack.integrity.load_verified`); a version that fails is refused.
+    """
+    model = integrity.load_verified(spec, int(mv.version), s).model  # before reading data
     run = registry.client(s).get_run(str(mv.run_id))
     params = run.data.params
     labels_snap = params.get("labels_snapshot")
@@ -120,7 +126,6 @@ def _build_reference(spec: UseCaseSpec, mv: Any, s: Settings) -> Reference:
     if len(reference) > spec.monitoring.reference_rows:
         reference = reference.sample(n=spec.monitoring.reference_rows, random_state=0)
     holdout = frame[(days >= h0) & (days <= h1)].copy()
-    model = registry.load_model(spec.name, mv.version, s)
     holdout["_score"], _ = modeling.predict(spec, model, modeling.model_input(spec, holdout))
     holdout["_label"] = pd.to_numeric(holdout[spec.schema.target_column], errors="coerce")
     ref = Reference(int(mv.version), str(mv.run_id), model, reference, holdout, "", None)

@@ -13,7 +13,9 @@ scores candidate and champion on those *same rows* and runs the spec's gates:
 
 :func:`apply` turns the outcome into aliases — first passing model → ``champion``, a later
 passing one → ``challenger``, a failing one → nothing — and writes the decision with its
-evidence as MLflow version tags, a row of ``promotion_decisions`` and a lineage edge.
+evidence as MLflow version tags, a row of ``promotion_decisions`` and a lineage edge. Every
+model it loads, and every version it gives an alias, first passes
+:mod:`mlstack.integrity`'s check; the promoted files' digest is recorded with the decision.
 :func:`override` (a human's call, with a reason) and :func:`rollback` (previous champion
 back) are recorded the same way.
 
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mlstack import model_records, modeling, plugins, registry, store
+from mlstack import integrity, model_records, modeling, plugins, registry, store
 from mlstack.exceptions import ModelNotFound, PromotionRefused
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
@@ -205,7 +207,7 @@ def gate_challenger(
 ) -> Gate:
     """Replacing the current challenger (maybe mid A/B test) needs a real improvement on it too."""
     metric = modeling.primary_metric(spec)
-    other = _scores(spec, registry.load_model(spec.name, version, s), rows, y)[metric.name]
+    other = _scores(spec, integrity.load_verified(spec, version, s).model, rows, y)[metric.name]
     delta = metric.improvement(cand[metric.name], other)
     return Gate(
         "challenger",
@@ -232,7 +234,7 @@ def evaluate(
         raise PromotionRefused(f"{spec.name} v{cand_v} is already the champion")
     rows = _holdout(spec, dict(mv.tags), s)
     y = train.target(spec, rows, "holdout")
-    model = registry.load_model(spec.name, cand_v, s)
+    model = integrity.load_verified(spec, cand_v, s).model
     cand = _scores(spec, model, rows, y)
     gates: list[Gate] = []
     metrics: dict[str, Any] = {"holdout_rows": len(rows), "candidate": cand}
@@ -247,7 +249,7 @@ def evaluate(
             )
         )
     if champ_v is not None:
-        champ_model = registry.load_model(spec.name, champ_v, s)
+        champ_model = integrity.load_verified(spec, champ_v, s).model
         champ = _scores(spec, champ_model, rows, y)
         metrics["champion"] = champ
         delta = metric.improvement(cand[metric.name], champ[metric.name])
@@ -317,8 +319,10 @@ def evaluate(
 # --- applying and recording ---------------------------------------------------------------
 
 
-def _record(spec: UseCaseSpec, d: PromotionDecision, actor: str, s: Settings) -> int:
-    """Audit row + lineage edge; return the decision id."""
+def _record(
+    spec: UseCaseSpec, d: PromotionDecision, actor: str, s: Settings, digest: str | None
+) -> int:
+    """Audit row (with the promoted files' digest) + lineage edge; return the decision id."""
     from mlstack.stages import catalog
 
     now = datetime.now(UTC)
@@ -337,6 +341,7 @@ def _record(spec: UseCaseSpec, d: PromotionDecision, actor: str, s: Settings) ->
                 metrics=json_safe(d.metrics),
                 actor=actor,
                 created_at=now,
+                digest=digest,
             )
         )
         decision_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -396,10 +401,15 @@ def apply(
         raise PromotionRefused(f"{spec.name} v{d.version} needs human approval before it moves")
     if d.outcome != CHAMPION:
         d.previous_champion = None
+    # the files are checked before an alias moves: a version with no digest or changed
+    # files raises ModelIntegrityError and keeps every alias where it was
+    digest = integrity.verified_digest(spec, d.version, s) if d.passed else None
     _move_aliases(spec, d, s)
     if registry.aliases_of(spec.name, s).get(CANDIDATE) == d.version:
         registry.delete_alias(spec.name, CANDIDATE, s)
-    d.decision_id = _record(spec, d, actor, s)
+    d.decision_id = _record(spec, d, actor, s, digest)
+    if digest is not None:
+        integrity.note_promotion(spec.name, d.version, digest, d.decision_id, s)
     _tag(spec, d, actor, s)
     log.info("%s v%d: %s (%s)", spec.name, d.version, d.outcome, "; ".join(d.reasons))
     return d

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlstack import lake, modeling, plugins, registry, store
+from mlstack import integrity, lake, modeling, plugins, registry, store
 from mlstack.exceptions import DatasetNotFound, NotEnoughData, TrainingError
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
@@ -394,6 +394,7 @@ def log_and_register(
         "mlstack.promotion": "pending",
     }
     mv = registry.register(spec.name, info.model_uri, tags, s)
+    integrity.record(spec.name, int(mv.version), s, recorded_by="train")
     registry.set_alias(spec.name, CANDIDATE, mv.version, s)
     return run_id, int(mv.version), {"log_model_s": log_model_s}
 

@@ -128,14 +128,20 @@ def not_strict_json(body: bytes) -> dict[str, Any] | None:
     return None
 
 
-async def send_json(send: Send, status: int, obj: Any) -> None:
-    """Send ``obj`` as a whole JSON response."""
+async def send_json(
+    send: Send, status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Send ``obj`` as a whole JSON response (with extra ``headers``)."""
     payload = _encode(obj)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                *_HEADERS,
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or ()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

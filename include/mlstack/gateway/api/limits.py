@@ -1,11 +1,14 @@
-"""``BodyLimit``: the gateway's outermost middleware; refuses bodies over a size (413) before
-anything reads or parses them, and bodies that are not strict JSON (400: NaN, Infinity,
-numbers beyond double range, invalid UTF-8, lone surrogates, which Python's ``json`` would
-let through to the routes); then hands the read body on to the app. The predict hot path
-makes the strict check itself, on its error path only."""
+"""``BodyLimit``: the gateway's outermost middleware (just inside ``KeyAuth`` when API keys
+are required); refuses bodies over a size (413, counted as
+``refused_total{reason="body_too_large"}``) before anything reads or parses them, and
+bodies that are not strict JSON (400: NaN, Infinity, numbers beyond double range, invalid
+UTF-8, lone surrogates, which Python's ``json`` would let through to the routes); then
+hands the read body on to the app. The predict hot path makes the strict check itself, on
+its error path only."""
 
 from __future__ import annotations
 
+from mlstack.gateway.api.auth import count_refusal
 from mlstack.gateway.api.fast_predict import (
     ASGIApp,
     Receive,
@@ -29,7 +32,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
-                    return await self._refuse(send)
+                    return await self._refuse(scope, send)
                 break
         chunks, size = [], 0
         while True:
@@ -39,7 +42,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                return await self._refuse(send)
+                return await self._refuse(scope, send)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -50,7 +53,8 @@ class BodyLimit:
                 return await send_json(send, 400, refusal)
         await self.app(scope, replay_body(body, receive), send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        count_refusal(scope, "body_too_large")
         detail = f"request body larger than {self.max_bytes} bytes (MLSTACK_GATEWAY_MAX_BODY_BYTES)"
         await send_json(send, 413, {"detail": detail})
 

@@ -52,6 +52,30 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest request body accepted (else 413)."
     )
+    require_keys: bool = Field(
+        default=False,
+        description="Require an API key (`mlstack gateway keys create`) on /v1: on in deploy "
+        "mode, off on the laptop.",
+    )
+    key_cache_ttl_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the gateway trusts its in-memory copy of the keys: a revoked "
+        "key stops working within this.",
+    )
+    key_rate_per_s: float = Field(
+        default=200.0,
+        ge=0,
+        description="Requests per second per API key (per worker); 0 = no limit.",
+    )
+    key_burst: float = Field(
+        default=400.0, ge=1, description="Requests an API key may send at once above its rate."
+    )
+    access_log_file: Path | None = Field(
+        default=None,
+        description="Where the access log goes when keys are required (one line per /v1 "
+        "request naming the API key's id, never the key); empty = stderr.",
+    )
     replay_interval_s: float = Field(default=5.0, gt=0, description="Spool replay period.")
     batch_wait_ms: float = Field(
         default=0.5, ge=0, description="How long a request waits for others to score together."

@@ -1,0 +1,306 @@
+"""Gateway API keys: create, list and revoke them (``mlstack gateway keys``); check them.
+
+A key reads ``mlsk_<key id>_<secret>``. The key id (12 hex characters) names the key in
+lists, access logs and revocations; the secret is 32 random bytes (``secrets``, URL-safe
+base64). Only the SHA-256 of the whole key is stored (table ``gateway_keys``): the key is
+high-entropy, so a plain hash is enough, and it is compared in constant time. Each key is
+scoped to use cases (or ``*``) and to ``predict`` and/or ``feedback``, and may expire.
+
+:class:`KeyRing` holds every key in memory and re-reads the table when its copy is older
+than ``ttl_s`` (a revocation takes effect within that), so a request never waits on the
+database, and keys guessed at random cost no query; a header it has verified once is not
+parsed and hashed again until the next re-read. :class:`RateLimiter` is a token bucket
+per key id (per worker process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from mlstack import store
+from mlstack.exceptions import ApiKeyError
+from mlstack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mlsk_"
+SCOPES = ("predict", "feedback")
+EVERY_USECASE = "*"
+_KEY = re.compile(r"mlsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+
+
+def sha256(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: HTTP status, a metric reason, and what to fix."""
+
+    status: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One stored key (never the key itself: its SHA-256)."""
+
+    key_id: str
+    name: str
+    key_sha256: str
+    usecases: tuple[str, ...]
+    scopes: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> ApiKey:
+        """A key from a ``gateway_keys`` row (as a mapping)."""
+        return cls(
+            row["key_id"],
+            row["name"],
+            row["key_sha256"],
+            tuple(row["usecases"]),
+            tuple(row["scopes"]),
+            row["created_by"],
+            _aware(row["created_at"]),
+            _aware(row["expires_at"]) if row["expires_at"] else None,
+            _aware(row["revoked_at"]) if row["revoked_at"] else None,
+        )
+
+    def state(self, now: datetime) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def refusal(self, usecase: str, scope: str | None, now: datetime) -> Refusal | None:
+        """Why this (authentic) key may not make the request, or None when it may.
+
+        ``scope`` None: a read, allowed with either scope; ``usecase`` ``*``: the list of
+        use cases, allowed with any key.
+        """
+        state = self.state(now)
+        if state == "revoked":
+            return Refusal(401, "revoked", f"API key {self.key_id} was revoked; ask for a new one")
+        if state == "expired":
+            assert self.expires_at is not None
+            when = self.expires_at.isoformat(timespec="seconds")
+            return Refusal(401, "expired", f"API key {self.key_id} expired at {when}")
+        if usecase != EVERY_USECASE and usecase not in self.usecases:
+            if EVERY_USECASE in self.usecases:
+                return self._scope_refusal(scope)
+            return Refusal(
+                403,
+                "usecase",
+                f"API key {self.key_id} is not valid for use case {usecase!r}; it is for "
+                f"{sorted(self.usecases)}: use a key created with --usecase {usecase}",
+            )
+        return self._scope_refusal(scope)
+
+    def _scope_refusal(self, scope: str | None) -> Refusal | None:
+        if scope is not None and scope not in self.scopes:
+            return Refusal(
+                403,
+                "scope",
+                f"API key {self.key_id} may {' and '.join(self.scopes)} but not {scope}: "
+                f"use a key created with --scope {scope}",
+            )
+        return None
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def parse_expiry(text: str | None, now: datetime | None = None) -> datetime | None:
+    """``30d``, ``12h``, ``90m``, an ISO date (end of that day is not implied: midnight UTC)
+    or datetime → the expiry; None, ``""`` or ``never`` → no expiry."""
+    if text is None or text.strip().lower() in ("", "never"):
+        return None
+    now = now or datetime.now(UTC)
+    t = text.strip()
+    if m := re.fullmatch(r"(\d+)\s*([dhm])", t):
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
+        return now + timedelta(**{unit: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(t)
+    except ValueError:
+        raise ApiKeyError(
+            f"--expires {text!r}: give a duration (30d, 12h, 90m), an ISO date (2027-01-31) "
+            "or an ISO datetime (2027-01-31T12:00:00+00:00)"
+        ) from None
+    if len(t) == 10:  # a date alone
+        when = datetime.combine(date.fromisoformat(t), datetime.min.time())
+    when = _aware(when)
+    if when <= now:
+        raise ApiKeyError(f"--expires {text!r} is in the past")
+    return when
+
+
+def _check_scopes(scopes: list[str]) -> tuple[str, ...]:
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise ApiKeyError(f"scopes {scopes}: choose one or more of {list(SCOPES)}")
+    return tuple(s for s in SCOPES if s in scopes)
+
+
+def create(
+    name: str,
+    usecases: list[str],
+    scopes: list[str],
+    settings: Settings,
+    *,
+    expires: str | None = None,
+    created_by: str = "cli",
+) -> tuple[ApiKey, str]:
+    """Create a key; return it and the key text (shown once, never stored)."""
+    if not usecases:
+        raise ApiKeyError(f"name the use cases the key is for (--usecase NAME, or {EVERY_USECASE})")
+    if not name.strip():
+        raise ApiKeyError("give the key a --name that says who holds it")
+    key_id = secrets.token_hex(6)
+    text = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    now = datetime.now(UTC)
+    row = {
+        "key_id": key_id,
+        "name": name.strip()[:200],
+        "key_sha256": sha256(text),
+        "usecases": sorted(set(usecases)),
+        "scopes": list(_check_scopes(scopes)),
+        "created_by": created_by,
+        "created_at": now,
+        "expires_at": parse_expiry(expires, now),
+        "revoked_at": None,
+    }
+    with store.engine(settings).begin() as conn:
+        conn.execute(sa.insert(store.gateway_keys).values(**row))
+    return ApiKey.from_row(row), text
+
+
+def list_keys(settings: Settings) -> list[ApiKey]:
+    """Every key, newest first (revoked and expired ones included)."""
+    with store.engine(settings).connect() as conn:
+        rows = conn.execute(
+            sa.select(store.gateway_keys).order_by(store.gateway_keys.c.created_at.desc())
+        )
+        return [ApiKey.from_row(r._mapping) for r in rows]
+
+
+def revoke(key_id: str, settings: Settings) -> ApiKey:
+    """Revoke a key by its id (the gateways stop accepting it within their cache TTL)."""
+    c = store.gateway_keys.c
+    with store.engine(settings).begin() as conn:
+        row = conn.execute(sa.select(store.gateway_keys).where(c.key_id == key_id)).first()
+        if row is None:
+            raise ApiKeyError(f"no API key with id {key_id!r}; see `mlstack gateway keys list`")
+        if row.revoked_at is None:
+            conn.execute(
+                sa.update(store.gateway_keys)
+                .where(c.key_id == key_id)
+                .values(revoked_at=datetime.now(UTC))
+            )
+        row = conn.execute(sa.select(store.gateway_keys).where(c.key_id == key_id)).one()
+    return ApiKey.from_row(row._mapping)
+
+
+class KeyRing:
+    """Every key in memory, re-read from the database when older than ``ttl_s``."""
+
+    def __init__(self, settings: Settings, ttl_s: float) -> None:
+        self.settings, self.ttl_s = settings, ttl_s
+        self._keys: dict[str, ApiKey] | None = None
+        self._read_at = 0.0
+        #: headers already verified → key id (valid keys only; emptied on every re-read)
+        self._verified: dict[bytes, str] = {}
+        self._lock = threading.Lock()
+
+    def _current(self) -> dict[str, ApiKey] | None:
+        """The keys, re-read when stale; the stale copy when the database is unreachable."""
+        if self._keys is not None and time.monotonic() - self._read_at < self.ttl_s:
+            return self._keys
+        with self._lock:
+            if self._keys is not None and time.monotonic() - self._read_at < self.ttl_s:
+                return self._keys
+            try:
+                self._keys = {k.key_id: k for k in list_keys(self.settings)}
+                self._verified = {}
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("Cannot re-read API keys (%s); using the copy in memory", exc)
+            self._read_at = time.monotonic()
+            return self._keys
+
+    def check(
+        self, authorization: bytes | None, usecase: str, scope: str | None
+    ) -> tuple[ApiKey | None, Refusal | None]:
+        """The key of an ``Authorization: Bearer <key>`` header and why it is refused (or
+        None): missing, malformed, unknown, revoked, expired (401); wrong use case or scope
+        (403); the key store unreadable (503)."""
+        keys = self._current()
+        known = self._verified.get(authorization) if authorization else None
+        if known is not None and keys is not None and known in keys:  # the hot path
+            hit = keys[known]
+            return hit, hit.refusal(usecase, scope, datetime.now(UTC))
+        if not authorization:
+            return None, Refusal(
+                401, "missing", "send your API key as `Authorization: Bearer mlsk_...`"
+            )
+        scheme, _, text = authorization.decode("latin-1").partition(" ")
+        match = _KEY.fullmatch(text.strip()) if scheme.lower() == "bearer" else None
+        if match is None:
+            return None, Refusal(
+                401,
+                "malformed",
+                "malformed API key: send `Authorization: Bearer mlsk_<id>_<secret>` exactly as "
+                "`mlstack gateway keys create` printed it",
+            )
+        if keys is None:
+            return None, Refusal(503, "key_store", "cannot read the API keys yet; retry later")
+        key = keys.get(match.group(1))
+        if key is None or not hmac.compare_digest(sha256(match.group(0)), key.key_sha256):
+            return None, Refusal(401, "unknown", "unknown API key: check it, or ask for a new one")
+        if len(self._verified) < 10_000:
+            self._verified[authorization] = key.key_id
+        return key, key.refusal(usecase, scope, datetime.now(UTC))
+
+
+class RateLimiter:
+    """A token bucket per key id: ``rate_per_s`` sustained, ``burst`` at once; 0 = no limit."""
+
+    def __init__(self, rate_per_s: float, burst: float) -> None:
+        self.rate, self.burst = rate_per_s, max(burst, 1.0)
+        self._buckets: dict[str, list[float]] = {}
+
+    def wait_s(self, key_id: str, now: float | None = None) -> float:
+        """0 when the request may go now (a token is taken), else seconds until it may."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            bucket = self._buckets[key_id] = [self.burst, now]
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return 0.0
+        bucket[0] = tokens
+        return (1.0 - tokens) / self.rate

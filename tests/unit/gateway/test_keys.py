@@ -1,0 +1,110 @@
+"""The API key store (embedded SQLite): create, list, revoke; checking a key's header
+(missing, malformed, unknown, expired, revoked, wrong use case or scope); the expiry
+syntax; the token bucket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from mlstack import store
+from mlstack.exceptions import ApiKeyError
+from mlstack.gateway import keys
+
+UC = "credit_default"
+
+
+def _bearer(text: str) -> bytes:
+    return f"Bearer {text}".encode()
+
+
+def test_create_stores_only_the_hash_and_lists_without_the_key(embedded_settings) -> None:
+    key, text = keys.create("team-a", [UC], ["predict"], embedded_settings, expires="30d")
+    assert text.startswith(f"mlsk_{key.key_id}_") and len(text) == 5 + 12 + 1 + 43
+    with store.engine(embedded_settings).connect() as conn:
+        row = conn.execute(sa.select(store.gateway_keys)).one()
+    assert text not in str(tuple(row)) and row.key_sha256 == keys.sha256(text)
+    (listed,) = keys.list_keys(embedded_settings)
+    assert (listed.key_id, listed.usecases, listed.scopes) == (key.key_id, (UC,), ("predict",))
+    assert listed.state(datetime.now(UTC)) == "active"
+    assert listed.expires_at is not None
+    assert timedelta(days=29) < listed.expires_at - datetime.now(UTC) <= timedelta(days=30)
+
+
+def test_each_refusal_says_why(embedded_settings) -> None:
+    ring = keys.KeyRing(embedded_settings, ttl_s=0.0)  # re-read on every check
+    both, both_text = keys.create("svc", [UC], ["predict", "feedback"], embedded_settings)
+    _, predict_only = keys.create("svc", [UC], ["predict"], embedded_settings)
+    _, other_uc = keys.create("svc", ["diabetes"], ["predict"], embedded_settings)
+    _, short = keys.create("svc", [UC], ["predict"], embedded_settings, expires="1m")
+
+    def reason(header: bytes | None, scope: str | None = "predict") -> str | None:
+        _, refusal = ring.check(header, UC, scope)
+        return None if refusal is None else f"{refusal.status} {refusal.reason}"
+
+    assert reason(_bearer(both_text)) is None
+    assert reason(_bearer(both_text), "feedback") is None
+    assert reason(None) == "401 missing"
+    assert reason(b"Basic dXNlcjpwdw==") == "401 malformed"
+    assert reason(_bearer(both_text[:-1])) == "401 malformed"
+    assert reason(_bearer(both_text[:-1] + ("A" if both_text[-1] != "A" else "B"))) == (
+        "401 unknown"
+    )
+    assert reason(_bearer(predict_only), "feedback") == "403 scope"
+    assert reason(_bearer(predict_only), None) is None  # a read needs no particular scope
+    assert reason(_bearer(other_uc)) == "403 usecase"
+    with store.engine(embedded_settings).begin() as conn:  # let the short key run out
+        conn.execute(
+            sa.update(store.gateway_keys)
+            .where(store.gateway_keys.c.key_sha256 == keys.sha256(short))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert reason(_bearer(short)) == "401 expired"
+    keys.revoke(both.key_id, embedded_settings)
+    assert reason(_bearer(both_text)) == "401 revoked"
+    _, refusal = ring.check(_bearer(predict_only), UC, "feedback")
+    assert refusal is not None and "--scope feedback" in refusal.detail
+
+
+def test_the_ring_reads_the_table_once_per_ttl(embedded_settings) -> None:
+    key, text = keys.create("svc", [UC], ["predict"], embedded_settings)
+    ring = keys.KeyRing(embedded_settings, ttl_s=3600)
+    assert ring.check(_bearer(text), UC, "predict")[1] is None
+    keys.revoke(key.key_id, embedded_settings)
+    assert ring.check(_bearer(text), UC, "predict")[1] is None  # the copy in memory
+    ring._read_at -= 3601  # the TTL passes
+    assert ring.check(_bearer(text), UC, "predict")[1].reason == "revoked"  # type: ignore[union-attr]
+
+
+def test_create_and_revoke_refuse_bad_input(embedded_settings) -> None:
+    with pytest.raises(ApiKeyError, match="predict"):
+        keys.create("svc", [UC], ["train"], embedded_settings)
+    with pytest.raises(ApiKeyError, match="--usecase"):
+        keys.create("svc", [], ["predict"], embedded_settings)
+    with pytest.raises(ApiKeyError, match="keys list"):
+        keys.revoke("0123456789ab", embedded_settings)
+
+
+def test_expiry_syntax() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert keys.parse_expiry("30d", now) == now + timedelta(days=30)
+    assert keys.parse_expiry("12h", now) == now + timedelta(hours=12)
+    assert keys.parse_expiry("never", now) is None and keys.parse_expiry(None, now) is None
+    assert keys.parse_expiry("2026-03-01", now) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert keys.parse_expiry("2026-03-01T12:00:00+02:00", now) == datetime(
+        2026, 3, 1, 10, tzinfo=UTC
+    )
+    with pytest.raises(ApiKeyError, match="duration"):
+        keys.parse_expiry("soon", now)
+    with pytest.raises(ApiKeyError, match="past"):
+        keys.parse_expiry("2025-12-31", now)
+
+
+def test_token_bucket() -> None:
+    limiter = keys.RateLimiter(rate_per_s=10, burst=3)
+    assert [limiter.wait_s("k", now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.wait_s("k", now=100.0) == pytest.approx(0.1)
+    assert limiter.wait_s("other", now=100.0) == 0.0  # per key
+    assert limiter.wait_s("k", now=100.15) == 0.0  # a token came back
+    assert keys.RateLimiter(0, 1).wait_s("k") == 0.0  # 0 = no limit
