@@ -227,7 +227,7 @@ def verify_cmd(usecase: str, version: int) -> None:
     from mlstack.specs import get_spec
 
     digest = integrity.verified_digest(get_spec(usecase), version, get_settings())
-    console.print(f"{usecase} v{version}: files match the recorded digest {digest}")
+    console().print(f"{usecase} v{version}: files match the recorded digest {digest}")
 
 
 @models_group.command("trust")
@@ -243,7 +243,7 @@ def trust_cmd(usecase: str, version: int) -> None:
 
     get_spec(usecase)
     digest = integrity.record(usecase, version, get_settings(), recorded_by=_actor()[:50])
-    console.print(f"{usecase} v{version}: digest {digest} recorded by {_actor()}")
+    console().print(f"{usecase} v{version}: digest {digest} recorded by {_actor()}")
 
 
 @click.command("promote")
