@@ -8,7 +8,8 @@ at 16 connections, in the same run:
   direct         http://gateway:8000   (what a client inside the stack reaches)
   through Caddy  https://caddy         (TLS with Caddy's own CA, HTTP/1.1 keep-alive)
 
-The request is ``GET /v1/<usecase>`` (the gateway's served-state answer): the cheapest thing
+The request is ``GET /v1/<usecase>`` with an API key (keys are required in deploy mode; the
+key check is part of what is measured), the gateway's served-state answer: the cheapest thing
 the gateway does, so the proxy's share of the time is as large as it can be — an upper bound
 of the overhead on predictions, which cost the gateway more. Then the idle memory of every
 container, against the issue's ceiling of 2.5 GB. Writes bench/results/deploy.md.
@@ -45,12 +46,13 @@ import asyncio, json, ssl, sys, time
 import httpx
 
 url, connections, duration, ca = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+headers = {"Authorization": f"Bearer {sys.argv[5]}"}
 
 async def main():
     verify = ssl.create_default_context(cafile=ca) if url.startswith("https") else False
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     latencies, errors = [], 0
-    async with httpx.AsyncClient(verify=verify, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(verify=verify, limits=limits, timeout=30, headers=headers) as http:
         for _ in range(connections * 5):  # warm-up: connections and TLS sessions
             await http.get(url)
         stop = time.perf_counter() + duration
@@ -75,14 +77,16 @@ asyncio.run(main())
 """
 
 
-def load(compose: stackctl.Compose, url: str, ca: Path, connections: int, duration: float) -> dict:
+def load(
+    compose: stackctl.Compose, url: str, ca: Path, key: str, connections: int, duration: float
+) -> dict:
     """Run the load generator in a container on the stack's proxy network; its figures."""
     env = compose.settings()
     image = env.get("MLSTACK_IMAGE", "mlstack:local")
     out = subprocess.run(
         ["docker", "run", "--rm", "-i", "--network", f"{PROJECT}_proxy",
          "-v", f"{ca}:/tmp/ca.crt:ro", image,
-         "python", "-", url, str(connections), str(duration), "/tmp/ca.crt"],
+         "python", "-", url, str(connections), str(duration), "/tmp/ca.crt", key],
         input=LOAD, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
@@ -149,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             assert ca is not None
             ca.chmod(0o644)
             memory = idle_memory(compose, args.settle)
+            out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
+                              "--name", "bench", "--usecase", USECASE, capture=True)  # fmt: skip
+            key = next(word for word in out.split() if word.startswith("mlsk_"))
             figures = {}
             for name, base in (
                 ("direct", "http://gateway:8000"),
                 ("through Caddy", "https://caddy"),
             ):
-                figures[name] = load(compose, f"{base}/v1/{USECASE}", ca, args.connections,
+                figures[name] = load(compose, f"{base}/v1/{USECASE}", ca, key, args.connections,
                                      args.duration)  # fmt: skip
                 stackctl.say(f"bench: {name}: {figures[name]}")
         finally:

@@ -10,7 +10,8 @@ checked from outside, as a client on the network would see it:
   user through the proxy; Airflow's execution API is not reachable from outside;
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
-- the gateway answers through the proxy with the champion
+- the gateway refuses a request without an API key (401) and a predict-only key's feedback
+  (403), and answers a key through the proxy with the champion
   it loaded from MLflow under its ``/mlflow`` prefix, and the scheduler's tasks reach MLflow
   there too;
 - Postgres is not reachable from the proxy's container (separate networks);
@@ -123,10 +124,26 @@ def test_mlflow_requires_a_login(deployed: dict) -> None:
         assert moved.status_code == 403, moved.text
 
 
+def gateway_key(compose: stackctl.Compose, *scopes: str) -> str:
+    """A new API key of the gateway, as an operator makes one (printed once)."""
+    args = [arg for scope in scopes for arg in ("--scope", scope)]
+    out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
+                      "--name", "e2e", "--usecase", USECASE, *args, capture=True)  # fmt: skip
+    return next(word for word in out.split() if word.startswith("mlsk_"))
+
+
 def test_gateway_and_mlflow_answer_through_the_proxy(deployed: dict) -> None:
+    key = gateway_key(deployed["compose"], "predict")
+    bearer = {"Authorization": f"Bearer {key}"}
     with client(deployed["ca"]) as http:
         assert http.get("/mlflow/health").status_code == 200
-        served = http.post(f"/v1/{USECASE}/predict", json={"record": CREDIT_ROW})
+        anonymous = http.post(f"/v1/{USECASE}/predict", json={"record": CREDIT_ROW})
+        assert anonymous.status_code == 401, anonymous.text  # keys are required in deploy mode
+        assert anonymous.json()["reason"], anonymous.text
+        label = http.post(f"/v1/{USECASE}/feedback", headers=bearer,
+                          json={"prediction_id": "x", "label": 1})  # fmt: skip
+        assert label.status_code == 403, label.text  # a predict-only key sends no feedback
+        served = http.post(f"/v1/{USECASE}/predict", json={"record": CREDIT_ROW}, headers=bearer)
         assert http.get("/metrics").headers["content-type"].startswith("text/html"), (
             "the gateway's /metrics must not be routed outside (this is Airflow's UI)"
         )
