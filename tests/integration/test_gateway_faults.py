@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from gateway_helpers import applications, gateway_client, records, register_model
-from mlstack import registry, store
+from mlstack import integrity, registry, store
 from mlstack.gateway.prediction_log import PredictionLogger
 from support import free_port, stop_process, wait_http
 
@@ -275,6 +275,8 @@ def test_gateway_postgres_server_stopped_under_load_loses_nothing(
     down, the spool drains once it is back, and the database then holds exactly the answered
     predictions and accepted labels, once each."""
     settings = server_settings.model_copy(update={"database_url": own_postgres.create_database()})
+    for recorded_by in ("train", "promote"):  # the champion's digest, in this new database too
+        integrity.record(UC, champion, settings, recorded_by=recorded_by)
     recs = records(credit_spec, applications(200))
     answered: list[str] = []
     labels: list[str] = []
@@ -311,13 +313,21 @@ def test_gateway_postgres_server_stopped_under_load_loses_nothing(
             t.start()
         try:
             wait_for(lambda: len(answered) >= 100 and logger.stats["written"] > 0, 60)
+            assert len(answered) >= 100, f"the gateway answered {len(answered)}: {statuses[-5:]}"
             own_postgres.stop()  # under load: the writer's connections are cut mid-flight
             wait_for(lambda: not logger.db_ok, 60)
             during = len(answered)
             wait_for(lambda: len(answered) >= during + 100, 60)  # still answering
-            health = c.get("/health").json()
+            # /health follows the writer's last attempt: poll it while the server is down
+            health: dict[str, Any] = {}
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                health = c.get("/health").json()
+                if health["database_ok"] is False:
+                    break
+                time.sleep(0.2)
             assert health["status"] == "degraded", health
-            assert health["database_ok"] is False
+            assert health["database_ok"] is False, health
             assert any("database unreachable" in p for p in health["problems"])
             assert logger.stats["spooled"] > 0
             own_postgres.start()

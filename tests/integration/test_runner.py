@@ -31,8 +31,12 @@ def test_the_dags_folder_is_synced_once_until_it_changes(
     log = tmp_path / "runner.log"
     dags = runner.load_dags()
 
-    for _ in range(3):  # no ingestion yet: the catalog's task runs and records nothing
-        assert runner.run_dag(dags, "credit_default__catalog", None, log) == {"record_versions": []}
+    # The Airflow DB is the session's: other tests' ingest events may be there, so this test
+    # ingests a day into its own lake first (the catalog reads the latest event).
+    runner.run_dag(dags, "credit_default__ingest", {"day": "2026-01-05"}, log)  # the first sync
+    for _ in range(3):  # real runs of the DAG, to their results
+        result = runner.run_dag(dags, "credit_default__catalog", None, log)
+        assert isinstance(result["record_versions"], list), result
     assert len(syncs) == 1, syncs
 
     spec = runner.DAGS_DIR / "mlstack_dags.py"  # "edited": parsed and written again
