@@ -130,7 +130,7 @@ def gateway_key(compose: stackctl.Compose, *scopes: str) -> str:
     return next(word for word in out.split() if word.startswith("mlsk_"))
 
 
-def test_gateway_and_mlflow_answer_through_the_proxy(deployed: dict) -> None:
+def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
     key = gateway_key(deployed["compose"], "predict")
     bearer = {"Authorization": f"Bearer {key}"}
     with client(deployed["ca"]) as http:
