@@ -27,19 +27,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlstack.cli import read_commands
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "cli.md"
 USECASE = "credit_default"
-COMMANDS = [
-    ["--help"],
-    ["usecases", "list"],
-    ["catalog", "list"],
-    ["catalog", "show", USECASE],
-    ["models", "list", USECASE],
-    ["models", "history", USECASE],
-    ["monitor", "show", USECASE],
-    ["rollout", "status", USECASE],
-]
+COMMANDS = read_commands(USECASE)
 
 
 def base_checkout(commit: str, where: Path) -> Path:

@@ -31,6 +31,22 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def read_commands(usecase: str) -> list[list[str]]:
+    """The read-only commands, as argument lists for ``usecase``: they answer in about a
+    second and import no heavy library (a test and bench/bench_cli.py run exactly these).
+    ``rollout analyse`` computes statistics: an analysis, not a read."""
+    return [
+        ["--help"],
+        ["usecases", "list"],
+        ["catalog", "list"],
+        ["catalog", "show", usecase],
+        ["models", "list", usecase],
+        ["models", "history", usecase],
+        ["monitor", "show", usecase],
+        ["rollout", "status", usecase],
+    ]
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 @click.version_option(package_name="mlstack")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlstack.cli import read_commands
 from monitoring_rows import RID, STAGES, insert, metric_rows
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,18 +31,7 @@ REASON = (
     "latency gate: median 3.1 ms within 50 ms"
 )
 
-#: Every read-only command of ``mlstack`` (``rollout analyse`` computes statistics and is
-#: left out: it is an analysis, not a read).
-READ_COMMANDS = [
-    ["--help"],
-    ["usecases", "list"],
-    ["catalog", "list"],
-    ["catalog", "show", USECASE],
-    ["models", "list", USECASE],
-    ["models", "history", USECASE],
-    ["monitor", "show", USECASE],
-    ["rollout", "status", USECASE],
-]
+READ_COMMANDS = read_commands(USECASE)  # every read-only command of ``mlstack``
 JSON_COMMANDS = [c for c in READ_COMMANDS if c != ["--help"]]
 
 
