@@ -24,7 +24,7 @@ def metric_rows(metric: str, values: list[float], **kw: Any) -> list[dict[str, A
             "run_date": date(2026, 2, 10) + timedelta(days=i),
             "metric": metric,
             "feature": kw.get("feature"),
-            "variant": kw.get("variant"),
+            "variant": kw.get("variant", "champion"),
             "model_version": kw.get("version", 1),
             "value": v,
             "threshold": kw.get("threshold"),

@@ -1,7 +1,9 @@
 """The mlstack database: engine and the tables mlstack owns (SQLite or Postgres).
 
-Tables are declared here, in one metadata, so ``mlstack init`` creates them all and every
-stage shares one definition. Stages own what they write; this module owns the shapes.
+Tables are declared here, in one metadata, so every stage shares one definition. Stages own
+what they write; this module owns the shapes. A change to a table here needs a revision in
+:mod:`mlstack.migrations` (a test compares this metadata with the newest revision's schema);
+the first use of a database in a process brings it to that revision.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from mlstack import migrations
 from mlstack.settings import Settings, get_settings
 
 metadata = sa.MetaData()
@@ -197,15 +200,15 @@ rollout_decisions = sa.Table(
 
 #: Monitoring time series: one value per use case, model version, day, metric (and feature).
 #: ``variant`` says what the version was on that day: ``champion``, ``challenger`` (while a
-#: rollout runs) or ``previous_champion``; rows written before the column existed are NULL
-#: (they were all the champion's).
+#: rollout runs) or ``previous_champion``; rows written before the column existed were the
+#: champion's (migration 0005 backfilled them).
 monitoring_metrics = sa.Table(
     "monitoring_metrics",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("usecase", sa.String(100), nullable=False),
     sa.Column("model_version", sa.Integer, nullable=True),
-    sa.Column("variant", sa.String(20), nullable=True),
+    sa.Column("variant", sa.String(20), nullable=False, server_default="champion"),
     sa.Column("run_date", sa.Date, nullable=False),
     sa.Column("metric", sa.String(100), nullable=False),  # e.g. drift_score, estimated_roc_auc
     sa.Column("feature", sa.String(200), nullable=True),
@@ -289,7 +292,8 @@ def _engine(url: str) -> Engine:
 
 
 def engine(settings: Settings | None = None, *, create: bool = True) -> Engine:
-    """The engine of the mlstack database; creates mlstack's tables on first use."""
+    """The engine of the mlstack database; on first use in a process (``create``) brings its
+    tables to the newest revision (:func:`init_tables`)."""
     s = settings or get_settings()
     eng = _engine(s.database_url)
     if create:
@@ -301,43 +305,10 @@ _initialised: set[str] = set()
 
 
 def init_tables(eng: Engine) -> None:
-    """Create mlstack's tables if missing and add columns newer than the database.
-
-    Idempotent; once per process and URL.
-    """
+    """Create mlstack's tables, or migrate them to the newest revision
+    (:func:`mlstack.migrations.ensure_current`). Once per process and URL."""
     key = str(eng.url)
     if key in _initialised:
         return
-    metadata.create_all(eng)
-    add_missing_columns(eng)
+    migrations.ensure_current(eng)
     _initialised.add(key)
-
-
-def add_missing_columns(eng: Engine) -> list[str]:
-    """The migration path: ``ALTER TABLE .. ADD COLUMN`` for declared columns a table lacks.
-
-    Only nullable columns are ever added to an existing table (no default to backfill), so
-    this works the same on SQLite and PostgreSQL. Returns ``table.column`` of those added.
-    """
-    added = []
-    inspector = sa.inspect(eng)
-    existing_tables = set(inspector.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in existing_tables:
-            continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=eng.dialect)
-            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
-            try:
-                with eng.begin() as conn:
-                    conn.execute(sa.text(ddl))
-            except sa.exc.DBAPIError:  # another process added it first
-                fresh = {c["name"] for c in sa.inspect(eng).get_columns(table.name)}
-                if column.name not in fresh:
-                    raise
-                continue
-            added.append(f"{table.name}.{column.name}")
-    return added

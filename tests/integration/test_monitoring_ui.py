@@ -83,7 +83,7 @@ def _seed(settings: object, spec: object, tmp: Path) -> None:
             "model_version": 1,
             "run_date": first + timedelta(days=i),
             "feature": None,
-            "variant": None,  # every row names every column: one executemany
+            "variant": "champion",  # every row names every column: one executemany
             "details": {},
             "created_at": now,
         }

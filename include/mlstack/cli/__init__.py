@@ -1,8 +1,9 @@
 """The ``mlstack`` command line: ``mlstack --help`` lists the commands.
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
-``rollout``, ``monitor``, ``demo``, ``system``; ``output`` is the console and the tables they
-print through, ``demo_progress`` the demo's live output); this module only assembles them.
+``rollout``, ``monitor``, ``demo``, ``system``, ``db``; ``output`` is the console and the
+tables they print through, ``demo_progress`` the demo's live output); this module only
+assembles them.
 The submodules never import this one, and import nothing heavy at their top: ``--help``
 and the read commands load no MLflow, scikit-learn, pandas or Airflow.
 """
@@ -14,7 +15,7 @@ import sys
 
 import click
 
-from mlstack.cli import data, demo, models, monitor, rollout, serve, system
+from mlstack.cli import data, db, demo, models, monitor, rollout, serve, system
 from mlstack.exceptions import MlstackError
 
 __all__ = ["main"]
@@ -63,6 +64,7 @@ for _command in (
     demo.demo,
     system.init,
     system.mlflow_accounts,
+    db.db,
     *models.COMMANDS,
     *serve.COMMANDS,
     *rollout.COMMANDS,

@@ -46,7 +46,7 @@ def write_metrics(
     keys = {(m.run_date, m.metric) for m in metrics}
     same = t.c.model_version == version if version is not None else t.c.model_version.is_(None)
     if variant == CHAMPION:
-        same = sa.or_(same, t.c.variant == CHAMPION, t.c.variant.is_(None))
+        same = sa.or_(same, t.c.variant == CHAMPION)
     with store.engine(settings).begin() as conn:
         for day, name in keys:
             conn.execute(
@@ -151,7 +151,7 @@ def points(
     settings: Settings | None = None,
 ) -> list[Point]:
     """A metric's time series with the threshold each day was judged against, oldest first;
-    only one ``variant``'s points when given (``champion`` includes rows from before variants)."""
+    only one ``variant``'s points when given."""
     t = store.monitoring_metrics
     q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold, t.c.model_version).where(
         t.c.usecase == usecase, t.c.metric == metric
@@ -159,8 +159,7 @@ def points(
     if feature is not None:
         q = q.where(t.c.feature == feature)
     if variant is not None:
-        same = t.c.variant == variant
-        q = q.where(sa.or_(same, t.c.variant.is_(None)) if variant == CHAMPION else same)
+        q = q.where(t.c.variant == variant)
     if since is not None:
         q = q.where(t.c.run_date >= since)
     with store.engine(settings).connect() as conn:
@@ -244,8 +243,8 @@ def drift_alert_days(
     usecase: str, since: date, settings: Settings | None = None
 ) -> list[tuple[str, int]]:
     """(feature, days its champion drift score alerted) since ``since``, for every feature
-    with a score. Only the champion's series count (rows from before variants were recorded
-    are its): a challenger scored on the same days would count each drifted day twice."""
+    with a score. Only the champion's series count: a challenger scored on the same days
+    would count each drifted day twice."""
     t = store.monitoring_metrics
     alerts = sa.func.sum(sa.case((t.c.alert, 1), else_=0))
     with store.engine(settings).connect() as conn:
@@ -256,7 +255,7 @@ def drift_alert_days(
                 t.c.metric == "drift_score",
                 t.c.run_date >= since,
                 t.c.feature.is_not(None),
-                sa.or_(t.c.variant == CHAMPION, t.c.variant.is_(None)),
+                t.c.variant == CHAMPION,
             )
             .group_by(t.c.feature)
         ).all()

@@ -1,5 +1,5 @@
-"""Monitoring's storage: a metric's series per variant (the champion's includes rows from
-before variants were recorded)."""
+"""Monitoring's storage: a metric's series per variant (rows from before variants were
+recorded are the champion's since migration 0005 backfilled them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def test_points_of_one_variant(embedded_settings) -> None:
     insert(
         embedded_settings,
         store.monitoring_metrics,
-        metric_rows("estimated_roc_auc", [0.8, 0.8])  # before variants existed: NULL
+        metric_rows("estimated_roc_auc", [0.8, 0.8])  # the champion (metric_rows' default)
         + metric_rows("estimated_roc_auc", [0.79], variant="champion")
         + metric_rows("estimated_roc_auc", [0.9, 0.91], variant="challenger", version=2),
     )

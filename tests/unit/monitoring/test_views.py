@@ -206,7 +206,7 @@ def test_drifted_features_rank_on_the_champion_series_only(embedded_settings) ->
         embedded_settings,
         store.monitoring_metrics,
         metric_rows("drift_score", [0.3], feature="income", variant="champion", **drifted)
-        + metric_rows("drift_score", [0.0, 0.0], feature="age")  # before variants: champion
+        + metric_rows("drift_score", [0.0, 0.0], feature="age")  # the champion's (the default)
         + metric_rows("drift_score", [0.3] * 3, feature="age", variant="challenger", **drifted),
     )
     assert drifted_features("credit_default", date(2026, 2, 1)) == ["income", "age"]

@@ -1,0 +1,21 @@
+"""${message}"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+${imports if imports else ""}
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    """What this revision adds."""
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    """How to take it back."""
+    ${downgrades if downgrades else "pass"}
