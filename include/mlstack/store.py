@@ -310,5 +310,5 @@ def init_tables(eng: Engine) -> None:
     key = str(eng.url)
     if key in _initialised:
         return
-    migrations.ensure_current(eng)
+    migrations.ensure_current(eng, metadata)
     _initialised.add(key)

@@ -25,11 +25,11 @@ pytestmark = pytest.mark.integration
 DUMPS = ROOT / "tests" / "previous_release"
 BACKENDS = ["sqlite", "postgres"]
 #: what the previous release's rows were (the dumps), to compare with after migrating
-OLD_TABLES = (
-    "catalog_datasets catalog_versions catalog_lineage promotion_decisions predictions "
-    "feedback prediction_errors rollouts rollout_decisions monitoring_metrics "
-    "monitoring_alerts retrain_requests"
-).split()
+OLD_TABLES = [
+    *("catalog_datasets", "catalog_versions", "catalog_lineage", "promotion_decisions"),
+    *("predictions", "feedback", "prediction_errors", "rollouts", "rollout_decisions"),
+    *("monitoring_metrics", "monitoring_alerts", "retrain_requests"),
+]
 
 
 def _url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -130,11 +130,16 @@ def test_the_revisions_build_exactly_the_declared_tables(backend, tmp_path, requ
     from alembic.migration import MigrationContext
 
     eng = _engine(_url(backend, tmp_path, request))
-    migrations.upgrade(eng, migrations.BASELINE)  # not create_all: the revisions, one by one
-    migrations.upgrade(eng)
+    migrations.upgrade(
+        eng, store.metadata, migrations.BASELINE
+    )  # not create_all: the revisions, one by one
+    migrations.upgrade(eng, store.metadata)
     assert migrations.current(eng) == migrations.HEAD
     with eng.connect() as conn:
-        opts = {"include_object": migrations.include_object, "compare_server_default": True}
+        opts = {
+            "include_object": migrations.table_filter(store.metadata),
+            "compare_server_default": True,
+        }
         diff = compare_metadata(MigrationContext.configure(conn, opts=opts), store.metadata)
     assert diff == []
     eng.dispose()
@@ -149,13 +154,13 @@ def test_head_is_alembics_head() -> None:
 def test_downgrade_to_the_baseline_and_back_keeps_the_old_rows(backend, tmp_path, request) -> None:
     eng = _engine(_url(backend, tmp_path, request))
     _load_previous_release(eng)
-    migrations.upgrade(eng)
+    migrations.upgrade(eng, store.metadata)
     before = _rows(eng, "catalog_versions")
 
     assert migrations.downgrade(eng, migrations.BASELINE) == (migrations.HEAD, migrations.BASELINE)
     assert not sa.inspect(eng).has_table("gateway_keys")
     assert "digest" not in {c["name"] for c in sa.inspect(eng).get_columns("promotion_decisions")}
-    assert migrations.upgrade(eng) == (migrations.BASELINE, migrations.HEAD)
+    assert migrations.upgrade(eng, store.metadata) == (migrations.BASELINE, migrations.HEAD)
     assert _rows(eng, "catalog_versions") == before
     eng.dispose()
 
@@ -174,7 +179,7 @@ def test_processes_starting_together_migrate_once(backend, tmp_path, request) ->
     def run(e: sa.Engine) -> None:
         start.wait()
         try:
-            migrations.ensure_current(e)
+            migrations.ensure_current(e, store.metadata)
         except BaseException as exc:  # reported below, with the others'
             errors.append(exc)
 
@@ -194,11 +199,11 @@ def test_unversioned_database_of_a_later_commit_is_stamped_and_upgraded(tmp_path
     """A database a commit between 7835cca and versioning made (its ad-hoc start created the
     new tables and the digest column): the revisions skip what it has."""
     eng = _engine(f"sqlite:///{tmp_path / 'mlstack.db'}")
-    migrations.upgrade(eng, "0004_model_integrity")
+    migrations.upgrade(eng, store.metadata, "0004_model_integrity")
     with eng.begin() as conn:
         conn.execute(sa.text(f'DROP TABLE "{migrations.VERSION_TABLE}"'))
 
-    assert migrations.upgrade(eng) == (None, migrations.HEAD)
+    assert migrations.upgrade(eng, store.metadata) == (None, migrations.HEAD)
     eng.dispose()
 
 
@@ -212,18 +217,18 @@ def test_a_database_older_than_the_baseline_is_refused_with_what_is_missing(tmp_
     )
     old.create_all(eng)
     with pytest.raises(migrations.MigrationError, match=r"monitoring_metrics\.variant") as err:
-        migrations.ensure_current(eng)
+        migrations.ensure_current(eng, store.metadata)
     assert "catalog_datasets" in str(err.value) and "make backup" in str(err.value)
     eng.dispose()
 
 
 def test_a_database_a_newer_release_migrated_is_refused(tmp_path) -> None:
     eng = _engine(f"sqlite:///{tmp_path / 'mlstack.db'}")
-    migrations.upgrade(eng)
+    migrations.upgrade(eng, store.metadata)
     with eng.begin() as conn:
         conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '0099_next'"))
     with pytest.raises(migrations.MigrationError, match="a newer release migrated it"):
-        migrations.ensure_current(eng)
+        migrations.ensure_current(eng, store.metadata)
     eng.dispose()
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from sqlalchemy.engine import Engine
 
 
@@ -17,6 +18,13 @@ def _engine() -> Engine:
     from mlstack.settings import get_settings
 
     return store.engine(get_settings(), create=False)
+
+
+def _tables() -> sa.MetaData:
+    """mlstack's tables (``store.metadata``): what the revisions build."""
+    from mlstack import store
+
+    return store.metadata
 
 
 def _name(revision: str | None) -> str:
@@ -40,7 +48,7 @@ def upgrade(revision: str) -> None:
     from mlstack import migrations
 
     eng = _engine()
-    before, after = migrations.upgrade(eng, revision)
+    before, after = migrations.upgrade(eng, _tables(), revision)
     where = eng.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"mlstack database {where}: at {_name(after)}, nothing to do")

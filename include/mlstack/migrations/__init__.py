@@ -18,14 +18,15 @@ PostgreSQL advisory lock; a lock file beside a SQLite file):
   migrated it) is refused with what to do.
 
 ``mlstack db upgrade|current|downgrade`` call :func:`upgrade`, :func:`current` and
-:func:`downgrade`. Alembic is imported only off the one-query path.
+:func:`downgrade`. Alembic is imported only off the one-query path. This module does not
+import :mod:`mlstack.store` (which calls it): the functions take its metadata.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,16 +56,14 @@ class MigrationError(MlstackError):
     """The mlstack database cannot be brought to this code's schema; says what to do."""
 
 
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Alembic's filter: only mlstack's tables (the same database may hold the Iceberg
-    catalog's tables, which are pyiceberg's to manage)."""
-    from mlstack import store
+def table_filter(metadata: sa.MetaData) -> Callable[..., bool]:
+    """Alembic's ``include_object``: only the tables of ``metadata`` (the same database may
+    hold the Iceberg catalog's tables, which are pyiceberg's to manage)."""
 
-    if type_ == "table":
-        return name in store.metadata.tables
-    return True
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return type_ != "table" or name in metadata.tables
+
+    return include
 
 
 def config(connection: Connection) -> Config:
@@ -118,11 +117,9 @@ def _locked(eng: Engine) -> Iterator[Connection]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _mlstack_tables(conn: Connection) -> set[str]:
-    """mlstack's tables that exist in the database."""
-    from mlstack import store
-
-    return set(store.metadata.tables) & set(sa.inspect(conn).get_table_names())
+def _existing(conn: Connection, metadata: sa.MetaData) -> set[str]:
+    """The tables of ``metadata`` that exist in the database."""
+    return set(metadata.tables) & set(sa.inspect(conn).get_table_names())
 
 
 def baseline_columns() -> dict[str, set[str]]:
@@ -203,22 +200,23 @@ def _target(revision: str) -> Iterator[None]:
         ) from None
 
 
-def upgrade(eng: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(
+    eng: Engine, metadata: sa.MetaData, revision: str = "head"
+) -> tuple[str | None, str | None]:
     """Bring the database to ``revision`` (see the module docstring for each starting
-    state); returns the revisions (before, after)."""
+    state); ``metadata`` is ``store.metadata``, what the revisions build. Returns the
+    revisions (before, after)."""
     from alembic import command
-
-    from mlstack import store
 
     with _locked(eng) as conn:
         cfg = config(conn)
         before = _version(conn)
-        if before is None and not _mlstack_tables(conn) and revision == "head":
-            store.metadata.create_all(conn)
+        if before is None and not _existing(conn, metadata) and revision == "head":
+            metadata.create_all(conn)
             command.stamp(cfg, "head")
             log.info("mlstack database %s: tables created at %s", _where(conn), HEAD)
             return None, _version(conn)
-        if before is None and _mlstack_tables(conn):
+        if before is None and _existing(conn, metadata):
             _check_baseline(conn)
             command.stamp(cfg, BASELINE)
             log.info("mlstack database %s: unversioned, stamped at %s", _where(conn), BASELINE)
@@ -258,7 +256,7 @@ def current(eng: Engine) -> str | None:
         return _version(conn)
 
 
-def ensure_current(eng: Engine) -> None:
+def ensure_current(eng: Engine, metadata: sa.MetaData) -> None:
     """The startup path: nothing when the database is at :data:`HEAD`, else :func:`upgrade`."""
     if not _at_head_quick(eng):
-        upgrade(eng)
+        upgrade(eng, metadata)

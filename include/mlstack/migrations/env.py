@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 
 from mlstack import store
-from mlstack.migrations import VERSION_TABLE, include_object
+from mlstack.migrations import VERSION_TABLE, table_filter
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -18,7 +18,7 @@ context.configure(
     connection=connection,
     target_metadata=store.metadata,
     version_table=VERSION_TABLE,
-    include_object=include_object,
+    include_object=table_filter(store.metadata),
     render_as_batch=True,  # SQLite alters a table by copying it: write revisions that way
     compare_server_default=True,
 )
