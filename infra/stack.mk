@@ -1,4 +1,4 @@
-# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `e2e`, `bench-stack`.
+# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `upgrade`, `e2e`, `bench-stack`.
 # Included by the Makefile (`-include infra/stack.mk`); uses its VENV/BIN. The helpers are
 # in infra/stack.py, the services in docker-compose.yml.
 
@@ -6,7 +6,7 @@ STACK := $(BIN)/python infra/stack.py
 # `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
 COMPOSE := $(STACK) compose --
 
-.PHONY: deploy up down status logs clean e2e bench-stack stack-image stack-wheels
+.PHONY: deploy up down status logs clean upgrade e2e bench-stack stack-image stack-wheels
 
 stack-wheels: venv
 	@$(STACK) wheels
@@ -42,6 +42,22 @@ clean: venv ## stop the stack and delete its volumes (databases, lake, models); 
 	  [ "$$answer" = y ] || { echo "clean: nothing deleted"; exit 1; }; \
 	fi
 	$(COMPOSE) down --volumes --remove-orphans
+
+# `make backup` may be in any makefile included (another file, or none in an older checkout):
+# looked up when the recipe runs, in every makefile read
+upgrade: venv ## after `git pull`: back up, build, migrate Airflow, MLflow and mlstack, start, wait; prints the way back (README: Upgrade)
+	@if grep -qsE '^backup:' $(MAKEFILE_LIST); then \
+	  $(MAKE) --no-print-directory backup || exit 1; backup="make backup"; \
+	elif [ "$(NO_BACKUP)" = 1 ]; then \
+	  echo "upgrade: NO_BACKUP=1: going on WITHOUT a backup (the way back cannot restore the data)"; \
+	  backup="none: NO_BACKUP=1"; \
+	else \
+	  echo "upgrade: this checkout has no \`make backup\`, and an upgrade migrates the databases" >&2; \
+	  echo "  in place. Back them up first (pg_dump of the airflow, mlflow and mlstack databases," >&2; \
+	  echo "  a copy of the lake and mlflow buckets), then run: make upgrade NO_BACKUP=1" >&2; \
+	  exit 2; \
+	fi; \
+	$(STACK) wheels && $(STACK) env && $(STACK) upgrade --backup "$$backup"
 
 e2e: stack-wheels ## the end-to-end test on a throwaway stack (own compose project, torn down after)
 	$(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider $(ARGS)

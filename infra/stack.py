@@ -13,6 +13,9 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
   deploy-env  write deploy mode's settings (Caddy's site, the public URL) into the env file;
            from then on every command here adds docker-compose.deploy.yml (MLSTACK_DEPLOY=1)
   deploy-ca   copy Caddy's CA certificate out (deploy mode without a domain)
+  upgrade  after `make backup`: keep the old image, pull and build, stop the services,
+           airflow db migrate, mlflow db upgrade, mlstack db upgrade, start, wait; prints
+           the way back
   compose  run `docker compose ARGS` on this project; without .env only commands that
            start nothing (down, ps, logs, ...) run, with placeholder secrets
 
@@ -32,6 +35,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -485,6 +489,146 @@ def deployed_urls(env: dict[str, str]) -> str:
 CA_FILE = ROOT / "mlstack-ca.crt"  # where `make deploy` puts Caddy's CA certificate
 
 
+# --- upgrade ----------------------------------------------------------------------------
+#: services that keep running while the others are stopped and their databases migrated
+DATA_SERVICES = ("postgres", "minio")
+
+
+def docker(*args: str) -> str:
+    """``docker ARGS`` (not compose), its output; raises CalledProcessError on failure."""
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _previous_tag(image: str, stamp: str) -> str:
+    """``mlstack:local`` -> ``mlstack:pre-upgrade-STAMP`` (a registry's port is kept)."""
+    name, _, tag = image.rpartition(":")
+    repository = name if name and "/" not in tag else image
+    return f"{repository}:pre-upgrade-{stamp}"
+
+
+@dataclass
+class Upgrade:
+    """`make upgrade` after its backup: keep the old image, build the new one, migrate the
+    three databases with the services that write them stopped, start, wait until healthy.
+
+    Every step says what it does; :meth:`way_back` is printed at the end and on failure."""
+
+    compose: Compose
+    backup: str  # how the backup was taken ("make backup" or "none: NO_BACKUP=1")
+    stamp: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    run_docker: Callable[..., str] = docker
+    previous_image: str | None = None
+    mlstack_before: str | None = None
+
+    def step(self, what: str) -> None:
+        say(f"upgrade: {what}")
+
+    def keep_previous_image(self) -> None:
+        """Tag the image the stack runs now, so the way back can start it again."""
+        image = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+        try:
+            image_id = self.run_docker("image", "inspect", "--format", "{{.Id}}", image).strip()
+        except subprocess.CalledProcessError:
+            self.step(f"no image {image} yet: nothing to keep")
+            return
+        self.previous_image = _previous_tag(image, self.stamp)
+        self.run_docker("tag", image_id, self.previous_image)
+        self.step(f"the image that ran until now is kept as {self.previous_image}")
+
+    def pulled_services(self) -> list[str]:
+        """Services on a public image (by variable), not on the project image built here."""
+        project = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+        services = self.compose.services()
+        return sorted(name for name, spec in services.items() if spec.get("image") != project)
+
+    def app_services(self) -> list[str]:
+        """Every service but the data services (they stay up for the migrations)."""
+        return sorted(set(self.compose.services()) - set(DATA_SERVICES))
+
+    def oneshot(self, service: str, *command: str, capture: bool = False) -> str:
+        """Run ``command`` in a throwaway container of ``service`` (its image and settings);
+        its output shows as it comes unless ``capture``."""
+        return self.compose.run("run", "--rm", "--no-deps", service, *command, capture=capture)
+
+    def run(self) -> float:
+        """All the steps; returns the seconds the stack took to be healthy."""
+        self.keep_previous_image()
+        pulled = self.pulled_services()
+        self.step(f"pulling {', '.join(pulled) or 'no image'}; building the project image")
+        if pulled:
+            self.compose.run("pull", "--quiet", *pulled)
+        self.compose.run("build")
+        self.step(f"stopping {', '.join(self.app_services())}; {', '.join(DATA_SERVICES)} stay up")
+        self.compose.run("stop", *self.app_services())
+        self.compose.run("up", "--detach", "--wait", *DATA_SERVICES)
+        found = self.oneshot("mlstack-init", "mlstack", "db", "current", capture=True).strip()
+        self.mlstack_before = (
+            found.split(" ")[0] if found and not found.startswith("none") else None
+        )
+        self.step("airflow db migrate")
+        self.oneshot("airflow-init", "airflow", "db", "migrate")
+        self.step("mlflow db upgrade (MLflow's tracking database)")
+        upgrade_mlflow = 'exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"'
+        self.oneshot("mlflow", "sh", "-c", upgrade_mlflow)
+        self.step("mlstack db upgrade (mlstack's tables)")
+        self.oneshot("mlstack-init", "mlstack", "db", "upgrade")
+        self.step("starting every service")
+        self.compose.run("up", "--detach", "--remove-orphans")
+        return wait_healthy(self.compose)
+
+    def way_back(self) -> str:
+        """How to return to the release that ran before, with the data of before."""
+        if self.previous_image:
+            start = (
+                f"MLSTACK_IMAGE={self.previous_image} {COMPOSE_HINT} up --detach --no-build "
+                "(the image that ran before; if this upgrade changed docker-compose.yml, "
+                "check out the previous release and `make up` instead)"
+            )
+        else:
+            start = "check out the previous release and `make up`"
+        lines = ["The way back to the release that ran before this upgrade:"]
+        if self.backup.startswith("none"):
+            lines.append("  No backup was taken (NO_BACKUP=1): the databases stay migrated.")
+            if self.mlstack_before:
+                lines.append(
+                    "  mlstack's tables alone go back with this release's image: "
+                    f"{COMPOSE_HINT} run --rm mlstack-init mlstack db downgrade "
+                    f"{self.mlstack_before}"
+                )
+            lines.append(f"  Start the previous release: {start}")
+        else:
+            lines += [
+                "  1. make down",
+                "  2. make restore FROM=<the backup `make backup` printed above>: the three "
+                "databases and the buckets as they were before the migrations",
+                f"  3. {start}",
+            ]
+        lines.append(
+            "  The previous release on the migrated databases, without a restore, is not "
+            "supported: their schemas are newer than its code."
+        )
+        return "\n".join(lines)
+
+
+COMPOSE_HINT = "python infra/stack.py compose --"  # `docker compose` on this project, for users
+
+
+def upgrade(compose: Compose, backup: str, *, run_docker: Callable[..., str] = docker) -> None:
+    """`make upgrade`'s steps after the backup; the way back printed at the end or on failure."""
+    if not compose.env_file.exists():
+        raise SystemExit(f"upgrade: {compose.env_file} is missing: nothing to upgrade (`make up`)")
+    job = Upgrade(compose, backup, run_docker=run_docker)
+    try:
+        elapsed = job.run()
+    except (subprocess.CalledProcessError, SystemExit) as exc:
+        say(f"upgrade: FAILED ({exc})", err=True)
+        say(job.way_back(), err=True)
+        raise SystemExit(1) from None
+    say(f"upgrade: done; every service healthy after {elapsed:.0f}s (backup: {backup})")
+    say(urls(compose.env_file))
+    say(job.way_back())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra/stack.py", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
@@ -504,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         "clients use (default: this VM's address on its default route)",
     )
     sub.add_parser("deploy-ca", help=f"copy Caddy's CA certificate to {CA_FILE.name}")
+    up = sub.add_parser("upgrade", help="after `make backup`: new image, migrations, start")
+    up.add_argument("--backup", default="make backup", help="how the backup was taken")
     passthrough = sub.add_parser("compose", help="docker compose ARGS on this project")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -530,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
         exported = export_ca(Compose(args.project, args.env_file), CA_FILE)
         if exported:
             say(f"stack: Caddy's CA certificate is in {exported}; clients trust it to verify TLS")
+    elif args.command == "upgrade":
+        upgrade(Compose(args.project, args.env_file), args.backup)
     elif args.command == "compose":
         compose_args = args.args[1:] if args.args[:1] == ["--"] else args.args
         compose = Compose(args.project, args.env_file)

@@ -1,0 +1,122 @@
+"""`make upgrade`'s steps (infra/stack.py ``upgrade``) in order, and the way back it prints.
+
+Docker cannot run here: compose and docker are recorders that answer what a running stack
+would (a stand-in, the only one in these tests); the migrations the steps run are tested for
+real elsewhere (mlstack's in tests/integration/test_store_migration.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ROOT
+
+sys.path.insert(0, str(ROOT / "infra"))
+import stack  # noqa: E402  (infra/stack.py)
+
+SERVICES = {
+    "postgres": {"image": "postgres:16"},
+    "minio": {"image": "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"},
+    "mlstack-init": {"image": "mlstack:local"},
+    "mlflow": {"image": "mlstack:local", "healthcheck": {"test": ["CMD", "true"]}},
+    "airflow-init": {"image": "mlstack:local"},
+    "airflow-scheduler": {"image": "mlstack:local", "healthcheck": {"test": ["CMD", "true"]}},
+    "gateway": {"image": "mlstack:local", "healthcheck": {"test": ["CMD", "true"]}},
+}
+
+
+class RecordingCompose(stack.Compose):
+    """Records every compose command; answers as a healthy stack would."""
+
+    def __init__(self, env_file: Path, fail_on: str | None = None) -> None:
+        super().__init__(env_file=env_file)
+        self.calls: list[tuple[str, ...]] = []
+        self.fail_on = fail_on
+
+    def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs: Any) -> str:
+        self.calls.append(args)
+        if self.fail_on and self.fail_on in args:
+            raise subprocess.CalledProcessError(1, ["docker", "compose", *args])
+        if args[-3:] == ("mlstack", "db", "current"):
+            return "0004_model_integrity (head is 0005_metrics_variant_not_null)\n"
+        return ""
+
+    def services(self) -> dict[str, dict]:
+        return SERVICES
+
+    def containers(self) -> dict[str, dict]:
+        one_shot = {"State": "exited", "ExitCode": 0}
+        running = {"State": "running", "Health": "healthy"}
+        return {n: running if "healthcheck" in s else one_shot for n, s in SERVICES.items()}
+
+
+def _docker(calls: list[tuple[str, ...]]):
+    def run(*args: str) -> str:
+        calls.append(args)
+        return "sha256:0ld\n" if args[:2] == ("image", "inspect") else ""
+
+    return run
+
+
+def test_upgrade_steps_in_order_then_the_way_back(tmp_path: Path, capsys) -> None:
+    env = tmp_path / ".env"
+    env.write_text("MLSTACK_IMAGE=mlstack:local\n")
+    compose, docker_calls = RecordingCompose(env), []
+    job = stack.Upgrade(compose, "make backup", stamp="20261201-190000")
+    job.run_docker = _docker(docker_calls)
+
+    job.run()
+
+    assert docker_calls[-1] == ("tag", "sha256:0ld", "mlstack:pre-upgrade-20261201-190000")
+    steps = compose.calls
+    assert steps[0] == ("pull", "--quiet", "minio", "postgres")  # not the project's image
+    assert steps[1] == ("build",)
+    stopped = ("stop", "airflow-init", "airflow-scheduler", "gateway", "mlflow", "mlstack-init")
+    assert steps[2] == stopped
+    assert steps[3] == ("up", "--detach", "--wait", "postgres", "minio")
+    run = ("run", "--rm", "--no-deps")
+    assert steps[4] == (*run, "mlstack-init", "mlstack", "db", "current")
+    assert steps[5] == (*run, "airflow-init", "airflow", "db", "migrate")
+    assert steps[6] == (
+        *run,
+        "mlflow",
+        "sh",
+        "-c",
+        'exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"',
+    )
+    assert steps[7] == (*run, "mlstack-init", "mlstack", "db", "upgrade")
+    assert steps[8] == ("up", "--detach", "--remove-orphans")
+    assert job.mlstack_before == "0004_model_integrity"
+
+    back = job.way_back()
+    assert "make restore FROM=<the backup `make backup` printed above>" in back
+    assert "MLSTACK_IMAGE=mlstack:pre-upgrade-20261201-190000" in back and "--no-build" in back
+
+
+def test_a_failed_step_prints_the_way_back_and_fails(tmp_path: Path, capsys) -> None:
+    env = tmp_path / ".env"
+    env.write_text("")
+    compose = RecordingCompose(env, fail_on="airflow")
+
+    def no_image(*args: str) -> str:
+        raise subprocess.CalledProcessError(1, ["docker", *args])  # none built yet
+
+    with pytest.raises(SystemExit) as exit_:
+        stack.upgrade(compose, "none: NO_BACKUP=1", run_docker=no_image)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "upgrade: FAILED" in err and "No backup was taken" in err
+    assert "mlstack db downgrade 0004_model_integrity" in err  # mlstack's tables alone
+    assert "check out the previous release and `make up`" in err  # no image was kept
+    assert ("run", "--rm", "--no-deps", "mlstack-init", "mlstack", "db", "upgrade") not in (
+        compose.calls
+    )
+
+
+def test_the_previous_image_tag_keeps_a_registry_port() -> None:
+    assert stack._previous_tag("mlstack:local", "S") == "mlstack:pre-upgrade-S"
+    assert stack._previous_tag("reg:5000/ml/mlstack", "S") == "reg:5000/ml/mlstack:pre-upgrade-S"
+    assert stack._previous_tag("reg:5000/mlstack:1.2", "S") == "reg:5000/mlstack:pre-upgrade-S"
