@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from mlstack import migrations, store
 from mlstack.cli import main as cli
-from support import ROOT, use_settings
+from previous_release.make_dumps import load as load_previous_release
+from support import use_settings
 
 pytestmark = pytest.mark.integration
 
-DUMPS = ROOT / "tests" / "previous_release"
 BACKENDS = ["sqlite", "postgres"]
 #: what the previous release's rows were (the dumps), to compare with after migrating
 OLD_TABLES = [
@@ -43,20 +43,6 @@ def _engine(url: str) -> sa.Engine:
     return sa.create_engine(url)
 
 
-def _load_previous_release(eng: sa.Engine) -> None:
-    """The database 7835cca made: its dump for this backend, loaded as it is."""
-    if eng.dialect.name == "sqlite":
-        raw = eng.raw_connection()
-        try:
-            raw.driver_connection.executescript((DUMPS / "mlstack-7835cca.sqlite.sql").read_text())
-        finally:
-            raw.close()
-        return
-    with eng.begin() as conn:
-        conn.exec_driver_sql((DUMPS / "mlstack-7835cca.postgres.sql").read_text())
-    eng.dispose()  # the dump emptied its session's search_path: no pooled connection keeps it
-
-
 def _rows(eng: sa.Engine, table: str) -> list[dict[str, Any]]:
     """Every row of ``table`` in primary-key order, as reflected (no model needed)."""
     t = sa.Table(table, sa.MetaData(), autoload_with=eng)
@@ -71,7 +57,7 @@ def _indexes(eng: sa.Engine, table: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_previous_release_database_reaches_head_with_its_rows(backend, tmp_path, request) -> None:
     eng = _engine(_url(backend, tmp_path, request))
-    _load_previous_release(eng)
+    load_previous_release(eng)
     before = {t: _rows(eng, t) for t in OLD_TABLES}
     assert all(before.values()) and migrations.current(eng) is None
 
@@ -153,7 +139,7 @@ def test_head_is_alembics_head() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_downgrade_to_the_baseline_and_back_keeps_the_old_rows(backend, tmp_path, request) -> None:
     eng = _engine(_url(backend, tmp_path, request))
-    _load_previous_release(eng)
+    load_previous_release(eng)
     migrations.upgrade(eng, store.metadata)
     before = _rows(eng, "catalog_versions")
 
@@ -171,7 +157,7 @@ def test_processes_starting_together_migrate_once(backend, tmp_path, request) ->
     at the same moment: one migrates under the lock, the others then find it at head."""
     url = _url(backend, tmp_path, request)
     eng = _engine(url)
-    _load_previous_release(eng)
+    load_previous_release(eng)
     engines = [_engine(url) for _ in range(4)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(engines))

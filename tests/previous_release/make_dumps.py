@@ -6,7 +6,8 @@ that release did on first use) in a SQLite file and in the given empty PostgreSQ
 database, inserts :func:`rows`, and writes ``mlstack-7835cca.sqlite.sql`` (sqlite3's dump)
 and ``mlstack-7835cca.postgres.sql`` (``pg_dump --inserts``, as plain SQL) beside this
 script. The migration tests load those dumps and migrate them
-(tests/integration/test_store_migration.py). Run once; the dumps are committed.
+(tests/integration/test_store_migration.py, with :func:`load`). Run once; the dumps are
+committed.
 """
 
 from __future__ import annotations
@@ -130,6 +131,23 @@ def fill(store: ModuleType, url: str) -> None:
         for name, table_rows in rows().items():
             conn.execute(store.metadata.tables[name].insert(), table_rows)
     eng.dispose()
+
+
+def load(eng: sa.Engine) -> None:
+    """Load the committed dump of ``eng``'s backend (sqlite or postgresql) into its empty
+    database: the database 7835cca made, rows in every table."""
+    backend = "sqlite" if eng.dialect.name == "sqlite" else "postgres"
+    sql = (HERE / f"mlstack-{RELEASE}.{backend}.sql").read_text()
+    if backend == "sqlite":
+        raw = eng.raw_connection()
+        try:
+            raw.driver_connection.executescript(sql)
+        finally:
+            raw.close()
+    else:
+        with eng.begin() as conn:
+            conn.exec_driver_sql(sql)
+    eng.dispose()  # the dump emptied its session's search_path: no pooled connection keeps it
 
 
 def main(argv: list[str]) -> int:
