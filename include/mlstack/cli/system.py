@@ -14,11 +14,12 @@ import click
     help="Another S3 bucket to create (e.g. mlflow's artifact bucket). Repeatable.",
 )
 def init(extra_buckets: tuple[str, ...]) -> None:
-    """Create the lake (bucket or folder), mlstack's tables and the Iceberg namespace.
+    """Create the lake (bucket or folder), mlstack's tables (or migrate them to the newest
+    revision) and the Iceberg namespace.
 
     Idempotent: safe to run on every start.
     """
-    from mlstack import lake, store
+    from mlstack import lake, migrations, store
     from mlstack.settings import get_settings
 
     s = get_settings()
@@ -29,7 +30,9 @@ def init(extra_buckets: tuple[str, ...]) -> None:
     store.engine(s)
     lake.catalog(s)
     click.echo(f"lake {s.lake_url}: ready")
-    click.echo(f"database {store.engine(s).url.render_as_string(hide_password=True)}: tables ready")
+    eng = store.engine(s)
+    where = eng.url.render_as_string(hide_password=True)
+    click.echo(f"database {where}: tables at revision {migrations.current(eng)}")
     click.echo(f"iceberg namespace {s.iceberg_namespace}: ready")
 
 
