@@ -13,6 +13,7 @@ checked from outside, as a client on the network would see it:
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
   (403), and answers a prediction with a key; the scheduler's tasks reach MLflow under its
   ``/mlflow`` prefix with their login;
+- the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
 - Postgres is not reachable from the proxy's container (separate networks);
 - every container runs with no-new-privileges and all capabilities dropped.
 
@@ -134,9 +135,10 @@ def test_mlflow_requires_a_login(deployed: dict) -> None:
 
 
 def gateway_key(compose: stackctl.Compose, *scopes: str) -> str:
-    """A new API key of the gateway, as an operator makes one (printed once)."""
+    """A new API key of the gateway, as an operator makes one (printed once), where the
+    owner's database login is (the gateway's own role may not write keys)."""
     args = [arg for scope in scopes for arg in ("--scope", scope)]
-    out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
+    out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys", "create",
                       "--name", "e2e", "--usecase", USECASE, *args, capture=True)  # fmt: skip
     return next(word for word in out.split() if word.startswith("mlsk_"))
 
@@ -180,6 +182,20 @@ def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
         capture=True,
     )  # fmt: skip
     assert "champion" in json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_the_gateway_has_its_own_database_role(deployed: dict) -> None:
+    out = deployed["compose"].run(
+        "exec", "-T", "gateway", "python", "-c",
+        "import sqlalchemy as sa\nfrom mlstack import store\n"
+        "from mlstack.settings import get_settings\n"
+        "with store.engine(get_settings(), create=False).connect() as c:\n"
+        " print(c.execute(sa.text('SELECT current_user')).scalar_one())\n"
+        " try:\n  c.execute(sa.text('SELECT count(*) FROM monitoring_metrics')); print('read')\n"
+        " except sa.exc.ProgrammingError as e:\n  print('refused', type(e.orig).__name__)",
+        capture=True,
+    )  # fmt: skip
+    assert out.split()[-3:] == ["mlstack_gateway", "refused", "InsufficientPrivilege"], out
 
 
 def test_networks_and_privileges(deployed: dict) -> None:
