@@ -1,0 +1,176 @@
+"""mlstack's Kubernetes Secrets, rendered from an env file of secrets that it keeps.
+
+    python3 infra/kubernetes/render_secrets.py k8s.env [--trial] [--celery] \
+        | kubectl -n mlstack create -f -
+
+The env file holds the same secrets as the compose stack's .env, generated on the first run
+by ``infra/stack.py``'s ``ensure_env`` (there are no default passwords); keep it private, as
+the record of what the cluster was given. Besides those, it may say where the external
+services are and how to log into them — lines the command never writes:
+
+    POSTGRES_HOST=db.example.org     the Postgres server (default: `postgres`, the trial's)
+    POSTGRES_PORT=5432
+    POSTGRES_SSLMODE=require         (default: `disable` for the trial's, `require` otherwise)
+    S3_ACCESS_KEY_ID=...             external S3 keys (default: the trial MinIO's root user,
+    S3_SECRET_ACCESS_KEY=...         MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)
+
+With an external Postgres, set AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD and MLSTACK_DB_PASSWORD to
+the passwords its users were created with (README, "Kubernetes"); generated ones are kept.
+
+Output: a ``v1 List`` of Secrets (JSON, which kubectl reads as YAML). ``kubectl create`` refuses
+a Secret that exists, so running it twice never changes a password under a running
+deployment; to rotate, edit the env file, delete the Secret and create it again.
+
+  mlstack-airflow          the chart's: connection, fernet-key, api-secret-key, jwt-secret,
+                           passwords.json (the simple auth manager's admin)
+  mlstack-backends         MLSTACK_DATABASE_URL, MLSTACK_S3_ACCESS_KEY_ID/SECRET_ACCESS_KEY
+  mlstack-mlflow           the MLflow server's database, admin, form secret, S3 keys
+  mlstack-mlflow-accounts  the passwords of MLflow's admin, `airflow` and `gateway` accounts
+  --trial: mlstack-postgres, mlstack-minio   the in-cluster Postgres's and MinIO's
+  --celery: mlstack-redis, mlstack-airflow-celery   the broker and the result backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import stack  # noqa: E402  (infra/stack.py: the secrets and their generators)
+
+#: the chart's Service names for the Helm release `airflow` (values-celery.yaml)
+REDIS_HOST = "airflow-redis"
+
+
+def secret(name: str, data: dict[str, str]) -> dict:
+    """One Opaque Secret, its values as plain strings (``stringData``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "mlstack"}},
+        "type": "Opaque",
+        "stringData": data,
+    }
+
+
+def postgres_url(env: dict[str, str], user: str, *, driver: str = "postgresql+psycopg2") -> str:
+    """The URL of database ``user`` (each component's database is named after its user)."""
+    host = env.get("POSTGRES_HOST", "postgres")
+    port = env.get("POSTGRES_PORT", "5432")
+    default_ssl = "disable" if host == "postgres" else "require"
+    sslmode = env.get("POSTGRES_SSLMODE", default_ssl)
+    password = quote(env[f"{user.upper()}_DB_PASSWORD"], safe="")
+    return f"{driver}://{user}:{password}@{host}:{port}/{user}?sslmode={sslmode}"
+
+
+def s3_keys(env: dict[str, str]) -> tuple[str, str]:
+    """The S3 access key pair: the external store's, else the trial MinIO's root user."""
+    if env.get("S3_ACCESS_KEY_ID"):
+        return env["S3_ACCESS_KEY_ID"], env["S3_SECRET_ACCESS_KEY"]
+    return env.get("MINIO_ROOT_USER", "mlstack"), env["MINIO_ROOT_PASSWORD"]
+
+
+def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) -> dict:
+    """Every Secret mlstack's manifests and chart values refer to, from the env file's values."""
+    key_id, key_secret = s3_keys(env)
+    items = [
+        secret(
+            "mlstack-airflow",
+            {
+                "connection": postgres_url(env, "airflow"),
+                "fernet-key": env["AIRFLOW_FERNET_KEY"],
+                "api-secret-key": env["AIRFLOW_API_SECRET_KEY"],
+                "jwt-secret": env["AIRFLOW_JWT_SECRET"],
+                "passwords.json": json.dumps({"admin": env["AIRFLOW_ADMIN_PASSWORD"]}) + "\n",
+            },
+        ),
+        secret(
+            "mlstack-backends",
+            {
+                "MLSTACK_DATABASE_URL": postgres_url(env, "mlstack"),
+                "MLSTACK_S3_ACCESS_KEY_ID": key_id,
+                "MLSTACK_S3_SECRET_ACCESS_KEY": key_secret,
+            },
+        ),
+        secret(
+            "mlstack-mlflow",
+            {
+                "MLFLOW_BACKEND_STORE_URI": postgres_url(env, "mlflow"),
+                "MLFLOW_AUTH_ADMIN_PASSWORD": env["MLFLOW_ADMIN_PASSWORD"],
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": env["MLFLOW_FLASK_SECRET_KEY"],
+                "AWS_ACCESS_KEY_ID": key_id,
+                "AWS_SECRET_ACCESS_KEY": key_secret,
+            },
+        ),
+        secret(
+            "mlstack-mlflow-accounts",
+            {
+                name: env[name]
+                for name in (
+                    "MLFLOW_ADMIN_PASSWORD",
+                    "MLFLOW_AIRFLOW_PASSWORD",
+                    "MLFLOW_GATEWAY_PASSWORD",
+                )  # fmt: skip
+            },
+        ),
+    ]
+    if trial:
+        databases = ("POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "MLFLOW_DB_PASSWORD",
+                     "MLSTACK_DB_PASSWORD")  # fmt: skip
+        items.append(secret("mlstack-postgres", {name: env[name] for name in databases}))
+        items.append(
+            secret(
+                "mlstack-minio",
+                {
+                    "MINIO_ROOT_USER": env.get("MINIO_ROOT_USER", "mlstack"),
+                    "MINIO_ROOT_PASSWORD": env["MINIO_ROOT_PASSWORD"],
+                },
+            )
+        )
+    if celery:
+        redis_password = env["REDIS_PASSWORD"]
+        items.append(
+            secret(
+                "mlstack-redis",
+                {
+                    "password": redis_password,
+                    "connection": f"redis://:{quote(redis_password, safe='')}@{REDIS_HOST}:6379/0",
+                },
+            )
+        )
+        result_backend = postgres_url(env, "airflow", driver="db+postgresql")
+        items.append(secret("mlstack-airflow-celery", {"connection": result_backend}))
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+#: CeleryExecutor's broker password, beside the stack's secrets (values-celery.yaml)
+CELERY_SECRETS = {"REDIS_PASSWORD": (stack._password, "Redis: CeleryExecutor's broker")}
+
+
+def ensure_secrets(path: Path, *, celery: bool) -> dict[str, str]:
+    """The env file's values, after generating the secrets it lacks (never changing one)."""
+    stack.ensure_env(
+        path, project=None, wanted={**stack.SECRETS, **(CELERY_SECRETS if celery else {})}
+    )
+    return stack.read_env(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="infra/kubernetes/render_secrets.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("env_file", type=Path, help="the env file of secrets (created if missing)")
+    parser.add_argument("--trial", action="store_true", help="also the in-cluster trial's")
+    parser.add_argument("--celery", action="store_true", help="also CeleryExecutor's")
+    args = parser.parse_args(argv)
+    env = ensure_secrets(args.env_file, celery=args.celery)
+    json.dump(render(env, trial=args.trial, celery=args.celery), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
