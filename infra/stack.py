@@ -84,6 +84,7 @@ SECRETS = {
     "MLFLOW_FLASK_SECRET_KEY": (_password, "signs MLflow's login forms (deploy mode)"),
     "MLFLOW_AIRFLOW_PASSWORD": (_password, "MLflow account `airflow`: the tasks (deploy mode)"),
     "MLFLOW_GATEWAY_PASSWORD": (_password, "MLflow account `gateway`: read-only (deploy mode)"),
+    "MLSTACK_GATEWAY_DB_PASSWORD": (_password, "Postgres role `mlstack_gateway` (deploy mode)"),
 }
 
 

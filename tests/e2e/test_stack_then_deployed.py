@@ -11,7 +11,9 @@ checked from outside, as a client on the network would see it:
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
-  (403); the scheduler's tasks reach MLflow under its ``/mlflow`` prefix with their login;
+  (403), and answers a prediction with a key; the scheduler's tasks reach MLflow under its
+  ``/mlflow`` prefix with their login;
+- the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
 - Postgres is not reachable from the proxy's container (separate networks);
 - every container runs with no-new-privileges and all capabilities dropped.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -37,6 +40,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 USECASE = "credit_default"
 HOST = "127.0.0.1"  # the address clients use; Caddy's own CA signs its certificate
 BASE = f"https://{HOST}"
+#: One request record: the id and the model's input fields, typed as in its signature.
+RECORD = {
+    "application_id": "e2e-deployed-1",
+    **{k: v for k, v in CREDIT_ROW.items() if k != "application_date"},
+    **{k: int(CREDIT_ROW[k]) for k in ("age", "credit_score", "loan_term_months")},
+    **{k: int(CREDIT_ROW[k]) for k in ("num_open_accounts", "num_late_payments")},
+    **{k: float(CREDIT_ROW[k]) for k in ("income", "employment_years", "debt_to_income")},
+    "loan_amount": float(CREDIT_ROW["loan_amount"]),
+}
 
 
 def switch_to_deploy_mode(stack: Stack) -> stackctl.Compose:
@@ -123,11 +135,26 @@ def test_mlflow_requires_a_login(deployed: dict) -> None:
 
 
 def gateway_key(compose: stackctl.Compose, *scopes: str) -> str:
-    """A new API key of the gateway, as an operator makes one (printed once)."""
+    """A new API key of the gateway, as an operator makes one (printed once), where the
+    owner's database login is (the gateway's own role may not write keys)."""
     args = [arg for scope in scopes for arg in ("--scope", scope)]
-    out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
+    out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys", "create",
                       "--name", "e2e", "--usecase", USECASE, *args, capture=True)  # fmt: skip
     return next(word for word in out.split() if word.startswith("mlsk_"))
+
+
+def first_prediction(http: httpx.Client, headers: dict, timeout: float = 240) -> httpx.Response:
+    """The first prediction the gateway answers through the proxy after the switch.
+
+    The gateway's healthcheck passes before its first model load, so for a few seconds it
+    answers 503 "no champion loaded yet"; any other answer is returned at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = http.post(f"/v1/{USECASE}/predict", headers=headers, json={"record": RECORD})
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            return answer
+        time.sleep(2)
 
 
 def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
@@ -144,9 +171,9 @@ def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
         assert http.get("/metrics").headers["content-type"].startswith("text/html"), (
             "the gateway's /metrics must not be routed outside (this is Airflow's UI)"
         )
-    # Not asserted yet: a prediction answered through the proxy. The one e2e run of this check
-    # got 503 "no champion loaded yet" seconds after the switch (the gateway's healthcheck
-    # passes before its first model load); it needs a wait for the champion and a rerun.
+        answer = first_prediction(http, bearer)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["variant"] in ("champion", "challenger"), answer.text
     # the scheduler's tasks use MLflow under its prefix, as the gateway just did
     out = deployed["compose"].run(
         "exec", "-T", "airflow-scheduler", "python", "-c",
@@ -155,6 +182,20 @@ def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
         capture=True,
     )  # fmt: skip
     assert "champion" in json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_the_gateway_has_its_own_database_role(deployed: dict) -> None:
+    out = deployed["compose"].run(
+        "exec", "-T", "gateway", "python", "-c",
+        "import sqlalchemy as sa\nfrom mlstack import store\n"
+        "from mlstack.settings import get_settings\n"
+        "with store.engine(get_settings(), create=False).connect() as c:\n"
+        " print(c.execute(sa.text('SELECT current_user')).scalar_one())\n"
+        " try:\n  c.execute(sa.text('SELECT count(*) FROM monitoring_metrics')); print('read')\n"
+        " except sa.exc.ProgrammingError as e:\n  print('refused', type(e.orig).__name__)",
+        capture=True,
+    )  # fmt: skip
+    assert out.split()[-3:] == ["mlstack_gateway", "refused", "InsufficientPrivilege"], out
 
 
 def test_networks_and_privileges(deployed: dict) -> None:

@@ -63,6 +63,7 @@ for _command in (
     demo.demo,
     system.init,
     system.mlflow_accounts,
+    system.db_accounts,
     *models.COMMANDS,
     *serve.COMMANDS,
     *rollout.COMMANDS,
