@@ -11,11 +11,13 @@ services are and how to log into them — lines the command never writes:
     POSTGRES_HOST=db.example.org     the Postgres server (default: `postgres`, the trial's)
     POSTGRES_PORT=5432
     POSTGRES_SSLMODE=require         (default: `disable` for the trial's, `require` otherwise)
+    POSTGRES_ADMIN_USER=postgres     a role that may create roles and grant on mlstack's tables
+                                     (its password: POSTGRES_PASSWORD; only the init job gets it)
     S3_ACCESS_KEY_ID=...             external S3 keys (default: the trial MinIO's root user,
     S3_SECRET_ACCESS_KEY=...         MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)
 
-With an external Postgres, set AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD and MLSTACK_DB_PASSWORD to
-the passwords its users were created with (README, "Kubernetes"); generated ones are kept.
+With an external Postgres, set AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD, MLSTACK_DB_PASSWORD and
+POSTGRES_PASSWORD to the passwords its users were created with (README, "Kubernetes").
 
 Output: a ``v1 List`` of Secrets (JSON, which kubectl reads as YAML). ``kubectl create`` refuses
 a Secret that exists, so running it twice never changes a password under a running
@@ -23,7 +25,11 @@ deployment; to rotate, edit the env file, delete the Secret and create it again.
 
   mlstack-airflow          the chart's: connection, fernet-key, api-secret-key, jwt-secret,
                            passwords.json (the simple auth manager's admin)
-  mlstack-backends         MLSTACK_DATABASE_URL, MLSTACK_S3_ACCESS_KEY_ID/SECRET_ACCESS_KEY
+  mlstack-backends         MLSTACK_DATABASE_URL (the owner `mlstack`), MLSTACK_S3_ACCESS_KEY_ID,
+                           MLSTACK_S3_SECRET_ACCESS_KEY: Airflow and the init job
+  mlstack-gateway          the same for the gateway, its database URL as `mlstack_gateway`
+  mlstack-db-admin         MLSTACK_DB_ADMIN_URL, MLSTACK_GATEWAY_DB_PASSWORD: the init job's
+                           `mlstack db-accounts` (the gateway's role and grants)
   mlstack-mlflow           the MLflow server's database, admin, form secret, S3 keys
   mlstack-mlflow-accounts  the passwords of MLflow's admin, `airflow` and `gateway` accounts
   --trial: mlstack-postgres, mlstack-minio   the in-cluster Postgres's and MinIO's
@@ -43,6 +49,8 @@ import stack  # noqa: E402  (infra/stack.py: the secrets and their generators)
 
 #: the chart's Service names for the Helm release `airflow` (values-celery.yaml)
 REDIS_HOST = "airflow-redis"
+#: the gateway's own Postgres role (include/mlstack/db_access.py, made by `mlstack db-accounts`)
+GATEWAY_DB_ROLE = "mlstack_gateway"
 
 
 def secret(name: str, data: dict[str, str]) -> dict:
@@ -56,14 +64,22 @@ def secret(name: str, data: dict[str, str]) -> dict:
     }
 
 
-def postgres_url(env: dict[str, str], user: str, *, driver: str = "postgresql+psycopg2") -> str:
-    """The URL of database ``user`` (each component's database is named after its user)."""
+def postgres_url(
+    env: dict[str, str],
+    database: str,
+    *,
+    login: tuple[str, str] | None = None,
+    driver: str = "postgresql+psycopg2",
+) -> str:
+    """The URL of ``database``, as its owner (the user of the same name, password
+    ``<DATABASE>_DB_PASSWORD``) or as ``login`` (user, password)."""
     host = env.get("POSTGRES_HOST", "postgres")
     port = env.get("POSTGRES_PORT", "5432")
     default_ssl = "disable" if host == "postgres" else "require"
     sslmode = env.get("POSTGRES_SSLMODE", default_ssl)
-    password = quote(env[f"{user.upper()}_DB_PASSWORD"], safe="")
-    return f"{driver}://{user}:{password}@{host}:{port}/{user}?sslmode={sslmode}"
+    user, password = login or (database, env[f"{database.upper()}_DB_PASSWORD"])
+    secret_part = quote(password, safe="")
+    return f"{driver}://{user}:{secret_part}@{host}:{port}/{database}?sslmode={sslmode}"
 
 
 def s3_keys(env: dict[str, str]) -> tuple[str, str]:
@@ -76,6 +92,9 @@ def s3_keys(env: dict[str, str]) -> tuple[str, str]:
 def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) -> dict:
     """Every Secret mlstack's manifests and chart values refer to, from the env file's values."""
     key_id, key_secret = s3_keys(env)
+    s3 = {"MLSTACK_S3_ACCESS_KEY_ID": key_id, "MLSTACK_S3_SECRET_ACCESS_KEY": key_secret}
+    gateway_login = (GATEWAY_DB_ROLE, env["MLSTACK_GATEWAY_DB_PASSWORD"])
+    admin_login = (env.get("POSTGRES_ADMIN_USER", "postgres"), env["POSTGRES_PASSWORD"])
     items = [
         secret(
             "mlstack-airflow",
@@ -87,12 +106,16 @@ def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) ->
                 "passwords.json": json.dumps({"admin": env["AIRFLOW_ADMIN_PASSWORD"]}) + "\n",
             },
         ),
+        secret("mlstack-backends", {"MLSTACK_DATABASE_URL": postgres_url(env, "mlstack"), **s3}),
         secret(
-            "mlstack-backends",
+            "mlstack-gateway",
+            {"MLSTACK_DATABASE_URL": postgres_url(env, "mlstack", login=gateway_login), **s3},
+        ),
+        secret(
+            "mlstack-db-admin",
             {
-                "MLSTACK_DATABASE_URL": postgres_url(env, "mlstack"),
-                "MLSTACK_S3_ACCESS_KEY_ID": key_id,
-                "MLSTACK_S3_SECRET_ACCESS_KEY": key_secret,
+                "MLSTACK_DB_ADMIN_URL": postgres_url(env, "mlstack", login=admin_login),
+                "MLSTACK_GATEWAY_DB_PASSWORD": env["MLSTACK_GATEWAY_DB_PASSWORD"],
             },
         ),
         secret(

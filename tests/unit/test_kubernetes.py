@@ -215,6 +215,11 @@ def test_the_settings_given_as_environment_exist(rendered) -> None:
 
     known = {f"MLSTACK_{f.upper()}" for f in Settings.model_fields}
     known |= {f"MLSTACK_GATEWAY_{f.upper()}" for f in GatewaySettings.model_fields}
+    # read by `mlstack db-accounts` itself, not settings
+    db_accounts = {"MLSTACK_DB_ADMIN_URL", "MLSTACK_GATEWAY_DB_PASSWORD"}
+    source = (ROOT / "include" / "mlstack" / "cli" / "system.py").read_text()
+    assert all(f'"{name}"' in source for name in db_accounts)
+    known |= db_accounts
     config = next(o for o in all_objects() if o["metadata"]["name"] == "mlstack-config")
     # (mlstack-postgres holds the trial Postgres's init script's variables, not mlstack's)
     theirs = {"mlstack-postgres"}
@@ -294,3 +299,25 @@ def test_rendering_again_keeps_every_secret(tmp_path: Path) -> None:
     again = render_secrets.render(render_secrets.ensure_secrets(env_file, celery=True))
     assert again["items"][: len(first["items"])] == first["items"]
     assert (env_file.stat().st_mode & 0o777) == 0o600
+
+
+def test_only_the_init_jobs_db_accounts_gets_the_postgres_admin(rendered) -> None:
+    from mlstack.db_access import GATEWAY_ROLE
+
+    holders = [
+        (name, c["name"])
+        for name, spec in pod_specs()
+        for c in spec.get("initContainers", []) + spec["containers"]
+        if "mlstack-db-admin" in json.dumps(c)
+    ]
+    assert holders == [("mlstack-init", "db-accounts")]
+    assert "mlstack-db-admin" not in json.dumps(load(VALUES)) + json.dumps(load(CELERY_VALUES))
+    # the gateway logs in as its own role (include/mlstack/db_access.py), the rest as the owner
+    assert render_secrets.GATEWAY_DB_ROLE == GATEWAY_ROLE
+    gateway_url = urlparse(rendered["mlstack-gateway"]["MLSTACK_DATABASE_URL"])
+    assert gateway_url.username == GATEWAY_ROLE
+    assert urlparse(rendered["mlstack-backends"]["MLSTACK_DATABASE_URL"]).username == "mlstack"
+    gateway = next(spec for name, spec in pod_specs() if name == "gateway")["containers"][0]
+    assert [s["secretRef"]["name"] for s in gateway["envFrom"] if "secretRef" in s] == [
+        "mlstack-gateway"
+    ]
