@@ -1,4 +1,4 @@
-"""Reading mlstack's Iceberg tables from outside mlstack, as the README's "Reading the lake
+"""Reading mlstack's Iceberg tables from outside mlstack, as the README's "Reading the tables
 from Spark, Trino or DuckDB" says: the catalog is a SQL (JDBC-layout) catalog named
 ``mlstack`` in the mlstack database, the files are in the lake's ``warehouse/``, and DuckDB
 queries a table through PyIceberg's scan (its own ``iceberg`` extension downloads itself on
