@@ -64,6 +64,7 @@ for _command in (
     system.init,
     system.mlflow_accounts,
     system.db_accounts,
+    system.s3_accounts,
     *models.COMMANDS,
     *serve.COMMANDS,
     *rollout.COMMANDS,

@@ -86,3 +86,33 @@ def db_accounts() -> None:
         raise click.ClickException(str(exc)) from exc
     for table, privileges in grants.items():
         click.echo(f"database role {db_access.GATEWAY_ROLE}: {', '.join(privileges)} on {table}")
+
+
+@click.command("s3-accounts")
+def s3_accounts() -> None:
+    """Create mlstack's per-service S3 logins (deploy mode) or reset their secrets.
+
+    Uses MinIO's admin API at MLSTACK_S3_ENDPOINT_URL with the root credentials
+    (MLSTACK_S3_ACCESS_KEY_ID / MLSTACK_S3_SECRET_ACCESS_KEY): accounts mlstack-mlflow,
+    mlstack-mlstack and mlstack-gateway, secrets S3_<ACCOUNT>_SECRET, each limited to its
+    buckets. MLSTACK_S3_SERVICE_ACCOUNTS=external skips it (keys made in the S3 service's own
+    IAM). Idempotent: the stack's ``s3-accounts`` job runs it on every start.
+    """
+    import os
+
+    from mlstack import s3_access
+
+    if os.environ.get("MLSTACK_S3_SERVICE_ACCOUNTS", "minio") == "external":
+        click.echo("s3 accounts: external (made in the S3 service's own IAM); nothing to do")
+        return
+    try:
+        accounts = s3_access.accounts_from_env(dict(os.environ))
+        admin = s3_access.minio_admin(
+            os.environ.get("MLSTACK_S3_ENDPOINT_URL", ""),
+            os.environ.get("MLSTACK_S3_ACCESS_KEY_ID", ""),
+            os.environ.get("MLSTACK_S3_SECRET_ACCESS_KEY", ""),
+        )
+        for line in s3_access.ensure_service_accounts(admin, accounts):
+            click.echo(line)
+    except s3_access.S3AccessError as exc:
+        raise click.ClickException(str(exc)) from exc
