@@ -13,8 +13,13 @@ services are and how to log into them — lines the command never writes:
     POSTGRES_SSLMODE=require         (default: `disable` for the trial's, `require` otherwise)
     POSTGRES_ADMIN_USER=postgres     a role that may create roles and grant on mlstack's tables
                                      (its password: POSTGRES_PASSWORD; only the init job gets it)
-    S3_ACCESS_KEY_ID=...             external S3 keys (default: the trial MinIO's root user,
-    S3_SECRET_ACCESS_KEY=...         MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)
+    S3_ACCESS_KEY_ID=...             the S3 admin's keys (default: the trial MinIO's root user,
+    S3_SECRET_ACCESS_KEY=...         MINIO_ROOT_USER / MINIO_ROOT_PASSWORD): only the init job
+                                     gets them, to make the buckets and each service's login
+    S3_SERVICE_ACCOUNTS=external     an S3 service without MinIO's admin API: every service uses
+                                     the keys above (default `minio`: each its own login,
+                                     `mlstack-<account>` with S3_<ACCOUNT>_SECRET, limited to its
+                                     buckets, made by the init job's `mlstack s3-accounts`)
 
 With an external Postgres, set AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD, MLSTACK_DB_PASSWORD and
 POSTGRES_PASSWORD to the passwords its users were created with (README, "Kubernetes").
@@ -26,8 +31,10 @@ deployment; to rotate, edit the env file, delete the Secret and create it again.
   mlstack-airflow          the chart's: connection, fernet-key, api-secret-key, jwt-secret,
                            passwords.json (the simple auth manager's admin)
   mlstack-backends         MLSTACK_DATABASE_URL (the owner `mlstack`), MLSTACK_S3_ACCESS_KEY_ID,
-                           MLSTACK_S3_SECRET_ACCESS_KEY: Airflow and the init job
-  mlstack-gateway          the same for the gateway, its database URL as `mlstack_gateway`
+                           MLSTACK_S3_SECRET_ACCESS_KEY (S3 login `mlstack-mlstack`): Airflow
+  mlstack-gateway          the same for the gateway: role `mlstack_gateway`, `mlstack-gateway`
+  mlstack-s3-admin         the S3 admin's keys and every service's secret: the init job's
+                           `mlstack init` (buckets) and `mlstack s3-accounts`
   mlstack-db-admin         MLSTACK_DB_ADMIN_URL, MLSTACK_GATEWAY_DB_PASSWORD: the init job's
                            `mlstack db-accounts` (the gateway's role and grants)
   mlstack-mlflow           the MLflow server's database, admin, form secret, S3 keys
@@ -51,6 +58,8 @@ import stack  # noqa: E402  (infra/stack.py: the secrets and their generators)
 REDIS_HOST = "airflow-redis"
 #: the gateway's own Postgres role (include/mlstack/db_access.py, made by `mlstack db-accounts`)
 GATEWAY_DB_ROLE = "mlstack_gateway"
+#: the per-service S3 logins (include/mlstack/s3_access.py, made by `mlstack s3-accounts`)
+S3_ACCOUNTS = ("mlflow", "mlstack", "gateway")
 
 
 def secret(name: str, data: dict[str, str]) -> dict:
@@ -82,17 +91,29 @@ def postgres_url(
     return f"{driver}://{user}:{secret_part}@{host}:{port}/{database}?sslmode={sslmode}"
 
 
-def s3_keys(env: dict[str, str]) -> tuple[str, str]:
-    """The S3 access key pair: the external store's, else the trial MinIO's root user."""
+def s3_admin_keys(env: dict[str, str]) -> tuple[str, str]:
+    """The S3 admin's key pair: the external store's, else the trial MinIO's root user."""
     if env.get("S3_ACCESS_KEY_ID"):
         return env["S3_ACCESS_KEY_ID"], env["S3_SECRET_ACCESS_KEY"]
     return env.get("MINIO_ROOT_USER", "mlstack"), env["MINIO_ROOT_PASSWORD"]
 
 
+def s3_login(env: dict[str, str], account: str) -> tuple[str, str]:
+    """The S3 key pair service ``account`` uses: its own login, or the admin's where the S3
+    service has no MinIO admin API (``S3_SERVICE_ACCOUNTS=external``)."""
+    if env.get("S3_SERVICE_ACCOUNTS", "minio") == "external":
+        return s3_admin_keys(env)
+    return f"mlstack-{account}", env[f"S3_{account.upper()}_SECRET"]
+
+
+def mlstack_s3(key_pair: tuple[str, str]) -> dict[str, str]:
+    """mlstack's S3 settings for a key pair."""
+    return {"MLSTACK_S3_ACCESS_KEY_ID": key_pair[0], "MLSTACK_S3_SECRET_ACCESS_KEY": key_pair[1]}
+
+
 def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) -> dict:
     """Every Secret mlstack's manifests and chart values refer to, from the env file's values."""
-    key_id, key_secret = s3_keys(env)
-    s3 = {"MLSTACK_S3_ACCESS_KEY_ID": key_id, "MLSTACK_S3_SECRET_ACCESS_KEY": key_secret}
+    mlflow_key_id, mlflow_key_secret = s3_login(env, "mlflow")
     gateway_login = (GATEWAY_DB_ROLE, env["MLSTACK_GATEWAY_DB_PASSWORD"])
     admin_login = (env.get("POSTGRES_ADMIN_USER", "postgres"), env["POSTGRES_PASSWORD"])
     items = [
@@ -106,10 +127,27 @@ def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) ->
                 "passwords.json": json.dumps({"admin": env["AIRFLOW_ADMIN_PASSWORD"]}) + "\n",
             },
         ),
-        secret("mlstack-backends", {"MLSTACK_DATABASE_URL": postgres_url(env, "mlstack"), **s3}),
+        secret(
+            "mlstack-backends",
+            {
+                "MLSTACK_DATABASE_URL": postgres_url(env, "mlstack"),
+                **mlstack_s3(s3_login(env, "mlstack")),
+            },
+        ),
         secret(
             "mlstack-gateway",
-            {"MLSTACK_DATABASE_URL": postgres_url(env, "mlstack", login=gateway_login), **s3},
+            {
+                "MLSTACK_DATABASE_URL": postgres_url(env, "mlstack", login=gateway_login),
+                **mlstack_s3(s3_login(env, "gateway")),
+            },
+        ),
+        secret(
+            "mlstack-s3-admin",
+            {
+                **mlstack_s3(s3_admin_keys(env)),
+                "MLSTACK_S3_SERVICE_ACCOUNTS": env.get("S3_SERVICE_ACCOUNTS", "minio"),
+                **{f"S3_{a.upper()}_SECRET": env[f"S3_{a.upper()}_SECRET"] for a in S3_ACCOUNTS},
+            },
         ),
         secret(
             "mlstack-db-admin",
@@ -124,8 +162,8 @@ def render(env: dict[str, str], *, trial: bool = False, celery: bool = False) ->
                 "MLFLOW_BACKEND_STORE_URI": postgres_url(env, "mlflow"),
                 "MLFLOW_AUTH_ADMIN_PASSWORD": env["MLFLOW_ADMIN_PASSWORD"],
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": env["MLFLOW_FLASK_SECRET_KEY"],
-                "AWS_ACCESS_KEY_ID": key_id,
-                "AWS_SECRET_ACCESS_KEY": key_secret,
+                "AWS_ACCESS_KEY_ID": mlflow_key_id,
+                "AWS_SECRET_ACCESS_KEY": mlflow_key_secret,
             },
         ),
         secret(

@@ -215,11 +215,15 @@ def test_the_settings_given_as_environment_exist(rendered) -> None:
 
     known = {f"MLSTACK_{f.upper()}" for f in Settings.model_fields}
     known |= {f"MLSTACK_GATEWAY_{f.upper()}" for f in GatewaySettings.model_fields}
-    # read by `mlstack db-accounts` itself, not settings
-    db_accounts = {"MLSTACK_DB_ADMIN_URL", "MLSTACK_GATEWAY_DB_PASSWORD"}
+    # read by `mlstack db-accounts` and `mlstack s3-accounts` themselves, not settings
+    accounts = {
+        "MLSTACK_DB_ADMIN_URL",
+        "MLSTACK_GATEWAY_DB_PASSWORD",
+        "MLSTACK_S3_SERVICE_ACCOUNTS",
+    }
     source = (ROOT / "include" / "mlstack" / "cli" / "system.py").read_text()
-    assert all(f'"{name}"' in source for name in db_accounts)
-    known |= db_accounts
+    assert all(f'"{name}"' in source for name in accounts)
+    known |= accounts
     config = next(o for o in all_objects() if o["metadata"]["name"] == "mlstack-config")
     # (mlstack-postgres holds the trial Postgres's init script's variables, not mlstack's)
     theirs = {"mlstack-postgres"}
@@ -304,13 +308,7 @@ def test_rendering_again_keeps_every_secret(tmp_path: Path) -> None:
 def test_only_the_init_jobs_db_accounts_gets_the_postgres_admin(rendered) -> None:
     from mlstack.db_access import GATEWAY_ROLE
 
-    holders = [
-        (name, c["name"])
-        for name, spec in pod_specs()
-        for c in spec.get("initContainers", []) + spec["containers"]
-        if "mlstack-db-admin" in json.dumps(c)
-    ]
-    assert holders == [("mlstack-init", "db-accounts")]
+    assert holders("mlstack-db-admin") == [("mlstack-init", "db-accounts")]
     assert "mlstack-db-admin" not in json.dumps(load(VALUES)) + json.dumps(load(CELERY_VALUES))
     # the gateway logs in as its own role (include/mlstack/db_access.py), the rest as the owner
     assert render_secrets.GATEWAY_DB_ROLE == GATEWAY_ROLE
@@ -321,3 +319,54 @@ def test_only_the_init_jobs_db_accounts_gets_the_postgres_admin(rendered) -> Non
     assert [s["secretRef"]["name"] for s in gateway["envFrom"] if "secretRef" in s] == [
         "mlstack-gateway"
     ]
+
+
+def holders(secret_name: str) -> list[tuple[str, str]]:
+    """(workload, container) of every container that reads Secret ``secret_name``."""
+    return [
+        (name, c["name"])
+        for name, spec in pod_specs()
+        for c in spec.get("initContainers", []) + spec["containers"]
+        if secret_name in json.dumps(c)
+    ]
+
+
+def test_each_service_has_its_own_s3_login_and_only_setup_holds_the_admins(rendered) -> None:
+    from mlstack.s3_access import SERVICE_ACCOUNTS, ServiceAccount, accounts_from_env
+
+    assert holders("mlstack-s3-admin") == [
+        ("mlstack-init", "init"),
+        ("mlstack-init", "s3-accounts"),
+    ]
+    assert "mlstack-s3-admin" not in json.dumps(load(VALUES)) + json.dumps(load(CELERY_VALUES))
+    admin = rendered["mlstack-s3-admin"]
+    # what `mlstack s3-accounts` makes from this Secret is what the services log in with
+    made = {a.name: a for a in accounts_from_env(admin)}
+    assert set(render_secrets.S3_ACCOUNTS) == set(SERVICE_ACCOUNTS) == set(made)
+    logins = {
+        "mlstack": (rendered["mlstack-backends"]["MLSTACK_S3_ACCESS_KEY_ID"],
+                    rendered["mlstack-backends"]["MLSTACK_S3_SECRET_ACCESS_KEY"]),
+        "gateway": (rendered["mlstack-gateway"]["MLSTACK_S3_ACCESS_KEY_ID"],
+                    rendered["mlstack-gateway"]["MLSTACK_S3_SECRET_ACCESS_KEY"]),
+        "mlflow": (rendered["mlstack-mlflow"]["AWS_ACCESS_KEY_ID"],
+                   rendered["mlstack-mlflow"]["AWS_SECRET_ACCESS_KEY"]),
+    }  # fmt: skip
+    account: ServiceAccount
+    for name, account in made.items():
+        assert logins[name] == (account.access_key, account.secret)
+    assert admin["MLSTACK_S3_ACCESS_KEY_ID"] not in {key for key, _ in logins.values()}
+    assert admin["MLSTACK_S3_SERVICE_ACCOUNTS"] == "minio"
+
+
+def test_an_s3_without_minios_admin_api_gives_every_service_the_given_keys(tmp_path) -> None:
+    env = render_secrets.ensure_secrets(tmp_path / "k8s.env", celery=False)
+    env |= {
+        "S3_SERVICE_ACCOUNTS": "external",
+        "S3_ACCESS_KEY_ID": "AKIA1",
+        "S3_SECRET_ACCESS_KEY": "s",
+    }
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in render_secrets.render(env)["items"]}
+    assert secrets["mlstack-s3-admin"]["MLSTACK_S3_SERVICE_ACCOUNTS"] == "external"
+    for name in ("mlstack-backends", "mlstack-gateway", "mlstack-s3-admin"):
+        assert secrets[name]["MLSTACK_S3_ACCESS_KEY_ID"] == "AKIA1"
+    assert secrets["mlstack-mlflow"]["AWS_ACCESS_KEY_ID"] == "AKIA1"
