@@ -20,6 +20,19 @@ from mlstack.operations.target import Target
 
 #: the prefix of a bucket's objects in the backup
 BUCKETS = "buckets"
+#: the file a folder-marker object (a key ending in ``/``, as pyarrow writes) is kept as
+FOLDER_MARKER = ".folder-marker"
+
+
+def backup_path(name: str, key: str) -> str:
+    """Where object ``key`` of bucket ``name`` is kept in the backup (a folder marker as a
+    file inside its folder: a folder cannot be a file too)."""
+    return f"{BUCKETS}/{name}/{key}{FOLDER_MARKER if key.endswith('/') else ''}"
+
+
+def object_key(name: str, path: str) -> str:
+    """The object key of the backup's file ``path`` of bucket ``name``."""
+    return path.removeprefix(f"{BUCKETS}/{name}/").removesuffix(FOLDER_MARKER)
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ def objects_as_of(
     """The versioned bucket's objects as the databases' dumps saw them: per key the newest
     version written by ``until`` (the dumps' end); a key deleted after ``since`` (the dumps'
     start) keeps its last version before the deletion."""
+    since = since.replace(microsecond=0)  # S3 times may be whole seconds
     by_key: dict[str, list[tuple[datetime, str | None, int]]] = {}
     pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket)
     for page in pages:
@@ -92,7 +106,7 @@ def copy_out(
         extra = {"VersionId": obj.version_id} if obj.version_id else {}
         body = client.get_object(Bucket=bucket, Key=obj.key, **extra)["Body"]
         with body:
-            entries.append(store(target, f"{BUCKETS}/{name}/{obj.key}", body))
+            entries.append(store(target, backup_path(name, obj.key), body))
         progress(i, len(objects), obj.key)
     return entries
 
@@ -106,9 +120,8 @@ def copy_back(
     progress: Callable[[int, int, str], None],
 ) -> None:
     """Upload the backup's ``buckets/<name>/`` files into ``bucket`` under their keys."""
-    prefix = f"{BUCKETS}/{name}/"
     for i, entry in enumerate(entries, 1):
-        key = entry.path[len(prefix) :]
+        key = object_key(name, entry.path)
         with target.open(entry.path) as data:
             client.upload_fileobj(data, bucket, key)
         progress(i, len(entries), key)

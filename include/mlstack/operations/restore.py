@@ -44,11 +44,9 @@ DATA_TABLES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: rows of each listed table that exists, in one query (a missing table is simply absent)
-_COUNT_SQL = """
-SELECT table_name, (xpath('/row/n/text()', query_to_xml(
-    format('SELECT count(*) AS n FROM %I.%I', table_schema, table_name), false, true, '')))[1]
-FROM information_schema.tables
+#: which of the listed tables exist
+_EXISTING_SQL = """
+SELECT table_name FROM information_schema.tables
 WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name IN ({names})
 ORDER BY table_name
 """
@@ -65,11 +63,15 @@ class RestorePlan:
 
 
 def table_counts(db: pg.Database, tables: tuple[str, ...]) -> dict[str, int]:
-    """Rows of each of ``tables`` that exists in ``db``."""
+    """Rows of each of ``tables`` that exists in ``db`` (two psql calls)."""
     if not tables:
         return {}
     names = ", ".join(f"'{t}'" for t in tables)
-    return {row[0]: int(row[1]) for row in pg.query(db, _COUNT_SQL.format(names=names))}
+    existing = [row[0] for row in pg.query(db, _EXISTING_SQL.format(names=names))]
+    if not existing:
+        return {}
+    counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in existing)
+    return {row[0]: int(row[1]) for row in pg.query(db, counts)}
 
 
 def non_empty(plan: RestorePlan, settings: Settings) -> list[str]:
