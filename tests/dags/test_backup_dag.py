@@ -14,7 +14,7 @@ def test_no_backup_dag_without_a_schedule(embedded_settings) -> None:
 
 
 def test_backup_dag_structure(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlstack.airflow.backup import DAG_ID, build_backup, buckets
+    from mlstack.airflow.backup import DAG_ID, buckets, build_backup
 
     s = use_settings(
         monkeypatch,
