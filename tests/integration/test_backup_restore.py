@@ -27,31 +27,18 @@ from mlstack.cli import main
 from mlstack.operations import pg
 from mlstack.settings import get_settings
 from monitoring_rows import insert, metric_rows
-from support import free_port, new_mlflow_backend, run_mlflow_server
+from support import (
+    free_port,
+    new_mlflow_backend,
+    purge_bucket,
+    recreate_database,
+    run_mlflow_server,
+)
 from train_helpers import build_lake, small_credit
 
 pytestmark = pytest.mark.integration
 UC = "credit_default"
 REPORT_DAY = date(2026, 2, 11)
-
-
-def _recreate(server: str, url: str) -> None:
-    """Drop the database of ``url`` (cutting its sessions) and create it empty again."""
-    name = url.rsplit("/", 1)[1]
-    eng = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-
-
-def _purge(client: Any, bucket: str) -> None:
-    """Delete every object version and delete marker: the bucket as a lost disk leaves it."""
-    pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket)
-    for page in pages:
-        gone = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
-        for v in gone:
-            client.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
 
 
 def _objects(client: Any, bucket: str) -> dict[str, str]:
@@ -127,12 +114,11 @@ def stack(
         }
 
 
-def _fill(stack: dict[str, Any], credit_spec: Any) -> None:
+def _fill(s: Any, credit_spec: Any) -> None:
     """A model version (digest, champion alias), catalog snapshots, monitoring rows, an alert
-    linking its day's report, rows in the stand-in Airflow database."""
+    linking its day's report."""
     from mlstack.stages import catalog
 
-    s = stack["settings"]
     spec = small_credit(credit_spec)
     build_lake(spec, 3, s)
     for dataset in spec.datasets():
@@ -145,6 +131,10 @@ def _fill(stack: dict[str, Any], credit_spec: Any) -> None:
     alert = {"usecase": UC, "model_version": 1, "run_date": REPORT_DAY, "kind": "drift"}
     alert |= {"severity": "warning", "message": "drift", "details": {}, "report_uri": uri}
     insert(s, store.monitoring_alerts, [alert | {"created_at": datetime.now(UTC)}])
+
+
+def _fill_airflow(stack: dict[str, Any]) -> None:
+    """Rows in the stand-in Airflow database."""
     eng = sa.create_engine(stack["urls"]["airflow"])
     with eng.begin() as conn:
         conn.execute(sa.text("CREATE TABLE dag_run (id serial PRIMARY KEY, dag_id text)"))
@@ -172,7 +162,8 @@ def _airflow_rows(stack: dict[str, Any]) -> int:
 
 def test_backup_wipe_restore_round_trip(stack: dict[str, Any], credit_spec: Any, tmp_path: Path):
     assert pg.embedded_bindir() is not None
-    _fill(stack, credit_spec)
+    _fill(stack["settings"], credit_spec)
+    _fill_airflow(stack)
     s, client = stack["settings"], stack["client"]
     before = _state(s, client, stack["buckets"])
     assert before["versions"] and before["aliases"] == {"champion": 1}
@@ -200,42 +191,35 @@ def test_backup_wipe_restore_round_trip(stack: dict[str, Any], credit_spec: Any,
     assert bad.exit_code == 2
     assert victim.relative_to(damaged).as_posix() in bad.output
 
-    # the disk is lost: MLflow stops, databases and buckets (every version) are gone
-    stack_mlflow = stack["backend"]
+    # the disk is lost: the databases and the buckets (every version) are gone; the MLflow
+    # server stays up, as the stack's would come back on the empty databases
     _forget_connections()
     for url in stack["urls"].values():
-        _recreate(stack["server"], url)
+        recreate_database(stack["server"], url)
     for bucket in stack["buckets"].values():
-        _purge(client, bucket)
+        purge_bucket(client, bucket)
 
-    with run_mlflow_server(stack_mlflow, stack["workdir"], free_port()) as url:
-        # MLflow's fresh schema on the empty database is no data: the restore goes on
-        done = runner.invoke(
-            main, ["restore", "--from", str(folder), "--no-check", *_args(stack)],
-            env={"MLSTACK_MLFLOW_TRACKING_URI": url},
-        )  # fmt: skip
+    done = runner.invoke(main, ["restore", "--from", str(folder), "--no-check", *_args(stack)])
     assert done.exit_code == 0, done.output
     assert "restored" in done.output
 
     _forget_connections()
-    with run_mlflow_server(stack_mlflow, stack["workdir"], free_port()) as url:
-        env = {"MLSTACK_MLFLOW_TRACKING_URI": url}
-        checked = runner.invoke(main, ["check-restore"], env=env)
-        assert checked.exit_code == 0, checked.output
-        assert "1 model versions" in checked.output and "1 linked reports" in checked.output
-        get_settings.cache_clear()
-        after = _state(get_settings(), client, stack["buckets"])
+    checked = runner.invoke(main, ["check-restore"])
+    assert checked.exit_code == 0, checked.output
+    assert "1 model versions" in checked.output and "1 linked reports" in checked.output
+    after = _state(get_settings(), client, stack["buckets"])
     assert after == before
     assert _airflow_rows(stack) == 2
 
 
-def test_check_names_a_missing_report_and_snapshot_file(stack: dict[str, Any], credit_spec: Any):
+def test_check_names_a_missing_report_and_snapshot_file(server_settings: Any, credit_spec: Any):
     from mlstack.operations.stack_check import check_stack
 
-    _fill(stack, credit_spec)
-    s, client = stack["settings"], stack["client"]
+    s = server_settings
+    _fill(s, credit_spec)
+    client = lake.s3_client(s)
     assert check_stack(s).ok
-    lake_bucket = stack["buckets"]["lake"]
+    lake_bucket = s.lake_url[5:]
     report = f"reports/{UC}/{REPORT_DAY.isoformat()}/monitor.html"
     client.delete_object(Bucket=lake_bucket, Key=report)
     manifest_list = next(
