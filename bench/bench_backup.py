@@ -9,7 +9,8 @@ lake bucket, manifest with SHA-256), lost (the database dropped and created empt
 object version deleted) and restored (every file read back and verified first, then
 pg_restore and the uploads), then the restored catalog is checked (every snapshot's files).
 MLflow's database and artifacts are not part of this bench (a demo's models are a few MB);
-moto keeps objects in memory, so S3 costs here are lower than a disk-backed MinIO's. Writes bench/results/backup.md.
+moto keeps objects in memory, so S3 costs here are lower than a disk-backed MinIO's.
+Writes bench/results/backup.md.
 
     .venv/bin/python bench/bench_backup.py [--days 100] [--rows 2000] [--scale 10]
 """
