@@ -10,6 +10,7 @@ On an unversioned bucket it copies the objects there at copy time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from typing import Any
 
 from mlstack.operations.manifest import Entry, store
 from mlstack.operations.target import Target
+
+log = logging.getLogger(__name__)
 
 #: the prefix of a bucket's objects in the backup
 BUCKETS = "buckets"
@@ -45,8 +48,17 @@ class ObjectVersion:
 
 
 def is_versioned(client: Any, bucket: str) -> bool:
-    """True when the bucket keeps object versions."""
-    return client.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+    """True when the bucket keeps object versions and this login may read them (deploy mode's
+    per-service logins may not: then the current objects are copied, with a warning)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+    except ClientError as exc:
+        log.warning(
+            "bucket %s: versions not readable (%s); copying its current objects", bucket, exc
+        )
+        return False
 
 
 def current_objects(client: Any, bucket: str) -> list[ObjectVersion]:
