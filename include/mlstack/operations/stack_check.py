@@ -101,15 +101,20 @@ def iceberg_snapshots(settings: Settings, check: StackCheck) -> None:
         if snapshot is None:
             check.problems.append(f"dataset {dataset}: snapshot {snapshot_id} not in {identifier}")
             continue
-        for missing in sorted(_snapshot_files(table, snapshot) - existing):
+        for missing in sorted(_snapshot_files(table, snapshot, existing) - existing):
             check.problems.append(f"dataset {dataset} snapshot {snapshot_id}: {missing} missing")
 
 
-def _snapshot_files(table: Any, snapshot: Any) -> set[str]:
-    """The manifest list, manifests and live data files of one snapshot (normalised URLs)."""
+def _snapshot_files(table: Any, snapshot: Any, existing: set[str]) -> set[str]:
+    """The manifest list, manifests and live data files of one snapshot (normalised URLs);
+    what cannot be read for a missing file is not followed further (that file is named)."""
     files = {_normal(snapshot.manifest_list)}
+    if _normal(snapshot.manifest_list) not in existing:
+        return files
     for manifest in snapshot.manifests(table.io):
         files.add(_normal(manifest.manifest_path))
+        if _normal(manifest.manifest_path) not in existing:
+            continue
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             files.add(_normal(entry.data_file.file_path))
     return files
