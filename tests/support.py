@@ -70,6 +70,27 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
         proc.wait()
 
 
+def recreate_database(server: str, url: str) -> None:
+    """Drop the database of ``url`` (cutting its sessions) and create it empty again: the
+    database as a lost disk and a fresh stack leave it."""
+    import sqlalchemy as sa
+
+    name = url.rsplit("/", 1)[1]
+    eng = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+
+
+def purge_bucket(client: Any, bucket: str) -> None:
+    """Delete every object version and delete marker: the bucket as a lost disk leaves it."""
+    pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket)
+    for page in pages:
+        for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            client.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+
 # --- a real MLflow server ------------------------------------------------------------------
 
 

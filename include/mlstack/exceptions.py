@@ -66,3 +66,8 @@ class ApiKeyError(MlstackError):
 class ModelIntegrityError(MlstackError):
     """A model version's files do not match the digest mlstack recorded for it, or it has no
     recorded digest (registered or aliased outside mlstack): it is not loaded."""
+
+
+class BackupError(MlstackError):
+    """A backup or restore cannot go on: a dump failed, a file does not match the manifest,
+    the target stack is not empty, or a restored stack misses what its records name."""

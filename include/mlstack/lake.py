@@ -14,6 +14,7 @@ Writes of whole objects are atomic: a reader sees the old object or the new one.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 import warnings
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from pyarrow import fs as pafs
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.table import Table
+
+log = logging.getLogger(__name__)
 
 
 def _s3_parts(url: str) -> tuple[str, str]:
@@ -196,25 +199,47 @@ def delete_prefix(prefix: str, settings: Settings | None = None) -> None:
         fs.delete_dir_contents(base, missing_dir_ok=True)
 
 
-def ensure_bucket(name: str, settings: Settings | None = None) -> bool:
-    """Create an S3 bucket if it is missing; return True if it was created."""
+def s3_client(settings: Settings | None = None) -> Any:
+    """A boto3 S3 client on the configured endpoint and credentials."""
     import boto3
-    from botocore.exceptions import ClientError
 
     s = settings or get_settings()
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=s.s3_endpoint_url,
         aws_access_key_id=s.s3_access_key_id,
         aws_secret_access_key=s.s3_secret_access_key,
         region_name=s.s3_region,
     )
+
+
+def ensure_bucket(name: str, settings: Settings | None = None) -> bool:
+    """Create an S3 bucket if it is missing and turn its versioning on (where the server
+    supports it: an overwritten or deleted object keeps its earlier versions); return True
+    if the bucket was created."""
+    from botocore.exceptions import ClientError
+
+    client = s3_client(settings)
     try:
         client.head_bucket(Bucket=name)
-        return False
+        created = False
     except ClientError:
         client.create_bucket(Bucket=name)
-        return True
+        created = True
+    enable_versioning(client, name)
+    return created
+
+
+def enable_versioning(client: Any, bucket: str) -> bool:
+    """Turn versioning on for ``bucket``; False (logged) when the server does not support it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    except ClientError as exc:
+        log.warning("bucket %s: versioning not enabled (%s)", bucket, exc)
+        return False
+    return True
 
 
 def prepare(settings: Settings | None = None) -> None:

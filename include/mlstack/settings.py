@@ -62,6 +62,20 @@ class Settings(BaseSettings):
         "Empty = the specs as written.",
     )
 
+    backup_schedule: str = Field(
+        default="",
+        description="Schedule of the backup DAG ``mlstack__backup`` (cron or preset such as "
+        "@daily); empty = no backup DAG (deploy mode sets @daily).",
+    )
+    backup_target: str = Field(
+        default="", description="Where the backup DAG puts backups: a folder or s3://bucket/prefix."
+    )
+    backup_keep: int = Field(default=7, ge=1, description="Backups the backup DAG keeps.")
+    backup_mlflow_database_url: str = Field(
+        default="", description="MLflow's database, for the backup DAG's dump of it."
+    )
+    backup_mlflow_bucket: str = Field(default="mlflow", description="MLflow's artifact bucket.")
+
     @field_validator("spec_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, v: object) -> object:
