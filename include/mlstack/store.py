@@ -135,6 +135,9 @@ predictions = sa.Table(
 )
 
 #: Labels (actuals) sent back to the gateway, by prediction id or entity id, maybe weeks later.
+#: One label per prediction (``usecase``, ``prediction_id``) and, for labels sent without a
+#: prediction id, one per (``usecase``, ``entity_id``, ``label_at``): two partial unique
+#: indexes, because a plain one treats NULLs as distinct and would let those through.
 feedback = sa.Table(
     "feedback",
     metadata,
@@ -146,6 +149,25 @@ feedback = sa.Table(
     sa.Column("label_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_feedback_usecase_entity", "usecase", "entity_id"),
+)
+FEEDBACK_BY_PREDICTION = sa.text("prediction_id IS NOT NULL")
+FEEDBACK_BY_ENTITY = sa.text("prediction_id IS NULL")
+sa.Index(
+    "uq_feedback_prediction",
+    feedback.c.usecase,
+    feedback.c.prediction_id,
+    unique=True,
+    sqlite_where=FEEDBACK_BY_PREDICTION,
+    postgresql_where=FEEDBACK_BY_PREDICTION,
+)
+sa.Index(
+    "uq_feedback_entity_label_at",
+    feedback.c.usecase,
+    feedback.c.entity_id,
+    feedback.c.label_at,
+    unique=True,
+    sqlite_where=FEEDBACK_BY_ENTITY,
+    postgresql_where=FEEDBACK_BY_ENTITY,
 )
 
 #: Requests a model failed to score (the challenger's error-rate guardrail reads these).
@@ -310,6 +332,7 @@ def init_tables(eng: Engine) -> None:
         return
     metadata.create_all(eng)
     add_missing_columns(eng)
+    add_missing_indexes(eng)
     _initialised.add(key)
 
 
@@ -341,3 +364,62 @@ def add_missing_columns(eng: Engine) -> list[str]:
                 continue
             added.append(f"{table.name}.{column.name}")
     return added
+
+
+def add_missing_indexes(eng: Engine) -> list[str]:
+    """The migration path for indexes: create declared indexes an existing table lacks.
+
+    Before a unique index is created, rows that would break it are folded the way the
+    table's writer folds them (see :data:`DEDUPLICATE`), so an old database migrates
+    without a manual step. Returns the names of the indexes created.
+    """
+    created = []
+    inspector = sa.inspect(eng)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+            if index.name in have:
+                continue
+            try:
+                with eng.begin() as conn:
+                    if index.unique and table.name in DEDUPLICATE:
+                        DEDUPLICATE[table.name](conn)
+                    index.create(conn)
+            except sa.exc.DBAPIError:  # another process created it first
+                fresh = {ix["name"] for ix in sa.inspect(eng).get_indexes(table.name)}
+                if index.name not in fresh:
+                    raise
+                continue
+            created.append(str(index.name))
+    return created
+
+
+def _latest_feedback_only(conn: sa.Connection) -> None:
+    """Delete every label that another label of the same prediction (or, without a
+    prediction id, of the same entity and ``label_at``) replaces: the one received last
+    stays (the highest id among equals), as the gateway's writer keeps it."""
+    f, g = feedback, feedback.alias("newer")
+    same = sa.and_(
+        g.c.usecase == f.c.usecase,
+        sa.or_(
+            sa.and_(f.c.prediction_id.is_not(None), g.c.prediction_id == f.c.prediction_id),
+            sa.and_(
+                f.c.prediction_id.is_(None),
+                g.c.prediction_id.is_(None),
+                g.c.entity_id == f.c.entity_id,
+                g.c.label_at == f.c.label_at,
+            ),
+        ),
+    )
+    later = sa.or_(
+        g.c.received_at > f.c.received_at,
+        sa.and_(g.c.received_at == f.c.received_at, g.c.id > f.c.id),
+    )
+    conn.execute(f.delete().where(sa.exists().where(same, later)))
+
+
+#: Per table, what folds the rows a new unique index would refuse (see add_missing_indexes).
+DEDUPLICATE = {"feedback": _latest_feedback_only}
