@@ -349,9 +349,8 @@ class Journal:
         disk starts the next round on another syncer instead of waiting for the running one
         to finish (concurrent fdatasyncs of one file are cheap on Linux). Rounds start at
         least ``round_gap_s`` apart: under load each round then covers the requests of a
-        whole gap (fewer rounds: fewer thread wake-ups, GIL hand-overs and event-loop
-        wake-ups per request), while a lone request, which comes more than a gap after the
-        last round, starts its round at once."""
+        whole gap (at most one round per gap), while a lone request, which comes more than a
+        gap after the last round, starts its round at once."""
         while True:
             with self._cond:
                 while not self._stop and (self._written <= self._covered or self._gathering):
