@@ -27,6 +27,40 @@ ROOT = Path(__file__).resolve().parents[1]
 BROWSER_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
 
 
+@contextlib.contextmanager
+def read_only_dir(path: Path) -> Iterator[str]:
+    """Make the folder ``path`` really read-only for this process while the block runs, and
+    say how: as a non-root user by ``chmod 0555`` (creating a file there: EACCES); as root,
+    which ignores permission bits (CAP_DAC_OVERRIDE), by a read-only bind mount of the folder
+    on itself (EROFS). Files opened before keep their descriptors (as on a disk remounted
+    read-only under a running process, new files are what fails). Skips the test when
+    neither can be done (root without CAP_SYS_ADMIN, e.g. an unprivileged container)."""
+    import pytest
+
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        try:
+            yield f"chmod 0555 as uid {os.geteuid()}"
+        finally:
+            path.chmod(mode)
+        return
+    bind = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(
+            "no real read-only folder possible: running as root, which ignores permission "
+            f"bits, and `mount --bind` is refused ({bind.stderr.decode().strip()}); run the "
+            "tests as a non-root user or with CAP_SYS_ADMIN"
+        )
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(path)], check=True, capture_output=True
+        )
+        yield "a read-only bind mount (root)"
+    finally:
+        subprocess.run(["umount", str(path)], check=True, capture_output=True)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:

@@ -31,8 +31,8 @@ GATEWAY_GRANTS: dict[str, tuple[str, ...]] = {
     # a replayed journal row is skipped by its id (ON CONFLICT needs SELECT on that column)
     "predictions": ("INSERT", "SELECT (prediction_id)"),
     "prediction_errors": ("INSERT",),
-    # a label sent again replaces the stored one (the last received wins)
-    "feedback": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    # a label sent again replaces the stored one (the last received wins): an upsert
+    "feedback": ("SELECT", "INSERT", "UPDATE"),
     "gateway_keys": ("SELECT",),
     "rollouts": ("SELECT",),
     "promotion_decisions": ("SELECT",),

@@ -138,6 +138,9 @@ predictions = sa.Table(
 )
 
 #: Labels (actuals) sent back to the gateway, by prediction id or entity id, maybe weeks later.
+#: One label per prediction (``usecase``, ``prediction_id``) and, for labels sent without a
+#: prediction id, one per (``usecase``, ``entity_id``, ``label_at``): two partial unique
+#: indexes, because a plain one treats NULLs as distinct and would let those through.
 feedback = sa.Table(
     "feedback",
     metadata,
@@ -149,6 +152,25 @@ feedback = sa.Table(
     sa.Column("label_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_feedback_usecase_entity", "usecase", "entity_id"),
+)
+FEEDBACK_BY_PREDICTION = sa.text("prediction_id IS NOT NULL")
+FEEDBACK_BY_ENTITY = sa.text("prediction_id IS NULL")
+sa.Index(
+    "uq_feedback_prediction",
+    feedback.c.usecase,
+    feedback.c.prediction_id,
+    unique=True,
+    sqlite_where=FEEDBACK_BY_PREDICTION,
+    postgresql_where=FEEDBACK_BY_PREDICTION,
+)
+sa.Index(
+    "uq_feedback_entity_label_at",
+    feedback.c.usecase,
+    feedback.c.entity_id,
+    feedback.c.label_at,
+    unique=True,
+    sqlite_where=FEEDBACK_BY_ENTITY,
+    postgresql_where=FEEDBACK_BY_ENTITY,
 )
 
 #: Requests a model failed to score (the challenger's error-rate guardrail reads these).

@@ -84,6 +84,7 @@ def test_the_gateway_role_serves_and_can_do_nothing_else(
         "INSERT INTO gateway_keys (key_id) VALUES ('forged')",
         "UPDATE promotion_decisions SET outcome = 'champion'",
         "DELETE FROM model_digests",
+        "DELETE FROM feedback",
         "CREATE TABLE mine (x int)",
     ):
         assert "permission denied" in _refused(role_url, statement), statement

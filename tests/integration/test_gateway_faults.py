@@ -1,6 +1,6 @@
 """Faults under load on the stack's backends (PostgreSQL, MLflow server): the gateway process
-SIGKILLed, the journal's or the spool's disk refusing, rows PostgreSQL refuses. Each test
-asserts that what was answered is what is logged (no loss, no duplicate) and that
+SIGKILLed, the journal's disk refusing, the spool folder read-only, rows PostgreSQL refuses.
+Each test asserts that what was answered is what is logged (no loss, no duplicate) and that
 ``/health`` says what is wrong."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import integrity, registry, store
 from mlstack.gateway.prediction_log import PredictionLogger
-from support import free_port, stop_process, wait_http
+from support import free_port, read_only_dir, stop_process, wait_http
 
 pytestmark = pytest.mark.integration
 UC = "credit_default"
@@ -168,34 +168,38 @@ def test_gateway_journal_disk_refusing_answers_503_and_logs_only_answers(
     assert sorted(ids) == sorted(answered)
 
 
-def test_gateway_spool_refusing_while_database_down_keeps_rows_then_writes_them(
+def test_gateway_spool_read_only_while_database_down_keeps_rows_then_writes_them(
     server_settings: Any, credit_spec: Any, champion: int, tmp_path: Path
 ) -> None:
+    """The database stops and the spool folder is really read-only (``read_only_dir``: a
+    read-only bind mount as root, ``chmod`` otherwise): answers go on (journaled, the rows
+    wait in memory), /health says both what and why; once both are back every answered row
+    is written once."""
     from test_gateway import _set_connections
 
     recs = records(credit_spec, applications(50))
     answered: list[str] = []
     with _client(server_settings, tmp_path) as c:
         logger = c.app.state.service.logger  # type: ignore[attr-defined]
-        good_spool = logger.spool_dir
         _set_connections(server_settings, False)
-        logger.spool_dir = Path("/dev/full/spool")
         try:
-            for i in range(100):
-                r = c.post(f"/v1/{UC}/predict", json={"record": recs[i % 50]})
-                assert r.status_code == 200  # journaled; the queue holds them meanwhile
-                answered.append(r.json()["predictions"][0]["prediction_id"])
-            for _ in range(200):  # bounded wait for the writer to find both refusing
-                if logger.spool_error:
-                    break
-                time.sleep(0.05)
-            health = c.get("/health")
-            assert health.status_code == 503, health.json()
-            problems = " ".join(health.json()["problems"])
-            assert "database unreachable" in problems and "spool not writable" in problems
+            with read_only_dir(logger.spool_dir):
+                for i in range(100):
+                    r = c.post(f"/v1/{UC}/predict", json={"record": recs[i % 50]})
+                    assert r.status_code == 200  # journaled; the queue holds them meanwhile
+                    answered.append(r.json()["predictions"][0]["prediction_id"])
+                for _ in range(200):  # bounded wait for the writer to find both refusing
+                    if logger.spool_error:
+                        break
+                    time.sleep(0.05)
+                health = c.get("/health")
+                assert health.status_code == 503, health.json()
+                problems = " ".join(health.json()["problems"])
+                assert "database unreachable" in problems and "spool not writable" in problems
+                assert "Read-only file system" in problems or "Permission denied" in problems
+                assert logger.spooled_files() == []  # nothing half-written in the spool
         finally:
             _set_connections(server_settings, True)
-            logger.spool_dir = good_spool
         for _ in range(400):
             if len(_ids(server_settings)) >= 100 and not logger.pending()["queued"]:
                 break

@@ -3,7 +3,9 @@
 A database the previous release (7835cca) made, with rows in every table (the committed
 dumps in tests/previous_release/), reaches the newest revision through the store's startup
 path with every row kept; the revisions build exactly ``store.metadata``; downgrades and
-concurrent starts work; databases the code cannot handle are refused with what to do.
+concurrent starts work; databases the code cannot handle are refused with what to do. A
+``feedback`` table from before its unique indexes keeps one label per key (the last
+received) and gains them.
 """
 
 from __future__ import annotations
@@ -227,12 +229,62 @@ def test_db_commands(tmp_path, monkeypatch) -> None:
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert run("current").startswith("none (no version table) (head is 0005_")
-    assert "none (no version table) -> 0005_metrics_variant_not_null" in run("upgrade")
+    assert run("current").startswith("none (no version table) (head is 0006_")
+    assert "none (no version table) -> 0006_feedback_unique" in run("upgrade")
     assert run("current") == f"{migrations.HEAD} (head)\n"
     assert "nothing to do" in run("upgrade")
-    assert f"{migrations.HEAD} -> 0004_model_integrity" in run("downgrade", "-1")
-    assert run("current") == "0004_model_integrity (head is 0005_metrics_variant_not_null)\n"
+    assert f"{migrations.HEAD} -> 0005_metrics_variant_not_null" in run("downgrade", "-1")
+    assert run("current") == "0005_metrics_variant_not_null (head is 0006_feedback_unique)\n"
     refused = runner.invoke(cli, ["db", "downgrade", "0042"])
     assert refused.exit_code == 2 and "give one of 0001_baseline" in refused.output
-    assert "0004_model_integrity -> 0005_metrics_variant_not_null" in run("upgrade")
+    assert "0005_metrics_variant_not_null -> 0006_feedback_unique" in run("upgrade")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_existing_feedback_keeps_the_last_label_and_gains_unique_indexes(
+    backend, tmp_path, request
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    eng = sa.create_engine(url)
+    migrations.upgrade(eng, store.metadata, "0005_metrics_variant_not_null")  # before 0006
+    table = store.feedback
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def label(pid: str | None, entity: str | None, value: float, minute: int) -> dict:
+        at = t0.replace(minute=minute)
+        return {"usecase": "u", "prediction_id": pid, "entity_id": entity, "label": value} | {
+            "label_at": t0,
+            "received_at": at,
+        }
+
+    rows = [
+        label("p1", "e1", 1.0, 5),
+        label("p1", "e1", 0.0, 9),  # the last received: kept
+        label("p1", "e1", 1.0, 7),
+        label(None, "e2", 1.0, 1),
+        label(None, "e2", 0.0, 1),  # same time: the later row (higher id) is kept
+        label(None, "e3", 1.0, 1),
+        label("p2", None, 1.0, 1),
+    ]
+    with eng.begin() as conn:
+        for row in rows:  # one by one: ids in this order
+            conn.execute(table.insert().values(**row))
+
+    store.init_tables(eng)
+
+    names = {ix["name"] for ix in sa.inspect(eng).get_indexes("feedback")}
+    assert {"uq_feedback_prediction", "uq_feedback_entity_label_at"} <= names
+    assert migrations.current(eng) == migrations.HEAD == "0006_feedback_unique"
+    f = store.feedback.c
+    with eng.connect() as conn:
+        kept = conn.execute(sa.select(f.prediction_id, f.entity_id, f.label)).all()
+    assert sorted(map(tuple, kept), key=str) == sorted(
+        [("p1", "e1", 0.0), (None, "e2", 0.0), (None, "e3", 1.0), ("p2", None, 1.0)], key=str
+    )
+    with pytest.raises(sa.exc.IntegrityError), eng.begin() as conn:
+        conn.execute(store.feedback.insert().values(**label("p2", "x", 0.0, 30)))
+    eng.dispose()

@@ -171,12 +171,14 @@ def test_row_loss_confident_wrong_costs_more() -> None:
     assert loss[1] > loss[0] > 0
 
 
-def test_rollout_labels_stored_twice_count_the_last_received(embedded_settings) -> None:
-    """Two workers can store two labels for one prediction (each replaces what it saw): the
-    rollout's statistics take the one received last, whatever order the rows were stored
-    in; a prediction-id label wins over an entity-id one."""
+def test_rollout_labels_one_per_prediction_and_prediction_id_wins(embedded_settings) -> None:
+    """A second label for one prediction cannot be stored (the feedback table's unique index:
+    the gateway's writer upserts instead, the last received wins); for one entity a
+    prediction-id label wins over an entity-id one, whatever their order."""
     from datetime import UTC, datetime
 
+    import pytest
+    import sqlalchemy as sa
     from mlstack import store
     from monitoring_rows import insert
 
@@ -210,10 +212,9 @@ def test_rollout_labels_stored_twice_count_the_last_received(embedded_settings) 
         }
 
     insert(embedded_settings, store.predictions, [pred("p1", "e1"), pred("p2", "e2")])
-    # stored newest first: scan order alone would pick the older label
-    insert(
-        embedded_settings, store.feedback, [label("p1", None, 0.0, 9), label("p1", None, 1.0, 5)]
-    )
+    insert(embedded_settings, store.feedback, [label("p1", None, 0.0, 9)])
+    with pytest.raises(sa.exc.IntegrityError):  # what two racing workers once could store
+        insert(embedded_settings, store.feedback, [label("p1", None, 1.0, 5)])
     insert(
         embedded_settings, store.feedback, [label(None, "e2", 1.0, 9), label("p2", None, 0.0, 1)]
     )

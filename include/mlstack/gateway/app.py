@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         except sa.exc.SQLAlchemyError as exc:  # logs spool until the database is back
             log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
         spool = g.spool_dir or (s.home / "spool")
-        journal = Journal(spool / "journal", fsync=g.journal_fsync)
+        journal = Journal(
+            spool / "journal", fsync=g.journal_fsync, round_gap_s=g.journal_round_gap_ms / 1000
+        )
         try:
             journal.open()
         except OSError as exc:  # no journal, no durable answer: refuse to start, say why

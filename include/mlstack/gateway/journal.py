@@ -9,7 +9,10 @@ nothing answered either. Syncs are group commits (one round flushes every row wr
 before it, whatever the number of requests waiting) and pipelined: up to
 :data:`SYNC_THREADS` rounds run at once, so a row written while a round is on the disk
 starts the next round at once instead of waiting for the running one to end. Each append
-is numbered; a waiter is answered once a finished round covered its number.
+is numbered; a waiter is answered once a finished round covered its number. Rounds start at
+least :data:`ROUND_GAP_S` apart, so under load one round answers many requests (group
+commit with a commit delay, as PostgreSQL's ``commit_delay``), and every request waiting
+for one round shares one future.
 
 Rows then go to the database through :class:`~mlstack.gateway.prediction_log.PredictionLogger`
 as before; it tells the journal when a row is *settled* (committed, spooled, or set aside).
@@ -33,7 +36,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 SUFFIX = ".journal"
 SYNC_THREADS = 2  # sync rounds that may run at once (see Journal._sync_loop)
+ROUND_GAP_S = 0.001  # least time between the starts of two sync rounds (see _sync_loop)
 
 
 class LogUnavailable(MlstackError):
@@ -88,11 +92,7 @@ class _Segment:
         return self.synced_upto >= self.last_write
 
 
-@dataclass(order=True)
-class _Waiter:
-    write: int  # durable once every write numbered up to this is on disk
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    future: asyncio.Future[None] = field(compare=False)
+Futures = dict[asyncio.AbstractEventLoop, "asyncio.Future[None]"]  # one per event loop
 
 
 class Journal:
@@ -105,17 +105,22 @@ class Journal:
         fsync: bool = True,
         segment_bytes: int = 64 << 20,
         sync_threads: int = SYNC_THREADS,
+        round_gap_s: float = ROUND_GAP_S,
     ) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.sync_threads = max(1, sync_threads)
+        self.round_gap_s = max(0.0, round_gap_s)
         self._segments: dict[int, _Segment] = {}
         self._active = -1
         self._seq = 0
         self._lock = threading.Lock()  # segments and counters (event loop + writer thread)
         self._cond = threading.Condition()  # waiters and sync rounds (event loop + syncers)
-        self._waiters: list[_Waiter] = []
+        self._next: Futures = {}  # answered by the next round to start
+        self._rounds: dict[int, Futures] = {}  # rounds on the disk: their target -> futures
+        self._gathering = False  # a syncer waits out the round gap before its round starts
+        self._last_start = 0.0  # time.monotonic() when the last round took its target
         self._written = 0  # numbers every append (under _lock)
         self._covered = 0  # the highest write a sync round has started for
         self._durable = 0  # every write up to this number is on disk
@@ -216,21 +221,28 @@ class Journal:
     def durable(self) -> asyncio.Future[None] | None:
         """A future done when everything appended so far is on disk (None without fsync).
 
-        It fails with :class:`LogUnavailable` when a sync of those rows failed."""
+        It fails with :class:`LogUnavailable` when a sync of those rows failed. Every
+        request waiting for the same round shares one future (one per event loop)."""
         if not self.fsync:
             return None
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
         with self._cond:
             if self._written <= self._durable:  # a round made it durable already
+                fut: asyncio.Future[None] = loop.create_future()
                 fut.set_result(None)
                 return fut
             if self._written <= self._failed:  # a sync failed after this was written
+                fut = loop.create_future()
                 fut.set_exception(LogUnavailable(self.error or "journal fsync failed"))
                 return fut
-            self._waiters.append(_Waiter(self._written, loop, fut))
-            if self._written > self._covered:  # no round under way covers it: start one
+            if self._written <= self._covered:  # the last round started covers it
+                group = self._rounds[self._covered]
+            else:  # no round under way covers it: the next one will, start it
+                group = self._next
                 self._cond.notify()
+            fut = group.get(loop)  # type: ignore[assignment]
+            if fut is None:
+                fut = group[loop] = loop.create_future()
         return fut
 
     # --- writer thread ---------------------------------------------------------------------
@@ -331,18 +343,24 @@ class Journal:
 
     def _sync_loop(self) -> None:
         """One syncer: wait for a write no round covers yet, sync every segment written
-        since its last completed sync, then wake the waiters that are now durable.
+        since its last completed sync, then answer the requests waiting for that round.
 
-        Several syncers run at once (pipelining): a request written while a round is under
-        way starts the next round at once on another syncer instead of waiting for the
-        running one to finish; concurrent fdatasyncs of one file are cheap on Linux."""
+        Several syncers run at once (pipelining): a request written while a round is on the
+        disk starts the next round on another syncer instead of waiting for the running one
+        to finish (concurrent fdatasyncs of one file are cheap on Linux). Rounds start at
+        least ``round_gap_s`` apart: under load each round then covers the requests of a
+        whole gap (at most one round per gap), while a lone request, which comes more than a
+        gap after the last round, starts its round at once."""
         while True:
             with self._cond:
-                while not self._stop and self._written <= self._covered:
+                while not self._stop and (self._written <= self._covered or self._gathering):
                     self._cond.wait()
                 if self._written <= self._covered:  # stopping, and nothing left to sync
                     return
+                self._gather()
                 target = self._covered = self._written
+                futures, self._next = self._next, {}
+                self._rounds[target] = futures
             with self._lock:  # dup: a segment retired meanwhile keeps a valid descriptor
                 todo = [(s, os.dup(s.fd)) for s in self._segments.values() if not s.synced]
             error: str | None = None
@@ -359,39 +377,52 @@ class Journal:
                         seg.synced_upto = max(seg.synced_upto, min(target, seg.last_write))
             self._finish_round(target, error)
 
+    def _gather(self) -> None:
+        """Wait out what is left of the round gap (called with ``_cond`` held; other syncers
+        wait meanwhile, requests keep appending)."""
+        left = self._last_start + self.round_gap_s - time.monotonic()
+        if left > 0 and not self._stop:
+            self._gathering = True
+            self._cond.release()
+            try:
+                time.sleep(left)
+            finally:
+                self._cond.acquire()
+                self._gathering = False
+        self._last_start = time.monotonic()
+
     def _finish_round(self, target: int, error: str | None) -> None:
-        """Resolve the waiters a sync round made durable (or failed)."""
+        """Answer the requests of the round that synced every write up to ``target``: done,
+        or :class:`LogUnavailable` when this or an earlier sync failed after they were
+        written (then every request still waiting fails with it)."""
         with self._cond:
             self.stats["syncs"] += 1
+            futures = [self._rounds.pop(target, {})]
             if error is not None:
                 # Linux may drop the failed pages and report the next fsync as a success:
                 # nothing written so far can be trusted, so fail it all and start afresh.
                 self.error = error
                 self._broken = True
                 self._failed = self._written
+                futures += [*self._rounds.values(), self._next]
+                self._rounds, self._next = {}, {}
             elif self.error and self.error.startswith("journal fsync"):
                 self.error = None
-            if error is None:
+            ok = error is None and target > self._failed
+            if ok:
                 self._durable = max(self._durable, target)
-            upto = max(self._durable, self._failed)
-            done = [w for w in self._waiters if w.write <= upto]
-            self._waiters = [w for w in self._waiters if w.write > upto]
-            durable, message = self._durable, self.error or "journal fsync failed"
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
-        for w in done:
-            by_loop.setdefault(w.loop, []).append(w)
-        for loop, waiters in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop closed while we synced
-                loop.call_soon_threadsafe(_resolve, waiters, durable, message)
+            failure = None if ok else LogUnavailable(self.error or "journal fsync failed")
+        for group in futures:
+            for loop, fut in group.items():
+                with contextlib.suppress(RuntimeError):  # the loop closed while we synced
+                    loop.call_soon_threadsafe(_resolve, fut, failure)
 
 
-def _resolve(waiters: list[_Waiter], durable: int, error: str) -> None:
-    """Answer the futures (on their loop): done when their write is on disk, else
-    :class:`LogUnavailable` (a sync failed after it was written)."""
-    for w in waiters:
-        if w.future.done():
-            continue
-        if w.write <= durable:
-            w.future.set_result(None)
-        else:
-            w.future.set_exception(LogUnavailable(error))
+def _resolve(fut: asyncio.Future[None], failure: LogUnavailable | None) -> None:
+    """Answer a round's future (on its loop): done, or the failure."""
+    if fut.done():
+        return
+    if failure is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(failure)

@@ -21,7 +21,8 @@ replay treats its files the same way, so one bad file never blocks the files aft
 Inserts are idempotent, so a replay after a crash between commit and settle neither fails
 nor duplicates: predictions already stored (same ``prediction_id``) are skipped; a label
 replaces the stored label of the same prediction (or, without a prediction id, of the same
-entity and ``label_at``) unless the stored one was received later.
+entity and ``label_at``) unless the stored one was received later; unique indexes on the
+feedback table make a duplicate label impossible, whichever worker writes it.
 
 Spool and journal lines are JSON; values are decoded back to datetimes only in the
 table's datetime columns, never inside client data.
@@ -79,20 +80,13 @@ def _insert(engine: Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None
     """
     if table is store.feedback:
         with engine.begin() as conn:
-            _replace_feedback(conn, rows)
+            _upsert_feedback(conn, rows)
         return
     if table is store.predictions:
         rows = [r | {"features": _to_json(r["features"]).decode()} for r in rows]
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
-        elif engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
-        else:
-            stmt = table.insert()
+        stmt: Any = _dialect_insert(engine, table).on_conflict_do_nothing(
+            index_elements=["prediction_id"]
+        )
         stmt = stmt.values(features=sa.bindparam("features", type_=sa.Text()))
     else:
         stmt = table.insert()
@@ -100,36 +94,50 @@ def _insert(engine: Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None
         conn.execute(stmt, rows)
 
 
-def _replace_feedback(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def _dialect_insert(engine: Engine | sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT with ``ON CONFLICT`` (mlstack's database is SQLite or PostgreSQL)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise NotImplementedError(
+        f"the prediction log needs SQLite or PostgreSQL, not {engine.dialect.name}: "
+        "set MLSTACK_DATABASE_URL to one of them"
+    )
+
+
+def _upsert_feedback(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """One stored label per prediction (or per entity and ``label_at`` without a prediction
-    id): the one received last wins, whatever order batches and replays come in."""
-    c = store.feedback.c
+    id), guarded by the table's unique indexes: the one received last wins, whatever order
+    batches, replays and workers come in (``ON CONFLICT .. DO UPDATE .. WHERE``)."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:  # within the batch the later row wins
+    for r in rows:  # within the batch the later row wins (one statement may not hit a row twice)
         key: tuple[Any, ...] = (r["usecase"], r["prediction_id"])
         if r.get("prediction_id") is None:
             key = (r["usecase"], None, r.get("entity_id"), r["label_at"])
         if key not in latest or r["received_at"] >= latest[key]["received_at"]:
             latest[key] = r
-    keep = []
-    for r in latest.values():
-        if r.get("prediction_id") is not None:
-            where = (c.usecase == r["usecase"]) & (c.prediction_id == r["prediction_id"])
-        else:
-            where = (
-                (c.usecase == r["usecase"])
-                & c.prediction_id.is_(None)
-                & (c.entity_id == r["entity_id"])
-                & (c.label_at == r["label_at"])
-            )
-        newer = conn.execute(
-            sa.select(sa.literal(1)).where(where, c.received_at > r["received_at"]).limit(1)
-        ).first()
-        if newer is None:
-            conn.execute(store.feedback.delete().where(where))
-            keep.append(r)
-    if keep:
-        conn.execute(store.feedback.insert(), keep)
+    by_prediction = [r for k, r in latest.items() if k[1] is not None]
+    by_entity = [r for k, r in latest.items() if k[1] is None]
+    targets = (
+        (by_prediction, ["usecase", "prediction_id"], store.FEEDBACK_BY_PREDICTION),
+        (by_entity, ["usecase", "entity_id", "label_at"], store.FEEDBACK_BY_ENTITY),
+    )
+    for part, columns, where in targets:
+        if not part:
+            continue
+        stmt = _dialect_insert(conn, store.feedback)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=columns,
+            index_where=where,
+            set_={k: stmt.excluded[k] for k in ("entity_id", "label", "label_at", "received_at")},
+            where=store.feedback.c.received_at <= stmt.excluded.received_at,
+        )
+        conn.execute(stmt, part)
 
 
 def decode_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -486,6 +494,11 @@ class PredictionLogger:
             "log_writer_up": 1.0 if self.alive() else 0.0,
             "database_up": 1.0 if self.db_ok else 0.0,
             **{f"logged_rows_{k}": float(v) for k, v in self.stats.items()},
+            **(
+                {f"journal_{k}": float(v) for k, v in self.journal.stats.items()}
+                if self.journal
+                else {}
+            ),
         }
 
     def pending(self) -> dict[str, int]:

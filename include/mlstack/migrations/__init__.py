@@ -46,7 +46,7 @@ VERSION_TABLE = "mlstack_schema_version"
 #: The previous release's schema (7835cca): where unversioned databases are stamped.
 BASELINE = "0001_baseline"
 #: The newest revision in ``versions/`` (a test checks it is Alembic's head).
-HEAD = "0005_metrics_variant_not_null"
+HEAD = "0006_feedback_unique"
 #: PostgreSQL advisory lock key serialising migrations ("mlstack" as 8 bytes, signed).
 _PG_LOCK_KEY = int.from_bytes(b"mlstack!", "big", signed=True)
 _HERE = Path(__file__).resolve().parent

@@ -271,3 +271,38 @@ def test_journal_refusing_disk_is_a_log_unavailable(tmp_path: Path) -> None:
         journal.append("predictions", _rows(1))
     assert journal.error and "No space left" in journal.error
     journal.close()
+
+
+def test_logger_resent_labels_are_stored_once_and_the_database_refuses_duplicates(
+    tmp_path: Path,
+) -> None:
+    """A label sent again (same batch, later batch, replayed from the spool) is one row; the
+    unique indexes refuse a duplicate that bypasses the writer."""
+    eng = _engine(tmp_path)
+    logger = PredictionLogger(eng, tmp_path / "spool")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def label(value: float, prediction_id: str | None, entity_id: str | None) -> dict:
+        return {
+            "usecase": "u",
+            "prediction_id": prediction_id,
+            "entity_id": entity_id,
+            "label": value,
+            "label_at": at,
+            "received_at": at.replace(minute=int(value)),
+        }
+
+    by_prediction, by_entity = label(1.0, "p1", "e1"), label(1.0, None, "e2")
+    logger.log("feedback", [by_prediction, by_entity, by_prediction, by_entity])
+    logger.flush()
+    logger.log("feedback", [label(2.0, "p1", "e1"), label(2.0, None, "e2")])
+    logger.flush()
+    logger._spool("feedback", [by_prediction, by_entity])  # older, replayed late
+    logger.replay()
+    f = store.feedback.c
+    with eng.connect() as conn:
+        rows = conn.execute(sa.select(f.prediction_id, f.entity_id, f.label)).all()
+    assert sorted(rows, key=str) == sorted([("p1", "e1", 2.0), (None, "e2", 2.0)], key=str)
+    for dup in (by_prediction, by_entity):
+        with pytest.raises(sa.exc.IntegrityError), eng.begin() as conn:
+            conn.execute(store.feedback.insert(), [dup])

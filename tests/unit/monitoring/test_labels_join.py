@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from mlstack import store
+from mlstack.gateway.prediction_log import _insert
 from mlstack.monitoring import compute, windows
 from monitoring_rows import insert
 
@@ -60,14 +61,16 @@ def _setup(settings: object) -> dict[str, float]:
         if i % 10 and i % 7:
             feedback.append(_feedback(None, f"e-{i:06d}", 0.0))
             expected[f"p-{i:06d}"] = 0.0
-    # sent twice with different labels: the last received counts, whatever the scan order
-    feedback.append(_feedback("p-000014", None, 0.0, minutes=5))
+    # sent twice with different labels: the writer's upsert keeps the last received (the
+    # table holds one label per prediction; see the insert of `resent` below)
+    resent = _feedback("p-000014", None, 0.0, minutes=5)
     expected["p-000014"] = 0.0
     # both ids: the prediction id's label wins over an older entity label
     feedback.append(_feedback(None, "e-000021", 0.0, minutes=-5))
     # another use case's feedback for the same ids is not ours
     feedback.append({**_feedback("p-000001", "e-000001", 1.0), "usecase": "other"})
     insert(settings, store.feedback, feedback)
+    _insert(store.engine(settings), store.feedback, [resent])  # type: ignore[arg-type]
     return expected
 
 
