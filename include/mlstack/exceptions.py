@@ -66,3 +66,8 @@ class ApiKeyError(MlstackError):
 class ModelIntegrityError(MlstackError):
     """A model version's files do not match the digest mlstack recorded for it, or it has no
     recorded digest (registered or aliased outside mlstack): it is not loaded."""
+
+
+class StopRun(MlstackError):
+    """Raised by a use case's extra task (a ``tasks`` plugin) to stop the DAG run it is in:
+    the message is the reason, shown on the failed task; nothing downstream runs."""
