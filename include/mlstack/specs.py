@@ -515,7 +515,8 @@ class UseCaseSpec(_Strict):
         """The maturity level, its overrides and the schedules must make sense together."""
         problems = automation.conflicts(self)
         ids = [t.task_id for t in self.tasks]
-        problems += [f"tasks: {i} is placed twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        problems += [f"tasks: {i} is placed twice" for i in twice]
         if problems:
             raise ValueError("\n    ".join(problems))
         return self

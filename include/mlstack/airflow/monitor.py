@@ -6,7 +6,8 @@ logs them) — drift, quality, realised and estimated performance, business valu
 the metrics, alerts and Evidently report; then apply the retrain policy (its decision is
 recorded at every maturity level), and — at maturity 5 or with
 ``automation.retrain_on_monitoring`` — when it says ``retrain`` emit the Asset
-``retrain-request/<usecase>`` with the evidence, which schedules ``<usecase>__train``. Alerts and requests go to the spec's notifiers.
+``retrain-request/<usecase>`` with the evidence, which schedules ``<usecase>__train``.
+Alerts and requests go to the spec's notifiers.
 
 Parse time stays cheap: the monitoring stage (pandas, Evidently) and the notifiers are
 imported inside the tasks.
