@@ -3,9 +3,9 @@ Browse → Maturity).
 
 Mounts the FastAPI app of :mod:`mlstack.ui.app` under ``/mlstack`` on the api-server,
 behind Airflow's own login and DAG read permission (:mod:`mlstack.airflow.ui_auth`), and adds
-navigation entries (Browse → Monitoring, Browse → Maturity) and a Monitoring tab on every DAG that opens its
-use case's page. Nothing is computed at import: pages read the mlstack database and the
-lake per request.
+navigation entries (Browse → Monitoring, Browse → Maturity) and a Monitoring tab on every
+DAG that opens its use case's page. Nothing is computed at import: pages read the mlstack
+database and the lake per request.
 """
 
 from __future__ import annotations
