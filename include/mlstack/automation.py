@@ -26,10 +26,7 @@ the DAG factory calls it at parse time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mlstack.specs import UseCaseSpec
+from typing import Any
 
 #: Level → (name, what it adds).
 LEVELS: dict[int, tuple[str, str]] = {
@@ -72,9 +69,10 @@ def _why(level: int, overrides: dict[str, bool | None], switch: str) -> str:
     return f"maturity {level_name(level)}"
 
 
-def conflicts(spec: UseCaseSpec | Any) -> list[str]:
+def conflicts(spec: Any) -> list[str]:
     """The combinations of level, switches and spec sections that make no sense, each as
-    ``field: what is wrong; how to fix it`` ([] when the spec is consistent)."""
+    ``field: what is wrong; how to fix it`` ([] when the spec is consistent). ``spec`` is a
+    :class:`~mlstack.specs.UseCaseSpec` being validated (not imported: specs imports this)."""
     level, over = spec.maturity, spec.automation.overrides()
     on = effective(level, over)
     out: list[str] = []
