@@ -1,10 +1,11 @@
-"""The mlstack Airflow plugin: mlstack's pages inside the Airflow UI (Browse → Monitoring).
+"""The mlstack Airflow plugin: mlstack's pages inside the Airflow UI (Browse → Monitoring,
+Browse → Maturity).
 
 Mounts the FastAPI app of :mod:`mlstack.ui.app` under ``/mlstack`` on the api-server,
 behind Airflow's own login and DAG read permission (:mod:`mlstack.airflow.ui_auth`), and adds
-a navigation entry (Browse → Monitoring) and a Monitoring tab on every DAG that opens its
-use case's page. Nothing is computed at import: pages read the mlstack database and the
-lake per request.
+navigation entries (Browse → Monitoring, Browse → Maturity) and a Monitoring tab on every
+DAG that opens its use case's page. Nothing is computed at import: pages read the mlstack
+database and the lake per request.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class MlstackPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "mlstack-monitoring",
+        },
+        {
+            "name": "Maturity",
+            "href": "/mlstack/maturity/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "mlstack-maturity",
         },
         {
             # a Monitoring tab on each DAG: its use case's page (see routes/monitoring.py)

@@ -71,3 +71,8 @@ class ModelIntegrityError(MlstackError):
 class BackupError(MlstackError):
     """A backup or restore cannot go on: a dump failed, a file does not match the manifest,
     the target stack is not empty, or a restored stack misses what its records name."""
+
+
+class StopRun(MlstackError):
+    """Raised by a use case's extra task (a ``tasks`` plugin) to stop the DAG run it is in:
+    the message is the reason, shown on the failed task; nothing downstream runs."""

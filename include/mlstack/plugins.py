@@ -1,6 +1,7 @@
 """The plugin registry: named components that specs refer to by name.
 
-Kinds: ``sources``, ``simulators``, ``transforms``, ``models``, ``metrics``, ``notifiers``.
+Kinds: ``sources``, ``simulators``, ``transforms``, ``models``, ``metrics``, ``notifiers``,
+``tasks`` (a use case's extra DAG tasks, see :mod:`mlstack.usecase_tasks`).
 Built-ins register themselves when :func:`load_builtins` imports their modules; a use
 case's ``hooks.py`` and installed packages (entry-point group ``mlstack.plugins``, each
 entry point a module to import or a callable taking the registry) add more.
@@ -26,7 +27,7 @@ from mlstack.exceptions import PluginError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("sources", "simulators", "transforms", "models", "metrics", "notifiers")
+KINDS = ("sources", "simulators", "transforms", "models", "metrics", "notifiers", "tasks")
 ENTRY_POINT_GROUP = "mlstack.plugins"
 BUILTIN_MODULES = (
     "mlstack.sources",

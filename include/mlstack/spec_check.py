@@ -1,8 +1,8 @@
 """What ``mlstack usecases validate`` checks beyond the spec's own model: every name a spec
 gives a plugin, resolved against the registry with the use case's hooks and installed
 packages loaded — sources and their options, the simulator, the estimator (plugin name, or
-an importable class, and its params), transforms, notifiers, metrics and the task they are
-for, and the metric the retrain policy watches. Each problem is one ``field: ...`` line
+an importable class, and its params), transforms, notifiers, extra tasks, metrics and the task they
+are for, and the metric the retrain policy watches. Each problem is one ``field: ...`` line
 naming the value and what is allowed.
 """
 
@@ -52,6 +52,8 @@ def spec_problems(spec: UseCaseSpec) -> list[str]:
     known("notifiers", spec.rollout.notifier, "rollout.notifier")
     for i, notifier in enumerate(spec.monitoring.notifiers):
         known("notifiers", notifier.kind, f"monitoring.notifiers[{i}].kind")
+    for i, extra in enumerate(spec.tasks):
+        known("tasks", extra.task, f"tasks[{i}].task")
     metrics: list[tuple[str, str | None]] = [
         ("training.primary_metric", spec.training.primary_metric)
     ]

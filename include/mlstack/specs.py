@@ -19,6 +19,8 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlstack import automation
+from mlstack.automation import DEFAULT_LEVEL
 from mlstack.exceptions import SpecError
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "category"]
@@ -30,6 +32,9 @@ ONE_OFF_SCHEDULES = ("@once", "@continuous")
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 log = logging.getLogger(__name__)
+#: libyaml's safe loader when PyYAML has it (about 10x faster: specs are read at every DAG
+#: parse), else the pure-Python one; both accept the same safe subset of YAML.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def check_schedule(value: str | None, *, one_off: bool = False) -> str | None:
@@ -383,6 +388,70 @@ class RetrainingSpec(_Strict):
     max_per_30_days: int = Field(default=2, ge=0, description="Budget of retrains.")
 
 
+class AutomationSpec(_Strict):
+    """Single switches over the maturity level's automation (null = what the level says).
+
+    See :mod:`mlstack.automation` for the level table and the combinations refused.
+    """
+
+    scheduled_ingest: bool | None = Field(
+        default=None, description="Run the data pipeline on ``schedule`` (level 2+)."
+    )
+    scheduled_training: bool | None = Field(
+        default=None, description="Train on ``training.schedule`` (level 3+)."
+    )
+    gated_promotion: bool | None = Field(
+        default=None, description="Gate each new candidate as training emits it (level 3+)."
+    )
+    ab_rollout: bool | None = Field(
+        default=None, description="Roll out each new challenger as promotion emits it (4+)."
+    )
+    retrain_on_monitoring: bool | None = Field(
+        default=None, description="Train when the monitor's retrain policy asks (level 5)."
+    )
+
+    def overrides(self) -> dict[str, bool | None]:
+        """The switches as set in the spec (None = not set)."""
+        return self.model_dump()
+
+
+Stage = Literal["ingest", "catalog", "train", "promote", "rollout", "monitor"]
+
+
+class ExtraTaskSpec(_Strict):
+    """A ``tasks`` plugin (registered in hooks.py or a package) placed before or after a
+    stage's tasks in that stage's generated DAG."""
+
+    task: str = Field(description="Name of a registered ``tasks`` plugin.")
+    before: Stage | None = None
+    after: Stage | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the task.")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ExtraTaskSpec:
+        if (self.before is None) == (self.after is None):
+            raise ValueError(
+                f"task {self.task!r} needs exactly one of 'before' or 'after' (a stage: "
+                "ingest, catalog, train, promote, rollout, monitor)"
+            )
+        return self
+
+    @property
+    def stage(self) -> str:
+        """The stage whose DAG runs the task."""
+        return str(self.before or self.after)
+
+    @property
+    def position(self) -> Literal["before", "after"]:
+        """``before`` or ``after`` the stage's own tasks."""
+        return "before" if self.before else "after"
+
+    @property
+    def task_id(self) -> str:
+        """Its task id in the DAG: ``before_promote__fairness_check``."""
+        return f"{self.position}_{self.stage}__{self.task}"
+
+
 class UseCaseSpec(_Strict):
     """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
 
@@ -397,6 +466,17 @@ class UseCaseSpec(_Strict):
     labels: LabelsSpec | None = None
     simulator: SimulatorSpec | None = None
     hooks: str | None = Field(default=None, description="Python file of hooks, relative to spec.")
+    maturity: int = Field(
+        default=DEFAULT_LEVEL,
+        ge=1,
+        le=5,
+        description="MLOps maturity level 1-5: which stages run by themselves (see "
+        "mlstack.automation); monitoring runs at every level.",
+    )
+    automation: AutomationSpec = Field(default_factory=AutomationSpec)
+    tasks: list[ExtraTaskSpec] = Field(
+        default_factory=list, description="Extra tasks placed before/after a stage."
+    )
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
@@ -432,6 +512,25 @@ class UseCaseSpec(_Strict):
         if self.training.cost_matrix is not None and self.task != "classification":
             raise ValueError("training.cost_matrix is only for classification use cases")
         return self
+
+    @model_validator(mode="after")
+    def _automation_consistent(self) -> UseCaseSpec:
+        """The maturity level, its overrides and the schedules must make sense together."""
+        problems = automation.conflicts(self)
+        ids = [t.task_id for t in self.tasks]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        problems += [f"tasks: {i} is placed twice" for i in twice]
+        if problems:
+            raise ValueError("\n    ".join(problems))
+        return self
+
+    def switches(self) -> dict[str, bool]:
+        """Every automation switch as this use case has it (level, then overrides)."""
+        return automation.effective(self.maturity, self.automation.overrides())
+
+    def extra_tasks(self, stage: str, position: str) -> list[ExtraTaskSpec]:
+        """The extra tasks placed ``position`` (before/after) ``stage``, in spec order."""
+        return [t for t in self.tasks if t.stage == stage and t.position == position]
 
     @property
     def schema(self) -> SchemaSpec:  # type: ignore[override]
@@ -566,7 +665,7 @@ def load_spec(path: str | Path) -> UseCaseSpec:
     if path.is_dir():
         path = path / SPEC_FILE
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: no such spec file; a use case needs {SPEC_FILE}") from exc
     except yaml.YAMLError as exc:

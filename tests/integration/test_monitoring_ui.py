@@ -292,6 +292,7 @@ def _check_refusals(api_server: str) -> None:
         f"/mlstack/monitoring/rollouts/credit_default/{ROLLOUT_ID}/0-next_stage.html",
         "/mlstack/catalog/credit_default",
         "/mlstack/monitoring/credit_default",
+        "/mlstack/maturity/credit_default",
     ]
     for page in pages:
         assert _status(f"{api_server}{page}") == 401, page
@@ -306,8 +307,12 @@ def _check_refusals(api_server: str) -> None:
     )
     with urllib.request.urlopen(plugins, timeout=30) as resp:
         mine = next(p for p in json.loads(resp.read())["plugins"] if p["name"] == "mlstack")
-    tabs = {v["destination"]: v["href"] for v in mine["external_views"]}
-    assert tabs == {"nav": "/mlstack/monitoring/", "dag": "/mlstack/monitoring/dag/{DAG_ID}"}
+    tabs = sorted((v["destination"], v["href"]) for v in mine["external_views"])
+    assert tabs == [
+        ("dag", "/mlstack/monitoring/dag/{DAG_ID}"),
+        ("nav", "/mlstack/maturity/"),
+        ("nav", "/mlstack/monitoring/"),
+    ]
     assert _status(f"{api_server}/mlstack/static/vendor/uPlot.iife.min.js") == 200  # no data
     assert "without Airflow authentication" not in (ROOT / "README.md").read_text()
 

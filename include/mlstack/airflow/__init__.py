@@ -6,9 +6,10 @@
 ``ingest``, ``catalog``, ``train``, ``promote``, ``rollout``, ``monitor``
                  one module per stage, each building ``<usecase>__<stage>``; its docstring
                  is that DAG's documentation in the Airflow UI
+``extra_tasks``  a use case's own tasks (``tasks`` plugins) placed before/after a stage
 ``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
 ``ui_auth``      Airflow's login and permissions for mlstack's pages
 
 Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` → stage
-modules; ``runner`` → ``factory``. Nothing imports back up.
+modules and ``extra_tasks``; ``runner`` → ``factory``. Nothing imports back up.
 """

@@ -5,7 +5,8 @@ Each stage's DAG is built by the module named for it — :mod:`~mlstack.airflow.
 :mod:`~mlstack.airflow.promote`, :mod:`~mlstack.airflow.rollout`,
 :mod:`~mlstack.airflow.monitor` — on the shared ground of
 :mod:`~mlstack.airflow.usecase_dag` (DAG shape, run helpers) and
-:mod:`~mlstack.airflow.assets` (the Assets that chain them). Nothing imports this module
+:mod:`~mlstack.airflow.assets` (the Assets that chain them); the spec's extra tasks are placed
+by :mod:`~mlstack.airflow.extra_tasks`. Nothing imports this module
 back but the dags folder and the demo's runner.
 
 Parse time stays cheap: specs are read from disk, nothing else; pandas, pyiceberg,
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from airflow.sdk import DAG
 
+from mlstack.airflow import extra_tasks
 from mlstack.airflow.catalog import build_catalog
 from mlstack.airflow.ingest import build_ingest
 from mlstack.airflow.monitor import build_monitor
@@ -33,19 +35,23 @@ from mlstack.specs import UseCaseSpec, discover
 log = logging.getLogger(__name__)
 
 #: One builder per lifecycle stage, in the order the stages run.
-BUILDERS: tuple[Callable[[UseCaseSpec], DAG], ...] = (
-    build_ingest,
-    build_catalog,
-    build_train,
-    build_promote,
-    build_rollout,
-    build_monitor,
-)
+BUILDERS: dict[str, Callable[[UseCaseSpec], DAG]] = {
+    "ingest": build_ingest,
+    "catalog": build_catalog,
+    "train": build_train,
+    "promote": build_promote,
+    "rollout": build_rollout,
+    "monitor": build_monitor,
+}
 
 
 def build_dags(spec: UseCaseSpec) -> dict[str, DAG]:
-    """All DAGs of one use case, by dag_id."""
-    return {d.dag_id: d for d in (builder(spec) for builder in BUILDERS)}
+    """All DAGs of one use case, by dag_id, with the spec's extra tasks placed in them.
+
+    Every stage has its DAG at every maturity level; the level (and ``automation:``) decides
+    what triggers each one — see :mod:`mlstack.automation`."""
+    built = (extra_tasks.place(spec, stage, build(spec)) for stage, build in BUILDERS.items())
+    return {d.dag_id: d for d in built}
 
 
 def build_all(usecases_dir: str | None = None, *, strict: bool | None = None) -> dict[str, DAG]:

@@ -1,6 +1,7 @@
 """``<usecase>__ingest``: one day of a use case's data into its Iceberg tables.
 
-On the spec's ``schedule`` and by hand (param ``day``). For demo use cases a ``land`` task
+On the spec's ``schedule`` (maturity 2 and up, or ``automation.scheduled_ingest``) and by
+hand (param ``day``). For demo use cases a ``land`` task
 first has the simulator land the day's files (only those missing). Then one
 ``ingest_<dataset>`` task per dataset validates the day's files against the spec's schema,
 sends rejected rows to quarantine with their reasons, replaces the day's partition of the
@@ -30,7 +31,7 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
         "ingest",
         "ingestion",
         doc=__doc__,
-        schedule=spec.schedule,
+        schedule=spec.schedule if spec.switches()["scheduled_ingest"] else None,
         start_date=simulator_start(spec),
         params={"day": day_param("ingest")},
     ) as dag:

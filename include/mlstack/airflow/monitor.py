@@ -3,9 +3,11 @@
 On ``monitoring.schedule`` (daily by default) and by hand (param ``day``): monitor the
 champion on that day's logged requests (or the lake's rows, scored in batch, when no gateway
 logs them) — drift, quality, realised and estimated performance, business value — and write
-the metrics, alerts and Evidently report; then apply the retrain policy, and when it says
-``retrain`` emit the Asset ``retrain-request/<usecase>`` with the evidence, which schedules
-``<usecase>__train``. Alerts and requests go to the spec's notifiers.
+the metrics, alerts and Evidently report; then apply the retrain policy (its decision is
+recorded at every maturity level), and — at maturity 5 or with
+``automation.retrain_on_monitoring`` — when it says ``retrain`` emit the Asset
+``retrain-request/<usecase>`` with the evidence, which schedules ``<usecase>__train``.
+Alerts and requests go to the spec's notifiers.
 
 Parse time stays cheap: the monitoring stage (pandas, Evidently) and the notifiers are
 imported inside the tasks.
@@ -65,7 +67,7 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
                 )
             return out
 
-        @task.short_circuit(task_id="policy_says_retrain")
+        @task.short_circuit(task_id="policy_says_retrain", ignore_downstream_trigger_rules=False)
         def policy_says_retrain(out: dict[str, Any]) -> bool:
             """Continue only when the policy decided ``retrain`` (skipped tasks emit nothing)."""
             return out.get("decision") == "retrain"
@@ -90,5 +92,6 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
             return payload
 
         result: Any = monitor_day()
-        policy_says_retrain(result) >> request_retrain(result)
+        if spec.switches()["retrain_on_monitoring"]:
+            policy_says_retrain(result) >> request_retrain(result)
     return dag

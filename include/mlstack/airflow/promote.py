@@ -1,9 +1,10 @@
 """``<usecase>__promote``: the registry promotion of a new candidate.
 
-Scheduled on the Asset ``model-candidate/<usecase>`` that ``<usecase>__train`` emits, and by
-hand (param ``version``; empty = alias ``candidate``). ``evaluate`` runs the promotion gates
-(metric, slices, latency, ...) against the champion on the same holdout rows; a decision that
-needs no human is applied right there — aliases moved, tags set, the decision recorded. When
+Scheduled on the Asset ``model-candidate/<usecase>`` that ``<usecase>__train`` emits
+(maturity 3 and up, or ``automation.gated_promotion``), and by hand (param ``version``;
+empty = alias ``candidate``). ``evaluate`` runs the promotion gates (metric, slices,
+latency, ...) against the champion on the same holdout rows; a decision that needs no human
+is applied right there — aliases moved, tags set, the decision recorded. When
 the spec sets ``promotion.require_approval``, a passing decision waits for a human instead
 (Airflow's HITL ``approve`` task; a timeout counts as a rejection) and ``finalize`` records
 either answer. A version that became ``challenger`` is announced with the Asset
@@ -38,7 +39,7 @@ def build_promote(spec: UseCaseSpec) -> DAG:
         "promote",
         "registry promotion",
         doc=__doc__,
-        schedule=candidate,
+        schedule=candidate if spec.switches()["gated_promotion"] else None,
         params={
             "version": Param(
                 None,

@@ -1,7 +1,8 @@
 """``<usecase>__rollout``: the A/B (or shadow) rollout of a challenger, watched to its end.
 
-Scheduled on the Asset ``model-challenger/<usecase>`` that ``<usecase>__promote`` emits, and
-by hand (param ``version``; empty = alias ``challenger``).
+Scheduled on the Asset ``model-challenger/<usecase>`` that ``<usecase>__promote`` emits
+(maturity 4 and up, or ``automation.ab_rollout``), and by hand (param ``version``; empty =
+alias ``challenger``).
 
 ``start``  creates the rollout (stages from the spec's ``rollout`` section); the gateway
            picks it up within its refresh interval and splits traffic (or shadows).
@@ -40,7 +41,7 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
         "rollout",
         "A/B rollout",
         doc=__doc__,
-        schedule=challenger,
+        schedule=challenger if spec.switches()["ab_rollout"] else None,
         params={
             "version": Param(
                 None, type=["null", "integer"], description="Challenger version; empty = alias"

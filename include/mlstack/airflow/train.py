@@ -1,7 +1,8 @@
 """``<usecase>__train``: a model trained on exact snapshots, registered as ``candidate``.
 
-Runs on ``training.schedule`` (if any), on the Asset ``retrain-request/<usecase>`` that the
-monitor's retrain policy emits, and by hand (params: ``snapshot`` and ``labels_snapshot``
+Runs on ``training.schedule`` (maturity 3 and up, or ``automation.scheduled_training``), on
+the Asset ``retrain-request/<usecase>`` that the monitor's retrain policy emits (maturity 5,
+or ``automation.retrain_on_monitoring``), and by hand (params: ``snapshot`` and ``labels_snapshot``
 ids, ``retrain_request``). It trains on exact Iceberg snapshots — on a request's
 ``training_window`` when a request triggered the run — logs the MLflow run, registers the
 version with alias ``candidate`` (tagged with the request it answers) and emits the Asset
@@ -33,13 +34,20 @@ from mlstack.specs import UseCaseSpec
 log = logging.getLogger(__name__)
 
 
-def _train_schedule(spec: UseCaseSpec) -> Any:
-    request = retrain_request_asset(spec.name)
-    if not spec.training.schedule:
-        return request
-    return AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(spec.training.schedule, timezone="UTC"), assets=request
-    )
+def train_schedule(spec: UseCaseSpec) -> Any:
+    """What starts training by itself: ``training.schedule`` when ``scheduled_training`` is
+    on, the retrain-request Asset when ``retrain_on_monitoring`` is, both, or nothing (None:
+    by hand only)."""
+    on = spec.switches()
+    cron = spec.training.schedule if on["scheduled_training"] else None
+    request = retrain_request_asset(spec.name) if on["retrain_on_monitoring"] else None
+    if cron and request is not None:
+        return AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=request
+        )
+    if cron:
+        return CronTriggerTimetable(cron, timezone="UTC")
+    return request
 
 
 def _snapshot_param(what: str) -> Param:
@@ -91,7 +99,7 @@ def build_train(spec: UseCaseSpec) -> DAG:
         "train",
         "training",
         doc=__doc__,
-        schedule=_train_schedule(spec),
+        schedule=train_schedule(spec),
         retries=1,
         params={
             "snapshot": _snapshot_param("Features"),

@@ -1,11 +1,11 @@
 """The ``mlstack`` command line: ``mlstack --help`` lists the commands.
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
-``rollout``, ``monitor``, ``demo``, ``system``, ``db``, ``operations``: backup and restore;
-``output`` is the console and the tables they print through, ``demo_progress`` the demo's
-live output); this module only assembles them. The submodules never import this one, and
-import nothing heavy at their top: ``--help`` and the read commands load no MLflow,
-scikit-learn, pandas or Airflow.
+``rollout``, ``monitor``, ``maturity``, ``demo``, ``system``, ``db``, ``operations``:
+backup and restore; ``output`` is the console and the tables they print through,
+``demo_progress`` the demo's live output); this module only assembles them. The submodules
+never import this one, and import nothing heavy at their top: ``--help`` and the read
+commands load no MLflow, scikit-learn, pandas or Airflow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,18 @@ import sys
 
 import click
 
-from mlstack.cli import data, db, demo, models, monitor, operations, rollout, serve, system
+from mlstack.cli import (
+    data,
+    db,
+    demo,
+    maturity,
+    models,
+    monitor,
+    operations,
+    rollout,
+    serve,
+    system,
+)
 from mlstack.exceptions import MlstackError
 
 __all__ = ["main"]
@@ -45,6 +56,7 @@ def read_commands(usecase: str) -> list[list[str]]:
         ["models", "history", usecase],
         ["monitor", "show", usecase],
         ["rollout", "status", usecase],
+        ["maturity", usecase],
     ]
 
 
@@ -72,5 +84,6 @@ for _command in (
     *rollout.COMMANDS,
     *monitor.COMMANDS,
     *operations.COMMANDS,
+    *maturity.COMMANDS,
 ):
     main.add_command(_command)

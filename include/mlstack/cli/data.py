@@ -136,6 +136,9 @@ description: What this model predicts, for whom, and how it is used.
 tags: []
 task: classification   # or regression
 schedule: "@daily"
+# 1 manual, 2 repeatable, 3 reproducible, 4 automated, 5 continuously improved: what runs by
+# itself (see `mlstack maturity` and the README); monitoring runs at every level
+maturity: 3
 hooks: hooks.py
 source:
   kind: files            # CSV/Parquet under <prefix>/day=YYYY-MM-DD/ in the lake
@@ -153,6 +156,8 @@ schema:
     amount: {{type: float, min: 0}}
     channel: {{type: category, categories: [web, store]}}
     label: {{type: int, min: 0, max: 1}}
+training:
+  schedule: "@weekly"    # maturity 3 trains on a schedule (below 3: remove this line)
 """
 
 _HOOKS = '''\

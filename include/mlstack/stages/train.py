@@ -456,6 +456,8 @@ def train(
     )
     pipe, metrics, fit_s = fit(spec, split)
     t1 = time.perf_counter()
+    # the compute a version cost (reading its rows and fitting), for `mlstack maturity`
+    run_tags = {**(run_tags or {}), "mlstack.train_seconds": f"{load_s + fit_s:.1f}"}
     run_id, version, mlflow_timings = log_and_register(
         spec,
         pipe,

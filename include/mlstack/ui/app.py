@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mlstack.ui.routes import catalog, monitoring, reports
+from mlstack.ui.routes import catalog, maturity, monitoring, reports
 
 STATIC = Path(__file__).parent / "static"
 #: Airflow's login entry point (it redirects to the auth manager's login page, then ``next``).
@@ -52,7 +52,7 @@ async def redirect_to_login(request: Request, exc: Exception) -> Response:
 def create_app(dependencies: Sequence[Any] = ()) -> FastAPI:
     """The app the Airflow plugin mounts; every route runs ``dependencies`` (the auth check)."""
     app = FastAPI(title="mlstack", description="mlstack pages inside the Airflow UI")
-    for router in (monitoring.router, reports.router, catalog.router):
+    for router in (monitoring.router, reports.router, catalog.router, maturity.router):
         app.include_router(router, dependencies=list(dependencies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(StarletteHTTPException, redirect_to_login)
