@@ -1,7 +1,7 @@
 """The ``mlstack`` command line: ``mlstack --help`` lists the commands.
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
-``rollout``, ``monitor``, ``demo``, ``system``; ``output`` is the console and the tables they
+``rollout``, ``monitor``, ``demo``, ``system``, ``users``; ``output`` is the console and the tables they
 print through, ``demo_progress`` the demo's live output); this module only assembles them.
 The submodules never import this one, and import nothing heavy at their top: ``--help``
 and the read commands load no MLflow, scikit-learn, pandas or Airflow.
@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from mlstack.cli import data, demo, models, monitor, rollout, serve, system
+from mlstack.cli import data, demo, models, monitor, rollout, serve, system, users
 from mlstack.exceptions import MlstackError
 
 __all__ = ["main"]
@@ -67,5 +67,6 @@ for _command in (
     *serve.COMMANDS,
     *rollout.COMMANDS,
     *monitor.COMMANDS,
+    *users.COMMANDS,
 ):
     main.add_command(_command)
