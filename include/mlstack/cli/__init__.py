@@ -1,10 +1,10 @@
 """The ``mlstack`` command line: ``mlstack --help`` lists the commands.
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
-``rollout``, ``monitor``, ``demo``, ``system``, ``users``; ``output`` is the console and the tables they
-print through, ``demo_progress`` the demo's live output); this module only assembles them.
-The submodules never import this one, and import nothing heavy at their top: ``--help``
-and the read commands load no MLflow, scikit-learn, pandas or Airflow.
+``rollout``, ``monitor``, ``demo``, ``system``, ``users``; ``output`` is the console and the
+tables they print through, ``demo_progress`` the demo's live output); this module only
+assembles them. The submodules never import this one, and import nothing heavy at their
+top: ``--help`` and the read commands load no MLflow, scikit-learn, pandas or Airflow.
 """
 
 from __future__ import annotations
