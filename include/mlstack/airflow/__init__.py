@@ -8,6 +8,7 @@
                  is that DAG's documentation in the Airflow UI
 ``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
 ``ui_auth``      Airflow's login and permissions for mlstack's pages
+``access``       deploy mode's Airflow accounts and the roles generated per use case
 
 Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` → stage
 modules; ``runner`` → ``factory``. Nothing imports back up.

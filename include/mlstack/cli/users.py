@@ -1,5 +1,5 @@
 """``mlstack users add|list|remove|set-password|sync``: Airflow's logins in deploy mode
-(:mod:`mlstack.airflow_access`). Run them where Airflow runs with the FAB auth manager:
+(:mod:`mlstack.airflow.access`). Run them where Airflow runs with the FAB auth manager:
 ``docker compose exec airflow-apiserver mlstack users ...``."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _specs() -> dict[str, Any]:
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
     """(password, generated): one line from stdin, or a new random one."""
-    from mlstack.airflow_access import new_password
+    from mlstack.airflow.access import new_password
 
     if not from_stdin:
         return new_password(), True
@@ -61,7 +61,7 @@ def add(
     username: str, groups: tuple[str, ...], admin: bool, email: str, password_stdin: bool
 ) -> None:
     """Create USERNAME; print its generated password once."""
-    from mlstack import airflow_access
+    from mlstack.airflow import access as airflow_access
 
     specs = _specs()
     password, generated = _password(password_stdin)
@@ -79,7 +79,7 @@ def add(
 @_stdin_option
 def set_password(username: str, password_stdin: bool) -> None:
     """Give USERNAME a new password (generated and printed once, or from stdin)."""
-    from mlstack import airflow_access
+    from mlstack.airflow import access as airflow_access
 
     password, generated = _password(password_stdin)
     with airflow_access.security_manager() as sm:
@@ -93,7 +93,7 @@ def set_password(username: str, password_stdin: bool) -> None:
 @click.argument("username")
 def remove(username: str) -> None:
     """Delete USERNAME's account."""
-    from mlstack import airflow_access
+    from mlstack.airflow import access as airflow_access
 
     with airflow_access.security_manager() as sm:
         airflow_access.remove_user(sm, username)
@@ -108,7 +108,7 @@ def list_(as_json: bool) -> None:
 
     from rich.table import Table
 
-    from mlstack import airflow_access
+    from mlstack.airflow import access as airflow_access
 
     with airflow_access.security_manager() as sm:
         accounts = airflow_access.list_users(sm, _specs())
@@ -133,7 +133,7 @@ def sync() -> None:
     password) from AIRFLOW_ADMIN_PASSWORD when set. The stack runs it on every start."""
     import os
 
-    from mlstack import airflow_access
+    from mlstack.airflow import access as airflow_access
 
     specs = _specs()
     dag_ids = {name: airflow_access.usecase_dag_ids(spec) for name, spec in specs.items()}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,10 +129,16 @@ def security_manager() -> Iterator[Any]:
             "exist in deploy mode only (`make deploy`; run this in the airflow-apiserver "
             "container). The laptop stack has one login: admin / AIRFLOW_ADMIN_PASSWORD."
         )
-    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+    # FAB's app warns about its own dependencies (on stdout, through Airflow's logging):
+    # nothing for the user to act on, and it would break `--json`
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from airflow.providers.fab.auth_manager.cli_commands.utils import (
+            get_application_builder,
+        )
 
-    with get_application_builder() as appbuilder:
-        yield appbuilder.sm
+        with get_application_builder() as appbuilder:
+            yield appbuilder.sm
 
 
 def _role(sm: Any, name: str) -> Any:
