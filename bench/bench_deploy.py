@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     uptime = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "bench.env"
-        stackctl.set_env(env_file, {**stackctl.deploy_settings(host="caddy"),
-                                    "DEPLOY_BIND": "127.0.0.2"})  # fmt: skip
+        settings = {**stackctl.deploy_settings(host="caddy"), "DEPLOY_BIND": "127.0.0.2"}
+        if os.environ.get("MINIO_IMAGE", "").startswith("standin/"):  # no MinIO admin API
+            settings["MLSTACK_S3_SERVICE_ACCOUNTS"] = "external"
+        stackctl.set_env(env_file, settings)
         stackctl.ensure_env(env_file, project=PROJECT)
         compose = stackctl.Compose(PROJECT, env_file)
         compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
@@ -153,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             assert ca is not None
             ca.chmod(0o644)
             memory = idle_memory(compose, args.settle)
-            out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
-                              "--name", "bench", "--usecase", USECASE, capture=True)  # fmt: skip
+            out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys",
+                              "create", "--name", "bench", "--usecase", USECASE,
+                              capture=True)  # fmt: skip
             key = next(word for word in out.split() if word.startswith("mlsk_"))
             figures = {}
             for name, base in (

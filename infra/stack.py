@@ -32,6 +32,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,10 @@ SECRETS = {
     "MLFLOW_FLASK_SECRET_KEY": (_password, "signs MLflow's login forms (deploy mode)"),
     "MLFLOW_AIRFLOW_PASSWORD": (_password, "MLflow account `airflow`: the tasks (deploy mode)"),
     "MLFLOW_GATEWAY_PASSWORD": (_password, "MLflow account `gateway`: read-only (deploy mode)"),
+    "MLSTACK_GATEWAY_DB_PASSWORD": (_password, "Postgres role `mlstack_gateway` (deploy mode)"),
+    "S3_MLFLOW_SECRET": (_password, "S3 account `mlstack-mlflow`: the mlflow bucket (deploy mode)"),
+    "S3_MLSTACK_SECRET": (_password, "S3 account `mlstack-mlstack`: the lake (deploy mode)"),
+    "S3_GATEWAY_SECRET": (_password, "S3 account `mlstack-gateway`: reads mlflow (deploy mode)"),
 }
 
 
@@ -99,17 +104,24 @@ def read_env(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure_env(path: Path, *, project: str = DEFAULT_PROJECT) -> list[str]:
-    """Create ``path`` with generated secrets, or append the secrets it lacks.
+def ensure_env(
+    path: Path,
+    *,
+    project: str | None = DEFAULT_PROJECT,
+    wanted: dict[str, tuple[Callable[[], str], str]] = SECRETS,
+) -> list[str]:
+    """Create ``path`` with generated secrets (``wanted``: every secret of the stack), or
+    append the ones it lacks.
 
-    Returns the names written. Refuses to create a fresh file while the project's Postgres
-    volume exists: its users were created with the passwords of the lost .env.
+    Returns the names written. Refuses to create a fresh file while the compose ``project``'s
+    Postgres volume exists: its users were created with the passwords of the lost .env
+    (``project=None``: no compose project, e.g. a Kubernetes deployment's secrets).
     """
     existing = read_env(path)
-    missing = [name for name in SECRETS if not existing.get(name)]
+    missing = [name for name in wanted if not existing.get(name)]
     if not missing:
         return []
-    if not path.exists() and _volume_exists(f"{project}_postgres-data"):
+    if not path.exists() and project and _volume_exists(f"{project}_postgres-data"):
         raise SystemExit(
             f"{path} is missing but the volume {project}_postgres-data exists: its database "
             "users have the passwords of the old .env. Restore that file, or remove the "
@@ -123,7 +135,7 @@ def ensure_env(path: Path, *, project: str = DEFAULT_PROJECT) -> list[str]:
         ]
     lines.append(f"# generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     for name in missing:
-        generate, what = SECRETS[name]
+        generate, what = wanted[name]
         lines += [f"# {what}", f"{name}={generate()}"]
     prefix = "" if not path.exists() or path.read_text().endswith("\n") else "\n"
     with _private(path) as handle:

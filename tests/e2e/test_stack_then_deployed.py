@@ -11,7 +11,12 @@ checked from outside, as a client on the network would see it:
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
-  (403); the scheduler's tasks reach MLflow under its ``/mlflow`` prefix with their login;
+  (403), and answers a prediction with a key; the scheduler's tasks reach MLflow under its
+  ``/mlflow`` prefix with their login;
+- a version aliased by hand with altered files is refused by the gateway (which keeps
+  answering with the old champion) and by ``mlstack models verify``;
+- the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
+  MinIO's root password and the Postgres superuser's stay with the jobs that set up accounts;
 - Postgres is not reachable from the proxy's container (separate networks);
 - every container runs with no-new-privileges and all capabilities dropped.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -37,13 +43,25 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 USECASE = "credit_default"
 HOST = "127.0.0.1"  # the address clients use; Caddy's own CA signs its certificate
 BASE = f"https://{HOST}"
+#: One request record: the id and the model's input fields, typed as in its signature.
+RECORD = {
+    "application_id": "e2e-deployed-1",
+    **{k: v for k, v in CREDIT_ROW.items() if k != "application_date"},
+    **{k: int(CREDIT_ROW[k]) for k in ("age", "credit_score", "loan_term_months")},
+    **{k: int(CREDIT_ROW[k]) for k in ("num_open_accounts", "num_late_payments")},
+    **{k: float(CREDIT_ROW[k]) for k in ("income", "employment_years", "debt_to_income")},
+    "loan_amount": float(CREDIT_ROW["loan_amount"]),
+}
 
 
 def switch_to_deploy_mode(stack: Stack) -> stackctl.Compose:
     """Write deploy mode's settings into the stack's env file and bring it up again."""
     compose = stack.compose
     settings = stackctl.deploy_settings(host=HOST)
-    stackctl.set_env(compose.env_file, {**settings, "DEPLOY_BIND": HOST})
+    # the S3 stand-in (moto) has no MinIO admin API and accepts any key: the per-service
+    # keys are used by the services but not made (tests/unit/test_s3_access.py checks them)
+    external = {"MLSTACK_S3_SERVICE_ACCOUNTS": "external"}
+    stackctl.set_env(compose.env_file, {**settings, **external, "DEPLOY_BIND": HOST})
     assert compose.deployed(), "MLSTACK_DEPLOY=1 in the env file must add the deploy overlay"
     stackctl.say("e2e: switching the stack to deploy mode (docker-compose.deploy.yml)")
     start_services(compose)
@@ -123,11 +141,26 @@ def test_mlflow_requires_a_login(deployed: dict) -> None:
 
 
 def gateway_key(compose: stackctl.Compose, *scopes: str) -> str:
-    """A new API key of the gateway, as an operator makes one (printed once)."""
+    """A new API key of the gateway, as an operator makes one (printed once), where the
+    owner's database login is (the gateway's own role may not write keys)."""
     args = [arg for scope in scopes for arg in ("--scope", scope)]
-    out = compose.run("exec", "-T", "gateway", "mlstack", "gateway", "keys", "create",
+    out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys", "create",
                       "--name", "e2e", "--usecase", USECASE, *args, capture=True)  # fmt: skip
     return next(word for word in out.split() if word.startswith("mlsk_"))
+
+
+def first_prediction(http: httpx.Client, headers: dict, timeout: float = 240) -> httpx.Response:
+    """The first prediction the gateway answers through the proxy after the switch.
+
+    The gateway's healthcheck passes before its first model load, so for a few seconds it
+    answers 503 "no champion loaded yet"; any other answer is returned at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = http.post(f"/v1/{USECASE}/predict", headers=headers, json={"record": RECORD})
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            return answer
+        time.sleep(2)
 
 
 def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
@@ -144,9 +177,9 @@ def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
         assert http.get("/metrics").headers["content-type"].startswith("text/html"), (
             "the gateway's /metrics must not be routed outside (this is Airflow's UI)"
         )
-    # Not asserted yet: a prediction answered through the proxy. The one e2e run of this check
-    # got 503 "no champion loaded yet" seconds after the switch (the gateway's healthcheck
-    # passes before its first model load); it needs a wait for the champion and a rerun.
+        answer = first_prediction(http, bearer)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["variant"] in ("champion", "challenger"), answer.text
     # the scheduler's tasks use MLflow under its prefix, as the gateway just did
     out = deployed["compose"].run(
         "exec", "-T", "airflow-scheduler", "python", "-c",
@@ -155,6 +188,96 @@ def test_gateway_keys_and_mlflow_through_the_proxy(deployed: dict) -> None:
         capture=True,
     )  # fmt: skip
     assert "champion" in json.loads(out.strip().splitlines()[-1]), out
+
+
+#: run in the scheduler (MLflow account `airflow`, which may write): the champion's files,
+#: one of them altered, logged in a new run, registered, and given the alias by hand
+TAMPER = """
+import os, mlflow
+from mlstack import registry
+from mlstack.settings import get_settings
+s = get_settings(); mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+c = registry.client(s); uc = "credit_default"
+old = int(c.get_registered_model(uc).aliases["champion"])
+folder = mlflow.artifacts.download_artifacts(f"models:/{uc}/{old}")
+with open(os.path.join(folder, "MLmodel"), "a") as f: f.write("# altered by hand\\n")
+experiment = c.get_run(c.get_model_version(uc, str(old)).run_id).info.experiment_id
+with mlflow.start_run(experiment_id=experiment) as run:
+    mlflow.log_artifacts(folder, "tampered")
+new = mlflow.register_model(f"runs:/{run.info.run_id}/tampered", uc)
+c.set_registered_model_alias(uc, "champion", new.version)
+print(old, new.version)
+"""
+
+
+def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict) -> None:
+    """The threat model's swap: someone with MLflow write access moves ``champion`` to a
+    version with altered files. The gateway refuses it and keeps answering with the old
+    champion; ``mlstack models verify`` (the check monitor and promote make) refuses it."""
+    compose = deployed["compose"]
+    scheduler = ("exec", "-T", "airflow-scheduler")
+    out = compose.run(*scheduler, "python", "-c", TAMPER, capture=True)
+    old, new = (int(x) for x in out.strip().splitlines()[-1].split())
+    bearer = {"Authorization": f"Bearer {gateway_key(compose, 'predict')}"}
+    try:
+        with client(deployed["ca"]) as http:
+            deadline = time.monotonic() + 60  # the gateway re-reads aliases every 10 s
+            while time.monotonic() < deadline:
+                answer = first_prediction(http, bearer)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["predictions"][0]["model_version"] == old, answer.text
+                if f"{USECASE} v{new}" in compose.logs("gateway", tail=200):
+                    break
+                time.sleep(3)
+        refusals = [line for line in compose.logs("gateway", tail=200).splitlines()
+                    if f"{USECASE} v{new}" in line]  # fmt: skip
+        assert refusals and "not loaded" in refusals[-1], f"no refusal of v{new}: {refusals}"
+        verify = subprocess.run(
+            compose.command(*scheduler, "mlstack", "models", "verify", USECASE, str(new)),
+            capture_output=True, text=True, env=compose.environment(),
+        )  # fmt: skip
+        assert verify.returncode != 0, verify.stdout
+        assert "digest" in (verify.stdout + verify.stderr).lower(), verify.stderr
+    finally:  # the old champion back, for the checks after this one
+        compose.run(*scheduler, "python", "-c",
+                    "from mlstack import registry; from mlstack.settings import get_settings; "
+                    f"registry.client(get_settings()).set_registered_model_alias("
+                    f"'{USECASE}', 'champion', '{old}')", capture=True)  # fmt: skip
+
+
+def test_the_gateway_has_its_own_database_role(deployed: dict) -> None:
+    out = deployed["compose"].run(
+        "exec", "-T", "gateway", "python", "-c",
+        "import sqlalchemy as sa\nfrom mlstack import store\n"
+        "from mlstack.settings import get_settings\n"
+        "with store.engine(get_settings(), create=False).connect() as c:\n"
+        " print(c.execute(sa.text('SELECT current_user')).scalar_one())\n"
+        " try:\n  c.execute(sa.text('SELECT count(*) FROM monitoring_metrics')); print('read')\n"
+        " except sa.exc.ProgrammingError as e:\n  print('refused', type(e.orig).__name__)",
+        capture=True,
+    )  # fmt: skip
+    assert out.split()[-3:] == ["mlstack_gateway", "refused", "InsufficientPrivilege"], out
+
+
+def test_the_root_credentials_stay_with_the_setup_jobs(deployed: dict) -> None:
+    """Only MinIO and the jobs that make buckets and S3 accounts hold MinIO's root password;
+    only Postgres and db-accounts the Postgres superuser's; every other service has its own."""
+    compose = deployed["compose"]
+    env = stackctl.read_env(compose.env_file)
+    holders: dict[str, set[str]] = {"MINIO_ROOT_PASSWORD": set(), "POSTGRES_PASSWORD": set()}
+    for name, row in compose.containers().items():
+        config = json.loads(
+            subprocess.run(
+                ["docker", "inspect", row["ID"]], capture_output=True, text=True, check=True
+            ).stdout  # fmt: skip
+        )[0]["Config"]
+        values = {line.split("=", 1)[1] for line in config.get("Env") or []}
+        for secret, who in holders.items():
+            if any(env[secret] in value for value in values):  # URLs hold passwords too
+                who.add(name)
+    assert holders["MINIO_ROOT_PASSWORD"] <= {"minio", "mlstack-init", "s3-accounts"}, holders
+    assert holders["POSTGRES_PASSWORD"] <= {"postgres", "db-accounts"}, holders
+    assert {"mlflow", "gateway", "airflow-scheduler"}.isdisjoint(set().union(*holders.values()))
 
 
 def test_networks_and_privileges(deployed: dict) -> None:

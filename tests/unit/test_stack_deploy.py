@@ -93,6 +93,24 @@ def test_in_the_overlay_only_the_proxy_publishes_and_every_service_is_hardened()
     assert overlay["postgres"]["networks"] == ["backend"]
 
 
+def test_only_the_db_accounts_job_gets_the_postgres_superuser_password() -> None:
+    def holders(services: dict) -> set[str]:
+        env = {
+            name: yaml.safe_dump(service.get("environment", {}))
+            for name, service in services.items()
+        }
+        return {name for name, text in env.items() if "POSTGRES_PASSWORD" in text}
+
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
+        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
+    )["services"]
+    assert holders(base) == {"postgres"} and holders(overlay) == {"db-accounts"}
+    url = overlay["gateway"]["environment"]["MLSTACK_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg2://mlstack_gateway:"), url
+    assert "db-accounts" in overlay["gateway"]["depends_on"]
+
+
 def test_in_the_overlay_airflow_has_fab_logins_and_the_laptop_its_simple_admin() -> None:
     """Every Airflow component of deploy mode runs FAB's auth manager (one component on
     another manager would refuse the others' tokens), airflow-init syncs the roles and admin

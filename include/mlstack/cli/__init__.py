@@ -63,6 +63,8 @@ for _command in (
     demo.demo,
     system.init,
     system.mlflow_accounts,
+    system.db_accounts,
+    system.s3_accounts,
     *models.COMMANDS,
     *serve.COMMANDS,
     *rollout.COMMANDS,

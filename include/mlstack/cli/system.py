@@ -1,4 +1,4 @@
-"""``mlstack init``: make the configured backends ready (buckets, tables, namespace)."""
+"""System commands: `mlstack init` (buckets, tables, namespace) and the deploy-mode accounts."""
 
 from __future__ import annotations
 
@@ -60,3 +60,59 @@ def mlflow_accounts(admin_user: str) -> None:
     for account in accounts:
         click.echo(f"mlflow account {account.username}: {done[account.username]}, "
                    f"{account.permission} on every experiment and model")  # fmt: skip
+
+
+@click.command("db-accounts")
+def db_accounts() -> None:
+    """Create the gateway's own database role (deploy mode) or reset its password.
+
+    Connects as MLSTACK_DB_ADMIN_URL (the Postgres superuser, on mlstack's database) and
+    grants role ``mlstack_gateway`` (password MLSTACK_GATEWAY_DB_PASSWORD) exactly what the
+    gateway needs: write predictions and labels, read its keys, rollouts, promotion decisions
+    and model digests. Idempotent: the stack's ``db-accounts`` job runs it on every start.
+    """
+    import os
+
+    from mlstack import db_access
+
+    admin_url = os.environ.get("MLSTACK_DB_ADMIN_URL", "")
+    if not admin_url:
+        raise click.UsageError("MLSTACK_DB_ADMIN_URL is not set: a superuser's URL is needed")
+    try:
+        grants = db_access.ensure_gateway_role(
+            admin_url, os.environ.get("MLSTACK_GATEWAY_DB_PASSWORD", "")
+        )
+    except db_access.DatabaseAccessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for table, privileges in grants.items():
+        click.echo(f"database role {db_access.GATEWAY_ROLE}: {', '.join(privileges)} on {table}")
+
+
+@click.command("s3-accounts")
+def s3_accounts() -> None:
+    """Create mlstack's per-service S3 logins (deploy mode) or reset their secrets.
+
+    Uses MinIO's admin API at MLSTACK_S3_ENDPOINT_URL with the root credentials
+    (MLSTACK_S3_ACCESS_KEY_ID / MLSTACK_S3_SECRET_ACCESS_KEY): accounts mlstack-mlflow,
+    mlstack-mlstack and mlstack-gateway, secrets S3_<ACCOUNT>_SECRET, each limited to its
+    buckets. MLSTACK_S3_SERVICE_ACCOUNTS=external skips it (keys made in the S3 service's own
+    IAM). Idempotent: the stack's ``s3-accounts`` job runs it on every start.
+    """
+    import os
+
+    from mlstack import s3_access
+
+    if os.environ.get("MLSTACK_S3_SERVICE_ACCOUNTS", "minio") == "external":
+        click.echo("s3 accounts: external (made in the S3 service's own IAM); nothing to do")
+        return
+    try:
+        accounts = s3_access.accounts_from_env(dict(os.environ))
+        admin = s3_access.minio_admin(
+            os.environ.get("MLSTACK_S3_ENDPOINT_URL", ""),
+            os.environ.get("MLSTACK_S3_ACCESS_KEY_ID", ""),
+            os.environ.get("MLSTACK_S3_SECRET_ACCESS_KEY", ""),
+        )
+        for line in s3_access.ensure_service_accounts(admin, accounts):
+            click.echo(line)
+    except s3_access.S3AccessError as exc:
+        raise click.ClickException(str(exc)) from exc
