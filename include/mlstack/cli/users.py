@@ -110,8 +110,9 @@ def list_(as_json: bool) -> None:
 
     from mlstack.airflow import access as airflow_access
 
+    specs = _specs()  # before Airflow is loaded: its logging would print on stdout
     with airflow_access.security_manager() as sm:
-        accounts = airflow_access.list_users(sm, _specs())
+        accounts = airflow_access.list_users(sm, specs)
     if as_json:
         click.echo(json.dumps([asdict(a) for a in accounts], indent=2))
         return
