@@ -493,6 +493,7 @@ def deployed_urls(env: dict[str, str]) -> str:
     lines = [
         f"mlstack is deployed at {url} (only Caddy is published: 443, and 80 redirecting):",
         f"  Airflow   {url}/          user admin, password AIRFLOW_ADMIN_PASSWORD in .env",
+        "            people: `mlstack users add NAME --group GROUP` in airflow-apiserver",
         f"  MLflow    {url}/mlflow/",
         f"  Gateway   {url}/v1/       API keys: `mlstack gateway keys create` in the gateway",
         f"  MinIO     {url}/minio/    (console; MinIO's root user: admins only)",

@@ -2,16 +2,16 @@
 Browse → Maturity).
 
 Mounts the FastAPI app of :mod:`mlstack.ui.app` under ``/mlstack`` on the api-server,
-behind Airflow's own login and DAG read permission (:mod:`mlstack.airflow.ui_auth`), and adds
-navigation entries (Browse → Monitoring, Browse → Maturity) and a Monitoring tab on every
-DAG that opens its use case's page. Nothing is computed at import: pages read the mlstack
-database and the lake per request.
+behind Airflow's own login and DAG read permission, per use case
+(:mod:`mlstack.airflow.ui_auth`), and adds navigation entries (Browse → Monitoring, Browse →
+Maturity) and a Monitoring tab on every DAG that opens its use case's page. Nothing is
+computed at import: pages read the mlstack database and the lake per request.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from mlstack.airflow.ui_auth import page_dependencies
+from mlstack.airflow.ui_auth import page_dependencies, usecase_access
 from mlstack.ui.app import create_app
 
 
@@ -20,7 +20,11 @@ class MlstackPlugin(AirflowPlugin):
 
     name = "mlstack"
     fastapi_apps = [
-        {"app": create_app(page_dependencies()), "url_prefix": "/mlstack", "name": "mlstack"}
+        {
+            "app": create_app(page_dependencies(), usecase_access()),
+            "url_prefix": "/mlstack",
+            "name": "mlstack",
+        }
     ]
     external_views = [
         {

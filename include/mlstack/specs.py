@@ -24,7 +24,8 @@ from mlstack.automation import DEFAULT_LEVEL
 from mlstack.exceptions import SpecError
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "category"]
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# at most 56 characters: deploy mode's Airflow role ``usecase:<name>`` has at most 64
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,55}$")
 SPEC_FILE = "usecase.yaml"
 # Schedules Airflow takes besides cron expressions (5 or 6 fields); the first two only for a
 # DAG's own schedule, not for a cron timetable.
@@ -452,11 +453,57 @@ class ExtraTaskSpec(_Strict):
         return f"{self.position}_{self.stage}__{self.task}"
 
 
+#: an Airflow login (``mlstack users add``): letters, digits and ``._@+-``, at most 64
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+#: a group of Airflow users: its role ``group:<name>`` must fit Airflow's 64-character role names
+GROUP_RE = re.compile(r"^[a-z][a-z0-9_-]{0,57}$")
+
+
+def _no_duplicates(names: list[str], what: str) -> list[str]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{what} {twice} listed twice; name each once")
+    return names
+
+
+class TeamSpec(_Strict):
+    """Who may see and run the use case when Airflow has real logins (deploy mode): its DAGs
+    (read, trigger, clear) and its monitoring and catalog pages. Nobody else but admins."""
+
+    users: list[str] = Field(default_factory=list, description="Airflow user names.")
+    groups: list[str] = Field(
+        default_factory=list, description="Groups: `mlstack users add NAME --group GROUP`."
+    )
+
+    @field_validator("users")
+    @classmethod
+    def _users_ok(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if not USERNAME_RE.match(u)]
+        if bad:
+            raise ValueError(
+                f"user names {bad} are not Airflow logins: letters, digits and '._@+-', "
+                "starting with a letter or digit, at most 64 characters"
+            )
+        return _no_duplicates(v, "users")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_ok(cls, v: list[str]) -> list[str]:
+        bad = [g for g in v if not GROUP_RE.match(g)]
+        if bad:
+            raise ValueError(
+                f"group names {bad} are not allowed: lower case, a letter first, then letters, "
+                "digits, '_' or '-', at most 58 characters"
+            )
+        return _no_duplicates(v, "groups")
+
+
 class UseCaseSpec(_Strict):
     """A whole use case. ``training`` ... ``retraining`` are filled by later stages."""
 
     name: str
     owner: str
+    team: TeamSpec = Field(default_factory=TeamSpec)
     description: str
     tags: list[str] = Field(default_factory=list)
     task: Literal["classification", "regression"]
@@ -496,7 +543,8 @@ class UseCaseSpec(_Strict):
     def _name_ok(cls, v: str) -> str:
         if not NAME_RE.match(v):
             raise ValueError(
-                "must be lower_snake_case: a letter, then letters, digits or '_' (max 63)"
+                "must be lower_snake_case: a letter, then letters, digits or '_' (max 56: its "
+                "Airflow role usecase:<name> must fit Airflow's 64 characters)"
             )
         return v
 

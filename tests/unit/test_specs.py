@@ -233,3 +233,57 @@ def test_spec_empty_day_must_be_fail_or_record(tmp_path: Path) -> None:
     path = write_spec(tmp_path, "credit_default", source=raw["source"])
     with pytest.raises(SpecError, match=r"source.empty_day: Input should be 'fail' or 'record'"):
         load_spec(path)
+
+
+# --- team: who sees and runs a use case in deploy mode ---------------------------------------
+
+
+def test_spec_team_names_users_and_groups(tmp_path: Path) -> None:
+    team = {"users": ["alice", "bob.smith@example.org"], "groups": ["risk-data-science"]}
+    spec = load_spec(write_spec(tmp_path, "credit_default", team=team))
+    assert spec.team.users == ["alice", "bob.smith@example.org"]
+    assert spec.team.groups == ["risk-data-science"]
+    assert get_spec("credit_default", USECASES).team.groups == ["risk-data-science"]
+
+
+def test_spec_without_team_has_nobody_but_admins(tmp_path: Path) -> None:
+    raw = yaml.safe_load((USECASES / "credit_default" / "usecase.yaml").read_text())
+    raw.pop("team")
+    folder = tmp_path / "credit_default"
+    folder.mkdir()
+    (folder / "usecase.yaml").write_text(yaml.safe_dump(raw))
+    team = load_spec(folder / "usecase.yaml").team
+    assert (team.users, team.groups) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("team", "message"),
+    [
+        ({"users": ["al ice"]}, r"team.users: user names \['al ice'\] are not Airflow logins"),
+        ({"users": ["-x"]}, r"team.users: user names \['-x'\] are not Airflow logins"),
+        ({"users": ["a" * 65]}, r"team.users: .*at most 64 characters"),
+        ({"users": ["alice", "alice"]}, r"team.users: users \['alice'\] listed twice"),
+        ({"groups": ["Risk"]}, r"team.groups: group names \['Risk'\] are not allowed: lower"),
+        ({"groups": ["g" * 59]}, r"team.groups: .*at most 58 characters"),
+        ({"groups": ["risk", "risk"]}, r"team.groups: groups \['risk'\] listed twice"),
+        ({"members": ["alice"]}, r"team.members: unknown key; allowed keys here: \['groups', "),
+        (["alice"], r"team: Input should be a valid dictionary"),
+    ],
+)
+def test_spec_team_wrong_names_fail_saying_what_is_allowed(
+    tmp_path: Path, team: object, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(write_spec(tmp_path, "credit_default", team=team))
+
+
+def test_spec_name_fits_its_airflow_role(tmp_path: Path) -> None:
+    def named(name: str) -> Path:
+        path = write_spec(tmp_path, name)
+        path.write_text(path.read_text().replace("name: credit_default", f"name: {name}"))
+        return path
+
+    # usecase:<name> would pass Airflow's 64-character role names
+    with pytest.raises(SpecError, match=r"name: .*max 56: its Airflow role usecase:<name>"):
+        load_spec(named("u" * 57))
+    assert load_spec(named("u" * 56)).name == "u" * 56

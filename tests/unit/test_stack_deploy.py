@@ -111,6 +111,24 @@ def test_only_the_db_accounts_job_gets_the_postgres_superuser_password() -> None
     assert "db-accounts" in overlay["gateway"]["depends_on"]
 
 
+def test_in_the_overlay_airflow_has_fab_logins_and_the_laptop_its_simple_admin() -> None:
+    """Every Airflow component of deploy mode runs FAB's auth manager (one component on
+    another manager would refuse the others' tokens), airflow-init syncs the roles and admin
+    account; the laptop stack keeps the simple auth manager."""
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
+        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
+    )["services"]
+    airflow = [n for n, s in base.items() if n.startswith("airflow-")]
+    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler"} <= set(airflow)
+    for name in airflow:
+        manager = overlay[name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"]
+        assert manager.endswith("fab_auth_manager.FabAuthManager"), name
+        assert "AIRFLOW__CORE__AUTH_MANAGER" not in (base[name].get("environment") or {}), name
+    assert "mlstack users sync" in overlay["airflow-init"]["command"][-1]
+    assert "AIRFLOW__CORE__AUTH_MANAGER" not in overlay["gateway"]["environment"]
+
+
 class _ComposeLoader(yaml.SafeLoader):
     """YAML with compose's ``!reset`` / ``!override`` tags (read as their plain values)."""
 

@@ -9,6 +9,7 @@
 ``extra_tasks``  a use case's own tasks (``tasks`` plugins) placed before/after a stage
 ``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
 ``ui_auth``      Airflow's login and permissions for mlstack's pages
+``access``       deploy mode's Airflow accounts and the roles generated per use case
 
 Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` → stage
 modules and ``extra_tasks``; ``runner`` → ``factory``. Nothing imports back up.

@@ -2,10 +2,10 @@
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
 ``rollout``, ``monitor``, ``maturity``, ``demo``, ``system``, ``db``, ``operations``:
-backup and restore; ``output`` is the console and the tables they print through,
-``demo_progress`` the demo's live output); this module only assembles them. The submodules
-never import this one, and import nothing heavy at their top: ``--help`` and the read
-commands load no MLflow, scikit-learn, pandas or Airflow.
+backup and restore, ``users``: Airflow logins; ``output`` is the console and the tables they
+print through, ``demo_progress`` the demo's live output); this module only assembles them.
+The submodules never import this one, and import nothing heavy at their top: ``--help`` and
+the read commands load no MLflow, scikit-learn, pandas or Airflow.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mlstack.cli import (
     rollout,
     serve,
     system,
+    users,
 )
 from mlstack.exceptions import MlstackError
 
@@ -85,5 +86,6 @@ for _command in (
     *monitor.COMMANDS,
     *operations.COMMANDS,
     *maturity.COMMANDS,
+    *users.COMMANDS,
 ):
     main.add_command(_command)

@@ -117,7 +117,7 @@ def usecases_new(name: str) -> None:
     from mlstack.specs import NAME_RE
 
     if not NAME_RE.match(name):
-        raise click.BadParameter("use lower_snake_case", param_hint="NAME")
+        raise click.BadParameter("use lower_snake_case, at most 56 characters", param_hint="NAME")
     folder = get_settings().usecases_dir / name
     if folder.exists():
         raise click.ClickException(f"{folder} already exists")
@@ -133,6 +133,7 @@ _TEMPLATE = """\
 name: {name}
 owner: your-team
 description: What this model predicts, for whom, and how it is used.
+team: {{users: [], groups: []}}   # deploy mode: who sees and runs it in Airflow (and admins)
 tags: []
 task: classification   # or regression
 schedule: "@daily"

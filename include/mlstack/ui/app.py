@@ -1,14 +1,15 @@
 """The FastAPI app the Airflow plugin mounts under ``/mlstack``.
 
 Authentication is not decided here: :func:`create_app` takes the dependencies every route
-needs (the plugin passes Airflow's own, from :mod:`mlstack.airflow.ui_auth`) and sends a
-browser that is refused for want of a valid login to Airflow's login page. The static files
+needs and the test of which use cases the caller may read (the plugin passes Airflow's own,
+from :mod:`mlstack.airflow.ui_auth`) and sends a browser that is refused for want of a valid
+login to Airflow's login page. The static files
 (CSS, chart script, the vendored charting library) are public: they hold no data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mlstack.ui import deps
 from mlstack.ui.routes import catalog, maturity, monitoring, reports
 
 STATIC = Path(__file__).parent / "static"
@@ -49,9 +51,16 @@ async def redirect_to_login(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
-def create_app(dependencies: Sequence[Any] = ()) -> FastAPI:
-    """The app the Airflow plugin mounts; every route runs ``dependencies`` (the auth check)."""
+def create_app(
+    dependencies: Sequence[Any] = (),
+    usecase_access: Callable[..., Callable[[str], bool]] | None = None,
+) -> FastAPI:
+    """The app the Airflow plugin mounts; every route runs ``dependencies`` (the login check),
+    and ``usecase_access`` (a dependency) decides which use cases' pages the caller may read
+    (without it: every one)."""
     app = FastAPI(title="mlstack", description="mlstack pages inside the Airflow UI")
+    if usecase_access is not None:
+        app.dependency_overrides[deps.usecase_access] = usecase_access
     for router in (monitoring.router, reports.router, catalog.router, maturity.router):
         app.include_router(router, dependencies=list(dependencies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

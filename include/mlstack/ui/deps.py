@@ -1,7 +1,8 @@
-"""What the routes share: the known-use-case dependency and the Jinja2 templates."""
+"""What the routes share: the readable-use-case dependency and the Jinja2 templates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -29,12 +30,37 @@ def usecase_names() -> list[str]:
     return views.usecases()
 
 
-def known_usecase(usecase: str) -> str:
-    """The path's use case, or 404 when no spec has that name."""
+def usecase_access() -> Callable[[str], bool]:
+    """Which use cases the caller may read. Here: every one — the app is given the auth
+    manager's answer instead (``create_app(usecase_access=...)``; the Airflow plugin passes
+    :func:`mlstack.airflow.ui_auth.usecase_access`)."""
+    return lambda usecase: True
+
+
+#: The caller's test of a use case: may they read its pages?
+UsecaseAccess = Annotated[Callable[[str], bool], Depends(usecase_access)]
+
+
+def readable_usecase_names(may_read: UsecaseAccess) -> list[str]:
+    """The use cases with a valid spec that the caller may read, sorted."""
+    return [name for name in usecase_names() if may_read(name)]
+
+
+def known_usecase(usecase: str, may_read: UsecaseAccess) -> str:
+    """The path's use case; 404 when no spec has that name, 403 when the caller may not
+    read it (Airflow's per-DAG permission on every one of its DAGs)."""
     if usecase not in usecase_names():
         raise HTTPException(status_code=404, detail=f"no use case {usecase!r}")
+    if not may_read(usecase):
+        raise HTTPException(
+            status_code=403,
+            detail=f"you may not read use case {usecase!r}: an admin adds you to its team "
+            "(team.users or team.groups in its usecase.yaml)",
+        )
     return usecase
 
 
-#: A path parameter ``usecase`` that names a use case with a spec.
+#: A path parameter ``usecase`` that names a use case with a spec the caller may read.
 KnownUsecase = Annotated[str, Depends(known_usecase)]
+#: The use cases the caller may read.
+ReadableUsecases = Annotated[list[str], Depends(readable_usecase_names)]

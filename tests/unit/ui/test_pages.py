@@ -267,6 +267,29 @@ def test_app_runs_the_auth_dependency_on_every_route() -> None:
     assert page.status_code == 403
 
 
+def test_pages_of_a_usecase_the_caller_may_not_read_are_refused() -> None:
+    """The app asks ``usecase_access`` (the plugin: Airflow's per-DAG permission) per use case:
+    the summary lists only the readable ones, every page of another answers 403."""
+    client = TestClient(create_app(usecase_access=lambda: lambda usecase: usecase == "diabetes"))
+    summary = client.get("/monitoring/")
+    assert summary.status_code == 200
+    assert "<h2>diabetes</h2>" in summary.text and "credit_default" not in summary.text
+    for path in (
+        "/monitoring/credit_default",
+        "/monitoring/api/credit_default",
+        "/monitoring/reports/credit_default/2026-02-17/monitor.html",
+        "/monitoring/rollouts/credit_default/r1/0-next_stage.html",
+        "/catalog/credit_default",
+    ):
+        refused = client.get(path, headers={"accept": "text/html"}, follow_redirects=False)
+        assert refused.status_code == 403, path  # not a login redirect: logging in again won't help
+        assert "you may not read use case 'credit_default'" in refused.text
+        assert "team.users or team.groups" in refused.text
+    assert client.get("/monitoring/api/diabetes").status_code == 200
+    assert client.get("/catalog/diabetes").status_code == 200
+    assert client.get("/monitoring/nope").status_code == 404
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 

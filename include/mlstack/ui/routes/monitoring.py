@@ -14,7 +14,7 @@ from mlstack.exceptions import MlstackError
 from mlstack.monitoring import views
 from mlstack.settings import get_settings
 from mlstack.ui import charts, links
-from mlstack.ui.deps import KnownUsecase, templates, usecase_names
+from mlstack.ui.deps import KnownUsecase, ReadableUsecases, templates, usecase_names
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
@@ -87,13 +87,13 @@ def _page(request: Request, template: str, title: str, usecases: list[str]) -> H
 
 
 @router.get("/", response_class=HTMLResponse)
-def list_usecases(request: Request) -> HTMLResponse:
-    """Every use case: a summary row each, then its details."""
-    return _page(request, "monitoring.html", "mlstack monitoring", usecase_names())
+def list_usecases(request: Request, readable: ReadableUsecases) -> HTMLResponse:
+    """Every use case the caller may read: a summary row each, then its details."""
+    return _page(request, "monitoring.html", "mlstack monitoring", readable)
 
 
 @router.get("/api/{usecase}")
-def get_overview(usecase: str) -> dict[str, Any]:
+def get_overview(usecase: KnownUsecase) -> dict[str, Any]:
     """Aliases, metric series with thresholds, alerts, retrain decisions, reports, rollout."""
     return _overview(usecase)
 
