@@ -280,6 +280,8 @@ def test_pages_of_a_usecase_the_caller_may_not_read_are_refused() -> None:
         "/monitoring/reports/credit_default/2026-02-17/monitor.html",
         "/monitoring/rollouts/credit_default/r1/0-next_stage.html",
         "/catalog/credit_default",
+        "/maturity/credit_default",
+        "/maturity/api/credit_default",
     ):
         refused = client.get(path, headers={"accept": "text/html"}, follow_redirects=False)
         assert refused.status_code == 403, path  # not a login redirect: logging in again won't help

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from mlstack.maturity import report
 from mlstack.specs import get_spec
-from mlstack.ui.deps import KnownUsecase, templates, usecase_names
+from mlstack.ui.deps import KnownUsecase, ReadableUsecases, templates
 
 router = APIRouter(prefix="/maturity", tags=["maturity"])
 
@@ -33,9 +33,9 @@ def _page(request: Request, title: str, usecases: list[str]) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def list_maturity(request: Request) -> HTMLResponse:
-    """Every use case's maturity."""
-    return _page(request, "mlstack maturity", usecase_names())
+def list_maturity(request: Request, readable: ReadableUsecases) -> HTMLResponse:
+    """The maturity of every use case the caller may read."""
+    return _page(request, "mlstack maturity", readable)
 
 
 @router.get("/api/{usecase}")
