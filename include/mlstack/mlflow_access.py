@@ -117,3 +117,80 @@ def accounts_from_env(env: dict[str, str] | None = None) -> list[Account]:
         for name, permission in wanted
         if env.get(f"MLFLOW_{name.upper()}_PASSWORD")
     ]
+
+
+@dataclass(frozen=True)
+class TeamGrant:
+    """What one use case's team may read in MLflow: its experiment and registered model."""
+
+    usecase: str
+    experiment: str
+    model: str
+    users: tuple[str, ...]
+
+
+def team_grants(specs: list[Any]) -> list[TeamGrant]:
+    """One grant per use case whose spec names users (``team.users``)."""
+    return [
+        TeamGrant(s.name, s.training.experiment or s.name, s.name, tuple(s.team.users))
+        for s in specs
+        if s.team.users
+    ]
+
+
+def grant_teams(tracking_uri: str, admin: tuple[str, str], grants: list[TeamGrant]) -> list[str]:
+    """Give each team user READ on their use case's experiment and registered model.
+
+    Runs as MLflow's admin (the ``mlflow-accounts`` job, on every start). People's MLflow
+    accounts are made by the admin (MLflow's user API); a user without one, and an experiment
+    or model not made yet (no training so far), are reported and granted at a later start.
+    MLflow has no groups: only ``team.users`` are granted. Returns one line per grant.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    done: list[str] = []
+    with _logged_in(*admin):
+        auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
+        tracking = _tracking_client(tracking_uri)
+        for grant in grants:
+            experiment = tracking.get_experiment_by_name(grant.experiment)
+            try:
+                tracking.get_registered_model(grant.model)
+                model: str | None = grant.model
+            except MlflowException:
+                model = None
+            for user in grant.users:
+                try:
+                    auth.get_user(user)
+                except MlflowException:
+                    done.append(f"{grant.usecase}: {user} has no MLflow account yet: not granted")
+                    continue
+                if experiment is not None:
+                    _grant(auth, user, "experiment", experiment.experiment_id)
+                if model is not None:
+                    _grant(auth, user, "registered_model", model)
+                what = [f"experiment {grant.experiment}"] * (experiment is not None)
+                what += [f"model {grant.model}"] * (model is not None)
+                done.append(
+                    f"{grant.usecase}: {user} may read {' and '.join(what) or 'nothing yet'}"
+                )
+    return done
+
+
+def _grant(auth: Any, user: str, resource_type: str, resource_id: str) -> None:
+    """READ for ``user``; a grant the user already holds (this one, or more that an admin
+    gave) is kept as it is."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        auth.grant_user_permission(user, resource_type, resource_id, READ)
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def _tracking_client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -89,3 +89,41 @@ def test_running_again_resets_passwords(auth_server: str) -> None:
     assert done == {"airflow": "password set", "gateway": "password set"}
     assert search(url, ("gateway", "gateway-pass-1")).status_code == 401
     assert search(url, ("gateway", "gateway-pass-2")).status_code == 200
+
+
+def test_a_team_reads_its_use_case_and_nothing_else(auth_server: str, monkeypatch) -> None:
+    """``team.users`` with an MLflow account get READ on their use case's experiment and
+    model (granted by ``mlstack mlflow-accounts``), and still nothing of another use case."""
+    url = auth_server
+    admin = ("admin", ADMIN_PASSWORD)
+    settings = use_settings(monkeypatch, mlflow_tracking_uri=url)
+    with mlflow_access._logged_in(*admin):
+        client = registry.client(settings)
+        ours = registry.experiment_id("team_a_model", settings)
+        theirs = registry.experiment_id("team_b_model", settings)
+        for name in ("team_a_model", "team_b_model"):
+            client.create_registered_model(name)
+        from mlflow.server import get_app_client
+
+        get_app_client("basic-auth", tracking_uri=url).create_user("alice", "alice-pass-1")
+    alice = ("alice", "alice-pass-1")
+
+    def reads(path: str, **params: str) -> int:
+        return httpx.get(f"{url}/api/2.0/mlflow/{path}", params=params, auth=alice).status_code
+
+    assert reads("experiments/get", experiment_id=ours) == 403  # before the grant
+    grant = mlflow_access.TeamGrant("team_a", "team_a_model", "team_a_model", ("alice", "bob"))
+    done = mlflow_access.grant_teams(url, admin, [grant])
+    assert done == [
+        "team_a: alice may read experiment team_a_model and model team_a_model",
+        "team_a: bob has no MLflow account yet: not granted",
+    ]
+    assert mlflow_access.grant_teams(url, admin, [grant]) == done  # every start: idempotent
+    assert reads("experiments/get", experiment_id=ours) == 200
+    assert reads("registered-models/get", name="team_a_model") == 200
+    assert reads("experiments/get", experiment_id=theirs) == 403
+    assert reads("registered-models/get", name="team_b_model") == 403
+    moved = httpx.post(f"{url}/api/2.0/mlflow/registered-models/alias",
+                       json={"name": "team_a_model", "alias": "champion", "version": "1"},
+                       auth=alice)  # fmt: skip
+    assert moved.status_code == 403, moved.text  # read-only: promotion stays mlstack's

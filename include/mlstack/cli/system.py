@@ -44,13 +44,15 @@ def mlflow_accounts(admin_user: str) -> None:
 
     The accounts are those with a password in the environment: MLFLOW_AIRFLOW_PASSWORD
     (role mlstack-writers: MANAGE on every experiment and model) and MLFLOW_GATEWAY_PASSWORD
-    (role mlstack-readers: READ). Idempotent: the stack's ``mlflow-accounts`` job runs it on
-    every start.
+    (role mlstack-readers: READ). Then each use case's ``team.users`` who have an MLflow
+    account get READ on its experiment and registered model. Idempotent: the stack's
+    ``mlflow-accounts`` job runs it on every start.
     """
     import os
 
     from mlstack import mlflow_access
     from mlstack.settings import get_settings
+    from mlstack.specs import discover
 
     password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
     if not password:
@@ -63,6 +65,10 @@ def mlflow_accounts(admin_user: str) -> None:
     for account in accounts:
         click.echo(f"mlflow account {account.username}: {done[account.username]}, "
                    f"{account.permission} on every experiment and model")  # fmt: skip
+    specs, _ = discover(get_settings().usecases_dir)
+    grants = mlflow_access.team_grants(list(specs.values()))
+    for line in mlflow_access.grant_teams(uri, (admin_user, password), grants):
+        click.echo(f"mlflow team access: {line}")
 
 
 @click.command("db-accounts")
