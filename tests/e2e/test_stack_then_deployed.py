@@ -7,7 +7,8 @@ checked from outside, as a client on the network would see it:
 - plain HTTP redirects to HTTPS, and TLS verifies against the CA certificate `make deploy`
   exports (and not against the system's trust store);
 - Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
-  user through the proxy; Airflow's execution API is not reachable from outside;
+  user through the proxy; Airflow's execution API is not reachable from outside; a member of
+  one use case's team sees its DAGs and pages and is refused the other's;
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
@@ -27,6 +28,7 @@ configuration changed (most of them), on the same volumes.
 from __future__ import annotations
 
 import json
+import secrets
 import ssl
 import subprocess
 import time
@@ -118,6 +120,23 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
     dags = {d["dag_id"] for d in api.get("/dags", limit=100)["dags"]}
     assert f"{USECASE}__monitor" in dags
     assert api.page("/mlstack/monitoring/").status_code == 200
+
+
+def test_a_team_member_sees_only_their_use_case(deployed: dict) -> None:
+    """Airflow runs the FAB auth manager in deploy mode: a user added to credit_default's
+    team group reads and lists its DAGs and pages, and is refused diabetes'."""
+    password = secrets.token_urlsafe(16)
+    deployed["compose"].run(
+        "exec", "-T", "airflow-apiserver", "mlstack", "users", "add", "alice-e2e",
+        "--group", "risk-data-science", "--password-stdin", input=password + "\n", capture=True,
+    )  # fmt: skip
+    alice = AirflowAPI(BASE, "alice-e2e", password, verify=str(deployed["ca"]))
+    dags = {d["dag_id"] for d in alice.get("/dags", limit=100)["dags"]}
+    assert f"{USECASE}__monitor" in dags, dags
+    assert not any(dag.startswith("diabetes__") for dag in dags), dags
+    assert alice.request("GET", "/dags/diabetes__monitor").status_code == 403
+    assert alice.page(f"/mlstack/monitoring/{USECASE}").status_code == 200
+    assert alice.page("/mlstack/monitoring/diabetes").status_code == 403
 
 
 def test_mlflow_requires_a_login(deployed: dict) -> None:
