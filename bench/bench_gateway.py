@@ -84,6 +84,7 @@ def write_usecase(folder: Path) -> None:
         },
         "training": {"model": {"estimator": "linear", "params": {"C": 1.0}}},
         "rollout": {"stages": [0.5]},
+        "maturity": 1,  # trained, registered and rolled out by this script, not on a schedule
     }
     (folder / USECASE).mkdir(parents=True)
     import yaml
