@@ -222,3 +222,26 @@ CREDIT_ROW = {
     "home_ownership": "rent",
     "region": "north",
 }
+
+
+@contextlib.contextmanager
+def run_airflow_api_server(
+    env: dict[str, str], port: int, log: Path, timeout: float
+) -> Iterator[str]:
+    """A real ``airflow api-server`` (one worker) on 127.0.0.1:``port`` with ``env``, its
+    output in ``log``; yields its URL once ``/api/v2/monitor/health`` answers, stopped after."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port)]
+            + ["-w", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/v2/monitor/health", proc, log, timeout=timeout)
+        yield base
+    finally:
+        stop_process(proc, grace=30)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from support import ROOT, free_port, stop_process, wait_http
+from support import ROOT, free_port, run_airflow_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -106,23 +106,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     dora_password = added.split("password of dora:")[1].split()[0]
     _run(env, "mlstack", "users", "add", "frank", "--password-stdin", stdin="frank-pw\n")
 
-    port = free_port()
-    log = home / "api-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port)]
-            + ["-w", "1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/api/v2/monitor/health", proc, log, timeout=300)
+    with run_airflow_api_server(env, free_port(), home / "api-server.log", timeout=300) as base:
         yield Stack(base, env, dora_password)
-    finally:
-        stop_process(proc, grace=30)
 
 
 def _dag_ids(base: str, token: str) -> set[str]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port, stop_process, wait_http
+from support import ROOT, free_port, run_airflow_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -228,22 +226,8 @@ def api_server(airflow_db: Path, embedded_settings, credit_spec, tmp_path: Path)
         "MLSTACK_HOME": str(embedded_settings.home),  # type: ignore[attr-defined]
         "MLSTACK_MLFLOW_UI_URL": MLFLOW_UI,
     }
-    log = tmp_path / "api-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port)]
-            + ["-w", "1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/api/v2/monitor/health", proc, log, timeout=180)
+    with run_airflow_api_server(env, port, tmp_path / "api-server.log", timeout=180) as base:
         yield base
-    finally:
-        stop_process(proc, grace=30)
 
 
 @pytest.fixture
