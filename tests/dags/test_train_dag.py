@@ -21,14 +21,20 @@ class _Event:
         self.extra = extra
 
 
-def _context(run_type: str, events: list, **params) -> dict:
+def _context(run_type: str, events: list, triggered_by: str | None = None, **params) -> dict:
+    """A task context: the request Asset's events as the inlet's, and for an Asset-triggered
+    run the events of ``triggered_by`` (default: the request Asset) as the triggering ones."""
     from types import SimpleNamespace
 
+    from airflow.sdk import Asset
+
     asset = retrain_request_asset("credit_default")
+    trigger = asset if triggered_by is None else Asset(name=triggered_by)
     return {
         "dag_run": SimpleNamespace(run_type=run_type),
         "params": params,
         "inlet_events": {asset: events},
+        "triggering_asset_events": {trigger: events} if run_type == "asset_triggered" else {},
     }
 
 
@@ -48,6 +54,14 @@ def test_train_dag_acts_on_a_retrain_request_only_when_triggered_or_asked(
     events = [_Event({"request_id": 1}), _Event({"request_id": 2})]
     params = {} if param is None else {"retrain_request": param}
     assert train._request(_context(run_type, events, **params), asset) == expected
+
+
+def test_a_run_another_asset_triggered_acts_on_no_request() -> None:
+    """A hand-written DAG scheduled on a dataset Asset trains without a request."""
+    asset = retrain_request_asset("credit_default")
+    events = [_Event({"request_id": 1})]
+    context = _context("asset_triggered", events, triggered_by="credit_default.features")
+    assert train._request(context, asset) == {}
 
 
 def test_train_dag_asked_for_the_latest_request_when_none_exists_fails() -> None:

@@ -19,7 +19,7 @@ from airflow.sdk import DAG, task
 from airflow.sdk.definitions.asset import BaseAsset
 
 from mlstack.airflow.assets import dataset_asset
-from mlstack.airflow.usecase_dag import usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -32,22 +32,29 @@ def build_catalog(spec: UseCaseSpec) -> DAG:
     for other in assets[1:]:
         schedule = schedule | other
     with usecase_dag(spec, "catalog", "data catalog", doc=__doc__, schedule=schedule) as dag:
-
-        @task(task_id="record_versions", inlets=assets)
-        def record_versions(**context: Any) -> list[dict[str, Any]]:
-            """Record every dataset version not yet catalogued, with schema, stats and lineage."""
-            from mlstack.stages import catalog  # lazy: pyiceberg, pandas
-
-            recorded = []
-            for dataset, asset in zip(spec.datasets(), assets, strict=True):
-                events = context["inlet_events"][asset]
-                latest = events[-1].extra if len(events) else {}
-                if not latest:
-                    log.info("No ingestion event for %s yet", asset.name)
-                    continue
-                records = catalog.sync(spec, dataset, sources=latest.get("files"))
-                recorded += [asdict(r) for r in records if r.created]
-            return recorded
-
-        record_versions()
+        catalog_tasks(spec)
     return dag
+
+
+def catalog_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``record_versions``, reading the latest event of each of the
+    use case's dataset Assets."""
+    assets = [dataset_asset(spec.name, d) for d in spec.datasets()]
+
+    @task(task_id="record_versions", inlets=assets)
+    def record_versions(**context: Any) -> list[dict[str, Any]]:
+        """Record every dataset version not yet catalogued, with schema, stats and lineage."""
+        from mlstack.stages import catalog  # lazy: pyiceberg, pandas
+
+        recorded = []
+        for dataset, asset in zip(spec.datasets(), assets, strict=True):
+            events = context["inlet_events"][asset]
+            latest = events[-1].extra if len(events) else {}
+            if not latest:
+                log.info("No ingestion event for %s yet", asset.name)
+                continue
+            records = catalog.sync(spec, dataset, sources=latest.get("files"))
+            recorded += [asdict(r) for r in records if r.created]
+        return recorded
+
+    return StageTasks.of("catalog", [record_versions()])

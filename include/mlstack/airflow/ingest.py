@@ -20,7 +20,14 @@ from typing import Any
 from airflow.sdk import DAG, Asset, task
 
 from mlstack.airflow.assets import dataset_asset
-from mlstack.airflow.usecase_dag import day_param, producer, run_day, simulator_start, usecase_dag
+from mlstack.airflow.usecase_dag import (
+    StageTasks,
+    day_param,
+    producer,
+    run_day,
+    simulator_start,
+    usecase_dag,
+)
 from mlstack.specs import UseCaseSpec
 
 
@@ -35,34 +42,41 @@ def build_ingest(spec: UseCaseSpec) -> DAG:
         start_date=simulator_start(spec),
         params={"day": day_param("ingest")},
     ) as dag:
-        landed = None
-        if spec.simulator is not None:
-
-            @task(task_id="land")
-            def land(**context: Any) -> list[str]:
-                """Demo upstream: the simulator lands the day's files, unless they already are."""
-                # lazy: keeps DAG parsing free of the data libraries
-                from mlstack.sources import land as land_files
-
-                return land_files(spec, run_day(context), only_missing=True)
-
-            landed = land()
-
-        for dataset in spec.datasets():
-            asset = dataset_asset(spec.name, dataset)
-
-            @task(task_id=f"ingest_{dataset}", outlets=[asset])
-            def ingest(
-                dataset: str = dataset, asset: Asset = asset, **context: Any
-            ) -> dict[str, Any]:
-                """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
-                from mlstack.stages.ingest import ingest_day  # lazy: pandas, pyiceberg
-
-                result = ingest_day(spec, run_day(context), dataset, producer=producer(context))
-                context["outlet_events"][asset].extra = result.to_dict()
-                return result.to_dict()
-
-            step = ingest()
-            if landed is not None:
-                landed >> step
+        ingest_tasks(spec)
     return dag
+
+
+def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``land`` (demo use cases only), then one
+    ``ingest_<dataset>`` task per dataset, each emitting the dataset's Asset."""
+    landed = None
+    if spec.simulator is not None:
+
+        @task(task_id="land")
+        def land(**context: Any) -> list[str]:
+            """Demo upstream: the simulator lands the day's files, unless they already are."""
+            # lazy: keeps DAG parsing free of the data libraries
+            from mlstack.sources import land as land_files
+
+            return land_files(spec, run_day(context), only_missing=True)
+
+        landed = land()
+
+    steps: list[Any] = [landed] if landed is not None else []
+    for dataset in spec.datasets():
+        asset = dataset_asset(spec.name, dataset)
+
+        @task(task_id=f"ingest_{dataset}", outlets=[asset])
+        def ingest(dataset: str = dataset, asset: Asset = asset, **context: Any) -> dict[str, Any]:
+            """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
+            from mlstack.stages.ingest import ingest_day  # lazy: pandas, pyiceberg
+
+            result = ingest_day(spec, run_day(context), dataset, producer=producer(context))
+            context["outlet_events"][asset].extra = result.to_dict()
+            return result.to_dict()
+
+        step = ingest()
+        if landed is not None:
+            landed >> step
+        steps.append(step)
+    return StageTasks.of("ingest", steps)

@@ -21,13 +21,18 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from mlstack.airflow.assets import retrain_request_asset
-from mlstack.airflow.usecase_dag import day_param, run_day, simulator_start, usecase_dag
+from mlstack.airflow.usecase_dag import (
+    StageTasks,
+    day_param,
+    run_day,
+    simulator_start,
+    usecase_dag,
+)
 from mlstack.specs import UseCaseSpec
 
 
 def build_monitor(spec: UseCaseSpec) -> DAG:
     """``<usecase>__monitor``: monitor one day → policy → maybe a retrain-request Asset."""
-    request = retrain_request_asset(spec.name)
     with usecase_dag(
         spec,
         "monitor",
@@ -37,61 +42,72 @@ def build_monitor(spec: UseCaseSpec) -> DAG:
         start_date=simulator_start(spec),
         params={"day": day_param("monitor")},
     ) as dag:
+        monitor_tasks(spec)
+    return dag
 
-        @task(task_id="monitor", execution_timeout=timedelta(hours=1))
-        def monitor_day(**context: Any) -> dict[str, Any]:
-            """Monitor the day and apply the retrain policy; notify on alerts."""
-            # lazy: pandas, Evidently and the notifiers stay out of DAG parsing
-            from mlstack.notifications.dispatch import notify
-            from mlstack.stages import monitor, retrain
 
-            day = run_day(context)
-            result = monitor.run(spec, day)
-            out = result.to_dict()
-            if result.evidence is None:
-                return out
-            decision = retrain.evaluate(spec, result.evidence)
-            out |= {"decision": decision.decision, "reason": decision.reason}
-            if decision.decision == "retrain":
-                out["request"] = decision.request()
-            if result.alerts:
-                out["notified"] = notify(
-                    spec,
-                    "alert",
-                    {
-                        "day": day.isoformat(),
-                        "messages": [a.message for a in result.alerts],
-                        "root_cause": decision.root_cause,
-                        "report_uri": result.report_uri,
-                    },
-                )
+def monitor_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``monitor`` (the param ``day`` when the DAG has it, else the
+    run's logical date) and, at maturity 5 or with ``automation.retrain_on_monitoring``,
+    ``policy_says_retrain`` → ``request_retrain``, which emits ``retrain-request/<usecase>``."""
+    request = retrain_request_asset(spec.name)
+
+    @task(task_id="monitor", execution_timeout=timedelta(hours=1))
+    def monitor_day(**context: Any) -> dict[str, Any]:
+        """Monitor the day and apply the retrain policy; notify on alerts."""
+        # lazy: pandas, Evidently and the notifiers stay out of DAG parsing
+        from mlstack.notifications.dispatch import notify
+        from mlstack.stages import monitor, retrain
+
+        day = run_day(context)
+        result = monitor.run(spec, day)
+        out = result.to_dict()
+        if result.evidence is None:
             return out
-
-        @task.short_circuit(task_id="policy_says_retrain", ignore_downstream_trigger_rules=False)
-        def policy_says_retrain(out: dict[str, Any]) -> bool:
-            """Continue only when the policy decided ``retrain`` (skipped tasks emit nothing)."""
-            return out.get("decision") == "retrain"
-
-        @task(task_id="request_retrain", outlets=[request])
-        def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
-            """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
-            from mlstack.notifications.dispatch import notify  # lazy: HTTP clients
-
-            payload = out["request"]
-            context["outlet_events"][request].extra = payload
-            notify(
+        decision = retrain.evaluate(spec, result.evidence)
+        out |= {"decision": decision.decision, "reason": decision.reason}
+        if decision.decision == "retrain":
+            out["request"] = decision.request()
+        if result.alerts:
+            out["notified"] = notify(
                 spec,
-                "retrain",
+                "alert",
                 {
-                    "day": out["run_date"],
-                    "messages": [payload["reason"]],
-                    "root_cause": payload["root_cause"],
-                    "report_uri": out.get("report_uri"),
+                    "day": day.isoformat(),
+                    "messages": [a.message for a in result.alerts],
+                    "root_cause": decision.root_cause,
+                    "report_uri": result.report_uri,
                 },
             )
-            return payload
+        return out
 
-        result: Any = monitor_day()
-        if spec.switches()["retrain_on_monitoring"]:
-            policy_says_retrain(result) >> request_retrain(result)
-    return dag
+    @task.short_circuit(task_id="policy_says_retrain", ignore_downstream_trigger_rules=False)
+    def policy_says_retrain(out: dict[str, Any]) -> bool:
+        """Continue only when the policy decided ``retrain`` (skipped tasks emit nothing)."""
+        return out.get("decision") == "retrain"
+
+    @task(task_id="request_retrain", outlets=[request])
+    def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
+        from mlstack.notifications.dispatch import notify  # lazy: HTTP clients
+
+        payload = out["request"]
+        context["outlet_events"][request].extra = payload
+        notify(
+            spec,
+            "retrain",
+            {
+                "day": out["run_date"],
+                "messages": [payload["reason"]],
+                "root_cause": payload["root_cause"],
+                "report_uri": out.get("report_uri"),
+            },
+        )
+        return payload
+
+    result: Any = monitor_day()
+    if not spec.switches()["retrain_on_monitoring"]:
+        return StageTasks.of("monitor", [result])
+    gate, ask = policy_says_retrain(result), request_retrain(result)
+    gate >> ask
+    return StageTasks.of("monitor", [result, gate, ask])

@@ -24,7 +24,7 @@ from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import candidate_asset, challenger_asset
-from mlstack.airflow.usecase_dag import producer, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,12 @@ log = logging.getLogger(__name__)
 
 def build_promote(spec: UseCaseSpec) -> DAG:
     """``<usecase>__promote``: gates vs champion → (approval) → aliases + audit → Asset."""
-    candidate = candidate_asset(spec.name)
-    challenger = challenger_asset(spec.name)
     with usecase_dag(
         spec,
         "promote",
         "registry promotion",
         doc=__doc__,
-        schedule=candidate if spec.switches()["gated_promotion"] else None,
+        schedule=candidate_asset(spec.name) if spec.switches()["gated_promotion"] else None,
         params={
             "version": Param(
                 None,
@@ -48,56 +46,66 @@ def build_promote(spec: UseCaseSpec) -> DAG:
             )
         },
     ) as dag:
-
-        @task(task_id="evaluate", inlets=[candidate])
-        def evaluate(**context: Any) -> dict[str, Any]:
-            """Gate the candidate against the champion on the same holdout rows.
-
-            A decision that needs no human is applied (aliases, tags, audit) right here.
-            """
-            # lazy: MLflow and the model libraries stay out of DAG parsing
-            from mlstack import registry
-            from mlstack.stages import promote
-            from mlstack.vocabulary import CANDIDATE
-
-            version = (context.get("params") or {}).get("version")
-            events = context["inlet_events"][candidate]
-            if events:
-                log.info("Latest candidate event: %s", events[-1].extra)
-            if version is None and registry.get_alias(spec.name, CANDIDATE) is None:
-                raise AirflowSkipException(f"{spec.name} has no candidate awaiting a decision")
-            decision = promote.evaluate(spec, version)
-            if not decision.needs_approval:
-                decision = promote.apply(spec, decision, actor=producer(context))
-            return decision.to_dict()
-
-        @task(task_id="announce_challenger", outlets=[challenger])
-        def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
-            """Emit ``model-challenger/<usecase>`` when a version became challenger."""
-            from mlstack.vocabulary import CHALLENGER  # lazy: numpy stays out of DAG parsing
-
-            if decision.get("outcome") != CHALLENGER or decision.get("decision_id") is None:
-                raise AirflowSkipException(f"no new challenger (outcome {decision.get('outcome')})")
-            extra = {
-                "usecase": spec.name,
-                "version": decision["version"],
-                "run_id": decision["run_id"],
-                "champion": decision["compared_with"],
-            }
-            context["outlet_events"][challenger].extra = extra
-            return extra
-
-        decided: Any = evaluate()
-        if spec.promotion.require_approval:
-            finalized = _approval_steps(spec, decided)
-            announce(finalized)
-        else:
-            announce(decided)
+        promote_tasks(spec)
     return dag
 
 
-def _approval_steps(spec: UseCaseSpec, decided: Any) -> Any:
-    """needs_approval (short-circuit) → Approve/Reject (HITL) → approved → finalize."""
+def promote_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``evaluate`` (the param ``version`` when the DAG has it, else
+    alias ``candidate``), the approval steps when the spec requires approval, then
+    ``announce_challenger``, which emits ``model-challenger/<usecase>`` (skipped when no
+    version became challenger)."""
+    candidate = candidate_asset(spec.name)
+    challenger = challenger_asset(spec.name)
+
+    @task(task_id="evaluate", inlets=[candidate])
+    def evaluate(**context: Any) -> dict[str, Any]:
+        """Gate the candidate against the champion on the same holdout rows.
+
+        A decision that needs no human is applied (aliases, tags, audit) right here.
+        """
+        # lazy: MLflow and the model libraries stay out of DAG parsing
+        from mlstack import registry
+        from mlstack.stages import promote
+        from mlstack.vocabulary import CANDIDATE
+
+        version = (context.get("params") or {}).get("version")
+        events = context["inlet_events"][candidate]
+        if events:
+            log.info("Latest candidate event: %s", events[-1].extra)
+        if version is None and registry.get_alias(spec.name, CANDIDATE) is None:
+            raise AirflowSkipException(f"{spec.name} has no candidate awaiting a decision")
+        decision = promote.evaluate(spec, version)
+        if not decision.needs_approval:
+            decision = promote.apply(spec, decision, actor=producer(context))
+        return decision.to_dict()
+
+    @task(task_id="announce_challenger", outlets=[challenger])
+    def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Emit ``model-challenger/<usecase>`` when a version became challenger."""
+        from mlstack.vocabulary import CHALLENGER  # lazy: numpy stays out of DAG parsing
+
+        if decision.get("outcome") != CHALLENGER or decision.get("decision_id") is None:
+            raise AirflowSkipException(f"no new challenger (outcome {decision.get('outcome')})")
+        extra = {
+            "usecase": spec.name,
+            "version": decision["version"],
+            "run_id": decision["run_id"],
+            "champion": decision["compared_with"],
+        }
+        context["outlet_events"][challenger].extra = extra
+        return extra
+
+    decided: Any = evaluate()
+    if not spec.promotion.require_approval:
+        return StageTasks.of("promote", [decided, announce(decided)])
+    steps, finalized = _approval_steps(spec, decided)
+    return StageTasks.of("promote", [decided, *steps, announce(finalized)])
+
+
+def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:
+    """needs_approval (short-circuit) → Approve/Reject (HITL) → approved → finalize: the
+    tasks, and finalize's result."""
     # lazy: only specs that ask for approval pay for importing the HITL operator at parse time
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -143,4 +151,4 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> Any:
     gate = needs_approval(decided)
     done = finalize(decided)
     gate >> approve >> approved >> done
-    return done
+    return [gate, approve, approved, done], done

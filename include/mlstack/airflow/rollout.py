@@ -25,7 +25,7 @@ from airflow.sdk import DAG, Param, PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import challenger_asset
-from mlstack.airflow.usecase_dag import producer, run_type, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, run_type, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -33,61 +33,68 @@ log = logging.getLogger(__name__)
 
 def build_rollout(spec: UseCaseSpec) -> DAG:
     """``<usecase>__rollout``: start the rollout, then watch it to its decision."""
-    challenger = challenger_asset(spec.name)
-    rs = spec.rollout
-    stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
     with usecase_dag(
         spec,
         "rollout",
         "A/B rollout",
         doc=__doc__,
-        schedule=challenger if spec.switches()["ab_rollout"] else None,
+        schedule=challenger_asset(spec.name) if spec.switches()["ab_rollout"] else None,
         params={
             "version": Param(
                 None, type=["null", "integer"], description="Challenger version; empty = alias"
             )
         },
     ) as dag:
-
-        @task(task_id="start", inlets=[challenger])
-        def start(**context: Any) -> str:
-            """Create the rollout of the challenger (idempotent for the same version)."""
-            # lazy: MLflow and the statistics stay out of DAG parsing
-            from mlstack import registry
-            from mlstack.stages import rollout
-            from mlstack.vocabulary import CHALLENGER
-
-            version = (context.get("params") or {}).get("version")
-            if version is None and run_type(context) == "asset_triggered":
-                # the challenger named by the event that triggered this run; a manual run
-                # rolls out the current challenger alias (an older event may be stale)
-                events = context["inlet_events"][challenger]
-                if len(events):
-                    version = (events[-1].extra or {}).get("version")
-            if version is None and registry.get_alias(spec.name, CHALLENGER) is None:
-                raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
-            row = rollout.start(spec, challenger_version=version, actor=producer(context))
-            return str(row["rollout_id"])
-
-        @task.sensor(
-            task_id="watch",
-            mode="reschedule",
-            poke_interval=rs.poll_interval.total_seconds(),
-            timeout=(rs.max_duration * stages + timedelta(days=1)).total_seconds(),
-        )
-        def watch(rollout_id: str, **context: Any) -> Any:
-            """Look at the evidence; act on every decision that is not ``wait``."""
-            from mlstack.stages import rollout  # lazy: the statistics stay out of DAG parsing
-
-            ro, ev, d = rollout.analyse(spec, rollout_id)
-            if d.action == rollout.WAIT:
-                log.info("%s: waiting (%s)", rollout_id, "; ".join(d.reasons))
-                return PokeReturnValue(is_done=False)
-            done = rollout.act(spec, ro, ev, d, actor=producer(context))
-            if d.action == rollout.NEXT_STAGE:
-                return PokeReturnValue(is_done=False)
-            return PokeReturnValue(is_done=True, xcom_value=done)
-
-        started: Any = start()
-        watch(started)
+        rollout_tasks(spec)
     return dag
+
+
+def rollout_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``start`` (the param ``version`` when the DAG has it, else
+    the version of the challenger event that triggered the run, else alias ``challenger``;
+    skipped when there is none), then the ``watch`` sensor until the rollout ends."""
+    challenger = challenger_asset(spec.name)
+    rs = spec.rollout
+    stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
+
+    @task(task_id="start", inlets=[challenger])
+    def start(**context: Any) -> str:
+        """Create the rollout of the challenger (idempotent for the same version)."""
+        # lazy: MLflow and the statistics stay out of DAG parsing
+        from mlstack import registry
+        from mlstack.stages import rollout
+        from mlstack.vocabulary import CHALLENGER
+
+        version = (context.get("params") or {}).get("version")
+        if version is None and run_type(context) == "asset_triggered":
+            # the challenger named by the event that triggered this run; a manual run
+            # rolls out the current challenger alias (an older event may be stale)
+            events = context["inlet_events"][challenger]
+            if len(events):
+                version = (events[-1].extra or {}).get("version")
+        if version is None and registry.get_alias(spec.name, CHALLENGER) is None:
+            raise AirflowSkipException(f"{spec.name} has no challenger to roll out")
+        row = rollout.start(spec, challenger_version=version, actor=producer(context))
+        return str(row["rollout_id"])
+
+    @task.sensor(
+        task_id="watch",
+        mode="reschedule",
+        poke_interval=rs.poll_interval.total_seconds(),
+        timeout=(rs.max_duration * stages + timedelta(days=1)).total_seconds(),
+    )
+    def watch(rollout_id: str, **context: Any) -> Any:
+        """Look at the evidence; act on every decision that is not ``wait``."""
+        from mlstack.stages import rollout  # lazy: the statistics stay out of DAG parsing
+
+        ro, ev, d = rollout.analyse(spec, rollout_id)
+        if d.action == rollout.WAIT:
+            log.info("%s: waiting (%s)", rollout_id, "; ".join(d.reasons))
+            return PokeReturnValue(is_done=False)
+        done = rollout.act(spec, ro, ev, d, actor=producer(context))
+        if d.action == rollout.NEXT_STAGE:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=done)
+
+    started: Any = start()
+    return StageTasks.of("rollout", [started, watch(started)])

@@ -27,7 +27,7 @@ from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import candidate_asset, retrain_request_asset
-from mlstack.airflow.usecase_dag import producer, run_type, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, run_type, usecase_dag
 from mlstack.exceptions import NotEnoughData
 from mlstack.specs import UseCaseSpec
 
@@ -62,13 +62,14 @@ def _request(context: dict[str, Any], asset: Asset) -> dict[str, Any]:
     """The retrain request this run acts on ({} for scheduled and plain manual runs).
 
     A run the Asset triggered acts on its latest event, read through the task's inlet (the
-    way that works under the scheduler and ``dag.test()`` alike). A manual run acts on one
-    only when its ``retrain_request`` param says so: ``latest`` (the Asset's latest event)
-    or a request id (read back from mlstack's ``retrain_requests`` table).
+    way that works under the scheduler and ``dag.test()`` alike); a run another Asset
+    triggered (a hand-written DAG scheduled on a dataset) acts on none. A manual run acts on
+    one only when its ``retrain_request`` param says so: ``latest`` (the Asset's latest
+    event) or a request id (read back from mlstack's ``retrain_requests`` table).
     """
     wanted = (context.get("params") or {}).get("retrain_request")
     if wanted in (None, ""):
-        if run_type(context) != "asset_triggered":
+        if run_type(context) != "asset_triggered" or not _triggered_by(context, asset):
             return {}
         wanted = "latest"
     if str(wanted).strip().lower() != "latest":
@@ -79,6 +80,12 @@ def _request(context: dict[str, Any], asset: Asset) -> dict[str, Any]:
     if not len(events):
         raise ValueError(f"no {asset.name} event to act on yet")
     return dict(events[-1].extra or {})
+
+
+def _triggered_by(context: dict[str, Any], asset: Asset) -> bool:
+    """Whether an event of ``asset`` is among those that triggered the run."""
+    triggering = context.get("triggering_asset_events") or {}
+    return any(getattr(a, "name", None) == asset.name for a in triggering)
 
 
 def skips_when_data_short(run_type: str, *, requested: bool) -> bool:
@@ -92,8 +99,6 @@ def skips_when_data_short(run_type: str, *, requested: bool) -> bool:
 
 def build_train(spec: UseCaseSpec) -> DAG:
     """``<usecase>__train``: exact snapshot → fit → MLflow run → alias candidate → Asset."""
-    request = retrain_request_asset(spec.name)
-    candidate = candidate_asset(spec.name)
     with usecase_dag(
         spec,
         "train",
@@ -113,49 +118,59 @@ def build_train(spec: UseCaseSpec) -> DAG:
             ),
         },
     ) as dag:
-
-        @task(
-            task_id="train",
-            inlets=[request],
-            outlets=[candidate],
-            execution_timeout=timedelta(hours=2),
-        )
-        def train_model(**context: Any) -> dict[str, Any]:
-            """Train on exact snapshots and register the model with alias ``candidate``."""
-            from mlstack.stages import retrain, train  # lazy: sklearn, MLflow, pyiceberg
-
-            params = context.get("params") or {}
-            req = _request(context, request)
-            tags = {
-                "mlstack.trigger": "retrain-request" if req else run_type(context),
-                "mlstack.producer": producer(context),
-            }
-            if req:
-                tags["mlstack.request"] = json.dumps(req, default=str)[:4000]
-                tags |= retrain.request_tags(req)
-                log.info("Acting on retrain request %s: %s", req.get("request_id"), req)
-            try:
-                result = train.train(
-                    spec,
-                    snapshot_id=params.get("snapshot"),
-                    labels_snapshot_id=params.get("labels_snapshot"),
-                    run_tags=tags,
-                    window=retrain.training_window(req) if req else None,
-                )
-            except NotEnoughData as exc:
-                if not skips_when_data_short(run_type(context), requested=bool(req)):
-                    raise
-                raise AirflowSkipException(f"nothing to train on yet: {exc}") from exc
-            extra = {
-                "usecase": spec.name,
-                "version": result.version,
-                "run_id": result.run_id,
-                "primary_metric": result.primary_metric,
-                "value": result.metrics[f"holdout_{result.primary_metric}"],
-                **result.snapshot.tags(),
-            }
-            context["outlet_events"][candidate].extra = extra
-            return result.to_dict()
-
-        train_model()
+        train_tasks(spec)
     return dag
+
+
+def train_tasks(spec: UseCaseSpec) -> StageTasks:
+    """In the DAG being defined: ``train``, which reads the params ``snapshot``,
+    ``labels_snapshot`` and ``retrain_request`` when the DAG has them (else: the current
+    snapshots, no request unless a retrain-request event triggered the run) and emits
+    ``model-candidate/<usecase>``."""
+    request = retrain_request_asset(spec.name)
+    candidate = candidate_asset(spec.name)
+
+    @task(
+        task_id="train",
+        inlets=[request],
+        outlets=[candidate],
+        execution_timeout=timedelta(hours=2),
+    )
+    def train_model(**context: Any) -> dict[str, Any]:
+        """Train on exact snapshots and register the model with alias ``candidate``."""
+        from mlstack.stages import retrain, train  # lazy: sklearn, MLflow, pyiceberg
+
+        params = context.get("params") or {}
+        req = _request(context, request)
+        tags = {
+            "mlstack.trigger": "retrain-request" if req else run_type(context),
+            "mlstack.producer": producer(context),
+        }
+        if req:
+            tags["mlstack.request"] = json.dumps(req, default=str)[:4000]
+            tags |= retrain.request_tags(req)
+            log.info("Acting on retrain request %s: %s", req.get("request_id"), req)
+        try:
+            result = train.train(
+                spec,
+                snapshot_id=params.get("snapshot"),
+                labels_snapshot_id=params.get("labels_snapshot"),
+                run_tags=tags,
+                window=retrain.training_window(req) if req else None,
+            )
+        except NotEnoughData as exc:
+            if not skips_when_data_short(run_type(context), requested=bool(req)):
+                raise
+            raise AirflowSkipException(f"nothing to train on yet: {exc}") from exc
+        extra = {
+            "usecase": spec.name,
+            "version": result.version,
+            "run_id": result.run_id,
+            "primary_metric": result.primary_metric,
+            "value": result.metrics[f"holdout_{result.primary_metric}"],
+            **result.snapshot.tags(),
+        }
+        context["outlet_events"][candidate].extra = extra
+        return result.to_dict()
+
+    return StageTasks.of("train", [train_model()])

@@ -3,16 +3,19 @@
 :func:`usecase_dag` makes ``<usecase>__<stage>`` — one run at a time, no catch-up, tagged,
 the spec's owner and retries, and ``doc_md`` from the spec plus the docstring of the module
 that builds the stage, so the Airflow UI explains *that* DAG. Tasks read their run through
-:func:`run_day`, :func:`run_type` and :func:`producer`. Every stage's builder module imports
-this one; it imports none of them.
+:func:`run_day`, :func:`run_type` and :func:`producer`. A stage's task factory returns a
+:class:`StageTasks` (its first and last tasks), which ``>>`` chains to the next stage's in a
+hand-written DAG. Every stage's builder module imports this one; it imports none of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, TriggerRule
 
 from mlstack.exceptions import SpecError
 from mlstack.specs import UseCaseSpec
@@ -104,3 +107,67 @@ def usecase_dag(
         params=params or {},
         doc_md=dag_doc(spec, what, doc or ""),
     )
+
+
+def _operator(task: Any) -> Any:
+    """The operator behind a task: itself, or the operator of a ``@task`` call's XComArg."""
+    return getattr(task, "operator", task)
+
+
+@dataclass(frozen=True)
+class StageTasks:
+    """The tasks one stage's factory added to the DAG being defined: ``first`` (no upstream
+    among them) and ``last`` (no downstream among them), plus the Assets they emit and consume.
+
+    ``a >> b`` makes ``b``'s first tasks wait for ``a``'s last ones and gives them the trigger
+    rule ``none_failed``: a stage that had nothing to do and skipped (no new challenger to
+    announce, too little data on a schedule) does not stop the stages after it, a failed one
+    does. Each stage skips by itself when there is nothing for it to act on.
+    """
+
+    stage: str
+    tasks: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, stage: str, tasks: Iterable[Any]) -> StageTasks:
+        """The stage made of ``tasks`` (operators or the XComArgs of ``@task`` calls)."""
+        return cls(stage, tuple(_operator(t) for t in tasks))
+
+    @property
+    def first(self) -> list[Any]:
+        """The stage's tasks that wait on none of its others (where it starts)."""
+        ids = {t.task_id for t in self.tasks}
+        return [t for t in self.tasks if not ids & set(t.upstream_task_ids)]
+
+    @property
+    def last(self) -> list[Any]:
+        """The stage's tasks none of its others wait on (where it ends)."""
+        ids = {t.task_id for t in self.tasks}
+        return [t for t in self.tasks if not ids & set(t.downstream_task_ids)]
+
+    @property
+    def emits(self) -> list[Any]:
+        """The Assets the stage's tasks emit (their outlets)."""
+        return _unique(a for t in self.tasks for a in t.outlets)
+
+    @property
+    def consumes(self) -> list[Any]:
+        """The Assets the stage's tasks read events of (their inlets)."""
+        return _unique(a for t in self.tasks for a in t.inlets)
+
+    def __rshift__(self, other: StageTasks) -> StageTasks:
+        """``other`` runs after this stage unless a task of it failed; returns ``other``."""
+        for task in other.first:
+            task.trigger_rule = TriggerRule.NONE_FAILED
+            for upstream in self.last:
+                upstream >> task
+        return other
+
+
+def _unique(items: Iterable[Any]) -> list[Any]:
+    """``items`` without repeats, in order."""
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
