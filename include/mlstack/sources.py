@@ -26,12 +26,19 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlstack import lake
 from mlstack.exceptions import SchemaError, SourceError
@@ -44,6 +51,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MALFORMED_COLUMNS = ["_source", "_line", "_raw", "_reason"]
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+#: Airflow connection types the ``sql`` source reads, and their SQLAlchemy driver.
+CONN_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -127,10 +139,69 @@ class FilesOptions(CsvOptions):
 
 
 class SqlOptions(_Options):
-    """Options of the ``sql`` source."""
+    """Options of the ``sql`` source: where the database is (one of ``url``, ``url_env``,
+    ``conn_id``) and what to read (one of ``table``, ``query``)."""
 
-    url: str = Field(min_length=1, description="SQLAlchemy database URL.")
-    query: str = Field(min_length=1, description="Query with a :day parameter.")
+    url: str | None = Field(
+        default=None, description="SQLAlchemy URL, written in the spec (no secrets here)."
+    )
+    url_env: str | None = Field(
+        default=None, description="Environment variable holding the SQLAlchemy URL."
+    )
+    conn_id: str | None = Field(default=None, description="Airflow connection id.")
+    table: str | None = Field(
+        default=None, description="Table (or schema.table): the day's rows by day_column."
+    )
+    query: str | None = Field(
+        default=None,
+        description="SQL: filters by :day (YYYY-MM-DD) itself, or its rows are filtered by "
+        "day_column.",
+    )
+    day_column: str | None = Field(
+        default=None,
+        description="Column a day's rows are selected by; default: the dataset's timestamp column.",
+    )
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_NAME_RE.match(v):
+            raise ValueError("must be an environment variable name, e.g. CHURN_DB_URL")
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, v: str | None) -> str | None:
+        if v is not None and not TABLE_RE.match(v):
+            raise ValueError("must be a table name or schema.table (letters, digits, '_')")
+        return v
+
+    @field_validator("day_column")
+    @classmethod
+    def _column_name(cls, v: str | None) -> str | None:
+        if v is not None and not COLUMN_RE.match(v):
+            raise ValueError("must be a column name (letters, digits, '_')")
+        return v
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> SqlOptions:
+        where = [k for k in ("url", "url_env", "conn_id") if getattr(self, k)]
+        if len(where) != 1:
+            raise ValueError(
+                "give exactly one of url_env (an environment variable holding the database "
+                "URL), conn_id (an Airflow connection) or url" + (f"; got {where}" if where else "")
+            )
+        what = [k for k in ("table", "query") if getattr(self, k)]
+        if len(what) != 1:
+            raise ValueError(
+                "give exactly one of table (read by day_column) or query"
+                + (f"; got {what}" if what else "")
+            )
+        if self.query and ":day" in self.query and self.day_column:
+            raise ValueError(
+                "the query filters by :day itself, so day_column is not used; remove one"
+            )
+        return self
 
 
 class SimulatorOptions(_Options):
@@ -565,25 +636,105 @@ def files(
 def sql(
     day: date, *, spec: UseCaseSpec, dataset: str, options: Mapping[str, Any], settings: Settings
 ) -> SourceBatch:
-    """Run ``options.query`` (with a ``:day`` parameter) against ``options.url``."""
+    """Read one day of rows from a database table or query (see :class:`SqlOptions`).
+
+    ``table``: the rows whose ``day_column`` (default: the dataset's timestamp column) falls
+    on the day. ``query`` with ``:day``: run as written, ``:day`` bound to the day
+    (``YYYY-MM-DD``); without: its rows whose ``day_column`` falls on the day. A timestamp
+    column's day is cut at midnight UTC, as ingestion checks it.
+    """
     import sqlalchemy as sa
 
-    opts: SqlOptions = parse_options(
-        SqlOptions, options, f"use case {spec.name!r} ({dataset}): source 'sql'"
-    )
-    url, query = opts.url, opts.query
-    eng = sa.create_engine(str(url))
+    where = f"use case {spec.name!r} ({dataset}): source 'sql'"
+    opts: SqlOptions = parse_options(SqlOptions, options, where)
+    url = sql_url(opts, where)
+    eng = sa.create_engine(url)
+    statement, params = day_statement(opts, spec, dataset, day, eng.dialect)
     try:
         with eng.connect() as conn:
-            frame = pd.read_sql_query(sa.text(str(query)), conn, params={"day": day.isoformat()})
+            frame = pd.read_sql_query(statement, conn, params=params)
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"use case {spec.name!r} ({dataset}): query failed: {exc}") from exc
+        raise SourceError(f"{where}: query failed: {exc}") from exc
     finally:
         eng.dispose()
     reserved_columns([str(c) for c in frame.columns], f"query of {spec.name!r} ({dataset})")
     frame.insert(0, "_line", range(1, len(frame) + 1))
-    origin = f"sql:{sa.engine.make_url(str(url)).render_as_string(hide_password=True)}"
+    origin = f"sql:{sa.engine.make_url(url).render_as_string(hide_password=True)}"
+    if opts.table:
+        origin += f"/{opts.table}"
     return _combine([(frame, pd.DataFrame(columns=MALFORMED_COLUMNS), origin)])
+
+
+def sql_url(opts: SqlOptions, where: str) -> str:
+    """The database URL the options name: written out, from the environment or from an
+    Airflow connection; a SourceError says what to set when it is missing."""
+    import os
+
+    if opts.url:
+        return opts.url
+    if opts.url_env:
+        value = os.environ.get(opts.url_env, "").strip()
+        if not value:
+            raise SourceError(
+                f"{where}: environment variable {opts.url_env} is not set; set it to the "
+                "database's SQLAlchemy URL, e.g. postgresql+psycopg2://user:password@host/db"
+            )
+        return value
+    return _connection_url(str(opts.conn_id), where)
+
+
+def _connection_url(conn_id: str, where: str) -> str:
+    """The SQLAlchemy URL of Airflow connection ``conn_id`` (a ``postgres`` connection)."""
+    import sqlalchemy as sa
+    from airflow.sdk import Connection  # lazy: only a use case naming a connection needs it
+
+    try:
+        conn = Connection.get(conn_id)
+    except Exception as exc:  # AirflowNotFoundException and friends: say what to create
+        raise SourceError(
+            f"{where}: Airflow connection {conn_id!r} cannot be read ({exc}); create it "
+            f"(Admin > Connections, or AIRFLOW_CONN_{conn_id.upper()}) as a postgres connection"
+        ) from exc
+    driver = CONN_DRIVERS.get(str(conn.conn_type))
+    if driver is None:
+        raise SourceError(
+            f"{where}: Airflow connection {conn_id!r} is of type {conn.conn_type!r}; the sql "
+            f"source reads {sorted(CONN_DRIVERS)} connections (or use url_env with any "
+            "SQLAlchemy URL)"
+        )
+    return sa.engine.URL.create(
+        driver,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
+    ).render_as_string(hide_password=False)
+
+
+def day_statement(
+    opts: SqlOptions, spec: UseCaseSpec, dataset: str, day: date, dialect: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The statement that reads ``day`` and its parameters (see :func:`sql`)."""
+    import sqlalchemy as sa
+
+    if opts.query and ":day" in opts.query:
+        return sa.text(opts.query), {"day": day.isoformat()}
+    schema = spec.dataset_schema(dataset)
+    column = opts.day_column or schema.timestamp_column
+    quote = dialect.identifier_preparer.quote
+    if opts.table:
+        source = ".".join(quote(part) for part in opts.table.split("."))
+    else:
+        source = f"({str(opts.query).strip().rstrip(';')}) AS mlstack_day"
+    start: date | datetime = day
+    declared = schema.columns.get(column)
+    if declared is not None and declared.type == "timestamp":
+        start = datetime.combine(day, time(), UTC)
+    text = (
+        f"SELECT * FROM {source} WHERE {quote(column)} >= :day_start AND {quote(column)} < :day_end"
+    )
+    return sa.text(text), {"day_start": start, "day_end": start + timedelta(days=1)}
 
 
 @register("sources", "simulator")

@@ -1,6 +1,7 @@
 """What ``mlstack usecases validate`` checks beyond the spec's own model: every name a spec
 gives a plugin, resolved against the registry with the use case's hooks and installed
-packages loaded — sources and their options, the simulator, the estimator (plugin name, or
+packages loaded — sources and their options (a ``sql`` source's day column among the
+dataset's date/timestamp columns), the simulator, the estimator (plugin name, or
 an importable class, and its params), transforms, notifiers, extra tasks, metrics and the task they
 are for, and the metric the retrain policy watches. Each problem is one ``field: ...`` line
 naming the value and what is allowed.
@@ -36,14 +37,16 @@ def spec_problems(spec: UseCaseSpec) -> list[str]:
         problems.append(f"{where}: unknown {kind} plugin {name!r}; known {kind}: {listed}")
         return None
 
-    sources = [("source", spec.source)]
+    sources = [("source", "features", spec.source)]
     if spec.labels is not None:
-        sources.append(("labels.source", spec.labels.source))
-    for where, source_spec in sources:
+        sources.append(("labels.source", "labels", spec.labels.source))
+    for where, dataset, source_spec in sources:
         source = known("sources", source_spec.kind, f"{where}.kind")
         model = getattr(source, "options_model", None)
         if model is not None:
             problems += [f"{where}.{p}" for p in options_problems(model, source_spec.options)]
+        if source_spec.kind == "sql":
+            problems += _day_column_problems(spec, dataset, where, source_spec.options)
     if spec.simulator is not None:
         known("simulators", spec.simulator.plugin, "simulator.plugin")
     problems += _estimator_problems(spec, registry)
@@ -76,6 +79,27 @@ def spec_problems(spec: UseCaseSpec) -> list[str]:
             f"allowed: {list(SUPPORTED[spec.task])}"
         )
     return problems
+
+
+def _day_column_problems(
+    spec: UseCaseSpec, dataset: str, where: str, options: dict[str, Any]
+) -> list[str]:
+    """A ``sql`` source's ``day_column`` must be a date or timestamp column of its dataset."""
+    column = options.get("day_column")
+    if not isinstance(column, str):
+        return []
+    columns = spec.dataset_schema(dataset).columns
+    if column not in columns:
+        return [
+            f"{where}.options.day_column: {column!r} is not a column of the {dataset} schema; "
+            f"columns are: {sorted(columns)} (default: the timestamp column)"
+        ]
+    if columns[column].type not in ("date", "timestamp"):
+        return [
+            f"{where}.options.day_column: {column!r} is a {columns[column].type} column; a day "
+            "is selected by a date or timestamp column"
+        ]
+    return []
 
 
 def _estimator_problems(spec: UseCaseSpec, registry: dict[str, dict[str, Any]]) -> list[str]:

@@ -453,6 +453,34 @@ class ExtraTaskSpec(_Strict):
         return f"{self.position}_{self.stage}__{self.task}"
 
 
+#: a hand-written DAG's name: its DAG id is ``<usecase>__<name>``
+DAG_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class DagsSpec(_Strict):
+    """Which DAGs run the use case: the stage DAGs the factory generates (the default), or,
+    when ``own`` names any, only the hand-written DAGs beside ``dags/mlstack_dags.py`` that
+    compose mlstack's stage tasks (:mod:`mlstack.airflow.stages`) — the factory then
+    generates none for it, so no stage runs twice."""
+
+    own: list[str] = Field(
+        default_factory=list,
+        description="Names of the use case's hand-written DAGs (DAG id <usecase>__<name>); "
+        "non-empty: no generated DAGs.",
+    )
+
+    @field_validator("own")
+    @classmethod
+    def _names_ok(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not DAG_NAME_RE.match(n)]
+        if bad:
+            raise ValueError(
+                f"DAG names {bad} are not allowed: lower_snake_case, a letter first, at most "
+                "40 characters (the DAG id is <usecase>__<name>)"
+            )
+        return _no_duplicates(v, "DAG names")
+
+
 #: an Airflow login (``mlstack users add``): letters, digits and ``._@+-``, at most 64
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 #: a group of Airflow users: its role ``group:<name>`` must fit Airflow's 64-character role names
@@ -524,6 +552,10 @@ class UseCaseSpec(_Strict):
     tasks: list[ExtraTaskSpec] = Field(
         default_factory=list, description="Extra tasks placed before/after a stage."
     )
+    dags: DagsSpec = Field(
+        default_factory=DagsSpec,
+        description="Generated stage DAGs (default) or the use case's own hand-written ones.",
+    )
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
@@ -568,6 +600,12 @@ class UseCaseSpec(_Strict):
         ids = [t.task_id for t in self.tasks]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         problems += [f"tasks: {i} is placed twice" for i in twice]
+        if self.dags.own and self.tasks:
+            problems.append(
+                f"tasks: places extra tasks in the generated DAGs, but dags.own "
+                f"{self.dags.own} means none are generated; call your task in your own DAG "
+                "(a plain @task between the stage tasks) and remove tasks:"
+            )
         if problems:
             raise ValueError("\n    ".join(problems))
         return self
@@ -575,6 +613,15 @@ class UseCaseSpec(_Strict):
     def switches(self) -> dict[str, bool]:
         """Every automation switch as this use case has it (level, then overrides)."""
         return automation.effective(self.maturity, self.automation.overrides())
+
+    @property
+    def generated_dags(self) -> bool:
+        """Whether the DAG factory generates this use case's stage DAGs (no ``dags.own``)."""
+        return not self.dags.own
+
+    def own_dag_ids(self) -> list[str]:
+        """The DAG ids of the use case's hand-written DAGs: ``<usecase>__<name>``."""
+        return [f"{self.name}__{n}" for n in self.dags.own]
 
     def extra_tasks(self, stage: str, position: str) -> list[ExtraTaskSpec]:
         """The extra tasks placed ``position`` (before/after) ``stage``, in spec order."""

@@ -7,10 +7,12 @@
                  one module per stage, each building ``<usecase>__<stage>``; its docstring
                  is that DAG's documentation in the Airflow UI
 ``extra_tasks``  a use case's own tasks (``tasks`` plugins) placed before/after a stage
+``stages``       the public API for hand-written DAGs: each stage's task factory, the Assets
 ``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
 ``ui_auth``      Airflow's login and permissions for mlstack's pages
 ``access``       deploy mode's Airflow accounts and the roles generated per use case
 
-Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` → stage
-modules and ``extra_tasks``; ``runner`` → ``factory``. Nothing imports back up.
+Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` and
+``stages`` → stage modules (``factory`` also → ``extra_tasks``); ``runner`` → ``factory``.
+Nothing imports back up.
 """

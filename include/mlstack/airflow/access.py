@@ -88,7 +88,10 @@ def member_permissions() -> set[Permission]:
 
 
 def usecase_dag_ids(spec: UseCaseSpec) -> list[str]:
-    """The DAG ids the factory builds for ``spec`` (the authority on them)."""
+    """The DAG ids of ``spec``: those the factory builds (the authority on them), or the
+    hand-written ones its ``dags.own`` declares."""
+    if not spec.generated_dags:
+        return sorted(spec.own_dag_ids())
     from mlstack.airflow.factory import build_dags
 
     return sorted(build_dags(spec))

@@ -12,6 +12,7 @@ back but the dags folder and the demo's runner.
 Parse time stays cheap: specs are read from disk, nothing else; pandas, pyiceberg,
 sklearn, mlflow and friends are imported inside tasks. One broken spec is logged and
 skipped so the others still load, unless ``MLSTACK_STRICT`` is set (CI), where it fails.
+A use case whose spec names its own DAGs (``dags.own``) gets none from here.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def build_dags(spec: UseCaseSpec) -> dict[str, DAG]:
 
 
 def build_all(usecases_dir: str | None = None, *, strict: bool | None = None) -> dict[str, DAG]:
-    """DAGs of every valid use case; invalid specs are logged (or raised when strict)."""
+    """DAGs of every valid use case but those whose spec names its own (``dags.own``: their
+    hand-written DAGs compose :mod:`mlstack.airflow.stages`); invalid specs are logged (or
+    raised when strict)."""
     settings = get_settings()
     specs, errors = discover(usecases_dir or settings.usecases_dir)
     strict = settings.strict if strict is None else strict
@@ -65,5 +68,10 @@ def build_all(usecases_dir: str | None = None, *, strict: bool | None = None) ->
         log.error("Skipping use case %s: %s", name, err)
     dags: dict[str, DAG] = {}
     for spec in specs.values():
+        if not spec.generated_dags:
+            log.info(
+                "%s: dags.own %s: its own DAGs run it, none generated", spec.name, spec.dags.own
+            )
+            continue
         dags.update(build_dags(spec))
     return dags
