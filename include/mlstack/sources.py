@@ -223,13 +223,14 @@ def options_problems(model: type[_Options], options: Mapping[str, Any]) -> list[
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "(options)"
+            field = ".".join(str(p) for p in err["loc"])
+            name = f"options.{field}" if field else "options"  # empty: the options together
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = f"unknown option; allowed: {sorted(model.model_fields)}"
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-            problems.append(f"options.{name}: {msg}{shown}")
+            problems.append(f"{name}: {msg}{shown}")
         return problems
     return []
 

@@ -148,7 +148,10 @@ def _run(
     spec = get_spec(usecase, s.usecases_dir)
     if spec.simulator is None:
         raise MlstackError(
-            f"use case {usecase!r} has no simulator; the demo needs one to land data"
+            f"use case {usecase!r} has no simulator; the demo simulates its data, so it runs "
+            f"only use cases with a 'simulator:' section. {usecase} reads its "
+            f"own data ({spec.source.kind} source): fill its source and trigger its DAGs "
+            "in the stack (README: 'Write your own DAG')"
         )
     simulator = spec.simulator  # the demo's copy below leaves it as it is
     s = demo_usecases(spec, min(1.0, rows / simulator.rows_per_day) if rows else 1.0, s, full=full)
