@@ -198,3 +198,21 @@ def test_sql_source_cuts_a_timestamp_day_at_midnight_utc() -> None:
         "2026-01-02 00:00:00+00:00",
         "2026-01-03 00:00:00+00:00",
     ]
+
+
+def test_the_demo_says_why_it_does_not_run_the_sql_example(
+    embedded_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo` runs the simulated use case; asked for the example, it says why not."""
+    from mlstack.demo import story
+    from mlstack.exceptions import MlstackError
+    from mlstack.settings import get_settings
+
+    monkeypatch.setenv("MLSTACK_USECASES_DIR", str(USECASES))
+    get_settings.cache_clear()
+    with pytest.raises(
+        MlstackError,
+        match=r"'customer_churn' has no simulator; the demo simulates its data, so it runs only "
+        r"use cases with a 'simulator:' section\. customer_churn reads its own data \(sql source\)",
+    ):
+        story.run("customer_churn", days=1)

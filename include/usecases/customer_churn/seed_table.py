@@ -15,6 +15,7 @@ its table with this script too.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date, timedelta
 from typing import Any
 
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--start", type=date.fromisoformat, default=START, help="first day")
     args = parser.parse_args()
     n = seed(args.url, args.days, args.rows, args.start)
-    print(f"{TABLE}: {n} renewals over {args.days} day(s) from {args.start}")
+    sys.stdout.write(f"{TABLE}: {n} renewals over {args.days} day(s) from {args.start}\n")
 
 
 if __name__ == "__main__":
