@@ -1,8 +1,9 @@
 """Bring your own data, end to end: the example use case ``customer_churn`` reads a real
 PostgreSQL table (the ``sql`` source) and its hand-written DAG ``customer_churn__pipeline``
 (``dags/customer_churn_pipeline.py``, composed from :mod:`mlstack.airflow.stages`) runs
-ingest → catalog → train → promote → monitor through ``dag.test()`` on the stack's backends
-(mlstack DB on PostgreSQL, lake on S3, MLflow server)."""
+ingest → catalog → train → promote → monitor through ``dag.test()``, mlstack's DB on the
+same PostgreSQL server and the lake on S3 (moto); MLflow on its embedded store (the MLflow
+server's own tests are elsewhere)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def states(run: Any) -> dict[str, str]:
 
 
 def test_example_dag_runs_a_postgres_table_from_ingest_to_monitoring(
-    airflow_db, server_settings, postgres_server, tmp_path, monkeypatch
+    airflow_db, pg_s3_settings, postgres_server, tmp_path, monkeypatch
 ) -> None:
     from mlstack import registry, store
     from mlstack.airflow.runner import task_results
