@@ -9,6 +9,7 @@ checked from outside, as a client on the network would see it:
 - Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
   user through the proxy; Airflow's execution API is not reachable from outside; a member of
   one use case's team sees its DAGs and pages and is refused the other's;
+- the MinIO console asks for the proxy's admin login;
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
@@ -179,6 +180,18 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
     dags = {d["dag_id"] for d in api.get("/dags", limit=100)["dags"]}
     assert f"{USECASE}__monitor" in dags
     assert api.page("/mlstack/monitoring/").status_code == 200
+
+
+def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> None:
+    """The console is for admins: Caddy asks for its own admin login before MinIO's."""
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/minio/").status_code == 401
+        assert http.get("/minio/", auth=("admin", "wrong")).status_code == 401
+        past = http.get("/minio/", auth=("admin", password))
+    # past the login: MinIO's console (its login page) — or, with the CI's S3 stand-in, which
+    # has no console, the proxy's 502
+    assert past.status_code == (502 if stand_in_s3() else 200), past.text
 
 
 def test_a_team_member_sees_only_their_use_case(deployed: dict) -> None:
