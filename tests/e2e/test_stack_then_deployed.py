@@ -16,7 +16,7 @@ checked from outside, as a client on the network would see it:
   (403), and answers a prediction with a key; the scheduler's tasks reach MLflow under its
   ``/mlflow`` prefix with their login;
 - a version aliased by hand with altered files is refused by the gateway (which keeps
-  answering with the old champion) and by ``mlstack models verify``;
+  answering with the old champion), by ``mlstack models verify`` and by the monitor;
 - the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
   MinIO's root password and the Postgres superuser's stay with the jobs that set up accounts;
 - Postgres is not reachable from the proxy's container (separate networks);
@@ -304,7 +304,7 @@ print(old, new.version)
 def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict) -> None:
     """The threat model's swap: someone with MLflow write access moves ``champion`` to a
     version with altered files. The gateway refuses it and keeps answering with the old
-    champion; ``mlstack models verify`` (the check monitor and promote make) refuses it."""
+    champion; ``mlstack models verify`` and the monitor (``mlstack monitor run``) refuse it."""
     compose = deployed["compose"]
     scheduler = ("exec", "-T", "airflow-scheduler")
     out = compose.run(*scheduler, "python", "-c", TAMPER, capture=True)
@@ -329,6 +329,15 @@ def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict)
         )  # fmt: skip
         assert verify.returncode != 0, verify.stdout
         assert "digest" in (verify.stdout + verify.stderr).lower(), verify.stderr
+        # the monitor loads the champion it judges the same way, and refuses it too
+        monitored = subprocess.run(
+            compose.command(*scheduler, "mlstack", "monitor", "run", USECASE, "--day",
+                            time.strftime("%Y-%m-%d")),
+            capture_output=True, text=True, env=compose.environment(),
+        )  # fmt: skip
+        assert monitored.returncode != 0, monitored.stdout
+        said = monitored.stdout + monitored.stderr
+        assert f"v{new}" in said and "not loaded" in said, said
     finally:  # the old champion back, for the checks after this one
         compose.run(*scheduler, "python", "-c",
                     "from mlstack import registry; from mlstack.settings import get_settings; "
