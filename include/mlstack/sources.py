@@ -24,7 +24,7 @@ import io
 import logging
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -54,8 +54,10 @@ MALFORMED_COLUMNS = ["_source", "_line", "_raw", "_reason"]
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-#: Airflow connection types the ``sql`` source reads, and their SQLAlchemy driver.
-CONN_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
+#: How the ``sql`` source turns an Airflow connection id into a database URL. This module
+#: never imports Airflow: the Airflow layer's ingest task sets it
+#: (:func:`mlstack.airflow.connections.connection_url`); None outside Airflow.
+connection_url: Callable[[str], str] | None = None
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -685,32 +687,21 @@ def sql_url(opts: SqlOptions, where: str) -> str:
 
 
 def _connection_url(conn_id: str, where: str) -> str:
-    """The SQLAlchemy URL of Airflow connection ``conn_id`` (a ``postgres`` connection)."""
-    import sqlalchemy as sa
-    from airflow.sdk import Connection  # lazy: only a use case naming a connection needs it
-
+    """The SQLAlchemy URL of Airflow connection ``conn_id``, read by :data:`connection_url`."""
+    if connection_url is None:
+        raise SourceError(
+            f"{where}: conn_id {conn_id!r} is an Airflow connection, read when the ingest runs "
+            "in Airflow (its DAG); here, give the URL through url_env instead"
+        )
     try:
-        conn = Connection.get(conn_id)
-    except Exception as exc:  # AirflowNotFoundException and friends: say what to create
+        return connection_url(conn_id)
+    except SourceError:
+        raise
+    except Exception as exc:  # not found, unreadable: say what to create
         raise SourceError(
             f"{where}: Airflow connection {conn_id!r} cannot be read ({exc}); create it "
             f"(Admin > Connections, or AIRFLOW_CONN_{conn_id.upper()}) as a postgres connection"
         ) from exc
-    driver = CONN_DRIVERS.get(str(conn.conn_type))
-    if driver is None:
-        raise SourceError(
-            f"{where}: Airflow connection {conn_id!r} is of type {conn.conn_type!r}; the sql "
-            f"source reads {sorted(CONN_DRIVERS)} connections (or use url_env with any "
-            "SQLAlchemy URL)"
-        )
-    return sa.engine.URL.create(
-        driver,
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=conn.port or None,
-        database=conn.schema or None,
-    ).render_as_string(hide_password=False)
 
 
 def day_statement(

@@ -216,3 +216,17 @@ def test_the_demo_says_why_it_does_not_run_the_sql_example(
         r"use cases with a 'simulator:' section\. customer_churn reads its own data \(sql source\)",
     ):
         story.run("customer_churn", days=1)
+
+
+def test_sql_source_conn_id_outside_airflow_names_url_env() -> None:
+    """A connection id is read through Airflow (the ingest task); elsewhere: url_env."""
+    from mlstack.sources import sql
+
+    with pytest.raises(SourceError, match=r"conn_id 'billing' is an Airflow connection, read when"):
+        sql(
+            DAY,
+            spec=get_spec("customer_churn", USECASES),
+            dataset="features",
+            options={"conn_id": "billing", "table": "renewals"},
+            settings=None,  # type: ignore[arg-type]
+        )

@@ -69,8 +69,11 @@ def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
         @task(task_id=f"ingest_{dataset}", outlets=[asset])
         def ingest(dataset: str = dataset, asset: Asset = asset, **context: Any) -> dict[str, Any]:
             """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
-            from mlstack.stages.ingest import ingest_day  # lazy: pandas, pyiceberg
+            from mlstack import sources  # lazy: pandas, pyiceberg
+            from mlstack.airflow.connections import connection_url
+            from mlstack.stages.ingest import ingest_day
 
+            sources.connection_url = connection_url  # a sql source's conn_id, read here
             result = ingest_day(spec, run_day(context), dataset, producer=producer(context))
             context["outlet_events"][asset].extra = result.to_dict()
             return result.to_dict()
