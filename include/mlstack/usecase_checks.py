@@ -145,6 +145,7 @@ def sample_split(spec: UseCaseSpec, days: int, rows: int) -> SampleSplit:
 def tiny_train(folder: str | Path, sample: str | Path | None = None) -> dict[str, float]:
     """Validate the sample's rows day by day as ingestion does, split them by day and fit
     the spec's pipeline in memory (no lake, no MLflow); the validation and holdout metrics."""
+    from mlstack import lake
     from mlstack.schema_inference import read_sample
     from mlstack.stages import train
     from mlstack.stages.ingest import validate
@@ -159,7 +160,8 @@ def tiny_train(folder: str | Path, sample: str | Path | None = None) -> dict[str
         validate(rows.reset_index(drop=True), schema, day, str(sample)).accepted
         for day, rows in split_days(frame, spec).items()
     ]
-    typed = pd.concat(accepted, ignore_index=True)
+    as_stored = lake.arrow_table(pd.concat(accepted), lake.iceberg_schema(schema)).to_pandas()
+    typed = train.labelled_rows(spec, as_stored)
     shrunk = sample_split(spec, len(accepted), len(typed))
     split = train.time_split(shrunk.spec, typed)
     _, metrics, _ = train.fit(shrunk.spec, split)
@@ -199,15 +201,18 @@ def check_dags(usecases_dir: str | Path) -> dict[str, list[str]]:
 
     with tempfile.TemporaryDirectory(prefix="mlstack-dags-") as folder:
         (Path(folder) / "mlstack_dags.py").write_text(
+            '"""mlstack\'s Airflow DAGs of every use case (a DAG file: safe mode reads it)."""\n'
             "from mlstack.airflow.factory import build_all\n\n"
             f"globals().update(build_all({str(Path(usecases_dir).resolve())!r}, strict=True))\n",
             encoding="utf-8",
         )
-        bag = DagBag(dag_folder=folder, include_examples=False)
+        bag = DagBag(dag_folder=folder)
     if bag.import_errors:
         raise InvalidInput(
             "the DAGs do not parse:\n" + "\n".join(str(e) for e in bag.import_errors.values())
         )
+    if not bag.dag_ids:
+        raise InvalidInput(f"no DAGs: {usecases_dir} has no use case (*/usecase.yaml)")
     found: dict[str, list[str]] = {}
     for dag_id in sorted(bag.dag_ids):
         found.setdefault(dag_id.split("__")[0], []).append(dag_id)
