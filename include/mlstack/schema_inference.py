@@ -131,6 +131,8 @@ def _column_type(values: pd.Series) -> ColumnType:
     text = values.astype(str).str.strip().str.lower()
     if text.isin({"true", "false", "t", "f", "yes", "no"}).all():
         return "bool"
+    if pd.api.types.is_float_dtype(values):  # typed upstream (Parquet): keep it a float
+        return "float"
     for kind in ("int", "float"):
         if _fits(values, kind):  # type: ignore[arg-type]
             return kind  # type: ignore[return-value]

@@ -168,12 +168,12 @@ def _inferred(
     asked = _interactive()
     for role, value in chosen.items():
         if value is None and asked:
-            options = schema.candidates(role) or list(schema.columns)
+            fits = schema.candidates(role)
             chosen[role] = click.prompt(
-                f"{role} column",
-                default=getattr(schema, f"{role}_column") or options[0],
+                f"{role} column" + (f" (could be: {', '.join(fits)})" if fits else ""),
+                default=getattr(schema, f"{role}_column"),
                 type=click.Choice(list(schema.columns)),
-                show_choices=True,
+                show_choices=False,
             )
     schema = choose_roles(
         schema, id_column=chosen["id"], date_column=chosen["date"], target=chosen["target"]
