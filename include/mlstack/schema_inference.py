@@ -72,8 +72,9 @@ class InferredSchema:
     def candidates(self, role: str) -> list[str]:
         """Columns that could play ``role`` (id, date, target), the guess first."""
         ok = {
-            "id": lambda c: c.nulls == 0 and c.distinct == len(self.frame)
-            and c.spec.type in ("string", "int"),
+            "id": lambda c: (
+                c.nulls == 0 and c.distinct == len(self.frame) and c.spec.type in ("string", "int")
+            ),
             "date": lambda c: c.spec.type in ("date", "timestamp"),
             "target": lambda c: _target_task(c) is not None,
         }[role]
@@ -94,8 +95,7 @@ def read_sample(path: str | Path) -> tuple[pd.DataFrame, str]:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(
-            f"cannot read {path}: {exc.strerror or exc}; pass --from a readable CSV or "
-            "Parquet file"
+            f"cannot read {path}: {exc.strerror or exc}; pass --from a readable CSV or Parquet file"
         ) from exc
     if not data.strip():
         raise InvalidInput(f"{path} is empty; pass --from a CSV (with a header) or Parquet file")
@@ -117,9 +117,13 @@ def _fits(values: pd.Series, kind: ColumnType) -> bool:
     """Whether ingestion parses every present value of ``values`` as ``kind``."""
     from mlstack.stages.ingest import parse_column
 
-    if kind in ("date", "timestamp") and not pd.api.types.is_datetime64_any_dtype(values):
-        if not values.astype(str).str.match(_DATE_TEXT).all():
-            return False
+    typed = pd.api.types.is_datetime64_any_dtype(values)
+    if (
+        kind in ("date", "timestamp")
+        and not typed
+        and not values.astype(str).str.match(_DATE_TEXT).all()
+    ):
+        return False
     parsed = parse_column(values, ColumnSpec(type=kind)).values
     return bool(parsed.notna().all())
 
@@ -133,9 +137,10 @@ def _column_type(values: pd.Series) -> ColumnType:
         return "bool"
     if pd.api.types.is_float_dtype(values):  # typed upstream (Parquet): keep it a float
         return "float"
-    for kind in ("int", "float"):
-        if _fits(values, kind):  # type: ignore[arg-type]
-            return kind  # type: ignore[return-value]
+    if _fits(values, "int"):
+        return "int"
+    if _fits(values, "float"):
+        return "float"
     if _fits(values, "date"):
         if pd.api.types.is_datetime64_any_dtype(values):
             stamps = pd.to_datetime(values)

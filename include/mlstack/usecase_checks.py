@@ -91,7 +91,9 @@ def land_sample(
     frame, fmt = read_sample(sample)
     by_day = split_days(frame, spec)
     for day, rows in by_day.items():
-        land_file(str(spec.source.options["prefix"]), day, Path(sample).name, encode_rows(rows, fmt), s)
+        land_file(
+            str(spec.source.options["prefix"]), day, Path(sample).name, encode_rows(rows, fmt), s
+        )
     return sorted(by_day)
 
 

@@ -60,9 +60,9 @@ def replace_script(checkout: str, name: str) -> str:
     return (
         f"set -e; test -d {q(usecases)} || {{ echo 'no mlstack checkout at {checkout} "
         f"(no include/usecases)' >&2; exit 3; }}; "
-        f"tmp=$(mktemp -d {q(checkout)}/.deploy-{name}.XXXXXX); tar -xzf - -C \"$tmp\"; "
-        f"chmod -R a+rX \"$tmp\"; rm -rf {q(usecases + '/' + name)}; "
-        f"mv \"$tmp\" {q(usecases + '/' + name)}"
+        f'tmp=$(mktemp -d {q(checkout)}/.deploy-{name}.XXXXXX); tar -xzf - -C "$tmp"; '
+        f'chmod -R a+rX "$tmp"; rm -rf {q(usecases + "/" + name)}; '
+        f'mv "$tmp" {q(usecases + "/" + name)}'
     )
 
 
@@ -88,8 +88,16 @@ def deploy(
     host, checkout = parse_target(target)
     name = folder.name
     steps = [
-        (f"copy {folder} to {host}:{checkout}/include/usecases/{name}", replace_script(checkout, name), pack(folder)),
-        (f"in {checkout}: {remote_command}", f"cd {shlex.quote(checkout)} && {remote_command}", None),
+        (
+            f"copy {folder} to {host}:{checkout}/include/usecases/{name}",
+            replace_script(checkout, name),
+            pack(folder),
+        ),
+        (
+            f"in {checkout}: {remote_command}",
+            f"cd {shlex.quote(checkout)} && {remote_command}",
+            None,
+        ),
     ]
     for what, script, data in steps:
         say(what)

@@ -52,14 +52,17 @@ def _flow(value: object) -> str:
 
 def _column_line(col: InferredColumn, rows: int) -> str:
     given = col.spec.model_dump(exclude_defaults=True)
-    spec = {"type": col.spec.type, "nullable": col.spec.nullable}
+    spec: dict[str, object] = {"type": col.spec.type, "nullable": col.spec.nullable}
     spec |= {k: given[k] for k in ("min", "max", "categories", "description") if k in given}
     for bound in ("min", "max"):
-        if bound in spec and float(spec[bound]).is_integer():
-            spec[bound] = int(spec[bound])
+        value = given.get(bound)
+        if value is not None and float(value).is_integer():
+            spec[bound] = int(value)
     seen = ""
     if rows:
-        shown = [str(v)[:10] if col.spec.type == "date" else v for v in (col.seen_min, col.seen_max)]
+        shown = [
+            str(v)[:10] if col.spec.type == "date" else v for v in (col.seen_min, col.seen_max)
+        ]
         seen = f"  # sample: {col.distinct} distinct, {col.nulls} null"
         seen += f", {shown[0]} .. {shown[1]}" if col.seen_min is not None else ""
     return f"    {_flow(col.name)}: {_flow(spec)}{seen}"
@@ -88,9 +91,13 @@ def render_spec(name: str, schema: InferredSchema) -> str:
     """The usecase.yaml of ``name`` for ``schema``, every section commented."""
     rows = len(schema.frame)
     classification = schema.task == "classification"
-    primary, metrics = ("roc_auc", "[pr_auc, log_loss, f1]") if classification else (
-        "rmse",
-        "[mae, r2]",
+    primary, metrics = (
+        ("roc_auc", "[pr_auc, log_loss, f1]")
+        if classification
+        else (
+            "rmse",
+            "[mae, r2]",
+        )
     )
     each, min_train = _split(schema)
     categories = [n for n, c in schema.columns.items() if c.spec.type == "category"]
@@ -156,8 +163,8 @@ training:
 {_classification_lines() if classification else ""}
 # Promotion: a candidate must beat the champion on the same holdout rows to become challenger.
 promotion:
-  min_delta: {"0.002" if classification else "0.0"}            # improvement of {primary} needed over the champion
-  # min_score: {"0.6" if classification else "10.0"}          # floor of {primary}, also for a first model
+  min_delta: {"0.002" if classification else "0.0"}  # how much {primary} must beat the champion by
+  # min_score: {"0.6" if classification else "10.0"}  # floor of {primary}, also for a first model
   slices:                   # no slice may lose more than its tolerance of {primary}
 {slice_line}
   max_latency_ms: 100       # median single-row prediction time

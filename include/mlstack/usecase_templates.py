@@ -66,7 +66,10 @@ DEPLOY_STEP = (
     'mlstack deploy-usecase "$MLSTACK_USECASES_DIR/$USECASE" --target "$MLSTACK_DEPLOY_TARGET" '
     '--ssh "ssh -i $CI_TEMP/deploy_key -o StrictHostKeyChecking=accept-new"',
 )
-KEY_STEP = 'install -m 600 /dev/null "$CI_TEMP/deploy_key" && printf \'%s\\n\' "$SSH_KEY" > "$CI_TEMP/deploy_key"'
+KEY_STEP = (
+    'install -m 600 /dev/null "$CI_TEMP/deploy_key" && '
+    'printf \'%s\\n\' "$SSH_KEY" > "$CI_TEMP/deploy_key"'
+)
 
 _HEADER = """\
 # CI/CD of the {name} use case, written by `mlstack usecases new` (see mlstack's README,

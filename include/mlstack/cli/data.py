@@ -150,7 +150,7 @@ def usecases_new(
 
     written = write_usecase(folder, schema, settings.usecases_dir.name)
     click.echo(f"created {folder}: " + ", ".join(str(p.relative_to(folder)) for p in written))
-    if schema is None:
+    if schema is None or sample is None:
         click.echo("edit usecase.yaml, then `mlstack usecases validate`")
         return
     _land_first_days(folder, sample)
@@ -182,12 +182,13 @@ def _inferred(
     for col in schema.columns.values():
         click.echo(f"  {col.name}: {col.spec.type}{'' if col.spec.nullable else ', not null'}")
     source = "as given" if not asked else "as confirmed"
-    guessed = [r for r, v in (("id", id_column), ("date", date_column), ("target", target)) if not v]
+    guessed = [
+        r for r, v in (("id", id_column), ("date", date_column), ("target", target)) if not v
+    ]
     how = f"guessed ({', '.join(guessed)}; pass --id-column/--date-column/--target to choose)"
     click.echo(
         f"id column: {schema.id_column}, date column: {schema.date_column}, target: "
-        f"{schema.target_column} ({schema.task}) — "
-        + (how if guessed and not asked else source)
+        f"{schema.target_column} ({schema.task}) — " + (how if guessed and not asked else source)
     )
     for note in schema.notes:
         click.echo(f"note: {note}")
