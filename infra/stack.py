@@ -98,6 +98,7 @@ SECRETS = {
     "S3_MLFLOW_SECRET": (_password, "S3 account `mlstack-mlflow`: the mlflow bucket (deploy mode)"),
     "S3_MLSTACK_SECRET": (_password, "S3 account `mlstack-mlstack`: the lake (deploy mode)"),
     "S3_GATEWAY_SECRET": (_password, "S3 account `mlstack-gateway`: reads mlflow (deploy mode)"),
+    "MLSTACK_ADMIN_PASSWORD": (_password, "the proxy's admin login `admin` (deploy mode)"),
 }
 
 
