@@ -2,13 +2,13 @@
 
 The target is ``[user@]host:/path/of/the/mlstack/checkout`` on the VM. The folder goes over
 ssh as a tar stream (nothing but ssh and tar needed on either side) into a temporary folder
-beside the checkout, which then replaces ``include/usecases/<name>/`` in one rename (a file
-deleted in the team's repository is deleted there too). Then, in the checkout,
-:data:`REMOTE_COMMAND`: the use cases are baked into the project image, so ``make up``
-rebuilds it and recreates the services whose image changed (in deploy mode it keeps the
-deploy overlay), and ``airflow dags reserialize`` in the dag-processor writes the new DAGs
-at once. The spec is validated before anything is sent; the promotion gates on the VM still
-decide what serves.
+beside the checkout, which then takes the place of ``include/usecases/<name>/`` (the old
+folder removed, the new one renamed in: a file deleted in the team's repository goes too).
+Then, in the checkout, :data:`REMOTE_COMMAND`: the use cases are baked into the project
+image, so ``make up`` rebuilds it and recreates the services whose image changed (in deploy
+mode it keeps the deploy overlay), and ``airflow dags reserialize`` in the dag-processor
+writes the new DAGs at once. The spec is validated before anything is sent; the promotion
+gates on the VM still decide what serves.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def pack(folder: Path) -> bytes:
 
 
 def replace_script(checkout: str, name: str) -> str:
-    """The remote shell that unpacks stdin into ``include/usecases/<name>`` atomically."""
+    """The remote shell that unpacks stdin beside the checkout, then puts it in place of
+    ``include/usecases/<name>``."""
     q = shlex.quote
     usecases = f"{checkout}/include/usecases"
     return (

@@ -67,7 +67,7 @@ DEPLOY_STEP = (
     '--ssh "ssh -i $CI_TEMP/deploy_key -o StrictHostKeyChecking=accept-new"',
 )
 KEY_STEP = (
-    'install -m 600 /dev/null "$CI_TEMP/deploy_key" && '
+    'mkdir -p "$CI_TEMP" && install -m 600 /dev/null "$CI_TEMP/deploy_key" && '
     'printf \'%s\\n\' "$SSH_KEY" > "$CI_TEMP/deploy_key"'
 )
 
@@ -120,7 +120,7 @@ env:
   MLSTACK_USECASES_DIR: {usecases_dir}
   USECASE: {name}
   MLSTACK_PIP_SPEC: ${{{{ vars.MLSTACK_PIP_SPEC }}}}
-  CI_TEMP: ${{{{ runner.temp }}}}
+  CI_TEMP: /tmp/mlstack-ci   # scratch: the trial's throwaway mlstack, the deploy key
 jobs:
   check:
     runs-on: ubuntu-latest
@@ -151,11 +151,13 @@ def gitlab_ci(name: str, usecases_dir: str) -> str:
 variables:
   MLSTACK_USECASES_DIR: {usecases_dir}
   USECASE: {name}
-  CI_TEMP: /tmp
+  CI_TEMP: /tmp/mlstack-ci
 stages: [check, deploy]
 {name}-check:
   stage: check
   image: python:3.11-slim-bookworm
+  before_script:
+    - apt-get update -q && apt-get install -yq git   # pip installs from git URLs
   script:
 {check}{name}-deploy:
   stage: deploy
@@ -164,8 +166,9 @@ stages: [check, deploy]
     - if: $CI_COMMIT_BRANCH == "main"
   variables:
     SSH_KEY: $MLSTACK_DEPLOY_SSH_KEY
+  before_script:
+    - apt-get update -q && apt-get install -yq git openssh-client
   script:
-    - apt-get update -q && apt-get install -yq openssh-client
     - {_run(INSTALL_STEP[1])}
     - {_run(KEY_STEP)}
     - {_run(DEPLOY_STEP[1])}

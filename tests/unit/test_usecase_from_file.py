@@ -180,3 +180,12 @@ def test_without_a_sample_the_placeholder_is_valid_with_tests_and_ci(usecases_di
     assert spec_problems(load_spec(usecases_dir / "placeholder")) == []
     assert (usecases_dir / "placeholder" / "tests" / "test_placeholder.py").exists()
     assert (usecases_dir / "placeholder" / "ci" / "github-actions.yml").exists()
+
+
+def test_check_dags_fails_on_a_broken_spec(usecases_dir) -> None:
+    assert new("parsed")[0] == 0
+    (usecases_dir / "broken").mkdir()
+    (usecases_dir / "broken" / "usecase.yaml").write_text("name: broken\nowner: me\n")
+    result = CliRunner().invoke(main, ["usecases", "check-dags"])
+    assert result.exit_code == 2, result.output
+    assert "the DAGs do not parse" in result.output and "broken" in result.output
