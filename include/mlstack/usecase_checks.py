@@ -1,7 +1,8 @@
 """The checks a use case's own tests and its CI run (``mlstack usecases new`` writes both):
-the spec is valid, the hooks import, a tiny model trains on the sample rows, the DAGs
-parse, and a candidate trains on the sample through the real pipeline (land → ingest →
-train → registered version with alias ``candidate``).
+the spec is valid, the hooks import, a tiny model trains on the sample rows, and a candidate
+trains on the sample through the real pipeline (land → ingest → train → registered version
+with alias ``candidate``). The DAG parse is :func:`mlstack.airflow.dag_check.check_dags`
+(Airflow is imported only in that layer).
 
 The sample is the use case's ``tests/sample.csv`` (or ``.parquet``): rows in the shape its
 source delivers, spread over a few days. Its days are landed one folder per day, as
@@ -11,7 +12,6 @@ upstream would deliver them, so ``mlstack ingest`` reads them as any other day.
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -194,28 +194,3 @@ def trial(
             accepted += result.accepted if dataset == "features" else 0
     shrunk = sample_split(spec, len(days), accepted)
     return train(shrunk.spec, settings=s), days, shrunk.note
-
-
-def check_dags(usecases_dir: str | Path) -> dict[str, list[str]]:
-    """Parse mlstack's DAGs of every use case in ``usecases_dir`` with Airflow's DagBag, as
-    the dag-processor does; {use case: its dag ids}. InvalidInput lists the import errors."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    with tempfile.TemporaryDirectory(prefix="mlstack-dags-") as folder:
-        (Path(folder) / "mlstack_dags.py").write_text(
-            '"""mlstack\'s Airflow DAGs of every use case (a DAG file: safe mode reads it)."""\n'
-            "from mlstack.airflow.factory import build_all\n\n"
-            f"globals().update(build_all({str(Path(usecases_dir).resolve())!r}, strict=True))\n",
-            encoding="utf-8",
-        )
-        bag = DagBag(dag_folder=folder)
-    if bag.import_errors:
-        raise InvalidInput(
-            "the DAGs do not parse:\n" + "\n".join(str(e) for e in bag.import_errors.values())
-        )
-    if not bag.dag_ids:
-        raise InvalidInput(f"no DAGs: {usecases_dir} has no use case (*/usecase.yaml)")
-    found: dict[str, list[str]] = {}
-    for dag_id in sorted(bag.dag_ids):
-        found.setdefault(dag_id.split("__")[0], []).append(dag_id)
-    return found

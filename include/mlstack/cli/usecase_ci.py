@@ -13,8 +13,8 @@ from mlstack.cli.data import usecases
 @usecases.command("check-dags")
 def usecases_check_dags() -> None:
     """Parse every use case's DAGs with Airflow's DagBag (strict: a broken spec fails)."""
+    from mlstack.airflow.dag_check import check_dags
     from mlstack.settings import get_settings
-    from mlstack.usecase_checks import check_dags
 
     found = check_dags(get_settings().usecases_dir)
     for name, dag_ids in found.items():
