@@ -4,14 +4,14 @@ queue, batch inserts, a disk spool.
 On the request path :meth:`PredictionLogger.log_durable` hands the rows to the local
 :class:`~mlstack.gateway.journal.Journal` and waits for its writer threads (the ``write``
 and, with ``fsync`` on, the group-committed ``fdatasync``), then appends them to a bounded
-in-memory queue (a deque: one append under the GIL, no lock). A background thread wakes every ``flush_interval_s`` (or
-as soon as ``batch_size`` rows wait), takes up to ``batch_size`` rows and inserts them in
-one transaction. When the database is down the batch is written to a JSON-lines file in
-the spool folder, and a replay pass re-inserts spooled files once the database answers
-again. When the queue is full rows go straight to the spool. Rows written to the database
-or the spool are *settled* in the journal, which then forgets them; rows of a worker that
-died (SIGKILL, power cut) are read back from its journal segments by the next pass of any
-worker of the same spool folder.
+in-memory queue (a deque: one append under the GIL, no lock). A background thread wakes
+every ``flush_interval_s`` (or as soon as ``batch_size`` rows wait), takes up to
+``batch_size`` rows and inserts them in one transaction. When the database is down the
+batch is written to a JSON-lines file in the spool folder, and a replay pass re-inserts
+spooled files once the database answers again. When the queue is full rows go straight to
+the spool. Rows written to the database or the spool are *settled* in the journal, which
+then forgets them; rows of a worker that died (SIGKILL, power cut) are read back from its
+journal segments by the next pass of any worker of the same spool folder.
 
 No row can stop the writer: when an insert fails and the database still answers
 ``SELECT 1``, the batch is split until the rows the database refuses are found; each is
