@@ -386,11 +386,12 @@ def report(
         f"challenger v{challenger} in an A/B rollout at 50%; every prediction is appended to "
         "the gateway's local journal before its answer is sent, then written to the mlstack "
         "database (SQLite here, in batches, off the request path). *journal fsync'd* (the "
-        "default) answers once the line is on disk (group commit: one fdatasync per round "
-        "for every request waiting, rounds started at least 1 ms apart, two in flight at "
-        "most): survives a SIGKILL and a "
-        "power cut. *journal write() only* (`MLSTACK_GATEWAY_JOURNAL_FSYNC=false`) answers "
-        "after the write(): survives a SIGKILL of the gateway, not a power cut. Both gateway "
+        "default) answers once the line is on disk (group commit off the event loop: a "
+        "writer thread takes every row waiting, writes it with one write() and syncs it "
+        "with one fdatasync; rounds started at least 1 ms apart, two writers, so two in "
+        "flight at most): survives a SIGKILL and a power cut. *journal write() only* "
+        "(`MLSTACK_GATEWAY_JOURNAL_FSYNC=false`) answers after the write(): survives a "
+        "SIGKILL of the gateway, not a power cut. Both gateway "
         "modes ran in this same run, one after the other, after mlflow.",
         "",
         "| server | connections | req/s | p50 ms | p90 ms | p99 ms | non-2xx "

@@ -102,7 +102,10 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
         spool = g.spool_dir or (s.home / "spool")
         journal = Journal(
-            spool / "journal", fsync=g.journal_fsync, round_gap_s=g.journal_round_gap_ms / 1000
+            spool / "journal",
+            fsync=g.journal_fsync,
+            writers=g.journal_writers,
+            round_gap_s=g.journal_round_gap_ms / 1000,
         )
         try:
             journal.open()

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mlstack.gateway.journal import ROUND_GAP_S
+from mlstack.gateway.journal import ROUND_GAP_S, WRITERS
 
 
 class GatewaySettings(BaseSettings):
@@ -54,9 +54,16 @@ class GatewaySettings(BaseSettings):
     journal_round_gap_ms: float = Field(
         default=1000 * ROUND_GAP_S,
         ge=0,
-        description="Least time between the starts of two journal sync rounds: under load "
-        "one fdatasync then answers every request of the gap (less CPU per request); a "
-        "request that comes after a quiet gap is synced at once. 0 = a round per wait.",
+        description="Least time between the starts of two fsync'd journal rounds: under "
+        "load one fdatasync then answers every request of the gap (less CPU per request); a "
+        "request that comes after a quiet gap is synced at once. 0 = a round whenever a "
+        "writer is free. Without fsync rounds start whenever a writer is free.",
+    )
+    journal_writers: int = Field(
+        default=WRITERS,
+        ge=1,
+        description="Journal writer threads per worker: rounds (one write + one fdatasync "
+        "for every request waiting) that may be on the disk at once.",
     )
     max_body_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest request body accepted (else 413)."
