@@ -79,6 +79,7 @@ for _command in (
     system.mlflow_accounts,
     system.db_accounts,
     system.s3_accounts,
+    system.airflow_metrics,
     db.db,
     *models.COMMANDS,
     *serve.COMMANDS,
