@@ -511,7 +511,8 @@ def urls(env_file: Path) -> str:
 
 def observability_urls(env: dict[str, str], port: Callable[[str, str], str]) -> list[str]:
     """Prometheus' and Grafana's lines of :func:`urls`, when their profile is on."""
-    profiles = set((os.environ.get("COMPOSE_PROFILES") or env.get("COMPOSE_PROFILES", "")).split(","))
+    chosen = os.environ.get("COMPOSE_PROFILES") or env.get("COMPOSE_PROFILES", "")
+    profiles = set(chosen.split(","))
     lines = []
     if METRICS_PROFILES & profiles:
         lines.append(f"  Prometheus http://127.0.0.1:{port('PROMETHEUS_PORT', '9090')}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -64,7 +63,9 @@ def sql_queries() -> list[tuple[str, str]]:
         for rule in group["rules"]:
             for query in rule["data"]:
                 if "rawSql" in query["model"]:
-                    out.append((f"alert rule {rule['uid']} [{query['refId']}]", query["model"]["rawSql"]))
+                    out.append(
+                        (f"alert rule {rule['uid']} [{query['refId']}]", query["model"]["rawSql"])
+                    )
     return out
 
 

@@ -81,7 +81,7 @@ def _exponential_upper_bounds(point: Any) -> Iterator[tuple[float, int]]:
     and the zero bucket as (0, count)."""
     if point.zero_count:
         yield 0.0, int(point.zero_count)
-    base = 2.0 ** (2.0 ** -point.scale)
+    base = 2.0 ** (2.0**-point.scale)
     for i, count in enumerate(point.positive.bucket_counts):
         if count:
             yield base ** (point.positive.offset + i + 1), int(count)
@@ -201,7 +201,9 @@ class Totals:
                     running, buckets = 0.0, []
                     for bound, count in zip((*BUCKETS_MS, float("inf")), counts, strict=False):
                         running += count
-                        buckets.append(("+Inf" if bound == float("inf") else f"{bound:.0f}", running))
+                        buckets.append(
+                            ("+Inf" if bound == float("inf") else f"{bound:.0f}", running)
+                        )
                     hist.add_metric(_values(labels, keys), buckets, counts[-1])
                 yield hist
 
@@ -225,7 +227,7 @@ def make_server(host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> ThreadingHTT
 
     totals = Totals()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(totals)  # type: ignore[arg-type]
+    registry.register(totals)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)

@@ -90,7 +90,8 @@ def ensure_role(
     grants: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """Create ``role`` (or reset its password) and grant it exactly ``grants`` (default: the
-    gateway's) on the tables of the database ``admin_url`` points at. Idempotent; returns the grants made.
+    gateway's) on the tables of the database ``admin_url`` points at. Idempotent; returns
+    the grants made.
 
     ``admin_url`` must be a superuser's (or a role with ``CREATEROLE`` that may grant on
     mlstack's tables); the tables must exist (``mlstack init`` first).

@@ -46,7 +46,11 @@ def test_the_dashboard_provider_reads_the_folder_compose_mounts() -> None:
 def test_every_panel_has_a_query_on_a_provisioned_data_source() -> None:
     uids = {d["uid"] for d in datasources()}
     boards = dashboards()
-    assert set(boards) == {"mlstack-airflow.json", "mlstack-gateway.json", "mlstack-monitoring.json"}
+    assert set(boards) == {
+        "mlstack-airflow.json",
+        "mlstack-gateway.json",
+        "mlstack-monitoring.json",
+    }
     assert len({b["uid"] for b in boards.values()}) == len(boards)
     for name, board in boards.items():
         assert {"uid", "title", "panels", "templating", "schemaVersion"} <= set(board), name
@@ -66,9 +70,7 @@ def test_every_panel_has_a_query_on_a_provisioned_data_source() -> None:
 def test_the_monitoring_dashboard_shows_what_the_issue_lists() -> None:
     """Per use case: drift, estimated vs realised with the bar, label coverage, business
     value, the rollout's split and decisions; gateway and Airflow boards beside it."""
-    titles = " | ".join(
-        p["title"].lower() for b in dashboards().values() for p in panels(b)
-    )
+    titles = " | ".join(p["title"].lower() for b in dashboards().values() for p in panels(b))
     for wanted in (
         "drift",
         "estimated vs realised",
