@@ -61,7 +61,7 @@ BUILD_WHEELS = ("uv==0.13.9", "setuptools==80.9.0", "wheel==0.45.1")
 DEFAULT_PROJECT = "mlstack"  # `name:` in docker-compose.yml
 USECASES_DIR = ROOT / "include" / "usecases"  # baked into the image: what the stack runs
 TRIGGERER_PROFILE = "triggerer"
-OBSERVABILITY_PROFILE = "observability"  # Prometheus, airflow-metrics, Grafana (on in deploy mode)
+OBSERVABILITY_PROFILE = "observability"  # Prometheus, metrics-receiver, Grafana (deploy: on)
 #: profiles with Prometheus and the receiver of Airflow's metrics (`metrics`: no Grafana)
 METRICS_PROFILES = {OBSERVABILITY_PROFILE, "metrics"}
 #: compose commands that would start containers, which must never run on placeholders

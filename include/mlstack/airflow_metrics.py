@@ -5,7 +5,7 @@ in the lock already). Its task processes are short-lived and many, so the stack 
 export *deltas* (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta``): this
 receiver adds them up into cumulative series, which is what a Prometheus counter is
 (Prometheus' own OTLP receiver takes cumulative series only, where every short task process
-would start its own count). The compose service ``airflow-metrics`` runs it
+would start its own count). The compose service ``metrics-receiver`` runs it
 (``mlstack airflow-metrics``; observability profile):
 
 * ``POST /v1/metrics`` — OTLP/HTTP protobuf (gzip or not), from every Airflow component;

@@ -1,6 +1,6 @@
 """Prometheus in the e2e stack (profile `metrics`), after the lifecycle test (files run in
 name order; the deploy switch comes after this one): its targets — the gateway's /metrics
-and airflow-metrics, which receives Airflow's OpenTelemetry metrics — are up, its alert
+and metrics-receiver, which receives Airflow's OpenTelemetry metrics — are up, its alert
 rules loaded and healthy, every PromQL query of the Grafana dashboards parses there, and the
 ones the lifecycle's traffic and DAG runs feed return series. Grafana itself has no image
 here: its provisioning is checked in tests/unit and tests/integration."""
@@ -52,7 +52,7 @@ def test_prometheus_scrapes_the_gateway_and_airflow(stack: Stack) -> None:
         time.sleep(5)
         health = _health_by_job()
     if not all(health.get(j) == "up" for j in JOBS):
-        stack.dump_logs(["prometheus", "airflow-metrics", "gateway"])
+        stack.dump_logs(["prometheus", "metrics-receiver", "gateway"])
     assert {j: health.get(j) for j in JOBS} == dict.fromkeys(JOBS, "up"), health
 
     groups = {g["name"]: g for g in _api("rules")["groups"]}

@@ -1,7 +1,7 @@
 """Grafana's provisioning files validate (infra/grafana): required keys, every data source a
 dashboard or alert rule names exists, every panel has a query, every alert rule's condition
 is one of its queries; the Prometheus rules and dashboards name only series the gateway and
-airflow-metrics serve. (Their SQL runs against a real database in
+metrics-receiver serve. (Their SQL runs against a real database in
 tests/integration/test_grafana_queries.py; the PromQL against Prometheus in tests/e2e.)"""
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def s3_accounts() -> None:
 @click.option("--port", default=9464, show_default=True, help="Port: OTLP in, /metrics out.")
 def airflow_metrics(host: str, port: int) -> None:
     """Receive Airflow's OpenTelemetry metrics (OTLP/HTTP, POST /v1/metrics) and serve them
-    to Prometheus (GET /metrics): the stack's ``airflow-metrics`` service (observability
+    to Prometheus (GET /metrics): the stack's ``metrics-receiver`` service (observability
     profile). Airflow's components export deltas; this adds them up."""
     from mlstack.airflow_metrics import make_server
 
