@@ -82,6 +82,7 @@ for _command in (
     system.mlflow_users,
     system.db_accounts,
     system.s3_accounts,
+    system.airflow_metrics,
     db.db,
     *models.COMMANDS,
     *serve.COMMANDS,
