@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import msgspec
 
 from mlstack.exceptions import NoModelServed
+from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.journal import LogUnavailable
 from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.service import PredictionService
@@ -99,6 +100,7 @@ class PredictHotPath:
             records = _rows(_decode(body))
         except (msgspec.DecodeError, ValueError, RecursionError):  # malformed, shape, sizes
             if (refusal := not_strict_json(body)) is not None:
+                note_refusal(scope, "invalid_json")
                 return await send_json(send, 400, refusal)
             records = None  # valid JSON of the wrong shape: FastAPI's route names the field
         if records is not None:
