@@ -8,8 +8,9 @@ stop it writes every queued row before exiting.
 Every client error is a 400 whose ``detail[].loc`` ends with the field (FastAPI's own
 request validation included), a body over ``max_body_bytes`` a 413, an unknown use case a
 404, no champion or no durable log a 503 (every answer is counted in ``/metrics``, every
-4xx with its reason: :mod:`mlstack.gateway.api.request_metrics`). With ``MLSTACK_GATEWAY_REQUIRE_KEYS`` every /v1
-request needs an API key first (401/403/429: :mod:`mlstack.gateway.api.auth`).
+4xx with its reason: :mod:`mlstack.gateway.api.request_metrics`). With
+``MLSTACK_GATEWAY_REQUIRE_KEYS`` every /v1 request needs an API key first (401/403/429:
+:mod:`mlstack.gateway.api.auth`).
 """
 
 from __future__ import annotations

@@ -111,9 +111,9 @@ def mark_dead_workers(folder: Path) -> list[int]:
     the pids marked dead."""
     dead = set()
     for path in folder.glob("gauge_live*_*.db"):
-        pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            dead.add(int(pid))
+        tail = path.stem.rsplit("_", 1)[-1]
+        if tail.isdigit() and not pid_alive(int(tail)):
+            dead.add(int(tail))
     for pid in dead:
         mark_process_dead(pid, str(folder))
     return sorted(dead)
@@ -145,7 +145,10 @@ class Metrics:
         self.publish_interval_s = publish_interval_s
         r = self.registry
         self.requests = Counter(
-            PREFIX + "requests", "HTTP answers by route and status.", ["route", "status"], registry=r
+            PREFIX + "requests",
+            "HTTP answers by route and status.",
+            ["route", "status"],
+            registry=r,
         )
         self.refused = Counter(
             PREFIX + "refused", "Refused requests (4xx) by reason.", ["reason"], registry=r
@@ -159,9 +162,7 @@ class Metrics:
             ["usecase", "variant"],
             registry=r,
         )
-        self.feedback = Counter(
-            PREFIX + "feedback", "Labels accepted.", ["usecase"], registry=r
-        )
+        self.feedback = Counter(PREFIX + "feedback", "Labels accepted.", ["usecase"], registry=r)
         self.latency = Histogram(
             PREFIX + "latency_ms",
             "Prediction request time in the service (scoring and journal), milliseconds.",

@@ -93,7 +93,10 @@ def test_a_lone_process_counts_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     alone.count_request("/v1/{usecase}/predict", 200)
     assert alone.folder is None
     assert alone.value("mlstack_gateway_feedback_total", usecase="u") == 2
-    assert alone.value("mlstack_gateway_requests_total", route="/v1/{usecase}/predict", status="200") == 1
+    assert (
+        alone.value("mlstack_gateway_requests_total", route="/v1/{usecase}/predict", status="200")
+        == 1
+    )
     assert alone.value("mlstack_gateway_log_spool_bytes") == 12
     assert alone.value("mlstack_gateway_workers") == 1
 

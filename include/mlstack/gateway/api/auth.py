@@ -8,8 +8,8 @@ valid key (for that use case). ``/health``, ``/metrics`` and the API docs stay o
 ``/metrics`` behind the proxy's own rule). A refusal is JSON ``{"detail", "reason"}`` — 401
 (missing, malformed, unknown, expired, revoked key), 403 (wrong use case or scope), 429
 (rate limit, with ``Retry-After``) — counted in ``/metrics`` as
-``mlstack_gateway_refused_total{reason=...}`` (by :mod:`.request_metrics`); nothing of it reaches the routes, so nothing
-is scored or logged as a prediction.
+``mlstack_gateway_refused_total{reason=...}`` (by :mod:`.request_metrics`); nothing of it
+reaches the routes, so nothing is scored or logged as a prediction.
 """
 
 from __future__ import annotations
