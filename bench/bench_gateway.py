@@ -355,7 +355,7 @@ def start_gateway(env: dict[str, str], log: Any) -> tuple[subprocess.Popen[bytes
         start_new_session=True,
     )
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=600)  # a crowded machine
     except BaseException:
         stop(proc)
         raise
