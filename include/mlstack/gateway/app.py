@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
     app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # before any read
-    if g.require_keys:  # outermost: no body is read for a request without a valid key
+    if g.require_keys:  # before the body limit: no body is read for a request without a key
         app.state.access_log = access_log(g)
         app.add_middleware(
             KeyAuth,

@@ -1,5 +1,5 @@
-"""``KeyAuth``: the gateway's outermost middleware when API keys are required
-(``MLSTACK_GATEWAY_REQUIRE_KEYS``): checks the key before any body is read, applies the
+"""``KeyAuth``: the gateway's first middleware after ``RequestMetrics`` when API keys are
+required (``MLSTACK_GATEWAY_REQUIRE_KEYS``): checks the key before any body is read, applies the
 key's rate limit, and writes one access-log line per request naming the key's id.
 
 What needs which key: ``POST /v1/{usecase}/predict`` a key with the ``predict`` scope for

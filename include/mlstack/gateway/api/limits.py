@@ -1,11 +1,10 @@
-"""``BodyLimit``: the gateway's outermost middleware (just inside ``KeyAuth`` when API keys
-are required); refuses bodies over a size (413, counted as
+"""``BodyLimit``: the gateway's middleware just inside ``RequestMetrics`` (and ``KeyAuth``
+when API keys are required); refuses bodies over a size (413, counted as
 ``refused_total{reason="body_too_large"}``) before anything reads or parses them, and
 bodies that are not strict JSON (400, counted as ``invalid_json``: NaN, Infinity, numbers
 beyond double range, invalid UTF-8, lone surrogates, which Python's ``json`` would let
-through to the routes); then
-hands the read body on to the app. The predict hot path makes the strict check itself, on
-its error path only."""
+through to the routes); then hands the read body on to the app. The predict hot path makes
+the strict check itself, on its error path only."""
 
 from __future__ import annotations
 
