@@ -483,6 +483,14 @@ def write_compare(
         f"server CPU per request {cpu:+.1f} % ({new['server_cpu_ms']:.3f} vs "
         f"{base['server_cpu_ms']:.3f} ms). The issue's bar (at most 5 % of throughput): "
         f"{verdict}.",
+        f"- Spread between runs of the same code: {spread(runs, 'rps', '.0f')} req/s, "
+        f"{spread(runs, 'server_cpu_ms', '.3f')} ms CPU/req. "
+        + (
+            "The difference between the two is inside that spread: this run cannot tell a "
+            "5 % cost from the machine's noise; the next line is the better estimate."
+            if noisy(runs)
+            else "The difference between the two is larger than that spread."
+        ),
         f"- The metric updates of one prediction request alone (requests, records and "
         f"latency; in one process, no HTTP, median of 3 processes): "
         f"{ops['this checkout']:.1f} µs with prometheus_client's multiprocess mode (4 "
@@ -497,6 +505,21 @@ def write_compare(
     head = text.split(COMPARE_SECTION, 1)[0].rstrip("\n")
     OUT.write_text(head + "\n\n" + "\n".join(lines))
     sys.stdout.write("\n".join(lines))
+
+
+def spread(runs: dict[str, list[dict[str, float]]], key: str, fmt: str) -> str:
+    """``min–max`` of ``key`` per side, e.g. ``363–577 (baseline), 441–537 (this checkout)``."""
+    return ", ".join(
+        f"{min(r[key] for r in rs):{fmt}}–{max(r[key] for r in rs):{fmt}} ({name})"
+        for name, rs in runs.items()
+    )
+
+
+def noisy(runs: dict[str, list[dict[str, float]]]) -> bool:
+    """True when the sides' mean req/s differ by less than one side's run-to-run range."""
+    means = [float(np.mean([r["rps"] for r in rs])) for rs in runs.values()]
+    ranges = [max(r["rps"] for r in rs) - min(r["rps"] for r in rs) for rs in runs.values()]
+    return abs(means[0] - means[1]) < max(ranges)
 
 
 def load(url: str, script: Path, pgid: int, args: Any) -> tuple[float, dict[int, dict[str, float]]]:
