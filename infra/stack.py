@@ -98,6 +98,7 @@ SECRETS = {
     "S3_MLFLOW_SECRET": (_password, "S3 account `mlstack-mlflow`: the mlflow bucket (deploy mode)"),
     "S3_MLSTACK_SECRET": (_password, "S3 account `mlstack-mlstack`: the lake (deploy mode)"),
     "S3_GATEWAY_SECRET": (_password, "S3 account `mlstack-gateway`: reads mlflow (deploy mode)"),
+    "MLSTACK_ADMIN_PASSWORD": (_password, "the proxy's admin login `admin` (deploy mode)"),
 }
 
 
@@ -419,15 +420,23 @@ def _service_state(spec: dict, container: dict | None) -> tuple[str, bool, bool]
     return "running", True, False
 
 
-def wait_healthy(compose: Compose, *, timeout: float = 600, quiet: bool = False) -> float:
+#: how long a service may stay `unhealthy` before the wait gives up on it: on a crowded
+#: machine a healthcheck times out a few times in a row and then passes again
+UNHEALTHY_GRACE = 120.0
+
+
+def wait_healthy(
+    compose: Compose, *, timeout: float = 600, quiet: bool = False, grace: float = UNHEALTHY_GRACE
+) -> float:
     """Block until every service is ready; returns seconds waited.
 
-    Raises SystemExit (after printing the failing services' logs) when one fails or the
-    time runs out.
+    Raises SystemExit (after printing the failing services' logs) when one exits with an
+    error, stays unhealthy for ``grace`` seconds, or the time runs out.
     """
     specs = compose.services()
     start = time.monotonic()
     last = ""
+    unhealthy_since: dict[str, float] = {}
     while True:
         containers = compose.containers()
         states = {name: _service_state(spec, containers.get(name)) for name, spec in specs.items()}
@@ -436,7 +445,16 @@ def wait_healthy(compose: Compose, *, timeout: float = 600, quiet: bool = False)
         if line != last and not quiet:
             say(f"[{elapsed:5.0f}s] {line}")
             last = line
-        failed = [name for name, (_, _, bad) in states.items() if bad]
+        for name, (label, _, _) in states.items():
+            if label == "unhealthy":
+                unhealthy_since.setdefault(name, elapsed)
+            else:
+                unhealthy_since.pop(name, None)
+        failed = [
+            name
+            for name, (label, _, bad) in states.items()
+            if bad and (label != "unhealthy" or elapsed - unhealthy_since[name] >= grace)
+        ]
         if all(ready for _, ready, _ in states.values()):
             return elapsed
         if failed or elapsed > timeout:

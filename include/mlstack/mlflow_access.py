@@ -87,25 +87,30 @@ def ensure_accounts(
 
     Runs as MLflow's admin. Returns what it did per account (``created`` / ``password set``).
     """
-    from mlflow.exceptions import MlflowException
     from mlflow.server import get_app_client
 
     done: dict[str, str] = {}
     with _logged_in(*admin):
         auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
         for account in accounts:
-            try:
-                auth.get_user(account.username)
-            except MlflowException:
-                auth.create_user(account.username, account.password)
-                done[account.username] = "created"
-            else:
-                auth.update_user_password(account.username, account.password)
-                done[account.username] = "password set"
+            done[account.username] = _create_or_reset(auth, account.username, account.password)
             role = _ensure_role(auth, account.permission)
             if role.name not in {r.name for r in auth.list_user_roles(account.username)}:
                 auth.assign_role(account.username, role.id)
     return done
+
+
+def _create_or_reset(auth: Any, username: str, password: str) -> str:
+    """Create the MLflow login, or set its password when it exists: what was done."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        auth.get_user(username)
+    except MlflowException:
+        auth.create_user(username, password)
+        return "created"
+    auth.update_user_password(username, password)
+    return "password set"
 
 
 def accounts_from_env(env: dict[str, str] | None = None) -> list[Account]:
@@ -136,6 +141,36 @@ def team_grants(specs: list[Any]) -> list[TeamGrant]:
         for s in specs
         if s.team.users
     ]
+
+
+def person_grants(specs: list[Any], username: str, groups: tuple[str, ...] = ()) -> list[TeamGrant]:
+    """What one person may read: every use case whose ``team.users`` names them or whose
+    ``team.groups`` names one of ``groups`` (MLflow has no groups: they are resolved here)."""
+    return [
+        TeamGrant(s.name, s.training.experiment or s.name, s.name, (username,))
+        for s in specs
+        if username in s.team.users or set(groups) & set(s.team.groups)
+    ]
+
+
+def add_person(
+    tracking_uri: str,
+    admin: tuple[str, str],
+    username: str,
+    password: str | None,
+    grants: list[TeamGrant],
+) -> list[str]:
+    """A person's MLflow login: created (or its password reset) when ``password`` is given,
+    then READ on the experiments and models of ``grants``. Runs as MLflow's admin; returns
+    one line per step."""
+    from mlflow.server import get_app_client
+
+    done: list[str] = []
+    if password is not None:
+        with _logged_in(*admin):
+            auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
+            done.append(f"mlflow user {username}: {_create_or_reset(auth, username, password)}")
+    return done + grant_teams(tracking_uri, admin, grants)
 
 
 def grant_teams(tracking_uri: str, admin: tuple[str, str], grants: list[TeamGrant]) -> list[str]:

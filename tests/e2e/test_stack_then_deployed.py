@@ -9,13 +9,14 @@ checked from outside, as a client on the network would see it:
 - Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
   user through the proxy; Airflow's execution API is not reachable from outside; a member of
   one use case's team sees its DAGs and pages and is refused the other's;
+- the MinIO console asks for the proxy's admin login;
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
   admin with the generated one; the gateway's account may read but not move an alias;
 - the gateway refuses a request without an API key (401) and a predict-only key's feedback
   (403), and answers a prediction with a key; the scheduler's tasks reach MLflow under its
   ``/mlflow`` prefix with their login;
 - a version aliased by hand with altered files is refused by the gateway (which keeps
-  answering with the old champion) and by ``mlstack models verify``;
+  answering with the old champion), by ``mlstack models verify`` and by the monitor;
 - the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
   MinIO's root password and the Postgres superuser's stay with the jobs that set up accounts;
 - Postgres is not reachable from the proxy's container (separate networks);
@@ -181,6 +182,18 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
     assert api.page("/mlstack/monitoring/").status_code == 200
 
 
+def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> None:
+    """The console is for admins: Caddy asks for its own admin login before MinIO's."""
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/minio/").status_code == 401
+        assert http.get("/minio/", auth=("admin", "wrong")).status_code == 401
+        past = http.get("/minio/", auth=("admin", password))
+    # past the login: MinIO's console (its login page) — or, with the CI's S3 stand-in, which
+    # has no console, the proxy's 502
+    assert past.status_code == (502 if stand_in_s3() else 200), past.text
+
+
 def test_a_team_member_sees_only_their_use_case(deployed: dict) -> None:
     """Airflow runs the FAB auth manager in deploy mode: a user added to credit_default's
     team group reads and lists its DAGs and pages, and is refused diabetes'."""
@@ -291,7 +304,7 @@ print(old, new.version)
 def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict) -> None:
     """The threat model's swap: someone with MLflow write access moves ``champion`` to a
     version with altered files. The gateway refuses it and keeps answering with the old
-    champion; ``mlstack models verify`` (the check monitor and promote make) refuses it."""
+    champion; ``mlstack models verify`` and the monitor (``mlstack monitor run``) refuse it."""
     compose = deployed["compose"]
     scheduler = ("exec", "-T", "airflow-scheduler")
     out = compose.run(*scheduler, "python", "-c", TAMPER, capture=True)
@@ -316,6 +329,15 @@ def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict)
         )  # fmt: skip
         assert verify.returncode != 0, verify.stdout
         assert "digest" in (verify.stdout + verify.stderr).lower(), verify.stderr
+        # the monitor loads the champion it judges the same way, and refuses it too
+        monitored = subprocess.run(
+            compose.command(*scheduler, "mlstack", "monitor", "run", USECASE, "--day",
+                            time.strftime("%Y-%m-%d")),
+            capture_output=True, text=True, env=compose.environment(),
+        )  # fmt: skip
+        assert monitored.returncode != 0, monitored.stdout
+        said = monitored.stdout + monitored.stderr
+        assert f"v{new}" in said and "not loaded" in said, said
     finally:  # the old champion back, for the checks after this one
         compose.run(*scheduler, "python", "-c",
                     "from mlstack import registry; from mlstack.settings import get_settings; "

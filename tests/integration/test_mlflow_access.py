@@ -5,6 +5,7 @@ app (through infra/mlflow_server.py, which writes its configuration), on Postgre
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 
 import httpx
@@ -127,3 +128,49 @@ def test_a_team_reads_its_use_case_and_nothing_else(auth_server: str, monkeypatc
                        json={"name": "team_a_model", "alias": "champion", "version": "1"},
                        auth=alice)  # fmt: skip
     assert moved.status_code == 403, moved.text  # read-only: promotion stays mlstack's
+
+
+def test_a_person_added_by_group_reads_that_groups_use_cases(
+    auth_server: str, monkeypatch, tmp_path: Path
+) -> None:
+    """``mlstack mlflow-users add NAME --group G`` (run in the mlflow-accounts job): an MLflow
+    login with a generated password shown once, READ on every use case whose ``team.groups``
+    names G (MLflow has no groups: the specs resolve them), nothing on the others; ``grant``
+    grants again without touching the password."""
+    from click.testing import CliRunner
+    from mlstack.cli import main
+
+    url = auth_server
+    admin = ("admin", ADMIN_PASSWORD)
+    usecases = tmp_path / "usecases"
+    source = Path(__file__).resolve().parents[2] / "include" / "usecases"
+    for name in ("credit_default", "diabetes"):  # groups risk-data-science, clinical-analytics
+        shutil.copytree(source / name, usecases / name)
+    settings = use_settings(monkeypatch, mlflow_tracking_uri=url, usecases_dir=str(usecases))
+    with mlflow_access._logged_in(*admin):
+        for name in ("credit_default", "diabetes"):
+            registry.experiment_id(name, settings)
+            registry.client(settings).create_registered_model(name)
+    runner = CliRunner()
+    monkeypatch.delenv("MLFLOW_ADMIN_PASSWORD", raising=False)
+    refused = runner.invoke(main, ["mlflow-users", "add", "carol", "--group", "risk-data-science"])
+    assert refused.exit_code == 2 and "MLFLOW_ADMIN_PASSWORD" in refused.output, refused.output
+    monkeypatch.setenv("MLFLOW_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    added = runner.invoke(main, ["mlflow-users", "add", "carol", "--group", "risk-data-science"])
+    assert added.exit_code == 0, added.output
+    assert "mlflow user carol: created" in added.output
+    assert "credit_default: carol may read experiment credit_default and model credit_default" in (
+        added.output
+    )
+    password = added.output.split("password of carol:")[1].split()[0]
+    carol = ("carol", password)
+    assert search(url, carol).status_code == 200
+
+    def reads(path: str, **params: str) -> int:
+        return httpx.get(f"{url}/api/2.0/mlflow/{path}", params=params, auth=carol).status_code
+
+    assert reads("registered-models/get", name="credit_default") == 200
+    assert reads("registered-models/get", name="diabetes") == 403
+    again = runner.invoke(main, ["mlflow-users", "grant", "carol", "--group", "risk-data-science"])
+    assert again.exit_code == 0 and "password" not in again.output, again.output
+    assert search(url, carol).status_code == 200  # the password is unchanged

@@ -77,6 +77,7 @@ for _command in (
     demo.demo,
     system.init,
     system.mlflow_accounts,
+    system.mlflow_users,
     system.db_accounts,
     system.s3_accounts,
     db.db,

@@ -36,9 +36,30 @@ def init(extra_buckets: tuple[str, ...]) -> None:
     click.echo(f"iceberg namespace {s.iceberg_namespace}: ready")
 
 
+def _mlflow_admin(admin_user: str) -> tuple[str, str]:
+    """MLflow's admin login from the environment (MLFLOW_ADMIN_PASSWORD)."""
+    import os
+
+    password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
+    if not password:
+        raise click.UsageError(
+            "MLFLOW_ADMIN_PASSWORD is not set: the admin's password is needed (run this in the "
+            "stack's mlflow-accounts job: `docker compose run --rm mlflow-accounts mlstack ...`)"
+        )
+    return admin_user, password
+
+
+_admin_option = click.option(
+    "--admin",
+    "admin_user",
+    default="admin",
+    show_default=True,
+    help="MLflow's admin user (its password: MLFLOW_ADMIN_PASSWORD).",
+)
+
+
 @click.command("mlflow-accounts")
-@click.option("--admin", "admin_user", default="admin", show_default=True,
-              help="MLflow's admin user (its password: MLFLOW_ADMIN_PASSWORD).")  # fmt: skip
+@_admin_option
 def mlflow_accounts(admin_user: str) -> None:
     """Create mlstack's MLflow logins (deploy mode) or reset their passwords.
 
@@ -48,15 +69,11 @@ def mlflow_accounts(admin_user: str) -> None:
     account get READ on its experiment and registered model. Idempotent: the stack's
     ``mlflow-accounts`` job runs it on every start.
     """
-    import os
-
     from mlstack import mlflow_access
     from mlstack.settings import get_settings
     from mlstack.specs import discover
 
-    password = os.environ.get("MLFLOW_ADMIN_PASSWORD", "")
-    if not password:
-        raise click.UsageError("MLFLOW_ADMIN_PASSWORD is not set: the admin's password is needed")
+    admin_user, password = _mlflow_admin(admin_user)
     accounts = mlflow_access.accounts_from_env()
     if not accounts:
         raise click.UsageError("no MLFLOW_<ACCOUNT>_PASSWORD set: nothing to create")
@@ -69,6 +86,57 @@ def mlflow_accounts(admin_user: str) -> None:
     grants = mlflow_access.team_grants(list(specs.values()))
     for line in mlflow_access.grant_teams(uri, (admin_user, password), grants):
         click.echo(f"mlflow team access: {line}")
+
+
+@click.group("mlflow-users")
+def mlflow_users() -> None:
+    """People's MLflow logins (deploy mode), with READ on their teams' use cases."""
+
+
+def _person(username: str, groups: tuple[str, ...], admin_user: str, password: str | None) -> None:
+    """Create or update a person's MLflow login and grant what their teams may read."""
+    from mlstack import mlflow_access
+    from mlstack.settings import get_settings
+    from mlstack.specs import discover
+
+    s = get_settings()
+    specs, _ = discover(s.usecases_dir)
+    grants = mlflow_access.person_grants(list(specs.values()), username, groups)
+    admin = _mlflow_admin(admin_user)
+    for line in mlflow_access.add_person(s.mlflow_tracking_uri, admin, username, password, grants):
+        click.echo(line)
+    if not grants:
+        click.echo(f"{username}: no use case names them in team.users or --group: reads nothing")
+
+
+@mlflow_users.command("add")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, metavar="GROUP",
+              help="A group its use cases name in `team.groups` (repeat).")  # fmt: skip
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@_admin_option
+def mlflow_users_add(
+    username: str, groups: tuple[str, ...], password_stdin: bool, admin_user: str
+) -> None:
+    """Create USERNAME in MLflow (or reset its password) with READ on its teams' use cases;
+    print its generated password once."""
+    from mlstack.cli.users import _password, _show_once
+
+    password, generated = _password(password_stdin)
+    _person(username, groups, admin_user, password)
+    if generated:
+        _show_once(username, password)
+
+
+@mlflow_users.command("grant")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, metavar="GROUP",
+              help="A group its use cases name in `team.groups` (repeat).")  # fmt: skip
+@_admin_option
+def mlflow_users_grant(username: str, groups: tuple[str, ...], admin_user: str) -> None:
+    """Grant USERNAME READ on its teams' use cases again (e.g. after a new use case),
+    without touching its password."""
+    _person(username, groups, admin_user, None)
 
 
 @click.command("db-accounts")
