@@ -19,7 +19,8 @@ import threading
 import time
 from typing import TextIO
 
-from mlstack.gateway.api.fast_predict import ASGIApp, Message, Receive, Scope, Send, send_json
+from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.fast_predict import send_json
 from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.keys import KeyRing, RateLimiter, Refusal
 

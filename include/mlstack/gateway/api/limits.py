@@ -8,15 +8,8 @@ the strict check itself, on its error path only."""
 
 from __future__ import annotations
 
-from mlstack.gateway.api.fast_predict import (
-    ASGIApp,
-    Receive,
-    Scope,
-    Send,
-    not_strict_json,
-    replay_body,
-    send_json,
-)
+from mlstack.gateway.api.asgi import ASGIApp, Receive, Scope, Send
+from mlstack.gateway.api.fast_predict import not_strict_json, replay_body, send_json
 from mlstack.gateway.api.request_metrics import note_refusal
 
 

@@ -11,10 +11,7 @@ create series.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # fast_predict imports note_refusal from here
-    from mlstack.gateway.api.fast_predict import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
 
 REFUSAL = "mlstack.refusal"  # the scope key a refuser writes its reason to
 OPEN_ROUTES = frozenset({"/health", "/metrics", "/docs", "/redoc", "/openapi.json"})
