@@ -52,6 +52,7 @@ from sqlalchemy.engine import Engine
 
 from mlstack import store
 from mlstack.gateway.journal import Journal, LogUnavailable, unframe
+from mlstack.gateway.metrics import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +429,7 @@ class PredictionLogger:
         """Claimed files (``.replaying-<pid>``) whose process is gone go back to the spool."""
         for claimed in self.spool_dir.glob("*.replaying-*"):
             pid = claimed.suffix.removeprefix(".replaying-")
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 claimed.rename(claimed.with_suffix(".jsonl"))
@@ -489,6 +490,7 @@ class PredictionLogger:
         return {
             "log_queue_rows": float(pending["queued"]),
             "log_spool_files": float(pending["spool_files"]),
+            "log_spool_bytes": float(self.spool_bytes()),
             "log_journal_unsettled_rows": float(pending["journal_unsettled"]),
             "log_writer_up": 1.0 if self.alive() else 0.0,
             "database_up": 1.0 if self.db_ok else 0.0,
@@ -499,6 +501,14 @@ class PredictionLogger:
                 else {}
             ),
         }
+
+    def spool_bytes(self) -> int:
+        """Bytes of the spool files waiting for replay."""
+        total = 0
+        for path in self.spooled_files():
+            with contextlib.suppress(FileNotFoundError):  # replayed meanwhile
+                total += path.stat().st_size
+        return total
 
     def pending(self) -> dict[str, int]:
         """Rows queued in memory, files waiting in the spool, journaled rows not settled."""
@@ -575,13 +585,3 @@ def _read_spool(path: Path, table: str) -> tuple[list[dict[str, Any]], list[str]
             except (ValueError, TypeError, msgspec.DecodeError):
                 bad.append(line.decode("utf-8", "replace"))
     return rows, bad
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -42,8 +42,10 @@ class GatewaySettings(BaseSettings):
     )
     metrics_dir: Path | None = Field(
         default=None,
-        description="Folder where worker processes share their /metrics numbers (set by "
-        "`mlstack gateway serve` when it runs several workers); empty = per process.",
+        description="Folder where the worker processes share their /metrics numbers "
+        "(prometheus_client's PROMETHEUS_MULTIPROC_DIR, which `mlstack gateway serve` sets "
+        "from this and empties on start; put it on tmpfs); empty = <home>/gateway-metrics "
+        "with several workers, per process with one.",
     )
     journal_fsync: bool = Field(
         default=True,
