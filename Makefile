@@ -67,8 +67,8 @@ ui-vendor: ## refresh the pages' charting library (uPlot, pinned in infra/ui/pac
 	cp infra/ui/node_modules/uplot/dist/uPlot.iife.min.js infra/ui/node_modules/uplot/dist/uPlot.min.css $(UI_VENDOR)/
 	cp infra/ui/node_modules/uplot/LICENSE $(UI_VENDOR)/uPlot.LICENSE
 
-new-usecase: venv ## scaffold include/usecases/$(name)
-	$(BIN)/mlstack usecases new $(name)
+new-usecase: venv ## scaffold include/usecases/$(name) [from=FILE: schema inferred from a CSV/Parquet file]
+	$(BIN)/mlstack usecases new $(name) $(if $(from),--from $(from))
 
 # The compose stack (make up/down/status/logs/clean/e2e) lives in its own file.
 -include infra/stack.mk

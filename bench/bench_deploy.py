@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {**stackctl.deploy_settings(host="caddy"), "DEPLOY_BIND": "127.0.0.2"}
         if os.environ.get("MINIO_IMAGE", "").startswith("standin/"):  # no MinIO admin API
             settings["MLSTACK_S3_SERVICE_ACCOUNTS"] = "external"
+        if not os.environ.get("GRAFANA_IMAGE"):  # the stand-ins have no Grafana: Prometheus only
+            settings["COMPOSE_PROFILES"] = "metrics"
         stackctl.set_env(env_file, settings)
         stackctl.ensure_env(env_file, project=PROJECT)
         compose = stackctl.Compose(PROJECT, env_file)

@@ -16,7 +16,8 @@ stack-image: stack-wheels ## build the project image (infra/Dockerfile; also par
 	@$(STACK) env
 	$(COMPOSE) build
 
-up: stack-image ## start the stack (Airflow, MLflow, MinIO, Postgres), wait until healthy
+up: stack-image ## start the stack, wait until healthy; PROFILES=observability adds Prometheus + Grafana (kept in .env; PROFILES=none)
+	@$(if $(PROFILES),$(STACK) profiles $(PROFILES))
 	$(COMPOSE) up --detach --remove-orphans
 	@$(STACK) wait
 	@$(STACK) urls

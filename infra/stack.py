@@ -24,10 +24,14 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
            the backup is verified and restored, the stack starts again and the restore's
            check runs in the scheduler (`make restore FROM=...`)
   clean    name the volumes `make clean` deletes, offer a backup first, then delete them
+  profiles set the compose profiles later commands use (COMPOSE_PROFILES in the env file):
+           `make up PROFILES=observability`; `none` turns them off
 
 The Airflow triggerer (compose profile `triggerer`) runs only where a task defers: the
 promote DAG's human approval, i.e. a use case with `promotion.require_approval: true` in
 its usecase.yaml or in MLSTACK_SPEC_OVERRIDES. AIRFLOW_TRIGGERER=true|false decides instead.
+The observability profile (Prometheus, Airflow's metrics, Grafana; `metrics`: without
+Grafana) is on in deploy mode; with either, Airflow sends its metrics (MLSTACK_AIRFLOW_METRICS).
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ BUILD_WHEELS = ("uv==0.13.9", "setuptools==80.9.0", "wheel==0.45.1")
 DEFAULT_PROJECT = "mlstack"  # `name:` in docker-compose.yml
 USECASES_DIR = ROOT / "include" / "usecases"  # baked into the image: what the stack runs
 TRIGGERER_PROFILE = "triggerer"
+OBSERVABILITY_PROFILE = "observability"  # Prometheus, metrics-receiver, Grafana (deploy: on)
+#: profiles with Prometheus and the receiver of Airflow's metrics (`metrics`: no Grafana)
+METRICS_PROFILES = {OBSERVABILITY_PROFILE, "metrics"}
 #: compose commands that would start containers, which must never run on placeholders
 STARTING_COMMANDS = {"up", "run", "create", "start", "restart", "exec", "build", "watch"}
 
@@ -98,6 +105,8 @@ SECRETS = {
     "S3_MLFLOW_SECRET": (_password, "S3 account `mlstack-mlflow`: the mlflow bucket (deploy mode)"),
     "S3_MLSTACK_SECRET": (_password, "S3 account `mlstack-mlstack`: the lake (deploy mode)"),
     "S3_GATEWAY_SECRET": (_password, "S3 account `mlstack-gateway`: reads mlflow (deploy mode)"),
+    "GRAFANA_ADMIN_PASSWORD": (_password, "Grafana user `admin` (observability profile)"),
+    "MLSTACK_GRAFANA_DB_PASSWORD": (_password, "Postgres role `mlstack_grafana`: read-only"),
     "MLSTACK_ADMIN_PASSWORD": (_password, "the proxy's admin login `admin` (deploy mode)"),
 }
 
@@ -359,16 +368,28 @@ class Compose:
         """Why this stack runs Airflow's triggerer (profile ``triggerer``), or None."""
         return triggerer_reason(self.settings())
 
+    def profiles(self) -> list[str]:
+        """The compose profiles this stack runs: COMPOSE_PROFILES (env file, environment),
+        ``triggerer`` when a use case defers (:func:`triggerer_reason`), ``observability``
+        in deploy mode unless a metrics profile is named already."""
+        profiles = [p for p in self.settings().get("COMPOSE_PROFILES", "").split(",") if p]
+        if self.triggerer() and TRIGGERER_PROFILE not in profiles:
+            profiles.append(TRIGGERER_PROFILE)
+        if self.deployed() and not METRICS_PROFILES & set(profiles):
+            profiles.append(OBSERVABILITY_PROFILE)
+        return profiles
+
     def environment(self) -> dict[str, str]:
         """The process environment for compose. Without the env file the secrets are
         placeholders, so that commands that start nothing (down, ps, logs) still work.
-        COMPOSE_PROFILES gains ``triggerer`` when a use case defers (:func:`triggerer_reason`)."""
+        COMPOSE_PROFILES is :meth:`profiles`; MLSTACK_AIRFLOW_METRICS turns Airflow's metrics
+        on when Prometheus runs."""
         env = {**os.environ, **self.extra_env}
         if not self.env_file.exists():
             env.update({name: "placeholder-no-env-file" for name in SECRETS if name not in env})
-        profiles = [p for p in self.settings().get("COMPOSE_PROFILES", "").split(",") if p]
-        if self.triggerer() and TRIGGERER_PROFILE not in profiles:
-            env["COMPOSE_PROFILES"] = ",".join([*profiles, TRIGGERER_PROFILE])
+        profiles = self.profiles()
+        env["COMPOSE_PROFILES"] = ",".join(profiles)
+        env["MLSTACK_AIRFLOW_METRICS"] = str(bool(METRICS_PROFILES & set(profiles))).lower()
         return env
 
     def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs) -> str:
@@ -500,9 +521,25 @@ def urls(env_file: Path) -> str:
             f"  MinIO     http://127.0.0.1:{port('MINIO_CONSOLE_PORT', '9001')} (console),"
             f" S3 API http://127.0.0.1:{port('MINIO_PORT', '9000')}"
             f"   user {user}, password MINIO_ROOT_PASSWORD in .env",
+            *observability_urls(env, port),
             "  `make status` shows health, `make logs s=SERVICE` the logs, `make down` stops it.",
         ]
     )
+
+
+def observability_urls(env: dict[str, str], port: Callable[[str, str], str]) -> list[str]:
+    """Prometheus' and Grafana's lines of :func:`urls`, when their profile is on."""
+    chosen = os.environ.get("COMPOSE_PROFILES") or env.get("COMPOSE_PROFILES", "")
+    profiles = set(chosen.split(","))
+    lines = []
+    if METRICS_PROFILES & profiles:
+        lines.append(f"  Prometheus http://127.0.0.1:{port('PROMETHEUS_PORT', '9090')}")
+    if OBSERVABILITY_PROFILE in profiles:
+        lines.append(
+            f"  Grafana   http://127.0.0.1:{port('GRAFANA_PORT', '3000')}"
+            "   user admin, password GRAFANA_ADMIN_PASSWORD in .env"
+        )
+    return lines
 
 
 def deployed_urls(env: dict[str, str]) -> str:
@@ -515,6 +552,7 @@ def deployed_urls(env: dict[str, str]) -> str:
         f"  MLflow    {url}/mlflow/",
         f"  Gateway   {url}/v1/       API keys: `mlstack gateway keys create` in the gateway",
         f"  MinIO     {url}/minio/    (console; MinIO's root user: admins only)",
+        f"  Grafana   {url}/grafana/  user admin, password GRAFANA_ADMIN_PASSWORD in .env",
     ]
     if env.get("MLSTACK_CADDY_GLOBAL", "").strip() == "local_certs":
         lines.append(
@@ -669,7 +707,15 @@ def upgrade(compose: Compose, backup: str, *, run_docker: Callable[..., str] = d
 # --- backup and restore -----------------------------------------------------------------
 # (DATA_SERVICES, above: the services that hold the data, also kept running while a restore runs)
 #: the images the stack runs, recorded with a backup (mlstack.operations.versions)
-IMAGE_VARIABLES = ("MLSTACK_IMAGE", "PYTHON_IMAGE", "POSTGRES_IMAGE", "MINIO_IMAGE", "CADDY_IMAGE")
+IMAGE_VARIABLES = (
+    "MLSTACK_IMAGE",
+    "PYTHON_IMAGE",
+    "POSTGRES_IMAGE",
+    "MINIO_IMAGE",
+    "CADDY_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "GRAFANA_IMAGE",
+)
 #: what each named volume holds, for `make clean`
 VOLUME_CONTENTS = {
     "postgres-data": "the airflow, mlflow and mlstack databases",
@@ -679,6 +725,8 @@ VOLUME_CONTENTS = {
     "airflow-auth": "the Airflow admin's password file",
     "caddy-data": "Caddy's certificates and CA (deploy mode)",
     "caddy-config": "Caddy's configuration state (deploy mode)",
+    "prometheus-data": "Prometheus' samples (observability profile)",
+    "grafana-data": "Grafana's own database: users, edits made in its UI (observability profile)",
 }
 
 
@@ -850,6 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     clean = sub.add_parser("clean", help="delete the stack's volumes, offering a backup first")
     clean.add_argument("--yes", action="store_true", help="ask nothing, back up nothing")
     clean.add_argument("--to", default=str(ROOT / "backups"), help="where the backup goes")
+    profiles = sub.add_parser("profiles", help="set COMPOSE_PROFILES in the env file")
+    profiles.add_argument("names", help="comma-separated profiles, or `none`")
     passthrough = sub.add_parser("compose", help="docker compose ARGS on this project")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -885,6 +935,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "clean":
         done = clean_stack(Compose(args.project, args.env_file), yes=args.yes, dest=args.to)
         return 0 if done else 1
+    elif args.command == "profiles":
+        chosen = "" if args.names.strip() == "none" else args.names.replace(" ", "")
+        set_env(args.env_file, {"COMPOSE_PROFILES": chosen})
+        say(f"stack: compose profiles: {chosen or 'none'} (COMPOSE_PROFILES in {args.env_file})")
     elif args.command == "compose":
         compose_args = args.args[1:] if args.args[:1] == ["--"] else args.args
         compose = Compose(args.project, args.env_file)

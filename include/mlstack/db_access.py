@@ -13,6 +13,12 @@ service (``mlstack db-accounts``) after ``mlstack-init`` has made the tables, on
 it creates the role or resets its password to the one in ``.env``, and grants exactly
 :data:`GATEWAY_GRANTS` (what the role held before is revoked first, so a grant removed here is
 removed from the database too).
+
+Grafana (observability profile) reads the monitoring figures as its own role
+(:data:`GRAFANA_ROLE`): ``SELECT`` on the monitoring series, alerts, decisions and rollouts,
+and on the predictions and labels only the columns a traffic split and a label count need
+(never the features or the labels themselves). ``mlstack db-accounts`` makes it when
+MLSTACK_GRAFANA_DB_PASSWORD is set.
 """
 
 from __future__ import annotations
@@ -41,6 +47,27 @@ GATEWAY_GRANTS: dict[str, tuple[str, ...]] = {
     VERSION_TABLE: ("SELECT",),
 }
 
+GRAFANA_ROLE = "mlstack_grafana"
+
+#: table -> privileges of Grafana's read-only role (what infra/grafana's dashboards query).
+GRAFANA_GRANTS: dict[str, tuple[str, ...]] = {
+    "monitoring_metrics": ("SELECT",),
+    "monitoring_alerts": ("SELECT",),
+    "retrain_requests": ("SELECT",),
+    "rollouts": ("SELECT",),
+    "rollout_decisions": ("SELECT",),
+    "promotion_decisions": ("SELECT",),
+    "predictions": ("SELECT (usecase, variant, model_version, rollout_id, created_at)",),
+    "prediction_errors": ("SELECT (usecase, variant, model_version, created_at)",),
+    "feedback": ("SELECT (usecase, prediction_id, received_at)",),
+}
+
+#: role -> the variable that holds its password (named in errors)
+PASSWORD_VARIABLES = {
+    GATEWAY_ROLE: "MLSTACK_GATEWAY_DB_PASSWORD",
+    GRAFANA_ROLE: "MLSTACK_GRAFANA_DB_PASSWORD",
+}
+
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -55,23 +82,24 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-def ensure_gateway_role(
+def ensure_role(
     admin_url: str,
     password: str,
     *,
     role: str = GATEWAY_ROLE,
     grants: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, tuple[str, ...]]:
-    """Create ``role`` (or reset its password) and grant it exactly ``grants`` on the tables
-    of the database ``admin_url`` points at. Idempotent; returns the grants made.
+    """Create ``role`` (or reset its password) and grant it exactly ``grants`` (default: the
+    gateway's) on the tables of the database ``admin_url`` points at. Idempotent; returns
+    the grants made.
 
     ``admin_url`` must be a superuser's (or a role with ``CREATEROLE`` that may grant on
     mlstack's tables); the tables must exist (``mlstack init`` first).
     """
     if not password:
         raise DatabaseAccessError(
-            f"no password for the database role {role!r}: set MLSTACK_GATEWAY_DB_PASSWORD "
-            "(make deploy writes it into .env)"
+            f"no password for the database role {role!r}: set "
+            f"{PASSWORD_VARIABLES.get(role, 'its password variable')} (make up writes it into .env)"
         )
     grants = GATEWAY_GRANTS if grants is None else grants
     engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool)
@@ -123,3 +151,13 @@ def _grant_exactly(conn: sa.Connection, role: str, grants: dict[str, tuple[str, 
                 {"t": table},
             ):
                 conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {who}")
+
+
+def ensure_gateway_role(admin_url: str, password: str) -> dict[str, tuple[str, ...]]:
+    """The gateway's role :data:`GATEWAY_ROLE` with exactly :data:`GATEWAY_GRANTS`."""
+    return ensure_role(admin_url, password, role=GATEWAY_ROLE, grants=GATEWAY_GRANTS)
+
+
+def ensure_grafana_role(admin_url: str, password: str) -> dict[str, tuple[str, ...]]:
+    """Grafana's read-only role :data:`GRAFANA_ROLE` with exactly :data:`GRAFANA_GRANTS`."""
+    return ensure_role(admin_url, password, role=GRAFANA_ROLE, grants=GRAFANA_GRANTS)

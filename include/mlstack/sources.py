@@ -783,5 +783,12 @@ def land(
         key_prefix, ds = _settings_for(str(prefix), s)
         if only_missing and lake.list_keys(day_prefix(key_prefix, day), ds):
             continue
-        written.append(lake.write_bytes(f"{day_prefix(key_prefix, day)}/{name}", data, ds))
+        written.append(land_file(str(prefix), day, name, data, s))
     return written
+
+
+def land_file(prefix: str, day: date, name: str, data: bytes, settings: Settings) -> str:
+    """Write one delivered file ``name`` where the ``files`` source reads ``day`` under
+    ``prefix`` (lake-relative or a full URL); its URL."""
+    key_prefix, where = _settings_for(prefix, settings)
+    return lake.write_bytes(f"{day_prefix(key_prefix, day)}/{name}", data, where)

@@ -35,7 +35,11 @@ PORTS = {
     "MINIO_PORT": os.environ.get("MLSTACK_E2E_MINIO_PORT", "19000"),
     "MINIO_CONSOLE_PORT": os.environ.get("MLSTACK_E2E_MINIO_CONSOLE_PORT", "19001"),
     "GATEWAY_PORT": os.environ.get("MLSTACK_E2E_GATEWAY_PORT", "18000"),
+    "PROMETHEUS_PORT": os.environ.get("MLSTACK_E2E_PROMETHEUS_PORT", "19090"),
 }
+#: Prometheus and Airflow's metrics receiver run in the e2e stack (test_stack_metrics.py);
+#: Grafana, which has no image on machines without a registry, does not (profile `metrics`)
+PROFILES = "metrics"
 #: The use case's rollout, test-sized (MLSTACK_SPEC_OVERRIDES): one 50% A/B stage decided in
 #: about a minute and a half on a few hundred labelled requests, instead of the spec's shadow
 #: → 10% → 50% over weeks. The statistics, guardrails and decisions are the spec's own.
@@ -138,6 +142,7 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
     """Build, start and wait for the stack; always tear it down (volumes included)."""
     env_file = workdir / "stack.env"
     extra_env = {**PORTS, "MLSTACK_SPEC_OVERRIDES": json.dumps(SPEC_OVERRIDES)}
+    extra_env["COMPOSE_PROFILES"] = PROFILES
     compose = stackctl.Compose(PROJECT, env_file, extra_env=extra_env)
     stackctl.say(f"e2e: removing what an earlier run of {PROJECT} may have left")
     compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)

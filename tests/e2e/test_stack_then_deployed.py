@@ -194,6 +194,17 @@ def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> N
     assert past.status_code == (502 if stand_in_s3() else 200), past.text
 
 
+def test_grafana_is_behind_the_proxys_admin_login(deployed: dict) -> None:
+    """/grafana/ asks for the proxy's admin login first. Past it the e2e stack (profile
+    `metrics`: no Grafana image here) has no Grafana: the proxy's 502."""
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/grafana/").status_code == 401
+        assert http.get("/grafana/", auth=("admin", "wrong")).status_code == 401
+        past = http.get("/grafana/", auth=("admin", password))
+    assert past.status_code == 502, past.text
+
+
 def test_a_team_member_sees_only_their_use_case(deployed: dict) -> None:
     """Airflow runs the FAB auth manager in deploy mode: a user added to credit_default's
     team group reads and lists its DAGs and pages, and is refused diabetes'."""

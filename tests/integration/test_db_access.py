@@ -97,4 +97,4 @@ def test_the_role_needs_the_tables_and_a_password(postgres_url: str) -> None:
         db_access.ensure_gateway_role(postgres_url, "pw")  # an empty database: no tables yet
     with pytest.raises(db_access.DatabaseAccessError, match="plain lower-case"):
         store.init_tables(sa.create_engine(postgres_url))
-        db_access.ensure_gateway_role(postgres_url, "pw", role='x"; DROP TABLE predictions; --')
+        db_access.ensure_role(postgres_url, "pw", role='x"; DROP TABLE predictions; --')

@@ -15,9 +15,12 @@ import sqlalchemy as sa
 from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import store
 from mlstack.gateway import keys
+from mlstack.gateway.metrics import sample
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 UC = "credit_default"
+JSON = {"Content-Type": "application/json"}
 
 
 def _count(settings: Any, table: sa.Table) -> int:
@@ -45,6 +48,7 @@ def test_keys_guard_predict_and_feedback(
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     _, limited = keys.create("busy", [UC], ["predict"], s)
+    _, sloppy = keys.create("sloppy", [UC], ["predict", "feedback"], s)
     body = {"record": records(credit_spec, applications(1))[0]}
     feedback = {"labels": [{"entity_id": "e-1", "label": 1.0}]}
     predict, send_labels = f"/v1/{UC}/predict", f"/v1/{UC}/feedback"
@@ -85,19 +89,38 @@ def test_keys_guard_predict_and_feedback(
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
         assert answers[-1].json()["reason"] == "rate_limited"
         assert int(answers[-1].headers["retry-after"]) >= 1
+        bad_body = {  # a valid key, a body the gateway refuses: counted by why, not scored
+            "invalid_record": client.post(
+                predict,
+                json={"record": {**body["record"], "credit_score": "high"}},
+                headers=_auth(sloppy),
+            ),
+            "invalid_json": client.post(
+                predict, content=b'{"record": NaN}', headers={**_auth(sloppy), **JSON}
+            ),
+            "invalid_body": client.post(send_labels, json={"labels": []}, headers=_auth(sloppy)),
+        }
+        assert [r.status_code for r in bad_body.values()] == [400, 400, 400]
         keys.revoke(both.key_id, s)
         time.sleep(0.3)  # the gateway's copy of the keys is at most key_cache_ttl_s old
         revoked = client.post(predict, json=body, headers=_auth(both_text))
         assert revoked.status_code == 401 and revoked.json()["reason"] == "revoked"
         metrics = client.get("/metrics").text
-        for reason in [*refused, "body_too_large", "rate_limited"]:
-            assert f'mlstack_gateway_refused_total{{reason="{reason}"}} 1' in metrics, reason
-        assert 'mlstack_gateway_refused_total{reason="revoked"} 1' in metrics
+        for reason in [*refused, *bad_body, "body_too_large", "rate_limited", "revoked"]:
+            assert sample(metrics, "mlstack_gateway_refused_total", reason=reason) == 1, reason
+        counted = {"refused": 0.0, "4xx": 0.0}  # every 4xx answer is one refusal
+        for family in text_string_to_metric_families(metrics):
+            for x in family.samples:
+                if x.name == "mlstack_gateway_refused_total":
+                    counted["refused"] += x.value
+                elif x.name == "mlstack_gateway_requests_total" and x.labels["status"][0] == "4":
+                    counted["4xx"] += x.value
+        assert counted["refused"] == counted["4xx"] == len(refused) + len(bad_body) + 3
     # the gateway stopped: every row it accepted is written; only the 4 answered remain
     assert _count(s, store.predictions) == 4
     assert _count(s, store.feedback) == 0
     lines = (tmp_path / "access.log").read_text().splitlines()
-    assert len(lines) == 3 + len(refused) + 1 + 4 + 1  # every /v1 request, not /health
+    assert len(lines) == 3 + len(refused) + 1 + 4 + len(bad_body) + 1  # every /v1 request
     assert any(f"key={both.key_id} " in line and " 200 " in line for line in lines)
     assert any("key=- " in line and " 401 " in line for line in lines)
     secrets = (both_text, predict_only, other_uc, expired_text, limited)

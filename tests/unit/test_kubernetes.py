@@ -215,13 +215,16 @@ def test_the_settings_given_as_environment_exist(rendered) -> None:
 
     known = {f"MLSTACK_{f.upper()}" for f in Settings.model_fields}
     known |= {f"MLSTACK_GATEWAY_{f.upper()}" for f in GatewaySettings.model_fields}
-    # read by `mlstack db-accounts` and `mlstack s3-accounts` themselves, not settings
+    # read by `mlstack db-accounts` and `mlstack s3-accounts` themselves (the roles' password
+    # variables are named in db_access), not settings
     accounts = {
         "MLSTACK_DB_ADMIN_URL",
         "MLSTACK_GATEWAY_DB_PASSWORD",
         "MLSTACK_S3_SERVICE_ACCOUNTS",
     }
-    source = (ROOT / "include" / "mlstack" / "cli" / "system.py").read_text()
+    source = "".join(
+        (ROOT / "include" / "mlstack" / f).read_text() for f in ("cli/system.py", "db_access.py")
+    )
     assert all(f'"{name}"' in source for name in accounts)
     known |= accounts
     config = next(o for o in all_objects() if o["metadata"]["name"] == "mlstack-config")

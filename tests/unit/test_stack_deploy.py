@@ -105,7 +105,8 @@ def test_only_the_db_accounts_job_gets_the_postgres_superuser_password() -> None
     overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
         (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
     )["services"]
-    assert holders(base) == {"postgres"} and holders(overlay) == {"db-accounts"}
+    # db-accounts: Grafana's read-only role (observability profile), the gateway's (deploy)
+    assert holders(base) == {"postgres", "db-accounts"} and holders(overlay) == set()
     url = overlay["gateway"]["environment"]["MLSTACK_DATABASE_URL"]
     assert url.startswith("postgresql+psycopg2://mlstack_gateway:"), url
     assert "db-accounts" in overlay["gateway"]["depends_on"]

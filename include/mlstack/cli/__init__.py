@@ -2,7 +2,8 @@
 
 Commands are grouped by lifecycle stage, one module each (``data``, ``models``, ``serve``,
 ``rollout``, ``monitor``, ``maturity``, ``demo``, ``system``, ``db``, ``operations``:
-backup and restore, ``users``: Airflow logins; ``output`` is the console and the tables they
+backup and restore, ``users``: Airflow logins, ``usecase_ci``: what a use case's CI
+runs; ``output`` is the console and the tables they
 print through, ``demo_progress`` the demo's live output); this module only assembles them.
 The submodules never import this one, and import nothing heavy at their top: ``--help`` and
 the read commands load no MLflow, scikit-learn, pandas or Airflow.
@@ -26,6 +27,7 @@ from mlstack.cli import (
     rollout,
     serve,
     system,
+    usecase_ci,
     users,
 )
 from mlstack.exceptions import MlstackError
@@ -80,6 +82,7 @@ for _command in (
     system.mlflow_users,
     system.db_accounts,
     system.s3_accounts,
+    system.airflow_metrics,
     db.db,
     *models.COMMANDS,
     *serve.COMMANDS,
@@ -88,5 +91,6 @@ for _command in (
     *operations.COMMANDS,
     *maturity.COMMANDS,
     *users.COMMANDS,
+    *usecase_ci.COMMANDS,
 ):
     main.add_command(_command)

@@ -111,67 +111,113 @@ def usecases_validate(paths: tuple[Path, ...]) -> None:
 
 @usecases.command("new")
 @click.argument("name")
-def usecases_new(name: str) -> None:
-    """Scaffold include/usecases/NAME/usecase.yaml (and hooks.py) to edit."""
+@click.option(
+    "--from",
+    "sample",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A CSV or Parquet file of your data: infer the schema, land it as the first days.",
+)
+@click.option("--id-column", default=None, help="With --from: the id column (else guessed).")
+@click.option("--date-column", default=None, help="With --from: the date column (else guessed).")
+@click.option("--target", default=None, help="With --from: the target column (else guessed).")
+def usecases_new(
+    name: str,
+    sample: Path | None,
+    id_column: str | None,
+    date_column: str | None,
+    target: str | None,
+) -> None:
+    """Scaffold include/usecases/NAME: a commented usecase.yaml, hooks.py, the use case's
+    own tests and CI templates (ci/). With --from FILE the schema is inferred from the file
+    (the id, date and target columns are asked on a terminal, else guessed and printed) and
+    the file's rows are landed by day, so `mlstack ingest NAME --date DAY` works at once."""
     from mlstack.settings import get_settings
     from mlstack.specs import NAME_RE
 
     if not NAME_RE.match(name):
         raise click.BadParameter("use lower_snake_case, at most 56 characters", param_hint="NAME")
-    folder = get_settings().usecases_dir / name
+    settings = get_settings()
+    folder = settings.usecases_dir / name
     if folder.exists():
         raise click.ClickException(f"{folder} already exists")
-    folder.mkdir(parents=True)
-    (folder / "usecase.yaml").write_text(_TEMPLATE.format(name=name), encoding="utf-8")
-    (folder / "hooks.py").write_text(_HOOKS.format(name=name), encoding="utf-8")
-    click.echo(
-        f"created {folder}/usecase.yaml and hooks.py; edit them, then `mlstack usecases validate`"
+    schema = None
+    if sample is not None:
+        schema = _inferred(sample, id_column, date_column, target)
+    elif id_column or date_column or target:
+        raise click.UsageError("--id-column, --date-column and --target need --from FILE")
+    from mlstack.usecase_scaffold import write_usecase
+
+    written = write_usecase(folder, schema, settings.usecases_dir.name)
+    click.echo(f"created {folder}: " + ", ".join(str(p.relative_to(folder)) for p in written))
+    if schema is None or sample is None:
+        click.echo("edit usecase.yaml, then `mlstack usecases validate`")
+        return
+    _land_first_days(folder, sample)
+
+
+def _inferred(
+    sample: Path, id_column: str | None, date_column: str | None, target: str | None
+) -> Any:
+    """The sample's schema with its roles: flags first, then (on a terminal) the user's
+    answers to the guesses, else the guesses; prints the schema and the roles chosen."""
+    from mlstack.schema_inference import choose_roles, infer
+
+    schema = infer(sample)
+    chosen = {"id": id_column, "date": date_column, "target": target}
+    asked = _interactive()
+    for role, value in chosen.items():
+        if value is None and asked:
+            fits = schema.candidates(role)
+            chosen[role] = click.prompt(
+                f"{role} column" + (f" (could be: {', '.join(fits)})" if fits else ""),
+                default=getattr(schema, f"{role}_column"),
+                type=click.Choice(list(schema.columns)),
+                show_choices=False,
+            )
+    schema = choose_roles(
+        schema, id_column=chosen["id"], date_column=chosen["date"], target=chosen["target"]
     )
+    click.echo(f"{sample}: {len(schema.frame)} rows, {len(schema.columns)} columns")
+    for col in schema.columns.values():
+        click.echo(f"  {col.name}: {col.spec.type}{'' if col.spec.nullable else ', not null'}")
+    source = "as given" if not asked else "as confirmed"
+    guessed = [
+        r for r, v in (("id", id_column), ("date", date_column), ("target", target)) if not v
+    ]
+    how = f"guessed ({', '.join(guessed)}; pass --id-column/--date-column/--target to choose)"
+    click.echo(
+        f"id column: {schema.id_column}, date column: {schema.date_column}, target: "
+        f"{schema.target_column} ({schema.task}) — " + (how if guessed and not asked else source)
+    )
+    for note in schema.notes:
+        click.echo(f"note: {note}")
+    return schema
 
 
-_TEMPLATE = """\
-name: {name}
-owner: your-team
-description: What this model predicts, for whom, and how it is used.
-team: {{users: [], groups: []}}   # deploy mode: who sees and runs it in Airflow (and admins)
-tags: []
-task: classification   # or regression
-schedule: "@daily"
-# 1 manual, 2 repeatable, 3 reproducible, 4 automated, 5 continuously improved: what runs by
-# itself (see `mlstack maturity` and the README); monitoring runs at every level
-maturity: 3
-hooks: hooks.py
-source:
-  kind: files            # CSV/Parquet under <prefix>/day=YYYY-MM-DD/ in the lake
-  options:
-    prefix: landing/{name}
-    format: csv
-schema:
-  id_column: id
-  timestamp_column: event_date
-  target_column: label
-  label_delay_days: 0
-  columns:
-    id: {{type: string, nullable: false}}
-    event_date: {{type: date, nullable: false}}
-    amount: {{type: float, min: 0}}
-    channel: {{type: category, categories: [web, store]}}
-    label: {{type: int, min: 0, max: 1}}
-training:
-  schedule: "@weekly"    # maturity 3 trains on a schedule (below 3: remove this line)
-"""
+def _interactive() -> bool:
+    """Whether to ask the user (stdin is a terminal)."""
+    import sys
 
-_HOOKS = '''\
-"""Hooks of the {name} use case: plugins its spec can name."""
-
-from mlstack.plugins import register
+    return sys.stdin.isatty()
 
 
-@register("transforms", "{name}_features")
-def features(frame):
-    """Derive model features from the validated rows."""
-    return frame
-'''
+def _land_first_days(folder: Path, sample: Path) -> None:
+    """Validate the new spec and land the whole sample file by day; print how to ingest."""
+    from mlstack.specs import load_spec
+    from mlstack.usecase_checks import land_sample, spec_problems_of
+
+    problems = spec_problems_of(folder)
+    if problems:
+        raise click.ClickException(
+            "the written spec is invalid (please report this):\n  - " + "\n  - ".join(problems)
+        )
+    spec = load_spec(folder)
+    days = land_sample(spec, sample)
+    click.echo(
+        f"valid; landed {len(days)} day(s) {days[0]} .. {days[-1]} under landing/{spec.name}/\n"
+        f"next: mlstack ingest {spec.name} --date {days[0]}"
+    )
 
 
 def _parse_day(_: click.Context, __: click.Parameter, value: str | None) -> date | None:

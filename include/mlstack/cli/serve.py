@@ -34,7 +34,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     g = GatewaySettings()
     workers = workers or g.workers
-    if workers > 1:  # one /metrics over all workers: they share their numbers in a folder
+    if workers > 1 or g.metrics_dir is not None:  # one /metrics over all workers
         share_metrics(g)
     uvicorn.run(
         "mlstack.gateway.app:create_app",
@@ -53,20 +53,26 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def share_metrics(g: GatewaySettings) -> None:
-    """Give this run's workers an empty metrics folder (through the environment they inherit)."""
+    """Give this run's workers an empty folder for prometheus_client's multiprocess mode
+    (``PROMETHEUS_MULTIPROC_DIR``, through the environment they inherit; emptied first, as
+    the client's docs ask, so no previous run's numbers or pids remain)."""
     import os
+    from pathlib import Path
 
     from mlstack.settings import get_settings
 
-    folder = g.metrics_dir or get_settings().home / "gateway-metrics"
+    env = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(env) if env else g.metrics_dir or get_settings().home / "gateway-metrics"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.json"):  # a previous run's workers
+        for old in [*folder.glob("*.db"), *folder.glob("*.json")]:  # .json: the hand-written format
             old.unlink()
     except OSError as exc:  # serving matters more than one /metrics over all workers
         console().print(f"[yellow]/metrics stays per worker: cannot use {folder} ({exc})[/]")
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         return
     os.environ["MLSTACK_GATEWAY_METRICS_DIR"] = str(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @click.command("simulate-traffic")

@@ -141,12 +141,14 @@ def mlflow_users_grant(username: str, groups: tuple[str, ...], admin_user: str) 
 
 @click.command("db-accounts")
 def db_accounts() -> None:
-    """Create the gateway's own database role (deploy mode) or reset its password.
+    """Create the stack's own database roles or reset their passwords.
 
-    Connects as MLSTACK_DB_ADMIN_URL (the Postgres superuser, on mlstack's database) and
-    grants role ``mlstack_gateway`` (password MLSTACK_GATEWAY_DB_PASSWORD) exactly what the
-    gateway needs: write predictions and labels, read its keys, rollouts, promotion decisions
-    and model digests. Idempotent: the stack's ``db-accounts`` job runs it on every start.
+    Connects as MLSTACK_DB_ADMIN_URL (the Postgres superuser, on mlstack's database). With
+    MLSTACK_GATEWAY_DB_PASSWORD (deploy mode): role ``mlstack_gateway``, exactly what the
+    gateway needs (write predictions and labels, read its keys, rollouts, promotion decisions
+    and model digests). With MLSTACK_GRAFANA_DB_PASSWORD (observability profile): role
+    ``mlstack_grafana``, read-only on the monitoring figures Grafana shows. Idempotent: the
+    stack's ``db-accounts`` job runs it on every start.
     """
     import os
 
@@ -155,14 +157,25 @@ def db_accounts() -> None:
     admin_url = os.environ.get("MLSTACK_DB_ADMIN_URL", "")
     if not admin_url:
         raise click.UsageError("MLSTACK_DB_ADMIN_URL is not set: a superuser's URL is needed")
-    try:
-        grants = db_access.ensure_gateway_role(
-            admin_url, os.environ.get("MLSTACK_GATEWAY_DB_PASSWORD", "")
-        )
-    except db_access.DatabaseAccessError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for table, privileges in grants.items():
-        click.echo(f"database role {db_access.GATEWAY_ROLE}: {', '.join(privileges)} on {table}")
+    roles = {
+        db_access.GATEWAY_ROLE: db_access.ensure_gateway_role,
+        db_access.GRAFANA_ROLE: db_access.ensure_grafana_role,
+    }
+    wanted = {
+        role: make
+        for role, make in roles.items()
+        if os.environ.get(db_access.PASSWORD_VARIABLES[role])
+    }
+    if not wanted:
+        variables = " or ".join(db_access.PASSWORD_VARIABLES.values())
+        raise click.UsageError(f"no {variables} set: no role to make")
+    for role, make in wanted.items():
+        try:
+            grants = make(admin_url, os.environ[db_access.PASSWORD_VARIABLES[role]])
+        except db_access.DatabaseAccessError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for table, privileges in grants.items():
+            click.echo(f"database role {role}: {', '.join(privileges)} on {table}")
 
 
 @click.command("s3-accounts")
@@ -193,3 +206,22 @@ def s3_accounts() -> None:
             click.echo(line)
     except s3_access.S3AccessError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@click.command("airflow-metrics")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=9464, show_default=True, help="Port: OTLP in, /metrics out.")
+def airflow_metrics(host: str, port: int) -> None:
+    """Receive Airflow's OpenTelemetry metrics (OTLP/HTTP, POST /v1/metrics) and serve them
+    to Prometheus (GET /metrics): the stack's ``metrics-receiver`` service (observability
+    profile). Airflow's components export deltas; this adds them up."""
+    from mlstack.airflow_metrics import make_server
+
+    server = make_server(host, port)
+    click.echo(f"airflow-metrics: OTLP on http://{host}:{port}/v1/metrics, Prometheus on /metrics")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

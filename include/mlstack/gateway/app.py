@@ -7,8 +7,10 @@ stop it writes every queued row before exiting.
 
 Every client error is a 400 whose ``detail[].loc`` ends with the field (FastAPI's own
 request validation included), a body over ``max_body_bytes`` a 413, an unknown use case a
-404, no champion or no durable log a 503. With ``MLSTACK_GATEWAY_REQUIRE_KEYS`` every /v1
-request needs an API key first (401/403/429: :mod:`mlstack.gateway.api.auth`).
+404, no champion or no durable log a 503 (every answer is counted in ``/metrics``, every
+4xx with its reason: :mod:`mlstack.gateway.api.request_metrics`). With
+``MLSTACK_GATEWAY_REQUIRE_KEYS`` every /v1 request needs an API key first (401/403/429:
+:mod:`mlstack.gateway.api.auth`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from mlstack.exceptions import SettingsError
 from mlstack.gateway.api.auth import AccessLog, KeyAuth
 from mlstack.gateway.api.fast_predict import PredictHotPath
 from mlstack.gateway.api.limits import BodyLimit
+from mlstack.gateway.api.request_metrics import RequestMetrics, note_refusal
 from mlstack.gateway.api.routes import predictions, system, usecases
 from mlstack.gateway.core.config import GatewaySettings
 from mlstack.gateway.journal import Journal
@@ -102,7 +105,10 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             log.warning("mlstack database unreachable at start (%s); spooling logs", exc)
         spool = g.spool_dir or (s.home / "spool")
         journal = Journal(
-            spool / "journal", fsync=g.journal_fsync, round_gap_s=g.journal_round_gap_ms / 1000
+            spool / "journal",
+            fsync=g.journal_fsync,
+            writers=g.journal_writers,
+            round_gap_s=g.journal_round_gap_ms / 1000,
         )
         try:
             journal.open()
@@ -124,7 +130,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         logger.start()
         refresher = Refresher(cache, g.refresh_interval_s)
         refresher.start()
-        metrics = Metrics(g.metrics_dir, gauges=logger.gauges)
+        metrics = Metrics(gauges=logger.gauges)
         metrics.start()
         app.state.service = PredictionService(cache, logger, metrics, g.batch_wait_ms / 1000)
         # Everything loaded so far lives as long as the process: keep the cyclic GC off it,
@@ -159,7 +165,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
     app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(PredictHotPath)  # answers ordinary predictions without FastAPI's routing
     app.add_middleware(BodyLimit, max_bytes=g.max_body_bytes)  # before any read
-    if g.require_keys:  # outermost: no body is read for a request without a valid key
+    if g.require_keys:  # before the body limit: no body is read for a request without a key
         app.state.access_log = access_log(g)
         app.add_middleware(
             KeyAuth,
@@ -167,6 +173,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
             limiter=RateLimiter(g.key_rate_per_s, g.key_burst),
             access=app.state.access_log,
         )
+    app.add_middleware(RequestMetrics)  # outermost: counts every answer, refusals by reason
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -187,6 +194,8 @@ def access_log(g: GatewaySettings) -> AccessLog:
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's request validation as a 400 naming the field (never echoing the input)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    bad_json = any(e.get("type") == "json_invalid" for e in errors)
+    note_refusal(request.scope, "invalid_json" if bad_json else "invalid_body")
     detail = []
     for e in errors:
         loc = [p if isinstance(p, int) else str(p)[:100] for p in e.get("loc", ())]
@@ -203,6 +212,7 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and isinstance(exc.detail, str) and exc.__cause__ is not None:
         cause = exc.__cause__
+        note_refusal(request.scope, "invalid_json")
         msg = f"the body is not valid JSON: {type(cause).__name__}: {str(cause)[:200]}"
         detail = [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]
         return JSONResponse({"detail": detail}, status_code=400)

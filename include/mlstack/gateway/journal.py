@@ -1,18 +1,20 @@
 """The gateway's local journal: every answered prediction and accepted label is on disk
 before its answer is sent.
 
-The request path encodes its rows and appends them to the process's current segment file
-with one ``write`` (the kernel holds them from then on: a SIGKILL of the worker loses
-nothing). With ``fsync`` on (the default) the answer also waits for a ``fdatasync`` of the
-segment that started after its row was written and has finished, so a power cut loses
-nothing answered either. Syncs are group commits (one round flushes every row written
-before it, whatever the number of requests waiting) and pipelined: up to
-:data:`SYNC_THREADS` rounds run at once, so a row written while a round is on the disk
-starts the next round at once instead of waiting for the running one to end. Each append
-is numbered; a waiter is answered once a finished round covered its number. Rounds start at
-least :data:`ROUND_GAP_S` apart, so under load one round answers many requests (group
-commit with a commit delay, as PostgreSQL's ``commit_delay``), and every request waiting
-for one round shares one future.
+The request path only encodes its rows and hands them over (:meth:`Journal.append`, no
+system call on the event loop); it gets a future that is done once its rows are written
+and, with ``fsync`` on (the default), ``fdatasync``'d. Writer threads (:data:`WRITERS`)
+each take every row handed over so far (a *round*), append it to the process's current
+segment file with one ``write``, ``fdatasync`` it and then answer that round's requests
+(``loop.call_soon_threadsafe``): an answer never comes before its own row's write, nor,
+with fsync, before a ``fdatasync`` that started after that write has finished, so a power
+cut loses nothing answered. Without fsync the answer comes after the ``write`` (the kernel
+holds the row from then on: a SIGKILL of the worker loses nothing). Rounds are group
+commits (one write and one sync for every request waiting) and pipelined: while one
+writer's round is on the disk, another takes the rows that arrived meanwhile. Rounds start
+at least :data:`ROUND_GAP_S` apart, so under load one round answers many requests (group
+commit with a commit delay, as PostgreSQL's ``commit_delay``); every request of a round
+shares one future.
 
 Rows then go to the database through :class:`~mlstack.gateway.prediction_log.PredictionLogger`
 as before; it tells the journal when a row is *settled* (committed, spooled, or set aside).
@@ -22,7 +24,9 @@ nobody holds belongs to a dead process, and :meth:`Journal.orphans` hands its ro
 (the logger inserts them idempotently) before deleting it.
 
 A line is ``<crc32 hex> <JSON [table, row]>``: a line torn by a power cut fails its
-checksum and is skipped (it was never acknowledged, so never answered).
+checksum and is skipped (it was never acknowledged, so never answered). Writes are
+serialized and a failed one moves the journal to a new segment, so a torn line is always
+the last of its segment.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 SUFFIX = ".journal"
-SYNC_THREADS = 2  # sync rounds that may run at once (see Journal._sync_loop)
-ROUND_GAP_S = 0.001  # least time between the starts of two sync rounds (see _sync_loop)
+WRITERS = 2  # writer threads: rounds that may be on the disk at once (see _writer_loop)
+ROUND_GAP_S = 0.001  # least time between the starts of two fsync'd rounds (see _gather)
 
 
 class LogUnavailable(MlstackError):
@@ -83,7 +87,7 @@ class _Segment:
     size: int = 0
     appended: int = 0
     settled: int = 0
-    last_write: int = 0  # the journal's write number of the last append to this segment
+    last_write: int = 0  # the journal's write number of the last write to this segment
     synced_upto: int = 0  # every write numbered up to this is on disk
 
     @property
@@ -92,11 +96,17 @@ class _Segment:
         return self.synced_upto >= self.last_write
 
 
-Futures = dict[asyncio.AbstractEventLoop, "asyncio.Future[None]"]  # one per event loop
+Futures = dict[asyncio.AbstractEventLoop, "asyncio.Future[int]"]  # one per event loop
 
 
 class Journal:
-    """Append-only, group-committed segments in ``directory``; one per process at a time."""
+    """Append-only, group-committed segments in ``directory``; one per process at a time.
+
+    Locks: ``_cond`` guards the rows handed over and the rounds' futures (the event loop
+    holds it only to hand rows over); ``_io_lock`` serializes a round's rotate + write;
+    ``_lock`` guards the segments and counters (writers, the log writer's :meth:`settle`).
+    No lock is held during an ``fdatasync``, and the event loop never waits for the disk.
+    """
 
     def __init__(
         self,
@@ -104,37 +114,38 @@ class Journal:
         *,
         fsync: bool = True,
         segment_bytes: int = 64 << 20,
-        sync_threads: int = SYNC_THREADS,
+        writers: int = WRITERS,
         round_gap_s: float = ROUND_GAP_S,
     ) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
-        self.sync_threads = max(1, sync_threads)
-        self.round_gap_s = max(0.0, round_gap_s)
+        self.writers = max(1, writers)
+        self.round_gap_s = max(0.0, round_gap_s) if fsync else 0.0
         self._segments: dict[int, _Segment] = {}
         self._active = -1
         self._seq = 0
-        self._lock = threading.Lock()  # segments and counters (event loop + writer thread)
-        self._cond = threading.Condition()  # waiters and sync rounds (event loop + syncers)
-        self._next: Futures = {}  # answered by the next round to start
-        self._rounds: dict[int, Futures] = {}  # rounds on the disk: their target -> futures
-        self._gathering = False  # a syncer waits out the round gap before its round starts
-        self._last_start = 0.0  # time.monotonic() when the last round took its target
-        self._written = 0  # numbers every append (under _lock)
-        self._covered = 0  # the highest write a sync round has started for
-        self._durable = 0  # every write up to this number is on disk
-        self._failed = 0  # writes up to this number may be lost (a sync of theirs failed)
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []  # encoded rows handed over, not yet taken by a round
+        self._pending_rows = 0
+        self._next: Futures = {}  # answered by the round that takes the pending rows
+        self._inflight: dict[int, Futures] = {}  # rounds taken and not finished, by number
+        self._rounds = 0  # numbers the rounds
+        self._gathering = False  # a writer waits out the round gap before taking its round
+        self._last_start = 0.0  # time.monotonic() when the last round was taken
+        self._written = 0  # numbers every write (under _lock)
         self._stop = False
-        self._syncers: list[threading.Thread] = []
-        self.error: str | None = None  # the last write/sync failure, until one succeeds
-        self._broken = False  # the current segment failed: the next append starts a new one
-        self.stats = {"appended": 0, "syncs": 0, "recovered": 0, "torn_lines": 0}
+        self._threads: list[threading.Thread] = []
+        self.error: str | None = None  # the last write/sync failure, until a round succeeds
+        self._broken = False  # the current segment failed: the next write starts a new one
+        self.stats = {"appended": 0, "rounds": 0, "syncs": 0, "recovered": 0, "torn_lines": 0}
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the folder, start a segment and the syncer threads."""
+        """Create the folder, start a segment and the writer threads."""
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob(".*.tmp"):  # a crash between create and rename
             fd = os.open(tmp, os.O_RDONLY)
@@ -145,24 +156,25 @@ class Journal:
                 pass
             finally:
                 os.close(fd)
-        self._rotate()
-        if self.fsync and not self._syncers:
+        with self._lock:
+            self._rotate()
+        if not self._threads:
             self._stop = False
-            for i in range(self.sync_threads):
-                t = threading.Thread(target=self._sync_loop, name=f"journal-sync-{i}", daemon=True)
+            for i in range(self.writers):
+                t = threading.Thread(target=self._writer_loop, name=f"journal-{i}", daemon=True)
                 t.start()
-                self._syncers.append(t)
+                self._threads.append(t)
 
     def close(self) -> None:
-        """Stop the syncers; delete the segments whose rows are all settled, keep the others
-        (the next start replays them)."""
+        """Write and sync what was handed over, stop the writers; delete the segments whose
+        rows are all settled, keep the others (the next start replays them)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        for t in self._syncers:
+        for t in self._threads:
             t.join(10)
-        self._syncers = []
-        with self._lock:
+        self._threads = []
+        with self._io_lock, self._lock:
             for seg in list(self._segments.values()):
                 self._sync(seg)
                 if seg.settled >= seg.appended:
@@ -178,74 +190,33 @@ class Journal:
             self._active = -1
 
     def alive(self) -> bool:
-        """True while every syncer runs (or none is needed)."""
-        return not self.fsync or (
-            len(self._syncers) == self.sync_threads and all(t.is_alive() for t in self._syncers)
-        )
+        """True while every writer thread runs."""
+        return len(self._threads) == self.writers and all(t.is_alive() for t in self._threads)
 
     # --- request path ----------------------------------------------------------------------
 
-    def append(self, table: str, rows: list[dict[str, Any]]) -> int:
-        """Write ``rows`` to the current segment; return its id (for :meth:`settle`).
+    def append(self, table: str, rows: list[dict[str, Any]]) -> asyncio.Future[int]:
+        """Hand ``rows`` to the writers; the future's result is their segment's id (for
+        :meth:`settle`), set once they are written and, with fsync, on disk.
 
-        Raises :class:`LogUnavailable` when the disk refuses (full, read-only, gone).
-        """
+        The future fails with :class:`LogUnavailable` when the disk refuses (full,
+        read-only, gone) or a sync of them failed. Every request of one round shares one
+        future (one per event loop): await it through ``asyncio.shield``."""
         data = b"".join([frame(table, r) for r in rows])
-        with self._lock:
-            try:
-                if (
-                    self._broken
-                    or self._active < 0
-                    or self._segments[self._active].size >= self.segment_bytes
-                ):
-                    self._rotate()
-                    self._broken = False
-                seg = self._segments[self._active]
-                view = memoryview(data)
-                while view:  # a regular file takes it whole, but be exact
-                    n = os.write(seg.fd, view)
-                    view = view[n:]
-            except OSError as exc:
-                self._broken = True
-                self.error = f"journal not writable in {self.directory}: {exc}"
-                raise LogUnavailable(self.error) from exc
-            self._written += 1
-            seg.last_write = self._written
-            seg.size += len(data)
-            seg.appended += len(rows)
-            self.stats["appended"] += len(rows)
-            if self.error and self.error.startswith("journal not writable"):
-                self.error = None
-            return self._active
-
-    def durable(self) -> asyncio.Future[None] | None:
-        """A future done when everything appended so far is on disk (None without fsync).
-
-        It fails with :class:`LogUnavailable` when a sync of those rows failed. Every
-        request waiting for the same round shares one future (one per event loop)."""
-        if not self.fsync:
-            return None
         loop = asyncio.get_running_loop()
         with self._cond:
-            if self._written <= self._durable:  # a round made it durable already
-                fut: asyncio.Future[None] = loop.create_future()
-                fut.set_result(None)
-                return fut
-            if self._written <= self._failed:  # a sync failed after this was written
-                fut = loop.create_future()
-                fut.set_exception(LogUnavailable(self.error or "journal fsync failed"))
-                return fut
-            if self._written <= self._covered:  # the last round started covers it
-                group = self._rounds[self._covered]
-            else:  # no round under way covers it: the next one will, start it
-                group = self._next
-                self._cond.notify()
-            fut = group.get(loop)  # type: ignore[assignment]
+            if self._stop:
+                raise LogUnavailable("the journal is closed (the gateway is stopping)")
+            self._pending.append(data)
+            self._pending_rows += len(rows)
+            fut = self._next.get(loop)
             if fut is None:
-                fut = group[loop] = loop.create_future()
+                fut = self._next[loop] = loop.create_future()
+            if len(self._pending) == 1:  # the first row of a round: wake a writer
+                self._cond.notify()
         return fut
 
-    # --- writer thread ---------------------------------------------------------------------
+    # --- log writer thread -----------------------------------------------------------------
 
     def settle(self, seg_id: int, n: int) -> None:
         """``n`` rows of segment ``seg_id`` are in the database, the spool or set aside."""
@@ -272,7 +243,8 @@ class Journal:
         """Segments left by dead processes, claimed one at a time: yields ``(path, rows)``;
         the caller makes the rows durable elsewhere, then the segment is deleted (when the
         caller raises, the segment stays for a later pass)."""
-        mine = {s.path for s in self._segments.values()}
+        with self._lock:
+            mine = {s.path for s in self._segments.values()}
         for path in self.segment_files():
             if path in mine:
                 continue
@@ -305,10 +277,123 @@ class Journal:
             finally:
                 os.close(fd)
 
-    # --- internals -------------------------------------------------------------------------
+    # --- writer threads --------------------------------------------------------------------
+
+    def _writer_loop(self) -> None:
+        """One writer: take every row handed over so far (a round), write and sync it, then
+        answer the round's requests; on stop, first finish what was handed over.
+
+        Several writers run at once (pipelining): rows handed over while a round is on the
+        disk start the next round on another writer instead of waiting for the running one
+        to finish (concurrent fdatasyncs of one file are cheap on Linux)."""
+        while True:
+            with self._cond:
+                while not self._stop and (not self._pending or self._gathering):
+                    self._cond.wait()
+                if not self._pending:  # stopping, and nothing left
+                    return
+                self._gather()
+                if not self._pending:  # another writer took them meanwhile (stopping)
+                    continue
+                chunks, self._pending = self._pending, []
+                rows, self._pending_rows = self._pending_rows, 0
+                futures, self._next = self._next, {}
+                self._rounds += 1
+                number = self._rounds
+                self._inflight[number] = futures
+            seg_id, error, sync_failed = self._write_round(b"".join(chunks), rows)
+            self._finish_round(number, seg_id, error, sync_failed)
+
+    def _gather(self) -> None:
+        """Wait out what is left of the round gap (called with ``_cond`` held; other writers
+        wait meanwhile, requests keep handing rows over). Under load one round then covers
+        the requests of a whole gap, while a lone request, which comes more than a gap after
+        the last round, starts its round at once."""
+        left = self._last_start + self.round_gap_s - time.monotonic()
+        if left > 0 and not self._stop:
+            self._gathering = True
+            self._cond.release()
+            try:
+                time.sleep(left)
+            finally:
+                self._cond.acquire()
+                self._gathering = False
+        self._last_start = time.monotonic()
+
+    def _write_round(self, data: bytes, rows: int) -> tuple[int, str | None, bool]:
+        """Write a round's rows to the current segment (a new one after a failure) and, with
+        fsync, ``fdatasync`` it: ``(segment id, error or None, True if the sync failed)``."""
+        with self._io_lock:
+            try:
+                with self._lock:
+                    if (
+                        self._broken
+                        or self._active < 0
+                        or self._segments[self._active].size >= self.segment_bytes
+                    ):
+                        self._rotate()
+                        self._broken = False
+                    seg_id = self._active
+                    seg = self._segments[seg_id]
+                view = memoryview(data)
+                while view:  # a regular file takes it whole, but be exact
+                    n = os.write(seg.fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                self._broken = True  # a torn line must stay the last of its segment
+                return -1, f"journal not writable in {self.directory}: {exc}", False
+            with self._lock:
+                self._written += 1
+                seg.last_write = number = self._written
+                seg.size += len(data)
+                seg.appended += rows
+                self.stats["appended"] += rows
+                if not self.fsync:
+                    return seg_id, None, False
+                try:  # dup: a segment retired meanwhile keeps a valid descriptor
+                    fd = os.dup(seg.fd)
+                except OSError as exc:
+                    return seg_id, f"journal fsync failed in {self.directory}: {exc}", True
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:  # the disk lost them: never answer as if durable
+            return seg_id, f"journal fsync failed in {self.directory}: {exc}", True
+        finally:
+            os.close(fd)
+        with self._lock:
+            seg.synced_upto = max(seg.synced_upto, number)
+        return seg_id, None, False
+
+    def _finish_round(self, number: int, seg_id: int, error: str | None, sync_failed: bool) -> None:
+        """Answer round ``number``'s requests: the segment id, or :class:`LogUnavailable`.
+
+        A failed sync also fails every other round on the disk (their rows were written
+        before it and are not known durable: Linux may drop the pages it failed to write and
+        report the next sync as a success), and the journal goes on in a new segment; a
+        failed write fails its own round only."""
+        with self._cond:
+            self.stats["rounds"] += 1
+            if self.fsync and error is None:
+                self.stats["syncs"] += 1
+            groups = [self._inflight.pop(number, {})]
+            if error is not None:
+                self.error = error
+                if sync_failed:
+                    self._broken = True
+                    groups += list(self._inflight.values())
+                    self._inflight.clear()
+            else:
+                self.error = None
+            failure = None if error is None else LogUnavailable(error)
+        for group in groups:
+            for loop, fut in group.items():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_resolve, fut, seg_id, failure)
+
+    # --- segments (called with _lock held) -------------------------------------------------
 
     def _rotate(self) -> None:
-        """Start a new segment (called with ``_lock`` held, or before any thread runs)."""
+        """Start a new segment (with ``_lock`` held, and ``_io_lock`` once writers run)."""
         self._seq += 1
         name = f"{time.time_ns()}.{os.getpid()}.{self._seq}"
         tmp = self.directory / f".{name}.tmp"
@@ -341,88 +426,12 @@ class Journal:
             os.fdatasync(seg.fd)
             seg.synced_upto = seg.last_write
 
-    def _sync_loop(self) -> None:
-        """One syncer: wait for a write no round covers yet, sync every segment written
-        since its last completed sync, then answer the requests waiting for that round.
 
-        Several syncers run at once (pipelining): a request written while a round is on the
-        disk starts the next round on another syncer instead of waiting for the running one
-        to finish (concurrent fdatasyncs of one file are cheap on Linux). Rounds start at
-        least ``round_gap_s`` apart: under load each round then covers the requests of a
-        whole gap (at most one round per gap), while a lone request, which comes more than a
-        gap after the last round, starts its round at once."""
-        while True:
-            with self._cond:
-                while not self._stop and (self._written <= self._covered or self._gathering):
-                    self._cond.wait()
-                if self._written <= self._covered:  # stopping, and nothing left to sync
-                    return
-                self._gather()
-                target = self._covered = self._written
-                futures, self._next = self._next, {}
-                self._rounds[target] = futures
-            with self._lock:  # dup: a segment retired meanwhile keeps a valid descriptor
-                todo = [(s, os.dup(s.fd)) for s in self._segments.values() if not s.synced]
-            error: str | None = None
-            for _seg, fd in todo:
-                try:
-                    os.fdatasync(fd)
-                except OSError as exc:  # the disk lost them: never answer as if durable
-                    error = f"journal fsync failed in {self.directory}: {exc}"
-                finally:
-                    os.close(fd)
-            if error is None:
-                with self._lock:
-                    for seg, _ in todo:
-                        seg.synced_upto = max(seg.synced_upto, min(target, seg.last_write))
-            self._finish_round(target, error)
-
-    def _gather(self) -> None:
-        """Wait out what is left of the round gap (called with ``_cond`` held; other syncers
-        wait meanwhile, requests keep appending)."""
-        left = self._last_start + self.round_gap_s - time.monotonic()
-        if left > 0 and not self._stop:
-            self._gathering = True
-            self._cond.release()
-            try:
-                time.sleep(left)
-            finally:
-                self._cond.acquire()
-                self._gathering = False
-        self._last_start = time.monotonic()
-
-    def _finish_round(self, target: int, error: str | None) -> None:
-        """Answer the requests of the round that synced every write up to ``target``: done,
-        or :class:`LogUnavailable` when this or an earlier sync failed after they were
-        written (then every request still waiting fails with it)."""
-        with self._cond:
-            self.stats["syncs"] += 1
-            futures = [self._rounds.pop(target, {})]
-            if error is not None:
-                # Linux may drop the failed pages and report the next fsync as a success:
-                # nothing written so far can be trusted, so fail it all and start afresh.
-                self.error = error
-                self._broken = True
-                self._failed = self._written
-                futures += [*self._rounds.values(), self._next]
-                self._rounds, self._next = {}, {}
-            elif self.error and self.error.startswith("journal fsync"):
-                self.error = None
-            ok = error is None and target > self._failed
-            if ok:
-                self._durable = max(self._durable, target)
-            failure = None if ok else LogUnavailable(self.error or "journal fsync failed")
-        for group in futures:
-            for loop, fut in group.items():
-                with contextlib.suppress(RuntimeError):  # the loop closed while we synced
-                    loop.call_soon_threadsafe(_resolve, fut, failure)
-
-
-def _resolve(fut: asyncio.Future[None], failure: LogUnavailable | None) -> None:
-    """Answer a round's future (on its loop): done, or the failure."""
+def _resolve(fut: asyncio.Future[int], seg_id: int, failure: LogUnavailable | None) -> None:
+    """Answer a round's future (on its loop): the segment id, or the failure."""
     if fut.done():
         return
     if failure is None:
-        fut.set_result(None)
+        fut.set_result(seg_id)
     else:
         fut.set_exception(failure)

@@ -1,183 +1,277 @@
-"""Prometheus metrics in the text exposition format, kept by hand (no client library).
+"""The gateway's Prometheus metrics, kept with the official ``prometheus_client``.
 
-Counters of requests, rows and errors by use case and variant, a latency histogram, and
-gauges of the prediction log. With several uvicorn workers behind one port a scrape reaches
-one of them, so each worker publishes its numbers to a shared folder (``share_dir``, one JSON
-file per process, every ``publish_interval_s``) and ``/metrics`` answers the sum over all
-workers: counters and histograms of every worker that ever ran (they only grow), gauges of
-the workers alive (published recently). Without ``share_dir`` a process shows its own.
+What is counted (every name starts with ``mlstack_gateway_``):
+
+- ``requests_total{route, status}``: every HTTP answer, by route template and status code;
+- ``refused_total{reason}``: every 4xx answer, by why (:data:`REFUSAL_REASONS`, or
+  ``http_<status>`` for one without a named reason, e.g. an unknown path);
+- ``predictions_total{usecase, variant}``: answered records; ``errors_total{usecase,
+  variant}``: a challenger or shadow that failed (the champion answered);
+  ``feedback_total{usecase}``: labels accepted;
+- ``latency_ms{usecase}``: a histogram of a prediction request's time in the service
+  (scoring and journaling), in milliseconds;
+- gauges of the prediction log (:meth:`PredictionLogger.gauges`: queue, spool files and
+  bytes, journal backlog, writer and database up, rows by fate) and ``workers``.
+
+With several uvicorn workers behind one port a scrape reaches one of them, so the workers
+run ``prometheus_client``'s multiprocess mode: with ``PROMETHEUS_MULTIPROC_DIR`` set in the
+environment *before* ``prometheus_client`` is imported (``mlstack gateway serve`` sets it
+from ``MLSTACK_GATEWAY_METRICS_DIR`` and empties the folder first, as the client's docs ask)
+every worker writes its numbers to memory-mapped files there, and ``/metrics`` answers the
+client's merge of all of them: counters and histograms of every worker that ever ran (they
+only grow), gauges of the live workers (``live*`` modes; a worker that stops removes its
+own, and any scrape removes those of workers that died without stopping). Without the
+variable a process shows its own numbers.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import threading
-import time
-from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.parser import text_string_to_metric_families
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mlstack_gateway_"
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-#: How gauges of several workers combine (default: sum).
-GAUGE_MERGE: dict[str, Callable[[list[float]], float]] = {"database_up": min}
+#: Why a request was refused (the ``reason`` label of ``refused_total``): the API key's
+#: refusals (:mod:`mlstack.gateway.keys`), then the body's.
+REFUSAL_REASONS = (
+    "missing",
+    "malformed",
+    "unknown",
+    "expired",
+    "revoked",
+    "usecase",
+    "scope",
+    "rate_limited",
+    "body_too_large",
+    "invalid_json",
+    "invalid_body",
+    "invalid_record",
+    "unknown_usecase",
+)
 
-Labels = tuple[tuple[str, str], ...]
+#: How a gauge of several live workers combines (default: ``livesum``).
+GAUGE_MODES = {"database_up": "livemin", "log_writer_up": "livemin"}
+
+
+def multiprocess_dir() -> Path | None:
+    """The folder the workers share, when ``prometheus_client`` runs in multiprocess mode.
+
+    None when ``PROMETHEUS_MULTIPROC_DIR`` is unset, or was set after ``prometheus_client``
+    was imported (then the client keeps per-process values: said in a warning).
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return None
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        log.warning(
+            "PROMETHEUS_MULTIPROC_DIR=%s was set after prometheus_client was imported: "
+            "/metrics shows this process only (start the gateway with `mlstack gateway "
+            "serve`, or set the variable before the process starts)",
+            folder,
+        )
+        return None
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_workers(folder: Path) -> list[int]:
+    """Remove the live gauges of workers that died without stopping (SIGKILL, OOM);
+    the pids marked dead."""
+    dead = set()
+    for path in folder.glob("gauge_live*_*.db"):
+        tail = path.stem.rsplit("_", 1)[-1]
+        if tail.isdigit() and not pid_alive(int(tail)):
+            dead.add(int(tail))
+    for pid in dead:
+        mark_process_dead(pid, str(folder))
+    return sorted(dead)
+
+
+def render_folder(folder: Path) -> bytes:
+    """The text exposition of every worker's numbers in ``folder`` (dead workers marked)."""
+    mark_dead_workers(folder)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, str(folder))
+    return bytes(generate_latest(registry))
 
 
 class Metrics:
-    """Counters and histograms, thread-safe, rendered by :meth:`render`."""
+    """The gateway's metrics (see the module docstring); thread-safe.
+
+    ``gauges`` is read every ``publish_interval_s`` by a daemon thread in multiprocess
+    mode (so a scrape of one worker sees the others' gauges), and at every scrape.
+    """
 
     def __init__(
         self,
-        share_dir: Path | None = None,
         gauges: Callable[[], dict[str, float]] | None = None,
         publish_interval_s: float = 1.0,
-        pid: int | None = None,
     ) -> None:
-        self._lock = threading.Lock()
-        self.counters: dict[tuple[str, Labels], float] = defaultdict(float)
-        self.hist: dict[Labels, list[float]] = {}
-        self.share_dir = Path(share_dir) if share_dir else None
+        self.folder = multiprocess_dir()
+        self.registry = CollectorRegistry()
         self.gauges = gauges or dict
         self.publish_interval_s = publish_interval_s
-        self.pid = pid or os.getpid()
+        r = self.registry
+        self.requests = Counter(
+            PREFIX + "requests",
+            "HTTP answers by route and status.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.refused = Counter(
+            PREFIX + "refused", "Refused requests (4xx) by reason.", ["reason"], registry=r
+        )
+        self.predictions = Counter(
+            PREFIX + "predictions", "Answered records.", ["usecase", "variant"], registry=r
+        )
+        self.errors = Counter(
+            PREFIX + "errors",
+            "Challenger or shadow failures (the champion answered).",
+            ["usecase", "variant"],
+            registry=r,
+        )
+        self.feedback = Counter(PREFIX + "feedback", "Labels accepted.", ["usecase"], registry=r)
+        self.latency = Histogram(
+            PREFIX + "latency_ms",
+            "Prediction request time in the service (scoring and journal), milliseconds.",
+            ["usecase"],
+            buckets=BUCKETS_MS,
+            registry=r,
+        )
+        for reason in REFUSAL_REASONS:  # a series from the start, for rate() and dashboards
+            self.refused.labels(reason)
+        self._gauges: dict[str, Gauge] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.publish()
 
-    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
-        """Add ``value`` to counter ``name`` with ``labels``."""
-        self.add((name, tuple(sorted(labels.items()))), value)
+    # --- counting (a label set's child is looked up once, then kept) ----------------------
 
-    def add(self, key: tuple[str, Labels], value: float = 1.0) -> None:
-        """:meth:`inc` with the key already built: ``(name, sorted label pairs)``."""
-        with self._lock:
-            self.counters[key] += value
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
-    def observe_ms(self, value: float, **labels: str) -> None:
-        """Record one request latency in milliseconds.
+    def count_request(self, route: str, status: int) -> None:
+        """One HTTP answer of ``route`` (a template) with ``status``."""
+        self._child(self.requests, route, str(status)).inc()
 
-        Counts go to the first bucket that holds the value (one bisect); :meth:`render`
-        accumulates them into Prometheus' cumulative ``le`` buckets.
-        """
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            h = self.hist.get(key)
-            if h is None:
-                h = self.hist[key] = [0.0] * (len(BUCKETS_MS) + 2)
-            i = bisect_left(BUCKETS_MS, value)
-            if i < len(BUCKETS_MS):
-                h[i] += 1
-            h[-2] += 1
-            h[-1] += value
+    def count_refusal(self, reason: str) -> None:
+        """One refused request, with why."""
+        self._child(self.refused, reason).inc()
 
-    # --- sharing between worker processes --------------------------------------------------
+    def count_predictions(self, usecase: str, variant: str, n: int) -> None:
+        """``n`` records of ``usecase`` answered by ``variant``."""
+        self._child(self.predictions, usecase, variant).inc(n)
 
-    def snapshot(self) -> dict[str, Any]:
-        """This process' numbers, JSON-safe: counters, histograms, gauges."""
-        with self._lock:
-            counters = [[n, [list(p) for p in lb], v] for (n, lb), v in self.counters.items()]
-            hist = [[[list(p) for p in lb], list(h)] for lb, h in self.hist.items()]
-        return {"counters": counters, "hist": hist, "gauges": self.gauges(), "at": time.time()}
+    def count_error(self, usecase: str, variant: str) -> None:
+        """A failure of ``variant`` (challenger or shadow) of ``usecase``."""
+        self._child(self.errors, usecase, variant).inc()
+
+    def count_feedback(self, usecase: str, n: int) -> None:
+        """``n`` labels of ``usecase`` accepted."""
+        self._child(self.feedback, usecase).inc(n)
+
+    def observe_ms(self, value: float, usecase: str) -> None:
+        """One prediction request of ``usecase`` took ``value`` milliseconds."""
+        self._child(self.latency, usecase).observe(value)
+
+    # --- gauges and the publisher ---------------------------------------------------------
 
     def publish(self) -> None:
-        """Write :meth:`snapshot` to ``share_dir/<pid>.json`` (atomically)."""
-        if self.share_dir is None:
-            return
-        self.share_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.share_dir / f".{self.pid}.tmp"
-        tmp.write_text(json.dumps(self.snapshot()))
-        tmp.replace(self.share_dir / f"{self.pid}.json")
+        """Set the gauges from ``gauges()`` (and ``workers`` to 1 for this process)."""
+        readings = {**self.gauges(), "workers": 1.0}
+        with self._lock:
+            for name, value in readings.items():
+                gauge = self._gauges.get(name)
+                if gauge is None:
+                    gauge = self._gauges[name] = Gauge(
+                        PREFIX + name,
+                        f"Gateway gauge {name} (live workers combined).",
+                        registry=self.registry,
+                        multiprocess_mode=GAUGE_MODES.get(name, "livesum"),  # type: ignore[arg-type]
+                    )
+                gauge.set(float(value))
 
     def start(self) -> None:
-        """Publish every ``publish_interval_s`` in a daemon thread (only with ``share_dir``)."""
-        if self.share_dir is None or self._thread is not None:
+        """Publish the gauges every ``publish_interval_s`` (multiprocess mode only: a lone
+        process reads them at each scrape)."""
+        if self.folder is None or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="metrics-publisher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop publishing, after a last publication (counters of a stopped worker stay)."""
+        """Stop publishing; a worker's gauges go (its counters and histograms stay)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.publish()
+        if self.folder is not None:
+            mark_process_dead(os.getpid(), str(self.folder))
 
     def _run(self) -> None:
-        while True:
-            self.publish()
-            if self._stop.wait(self.publish_interval_s):
-                return
-
-    def _others(self) -> list[dict[str, Any]]:
-        if self.share_dir is None or not self.share_dir.is_dir():
-            return []
-        out = []
-        for path in self.share_dir.glob("*.json"):
-            if path.stem == str(self.pid):
-                continue
+        while not self._stop.wait(self.publish_interval_s):
             try:
-                out.append(json.loads(path.read_text()))
-            except (OSError, ValueError):  # being replaced right now: next scrape has it
-                continue
-        return out
+                self.publish()
+            except Exception:  # a gauge that fails to read must not end the thread
+                log.exception("Publishing the gateway's gauges failed")
 
-    def merged(
-        self,
-    ) -> tuple[dict[tuple[str, Labels], float], dict[Labels, list[float]], dict[str, float]]:
-        """Counters, histograms and gauges summed over this process and the other workers."""
-        mine = self.snapshot()
-        others = self._others()
-        counters: dict[tuple[str, Labels], float] = defaultdict(float)
-        hist: dict[Labels, list[float]] = {}
-        for snap in [mine, *others]:
-            for name, labels, value in snap["counters"]:
-                counters[(name, tuple(tuple(p) for p in labels))] += value
-            for labels, h in snap["hist"]:
-                key = tuple(tuple(p) for p in labels)
-                acc = hist.setdefault(key, [0.0] * len(h))
-                hist[key] = [a + b for a, b in zip(acc, h, strict=True)]
-        alive_after = time.time() - max(10.0, 5 * self.publish_interval_s)
-        alive = [mine, *(o for o in others if o.get("at", 0) >= alive_after)]
-        values: dict[str, list[float]] = defaultdict(list)
-        for snap in alive:
-            for name, value in snap["gauges"].items():
-                values[name].append(float(value))
-        gauges = {k: GAUGE_MERGE.get(k, sum)(v) for k, v in values.items()}
-        gauges["workers"] = float(len(alive))
-        return counters, hist, gauges
+    # --- exposition -----------------------------------------------------------------------
 
-    def render(self) -> str:
-        """The text exposition format of every metric, summed over the workers."""
-        counters, hist, gauges = self.merged()
-        lines: list[str] = []
-        seen: set[str] = set()
-        for (name, labels), value in sorted(counters.items()):
-            if name not in seen:
-                lines.append(f"# TYPE mlstack_gateway_{name} counter")
-                seen.add(name)
-            lines.append(f"mlstack_gateway_{name}{_labels(labels)} {value:g}")
-        lines.append("# TYPE mlstack_gateway_latency_ms histogram")
-        for labels, h in sorted(hist.items()):
-            cumulative = 0.0
-            for bound, count in zip(BUCKETS_MS, h, strict=False):
-                cumulative += count
-                le = (*labels, ("le", str(bound)))
-                lines.append(f"mlstack_gateway_latency_ms_bucket{_labels(le)} {cumulative:g}")
-            inf = (*labels, ("le", "+Inf"))
-            lines.append(f"mlstack_gateway_latency_ms_bucket{_labels(inf)} {h[-2]:g}")
-            lines.append(f"mlstack_gateway_latency_ms_count{_labels(labels)} {h[-2]:g}")
-            lines.append(f"mlstack_gateway_latency_ms_sum{_labels(labels)} {h[-1]:g}")
-        for name, value in sorted(gauges.items()):
-            lines.append(f"# TYPE mlstack_gateway_{name} gauge")
-            lines.append(f"mlstack_gateway_{name} {value:g}")
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The text exposition format: every worker's numbers in multiprocess mode."""
+        self.publish()
+        if self.folder is not None:
+            return render_folder(self.folder)
+        return bytes(generate_latest(self.registry))
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample of :meth:`render` (full name, e.g. ``mlstack_gateway_refused_total``),
+        or None when absent."""
+        return sample(self.render(), name, **labels)
 
 
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+def sample(text: bytes | str, name: str, **labels: str) -> float | None:
+    """The value of series ``name{labels}`` in an exposition ``text``, or None."""
+    raw = text.decode() if isinstance(text, bytes) else text
+    for family in text_string_to_metric_families(raw):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return None

@@ -1,17 +1,17 @@
 """Prediction logging that loses nothing answered: a local journal, a bounded in-memory
 queue, batch inserts, a disk spool.
 
-On the request path :meth:`PredictionLogger.log_durable` appends the rows to the local
-:class:`~mlstack.gateway.journal.Journal` (one ``write``; with ``fsync`` on, the answer waits
-for the group-committed ``fdatasync``) and then to a bounded in-memory queue (a deque: one
-append under the GIL, no lock). A background thread wakes every ``flush_interval_s`` (or
-as soon as ``batch_size`` rows wait), takes up to ``batch_size`` rows and inserts them in
-one transaction. When the database is down the batch is written to a JSON-lines file in
-the spool folder, and a replay pass re-inserts spooled files once the database answers
-again. When the queue is full rows go straight to the spool. Rows written to the database
-or the spool are *settled* in the journal, which then forgets them; rows of a worker that
-died (SIGKILL, power cut) are read back from its journal segments by the next pass of any
-worker of the same spool folder.
+On the request path :meth:`PredictionLogger.log_durable` hands the rows to the local
+:class:`~mlstack.gateway.journal.Journal` and waits for its writer threads (the ``write``
+and, with ``fsync`` on, the group-committed ``fdatasync``), then appends them to a bounded
+in-memory queue (a deque: one append under the GIL, no lock). A background thread wakes
+every ``flush_interval_s`` (or as soon as ``batch_size`` rows wait), takes up to
+``batch_size`` rows and inserts them in one transaction. When the database is down the
+batch is written to a JSON-lines file in the spool folder, and a replay pass re-inserts
+spooled files once the database answers again. When the queue is full rows go straight to
+the spool. Rows written to the database or the spool are *settled* in the journal, which
+then forgets them; rows of a worker that died (SIGKILL, power cut) are read back from its
+journal segments by the next pass of any worker of the same spool folder.
 
 No row can stop the writer: when an insert fails and the database still answers
 ``SELECT 1``, the batch is split until the rows the database refuses are found; each is
@@ -33,6 +33,7 @@ the spool replay share one thread's state; the journal itself is :mod:`.journal`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -51,6 +52,7 @@ from sqlalchemy.engine import Engine
 
 from mlstack import store
 from mlstack.gateway.journal import Journal, LogUnavailable, unframe
+from mlstack.gateway.metrics import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +207,8 @@ class PredictionLogger:
         if self.journal is None:
             self.log(table, rows)
             return
-        seg = self.journal.append(table, rows)
-        fut = self.journal.durable()
-        if fut is not None:
-            await fut
+        # shield: a cancelled request must not cancel the future its round's others share
+        seg = await asyncio.shield(self.journal.append(table, rows))
         self._enqueue(table, rows, seg)
 
     def log(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -429,7 +429,7 @@ class PredictionLogger:
         """Claimed files (``.replaying-<pid>``) whose process is gone go back to the spool."""
         for claimed in self.spool_dir.glob("*.replaying-*"):
             pid = claimed.suffix.removeprefix(".replaying-")
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 claimed.rename(claimed.with_suffix(".jsonl"))
@@ -490,6 +490,7 @@ class PredictionLogger:
         return {
             "log_queue_rows": float(pending["queued"]),
             "log_spool_files": float(pending["spool_files"]),
+            "log_spool_bytes": float(self.spool_bytes()),
             "log_journal_unsettled_rows": float(pending["journal_unsettled"]),
             "log_writer_up": 1.0 if self.alive() else 0.0,
             "database_up": 1.0 if self.db_ok else 0.0,
@@ -500,6 +501,14 @@ class PredictionLogger:
                 else {}
             ),
         }
+
+    def spool_bytes(self) -> int:
+        """Bytes of the spool files waiting for replay."""
+        total = 0
+        for path in self.spooled_files():
+            with contextlib.suppress(FileNotFoundError):  # replayed meanwhile
+                total += path.stat().st_size
+        return total
 
     def pending(self) -> dict[str, int]:
         """Rows queued in memory, files waiting in the spool, journaled rows not settled."""
@@ -516,7 +525,7 @@ class PredictionLogger:
             out.append("prediction log writer is not running")
         if self.journal is not None:
             if not self.journal.alive():
-                out.append("journal sync thread is not running")
+                out.append("journal writer thread is not running")
             if self.journal.error:
                 out.append(self.journal.error)
         if not self.db_ok:
@@ -576,13 +585,3 @@ def _read_spool(path: Path, table: str) -> tuple[list[dict[str, Any]], list[str]
             except (ValueError, TypeError, msgspec.DecodeError):
                 bad.append(line.decode("utf-8", "replace"))
     return rows, bad
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -255,15 +255,13 @@ class PredictionService:
                 )
         await self.logger.log_durable("predictions", rows)
         for v, (_, idx) in by_model.items():
-            self.metrics.add(
-                ("predictions_total", (("usecase", usecase), ("variant", v))), len(idx)
-            )
-        self.metrics.observe_ms(latency, usecase=usecase)
+            self.metrics.count_predictions(usecase, v, len(idx))
+        self.metrics.observe_ms(latency, usecase)
         return answers
 
     def _log_error(self, usecase: str, ro: Any, variant: str, model: Any, exc: Exception) -> None:
         log.warning("%s %s v%s failed: %s", usecase, variant, getattr(model, "version", "?"), exc)
-        self.metrics.inc("errors_total", usecase=usecase, variant=variant)
+        self.metrics.count_error(usecase, variant)
         self.logger.log(
             "prediction_errors",
             [

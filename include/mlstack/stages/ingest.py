@@ -89,7 +89,7 @@ class Parsed:
     why: np.ndarray
 
 
-def _parse(values: pd.Series, col: ColumnSpec) -> Parsed:
+def parse_column(values: pd.Series, col: ColumnSpec) -> Parsed:
     """Convert raw values to the column's type exactly; unparsable values become NA."""
     why = np.full(len(values), "", dtype=object)
     if col.type == "int":
@@ -328,7 +328,7 @@ def validate(
     type_breaks = []
     for name, col in schema.columns.items():
         raw = frame[name]
-        result = _parse(raw, col)
+        result = parse_column(raw, col)
         parsed = result.values
         present = raw.notna().to_numpy()
         bad = present & parsed.isna().to_numpy()

@@ -141,11 +141,19 @@ def load_frame(
         frame = frame.drop(columns=[sch.target_column], errors="ignore").merge(
             labels, on=sch.id_column, how="inner"
         )
-    frame = frame[frame[sch.target_column].notna()].copy()
+    frame = labelled_rows(spec, frame)
+    snap.rows = len(frame)
+    return frame, snap
+
+
+def labelled_rows(spec: UseCaseSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a table read back that have a target, timestamps naive, sorted by time
+    and id (what the split and the fit take)."""
+    sch = spec.schema
+    frame = frame[frame[str(sch.target_column)].notna()].copy()
     frame[sch.timestamp_column] = pd.to_datetime(frame[sch.timestamp_column]).dt.tz_localize(None)
     frame = frame.sort_values([sch.timestamp_column, sch.id_column], kind="stable")
-    snap.rows = len(frame)
-    return frame.reset_index(drop=True), snap
+    return frame.reset_index(drop=True)
 
 
 # --- splitting by day ---------------------------------------------------------------------

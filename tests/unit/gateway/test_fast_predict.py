@@ -87,8 +87,10 @@ def test_hot_path_answers_and_logs_like_the_route(clients: tuple[TestClient, Tes
         .json()["predictions"][0]["score"]
         == 0.75
     )
-    key = ("predictions_total", (("usecase", "u"), ("variant", "champion")))
-    assert service.metrics.counters[key] == 5
+    answered = service.metrics.value(
+        "mlstack_gateway_predictions_total", usecase="u", variant="champion"
+    )
+    assert answered == 5
 
 
 @pytest.mark.parametrize(

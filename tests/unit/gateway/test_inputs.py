@@ -21,10 +21,11 @@ from mlstack import store
 from mlstack.gateway.app import create_app
 from mlstack.gateway.core.config import GatewaySettings
 from mlstack.gateway.journal import Journal
-from mlstack.gateway.metrics import Metrics
+from mlstack.gateway.metrics import REFUSAL_REASONS, Metrics, sample
 from mlstack.gateway.model_cache import InputField, LoadedModel, RolloutState, Serving
 from mlstack.gateway.prediction_log import PredictionLogger
 from mlstack.gateway.service import PredictionService
+from prometheus_client.parser import text_string_to_metric_families
 
 FIELDS = [InputField("amount", "double", True), InputField("purpose", "string", False)]
 PURPOSES = ["car", "home"]
@@ -167,6 +168,84 @@ def test_gateway_bad_input_corpus_answers_and_logs_consistently(
     # client errors never reach a model: no challenger error logged for them
     if status != 200:
         assert _count(gateway, store.prediction_errors) == 0
+    # every answer counted once; a refusal with a named reason (never a bare http_<status>)
+    refused = _refusals(gateway)
+    assert sum(refused.values()) == (1 if status >= 400 else 0), refused
+    assert set(refused) <= set(REFUSAL_REASONS), refused
+    assert (
+        _sample(gateway, "requests_total", route="/v1/{usecase}/predict", status=str(status)) == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "reason"),
+    [
+        ("POST", "/v1/u/predict", b'{"record": {"id": "a", "amount": NaN}}', 400, "invalid_json"),
+        ("POST", "/v1/u/predict", b"{not json", 400, "invalid_json"),
+        (
+            "POST",
+            "/v1/u/feedback",
+            b'{"labels": [{"entity_id": "e", "label": NaN}]}',
+            400,
+            "invalid_json",
+        ),
+        ("POST", "/v1/u/predict", b'{"rows": [{"id": "a", "amount": 1}]}', 400, "invalid_body"),
+        ("POST", "/v1/u/feedback", b'{"labels": [{"label": 1}]}', 400, "invalid_body"),
+        (
+            "POST",
+            "/v1/u/predict",
+            b'{"record": {"id": "a", "amount": "12"}}',
+            400,
+            "invalid_record",
+        ),
+        (
+            "POST",
+            "/v1/u/predict",
+            b'{"record": {"id": "a", "purpose": "' + b"p" * 70_000 + b'"}}',
+            413,
+            "body_too_large",
+        ),
+        (
+            "POST",
+            "/v1/nope/predict",
+            b'{"record": {"id": "a", "amount": 1}}',
+            404,
+            "unknown_usecase",
+        ),
+        ("GET", "/v1/nope", b"", 404, "unknown_usecase"),
+        ("GET", "/v1/u/predict", b"", 405, "http_405"),
+        ("GET", "/nothing-here", b"", 404, "http_404"),
+    ],
+)
+def test_every_refused_request_is_counted_with_why_and_nothing_is_logged(
+    gateway: TestClient, method: str, path: str, body: bytes, status: int, reason: str
+) -> None:
+    r = gateway.request(method, path, content=body or None, headers=RAW)
+    assert r.status_code == status, r.text
+    assert _refusals(gateway) == {reason: 1}
+    assert _count(gateway, store.predictions) == 0
+    assert _count(gateway, store.feedback) == 0
+    assert _count(gateway, store.prediction_errors) == 0
+
+
+def _metrics(client: TestClient) -> str:
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    return r.text
+
+
+def _sample(client: TestClient, name: str, **labels: str) -> float | None:
+    return sample(_metrics(client), f"mlstack_gateway_{name}", **labels)
+
+
+def _refusals(client: TestClient) -> dict[str, float]:
+    """``refused_total`` by reason, the reasons counted at least once."""
+    out = {}
+    for family in text_string_to_metric_families(_metrics(client)):
+        for s in family.samples:
+            if s.name == "mlstack_gateway_refused_total" and s.value:
+                out[s.labels["reason"]] = s.value
+    return out
 
 
 def test_gateway_batch_counts_add_up_and_challenger_errors_are_real_ones(

@@ -208,11 +208,10 @@ journal.open()
 async def main():
     now = datetime.now(UTC).isoformat()
     for i in range(50):
-        journal.append("predictions", [{"prediction_id": f"k{i}", "usecase": "u",
+        await journal.append("predictions", [{"prediction_id": f"k{i}", "usecase": "u",
             "entity_id": None, "variant": "champion", "model_version": 1,
             "features": {"__dt__": "x"}, "prediction": 1.0, "score": 0.5,
             "latency_ms": 1.0, "created_at": now}])
-        await journal.durable()
     print("answered", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 asyncio.run(main())
@@ -267,9 +266,33 @@ def test_journal_refusing_disk_is_a_log_unavailable(tmp_path: Path) -> None:
     seg = journal._segments[journal._active]
     os.close(seg.fd)
     seg.fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, from the kernel
+    logger = PredictionLogger(_engine(tmp_path), tmp_path / "spool", journal=journal)
     with pytest.raises(LogUnavailable, match="journal not writable"):
-        journal.append("predictions", _rows(1))
+        asyncio.run(logger.log_durable("predictions", _rows(1)))
     assert journal.error and "No space left" in journal.error
+    assert logger.pending()["queued"] == 0  # refused: not logged
+    asyncio.run(logger.log_durable("predictions", _rows(1)))  # on in a new segment
+    assert journal.error is None and logger.pending()["queued"] == 1
+    journal.close()
+
+
+def test_a_cancelled_request_leaves_the_others_of_its_round_answered(tmp_path: Path) -> None:
+    """Requests of one round share a future: a request cancelled while it waits (its client
+    gone) must not cancel it for the others."""
+    journal = Journal(tmp_path / "j", writers=1, round_gap_s=0.5)
+    journal.open()
+    logger = PredictionLogger(_engine(tmp_path), tmp_path / "spool", journal=journal)
+
+    async def main() -> None:
+        await logger.log_durable("predictions", _rows(1, start=2))  # the next round waits
+        gone = asyncio.ensure_future(logger.log_durable("predictions", _rows(1)))
+        stays = asyncio.ensure_future(logger.log_durable("predictions", _rows(1, start=1)))
+        await asyncio.sleep(0)  # both handed over
+        gone.cancel()
+        await stays
+
+    asyncio.run(main())
+    assert logger.pending()["queued"] == 2
     journal.close()
 
 

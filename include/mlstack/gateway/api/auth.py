@@ -1,5 +1,5 @@
-"""``KeyAuth``: the gateway's outermost middleware when API keys are required
-(``MLSTACK_GATEWAY_REQUIRE_KEYS``): checks the key before any body is read, applies the
+"""``KeyAuth``: the gateway's first middleware after ``RequestMetrics`` when API keys are
+required (``MLSTACK_GATEWAY_REQUIRE_KEYS``): checks the key before any body is read, applies the
 key's rate limit, and writes one access-log line per request naming the key's id.
 
 What needs which key: ``POST /v1/{usecase}/predict`` a key with the ``predict`` scope for
@@ -8,8 +8,8 @@ valid key (for that use case). ``/health``, ``/metrics`` and the API docs stay o
 ``/metrics`` behind the proxy's own rule). A refusal is JSON ``{"detail", "reason"}`` — 401
 (missing, malformed, unknown, expired, revoked key), 403 (wrong use case or scope), 429
 (rate limit, with ``Retry-After``) — counted in ``/metrics`` as
-``mlstack_gateway_refused_total{reason=...}``; nothing of it reaches the routes, so nothing
-is scored or logged as a prediction.
+``mlstack_gateway_refused_total{reason=...}`` (by :mod:`.request_metrics`); nothing of it
+reaches the routes, so nothing is scored or logged as a prediction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import threading
 import time
 from typing import TextIO
 
-from mlstack.gateway.api.fast_predict import ASGIApp, Message, Receive, Scope, Send, send_json
+from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.fast_predict import send_json
+from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.keys import KeyRing, RateLimiter, Refusal
 
 
@@ -78,13 +80,6 @@ def request_scope(path: str) -> tuple[str, str | None] | None:
     return parts[2], parts[3] if parts[3] in ("predict", "feedback") else None
 
 
-def count_refusal(scope: Scope, reason: str) -> None:
-    """Add one to ``refused_total{reason}`` (once the app has started)."""
-    service = getattr(scope["app"].state, "service", None)
-    if service is not None:
-        service.metrics.inc("refused_total", reason=reason)
-
-
 class KeyAuth:
     """ASGI middleware; see the module docstring."""
 
@@ -119,7 +114,7 @@ class KeyAuth:
                     "(MLSTACK_GATEWAY_KEY_RATE_PER_S); retry after the Retry-After seconds",
                 )
         if refusal is not None:
-            count_refusal(scope, refusal.reason)
+            note_refusal(scope, refusal.reason)
             await _refuse(send, refusal, wait)
             if self.access is not None:
                 self.access.write(scope, key_id, refusal.status, t0)

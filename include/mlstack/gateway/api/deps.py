@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 
+from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.service import PredictionService
 
 
@@ -23,10 +24,13 @@ ServiceDep = Annotated[PredictionService, Depends(get_service)]
 
 
 async def get_usecase(
-    service: ServiceDep, usecase: Annotated[str, Path(description="Use-case name")]
+    service: ServiceDep,
+    usecase: Annotated[str, Path(description="Use-case name")],
+    request: Request,
 ) -> str:
-    """The path's use case, or 404 naming the served ones."""
+    """The path's use case, or 404 naming the served ones (refusal ``unknown_usecase``)."""
     if usecase not in service.cache.specs:
+        note_refusal(request.scope, "unknown_usecase")
         raise HTTPException(
             404, f"unknown use case {usecase!r}; served: {sorted(service.cache.specs)}"
         )

@@ -21,21 +21,16 @@ stays registered, so OpenAPI documents it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 import msgspec
 
 from mlstack.exceptions import NoModelServed
+from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.journal import LogUnavailable
 from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.service import PredictionService
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_RECORDS = 10_000  # PredictRequest's max_length
 Records = Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=MAX_RECORDS)]
@@ -99,6 +94,7 @@ class PredictHotPath:
             records = _rows(_decode(body))
         except (msgspec.DecodeError, ValueError, RecursionError):  # malformed, shape, sizes
             if (refusal := not_strict_json(body)) is not None:
+                note_refusal(scope, "invalid_json")
                 return await send_json(send, 400, refusal)
             records = None  # valid JSON of the wrong shape: FastAPI's route names the field
         if records is not None:

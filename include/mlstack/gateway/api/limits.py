@@ -1,23 +1,16 @@
-"""``BodyLimit``: the gateway's outermost middleware (just inside ``KeyAuth`` when API keys
-are required); refuses bodies over a size (413, counted as
+"""``BodyLimit``: the gateway's middleware just inside ``RequestMetrics`` (and ``KeyAuth``
+when API keys are required); refuses bodies over a size (413, counted as
 ``refused_total{reason="body_too_large"}``) before anything reads or parses them, and
-bodies that are not strict JSON (400: NaN, Infinity, numbers beyond double range, invalid
-UTF-8, lone surrogates, which Python's ``json`` would let through to the routes); then
-hands the read body on to the app. The predict hot path makes the strict check itself, on
-its error path only."""
+bodies that are not strict JSON (400, counted as ``invalid_json``: NaN, Infinity, numbers
+beyond double range, invalid UTF-8, lone surrogates, which Python's ``json`` would let
+through to the routes); then hands the read body on to the app. The predict hot path makes
+the strict check itself, on its error path only."""
 
 from __future__ import annotations
 
-from mlstack.gateway.api.auth import count_refusal
-from mlstack.gateway.api.fast_predict import (
-    ASGIApp,
-    Receive,
-    Scope,
-    Send,
-    not_strict_json,
-    replay_body,
-    send_json,
-)
+from mlstack.gateway.api.asgi import ASGIApp, Receive, Scope, Send
+from mlstack.gateway.api.fast_predict import not_strict_json, replay_body, send_json
+from mlstack.gateway.api.request_metrics import note_refusal
 
 
 class BodyLimit:
@@ -50,11 +43,12 @@ class BodyLimit:
         if not scope["path"].endswith("/predict") and _is_json(scope):
             refusal = not_strict_json(body)
             if refusal is not None:
+                note_refusal(scope, "invalid_json")
                 return await send_json(send, 400, refusal)
         await self.app(scope, replay_body(body, receive), send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        count_refusal(scope, "body_too_large")
+        note_refusal(scope, "body_too_large")
         detail = f"request body larger than {self.max_bytes} bytes (MLSTACK_GATEWAY_MAX_BODY_BYTES)"
         await send_json(send, 413, {"detail": detail})
 

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mlstack.gateway.journal import ROUND_GAP_S
+from mlstack.gateway.journal import ROUND_GAP_S, WRITERS
 
 
 class GatewaySettings(BaseSettings):
@@ -42,8 +42,10 @@ class GatewaySettings(BaseSettings):
     )
     metrics_dir: Path | None = Field(
         default=None,
-        description="Folder where worker processes share their /metrics numbers (set by "
-        "`mlstack gateway serve` when it runs several workers); empty = per process.",
+        description="Folder where the worker processes share their /metrics numbers "
+        "(prometheus_client's PROMETHEUS_MULTIPROC_DIR, which `mlstack gateway serve` sets "
+        "from this and empties on start; put it on tmpfs); empty = <home>/gateway-metrics "
+        "with several workers, per process with one.",
     )
     journal_fsync: bool = Field(
         default=True,
@@ -54,9 +56,16 @@ class GatewaySettings(BaseSettings):
     journal_round_gap_ms: float = Field(
         default=1000 * ROUND_GAP_S,
         ge=0,
-        description="Least time between the starts of two journal sync rounds: under load "
-        "one fdatasync then answers every request of the gap (less CPU per request); a "
-        "request that comes after a quiet gap is synced at once. 0 = a round per wait.",
+        description="Least time between the starts of two fsync'd journal rounds: under "
+        "load one fdatasync then answers every request of the gap (less CPU per request); a "
+        "request that comes after a quiet gap is synced at once. 0 = a round whenever a "
+        "writer is free. Without fsync rounds start whenever a writer is free.",
+    )
+    journal_writers: int = Field(
+        default=WRITERS,
+        ge=1,
+        description="Journal writer threads per worker: rounds (one write + one fdatasync "
+        "for every request waiting) that may be on the disk at once.",
     )
     max_body_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest request body accepted (else 413)."

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from mlstack.exceptions import NoModelServed
 from mlstack.gateway.api.deps import ServiceDep, UsecaseDep
+from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.journal import LogUnavailable
 from mlstack.gateway.model_cache import RecordError
 from mlstack.gateway.schemas import (
@@ -51,7 +52,7 @@ def record_error(exc: RecordError) -> HTTPException:
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
 async def create_prediction(
-    body: PredictRequest, usecase: UsecaseDep, service: ServiceDep
+    body: PredictRequest, usecase: UsecaseDep, service: ServiceDep, request: Request
 ) -> PredictResponse:
     """Score records with the champion (or the challenger their entity is assigned to).
 
@@ -61,7 +62,7 @@ async def create_prediction(
     try:
         answers = await service.predict(usecase, records)
     except RecordError as exc:
-        service.metrics.inc("rejected_total", usecase=usecase)
+        note_refusal(request.scope, "invalid_record")
         raise record_error(exc) from exc
     except NoModelServed as exc:
         raise HTTPException(503, f"{usecase} has no champion loaded yet") from exc
@@ -102,5 +103,5 @@ async def create_feedback(
         await service.logger.log_durable("feedback", rows)
     except LogUnavailable as exc:
         raise HTTPException(503, f"not accepted: cannot log labels durably ({exc})") from exc
-    service.metrics.inc("feedback_total", len(rows), usecase=usecase)
+    service.metrics.count_feedback(usecase, len(rows))
     return FeedbackPublic(accepted=len(rows), detail=FEEDBACK_DETAIL)

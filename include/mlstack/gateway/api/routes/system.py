@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
 from mlstack.gateway.api.deps import ServiceDep
+from mlstack.gateway.metrics import CONTENT_TYPE
 from mlstack.gateway.schemas import HealthPublic
 
 router = APIRouter(tags=["system"])
@@ -47,6 +48,7 @@ async def read_health(service: ServiceDep, response: Response) -> HealthPublic:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def read_metrics(service: ServiceDep) -> str:
-    """Prometheus text format: requests, rows, errors, latency, log queue."""
-    return service.metrics.render()
+async def read_metrics(service: ServiceDep) -> Response:
+    """Prometheus text format (every worker's numbers): requests, refusals by reason,
+    records by variant, errors, latency, the prediction log's backlog and spool."""
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE)
