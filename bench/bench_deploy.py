@@ -14,7 +14,7 @@ the gateway does, so the proxy's share of the time is as large as it can be — 
 of the overhead on predictions, which cost the gateway more. Then the idle memory of every
 container, against the issue's ceiling of 2.5 GB. Writes bench/results/deploy.md.
 
-    .venv/bin/python bench/bench_deploy.py [--duration 20] [--settle 120]
+    .venv/bin/python bench/bench_deploy.py [--duration 20] [--rounds 3] [--settle 120]
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ PROJECT = "mlstack-benchdeploy"
 USECASE = "credit_default"
 RESULTS = ROOT / "bench" / "results" / "deploy.md"
 CEILING_MIB = 2.5 * 1000**3 / 2**20  # the issue's 2.5 GB
+#: deploy mode's observability profile, without Grafana unless its image is given (the
+#: stand-ins have none)
+PROFILES = "observability" if os.environ.get("GRAFANA_IMAGE") else "metrics"
 
 #: the load generator, run inside the project image: N connections for D seconds
 LOAD = r"""
@@ -92,29 +95,48 @@ def load(
     return json.loads(out.strip().splitlines()[-1])
 
 
+def mean(runs: list[dict]) -> dict:
+    """The rounds of one path as one row: mean req/s and latencies, errors summed."""
+    return {
+        "rps": sum(r["rps"] for r in runs) / len(runs),
+        "p50_ms": sum(r["p50_ms"] for r in runs) / len(runs),
+        "p99_ms": sum(r["p99_ms"] for r in runs) / len(runs),
+        "errors": sum(r["errors"] for r in runs),
+    }
+
+
 def report(
-    figures: dict[str, dict], memory: dict[str, float], args, uptime: str, caddy: str
+    figures: dict[str, list[dict]], memory: dict[str, float], args, uptime: str, caddy: str
 ) -> str:
-    direct, proxied = figures["direct"], figures["through Caddy"]
-    overhead = 1 - proxied["rps"] / direct["rps"]
+    """The results table: every round of each path, their means, the overhead of the means."""
+    means = {name: mean(runs) for name, runs in figures.items()}
+    overhead = 1 - means["through Caddy"]["rps"] / means["direct"]["rps"]
     total = sum(memory.values())
     rows = "\n".join(
-        f"| {name} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['errors']} |"
-        for name, f in figures.items()
+        f"| {name} | {label} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
+        f"| {f['errors']} |"
+        for name, runs in figures.items()
+        for label, f in [*((str(i + 1), r) for i, r in enumerate(runs)), ("**mean**", means[name])]
     )
+    after = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    grafana = "" if PROFILES == "observability" else " (no Grafana: no GRAFANA_IMAGE given)"
+    command = f"--duration {args.duration:.0f} --rounds {args.rounds} --settle {args.settle:.0f}"
     per_service = "\n".join(f"| {name} | {mib:.0f} |" for name, mib in sorted(memory.items()))
     return f"""# Deploy mode: the TLS proxy's cost and idle memory
 
-`python bench/bench_deploy.py --duration {args.duration:.0f} --settle {args.settle:.0f}` at
+`python bench/bench_deploy.py {command}` at
 {git_head()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} CPUs,
 Docker {docker_version()}, stand-in images where the registry is unreachable
-(`CADDY_IMAGE={caddy}`). Load average before the
-run: {uptime}.
+(`CADDY_IMAGE={caddy}`), compose profiles `{PROFILES}`{grafana}. Load average before the
+run: {uptime}; after: {after}.
 
 ## Gateway, {args.connections} connections, `GET /v1/{USECASE}`, same run, same client container
 
-| path | req/s | p50 ms | p99 ms | errors |
-|---|---:|---:|---:|---:|
+The two paths alternate, {args.rounds} rounds of {args.duration:.0f} s each, so a change in the
+machine's load falls on both.
+
+| path | round | req/s | p50 ms | p99 ms | errors |
+|---|---|---:|---:|---:|---:|
 {rows}
 
 Throughput lost through the proxy: **{overhead:.1%}** (goal ≤ 15 %). The request is the
@@ -133,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per path")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per path")
     parser.add_argument("--settle", type=float, default=120, help="idle seconds before memory")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -142,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {**stackctl.deploy_settings(host="caddy"), "DEPLOY_BIND": "127.0.0.2"}
         if os.environ.get("MINIO_IMAGE", "").startswith("standin/"):  # no MinIO admin API
             settings["MLSTACK_S3_SERVICE_ACCOUNTS"] = "external"
-        if not os.environ.get("GRAFANA_IMAGE"):  # the stand-ins have no Grafana: Prometheus only
-            settings["COMPOSE_PROFILES"] = "metrics"
+        settings["COMPOSE_PROFILES"] = PROFILES
         stackctl.set_env(env_file, settings)
         stackctl.ensure_env(env_file, project=PROJECT)
         compose = stackctl.Compose(PROJECT, env_file)
@@ -161,14 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                               "create", "--name", "bench", "--usecase", USECASE,
                               capture=True)  # fmt: skip
             key = next(word for word in out.split() if word.startswith("mlsk_"))
-            figures = {}
-            for name, base in (
-                ("direct", "http://gateway:8000"),
-                ("through Caddy", "https://caddy"),
-            ):
-                figures[name] = load(compose, f"{base}/v1/{USECASE}", ca, key, args.connections,
-                                     args.duration)  # fmt: skip
-                stackctl.say(f"bench: {name}: {figures[name]}")
+            paths = {"direct": "http://gateway:8000", "through Caddy": "https://caddy"}
+            figures: dict[str, list[dict]] = {name: [] for name in paths}
+            for _ in range(args.rounds):
+                for name, base in paths.items():
+                    figures[name].append(load(compose, f"{base}/v1/{USECASE}", ca, key,
+                                              args.connections, args.duration))  # fmt: skip
+                    stackctl.say(f"bench: {name}: {figures[name][-1]}")
         finally:
             compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
     text = report(figures, memory, args, uptime, os.environ.get("CADDY_IMAGE", "caddy:2"))
