@@ -14,11 +14,12 @@ entry point a module to import or a callable taking the registry) add more.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,8 @@ BUILTIN_MODULES = (
 T = TypeVar("T")
 
 _registry: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+_origins: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}  # where each came from
+_loading: list[str] = []  # the origin of what is being imported now (innermost last)
 _loaded_hooks: set[Path] = set()
 _state = {"builtins": False, "entry_points": False}
 
@@ -60,17 +63,38 @@ def register(kind: str, name: str, *, replace: bool = False) -> Callable[[T], T]
                 f"{getattr(existing, '__module__', '?')}; pick another name or pass replace=True"
             )
         _registry[kind][name] = obj
+        _origins[kind][name] = _origin_of(obj)
         return obj
 
     return deco
+
+
+def _origin_of(obj: Any) -> str:
+    """Where a plugin being registered comes from: the loader running now (a package, a
+    hooks file), else built-in for mlstack's own modules, else its module."""
+    if _loading:
+        return _loading[-1]
+    module = getattr(obj, "__module__", "") or "?"
+    return "built-in" if module.split(".")[0] == "mlstack" else f"module {module}"
+
+
+@contextlib.contextmanager
+def _from(origin: str) -> Iterator[None]:
+    """Register what is imported inside the block as coming from ``origin``."""
+    _loading.append(origin)
+    try:
+        yield
+    finally:
+        _loading.pop()
 
 
 def load_builtins() -> None:
     """Import the modules whose import registers the built-in plugins (once)."""
     if _state["builtins"]:
         return
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    with _from("built-in"):
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
     _state["builtins"] = True
 
 
@@ -80,14 +104,17 @@ def load_entry_points() -> None:
         return
     _state["entry_points"] = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken third-party package must say which one
-            raise PluginError(
-                f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from exc
-        if callable(obj) and not isinstance(obj, type):
-            obj(sys.modules[__name__])
+        dist = ep.dist
+        package = f"package {dist.name} {dist.version}" if dist else f"entry point {ep.value}"
+        with _from(package):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken third-party package must say which one
+                raise PluginError(
+                    f"entry point {ep.name!r} ({ep.value}) failed to load: {exc}"
+                ) from exc
+            if callable(obj) and not isinstance(obj, type):
+                obj(sys.modules[__name__])
 
 
 def load_hooks(path: str | Path) -> None:
@@ -104,7 +131,8 @@ def load_hooks(path: str | Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _from(f"hooks file {path}"):
+            spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(mod_name, None)
         raise PluginError(f"hooks file {path} failed to import: {exc}") from exc
@@ -146,6 +174,17 @@ def registered(kind: str) -> dict[str, Any]:
     _check_kind(kind)
     load_builtins()
     return dict(_registry[kind])
+
+
+def listing(specs: Sequence[Any] = ()) -> list[tuple[str, str, str]]:
+    """Every plugin as (kind, name, where it came from): built-ins, installed packages, and
+    the hooks files of ``specs``."""
+    load_builtins()
+    load_entry_points()
+    for spec in specs:
+        load_for(spec)
+    return [(kind, name, _origins[kind].get(name, "?")) for kind in KINDS
+            for name in sorted(_registry[kind])]  # fmt: skip
 
 
 def names(kind: str) -> list[str]:

@@ -227,3 +227,41 @@ def test_build_estimator_error_names_the_spec_file_and_field(tmp_path: Path) -> 
         PluginError, match=r"credit_default/usecase.yaml: training.model: unknown estimator"
     ):
         modeling.build_estimator(load_spec(folder))
+
+
+def test_listing_names_where_each_plugin_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mlstack plugins list``: built-ins, an installed package (found through its real
+    dist-info entry point, with its version) and a use case's hooks file, each named."""
+    for kind in ("notifiers", "transforms"):
+        monkeypatch.setitem(plugins._registry, kind, dict(plugins._registry[kind]))
+        monkeypatch.setitem(plugins._origins, kind, dict(plugins._origins[kind]))
+    site = tmp_path / "site"
+    (site / "mlstack_listing_pkg").mkdir(parents=True)
+    (site / "mlstack_listing_pkg" / "__init__.py").write_text(
+        "from mlstack.plugins import register\n"
+        "@register('notifiers', 'listing_pager')\n"
+        "def pager(alert): return None\n"
+    )
+    info = site / "mlstack_listing_pkg-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: mlstack-listing-pkg\nVersion: 1.2.3\n"
+    )
+    (info / "entry_points.txt").write_text("[mlstack.plugins]\nlisting = mlstack_listing_pkg\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(plugins._state, "entry_points", False)
+    hooks = tmp_path / "uc" / "hooks.py"
+    hooks.parent.mkdir()
+    hooks.write_text(
+        "from mlstack.plugins import register\n"
+        "@register('transforms', 'listing_ratio')\n"
+        "def ratio(df): return df\n"
+    )
+    plugins.load_hooks(hooks)
+    origins = {(kind, name): origin for kind, name, origin in plugins.listing()}
+    assert origins[("sources", "files")] == "built-in"
+    assert origins[("notifiers", "listing_pager")] == "package mlstack-listing-pkg 1.2.3"
+    assert origins[("transforms", "listing_ratio")] == f"hooks file {hooks.resolve()}"
+    sys.modules.pop("mlstack_listing_pkg", None)

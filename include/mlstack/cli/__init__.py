@@ -24,6 +24,7 @@ from mlstack.cli import (
     models,
     monitor,
     operations,
+    plugins,
     rollout,
     serve,
     system,
@@ -90,6 +91,7 @@ for _command in (
     *monitor.COMMANDS,
     *operations.COMMANDS,
     *maturity.COMMANDS,
+    *plugins.COMMANDS,
     *users.COMMANDS,
     *usecase_ci.COMMANDS,
 ):
