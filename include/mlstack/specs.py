@@ -453,6 +453,40 @@ class ExtraTaskSpec(_Strict):
         return f"{self.position}_{self.stage}__{self.task}"
 
 
+#: an Airflow pool or Celery queue name
+POOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
+
+
+class StageRunSpec(_Strict):
+    """How Airflow runs one stage's tasks: retries, their delay, a time limit, a pool and a
+    queue (e.g. a ``training`` queue served by bigger Celery workers). Unset fields keep
+    mlstack's defaults (2 retries a minute apart; the stage's own time limit)."""
+
+    retries: int | None = Field(default=None, ge=0, le=20)
+    retry_delay: timedelta | None = Field(default=None, description="ISO 8601, e.g. PT5M.")
+    execution_timeout: timedelta | None = Field(default=None, description="ISO 8601, e.g. PT2H.")
+    pool: str | None = Field(default=None, description="An Airflow pool (create it in Airflow).")
+    queue: str | None = Field(default=None, description="The executor queue (CeleryExecutor).")
+
+    @field_validator("retry_delay", "execution_timeout")
+    @classmethod
+    def _positive(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. PT10M")
+        return v
+
+    @field_validator("pool", "queue")
+    @classmethod
+    def _name_ok(cls, v: str | None) -> str | None:
+        if v is not None and not POOL_RE.match(v):
+            raise ValueError(f"{v!r} is not a pool or queue name: letters, digits and '_.-'")
+        return v
+
+    def task_args(self) -> dict[str, Any]:
+        """The operator arguments this sets (Airflow's names), nothing for unset fields."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 #: a hand-written DAG's name: its DAG id is ``<usecase>__<name>``
 DAG_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -555,6 +589,10 @@ class UseCaseSpec(_Strict):
     dags: DagsSpec = Field(
         default_factory=DagsSpec,
         description="Generated stage DAGs (default) or the use case's own hand-written ones.",
+    )
+    stages: dict[Stage, StageRunSpec] = Field(
+        default_factory=dict,
+        description="Per stage: retries, retry_delay, execution_timeout, pool, queue.",
     )
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)

@@ -207,3 +207,35 @@ def test_an_extra_task_needs_one_place(tmp_path: Path) -> None:
         spec_at(tmp_path, 3, tasks=[{"task": "x", "before": "train", "after": "promote"}])
     with pytest.raises(SpecError, match=r"tasks: before_train__x is placed twice"):
         spec_at(tmp_path, 3, tasks=[{"task": "x", "before": "train"}] * 2)
+
+
+def test_per_stage_retries_timeouts_pools_and_queues(tmp_path: Path) -> None:
+    """``stages.<stage>`` in the spec sets how Airflow runs that stage's tasks, over mlstack's
+    defaults and the stage's own time limit; the other stages keep theirs."""
+    from datetime import timedelta
+
+    from mlstack.airflow.factory import build_dags
+
+    stages = {"train": {"retries": 5, "retry_delay": "PT7M", "execution_timeout": "PT30M",
+                        "pool": "training", "queue": "training"}}  # fmt: skip
+    dags = build_dags(spec_at(tmp_path, 3, stages=stages))
+    for task in dags["credit_default__train"].tasks:
+        assert (task.retries, task.retry_delay) == (5, timedelta(minutes=7)), task.task_id
+        assert task.execution_timeout == timedelta(minutes=30), task.task_id
+        assert (task.pool, task.queue) == ("training", "training"), task.task_id
+    for task in dags["credit_default__ingest"].tasks:
+        assert task.retries == 2 and task.pool == "default_pool", task.task_id
+        assert task.queue != "training", task.task_id
+
+
+def test_per_stage_settings_are_checked(tmp_path: Path) -> None:
+    from mlstack.exceptions import SpecError
+
+    with pytest.raises(SpecError, match="stages"):
+        spec_at(tmp_path, 3, stages={"training": {"retries": 1}})  # not a stage
+    with pytest.raises(SpecError, match="positive duration"):
+        spec_at(tmp_path, 3, stages={"train": {"execution_timeout": "-PT1H"}})
+    with pytest.raises(SpecError, match="not a pool or queue name"):
+        spec_at(tmp_path, 3, stages={"train": {"pool": "my pool"}})
+    with pytest.raises(SpecError, match="retries"):
+        spec_at(tmp_path, 3, stages={"train": {"retries": -1}})

@@ -57,4 +57,4 @@ def catalog_tasks(spec: UseCaseSpec) -> StageTasks:
             recorded += [asdict(r) for r in records if r.created]
         return recorded
 
-    return StageTasks.of("catalog", [record_versions()])
+    return StageTasks.of("catalog", [record_versions()], spec)

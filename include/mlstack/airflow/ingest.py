@@ -82,4 +82,4 @@ def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
         if landed is not None:
             landed >> step
         steps.append(step)
-    return StageTasks.of("ingest", steps)
+    return StageTasks.of("ingest", steps, spec)

@@ -107,7 +107,7 @@ def monitor_tasks(spec: UseCaseSpec) -> StageTasks:
 
     result: Any = monitor_day()
     if not spec.switches()["retrain_on_monitoring"]:
-        return StageTasks.of("monitor", [result])
+        return StageTasks.of("monitor", [result], spec)
     gate, ask = policy_says_retrain(result), request_retrain(result)
     gate >> ask
-    return StageTasks.of("monitor", [result, gate, ask])
+    return StageTasks.of("monitor", [result, gate, ask], spec)

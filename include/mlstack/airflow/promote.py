@@ -98,9 +98,9 @@ def promote_tasks(spec: UseCaseSpec) -> StageTasks:
 
     decided: Any = evaluate()
     if not spec.promotion.require_approval:
-        return StageTasks.of("promote", [decided, announce(decided)])
+        return StageTasks.of("promote", [decided, announce(decided)], spec)
     steps, finalized = _approval_steps(spec, decided)
-    return StageTasks.of("promote", [decided, *steps, announce(finalized)])
+    return StageTasks.of("promote", [decided, *steps, announce(finalized)], spec)
 
 
 def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:

@@ -97,4 +97,4 @@ def rollout_tasks(spec: UseCaseSpec) -> StageTasks:
         return PokeReturnValue(is_done=True, xcom_value=done)
 
     started: Any = start()
-    return StageTasks.of("rollout", [started, watch(started)])
+    return StageTasks.of("rollout", [started, watch(started)], spec)

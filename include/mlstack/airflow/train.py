@@ -173,4 +173,4 @@ def train_tasks(spec: UseCaseSpec) -> StageTasks:
         context["outlet_events"][candidate].extra = extra
         return result.to_dict()
 
-    return StageTasks.of("train", [train_model()])
+    return StageTasks.of("train", [train_model()], spec)

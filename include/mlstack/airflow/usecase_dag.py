@@ -109,6 +109,18 @@ def usecase_dag(
     )
 
 
+def apply_run_settings(tasks: Iterable[Any], spec: UseCaseSpec, stage: str) -> None:
+    """Give every task of ``stage`` what the spec's ``stages.<stage>`` sets (retries,
+    retry_delay, execution_timeout, pool, queue); it wins over mlstack's defaults and the
+    stage's own time limit."""
+    settings = spec.stages.get(stage)  # type: ignore[call-overload]
+    if settings is None:
+        return
+    for task in tasks:
+        for name, value in settings.task_args().items():
+            setattr(task, name, value)
+
+
 def _operator(task: Any) -> Any:
     """The operator behind a task: itself, or the operator of a ``@task`` call's XComArg."""
     return getattr(task, "operator", task)
@@ -129,9 +141,13 @@ class StageTasks:
     tasks: tuple[Any, ...]
 
     @classmethod
-    def of(cls, stage: str, tasks: Iterable[Any]) -> StageTasks:
-        """The stage made of ``tasks`` (operators or the XComArgs of ``@task`` calls)."""
-        return cls(stage, tuple(_operator(t) for t in tasks))
+    def of(cls, stage: str, tasks: Iterable[Any], spec: UseCaseSpec | None = None) -> StageTasks:
+        """The stage made of ``tasks`` (operators or the XComArgs of ``@task`` calls); with
+        ``spec``, run as its ``stages.<stage>`` section says (:func:`apply_run_settings`)."""
+        made = cls(stage, tuple(_operator(t) for t in tasks))
+        if spec is not None:
+            apply_run_settings(made.tasks, spec, stage)
+        return made
 
     @property
     def first(self) -> list[Any]:
