@@ -17,6 +17,8 @@ checked from outside, as a client on the network would see it:
   ``/mlflow`` prefix with their login;
 - a version aliased by hand with altered files is refused by the gateway (which keeps
   answering with the old champion), by ``mlstack models verify`` and by the monitor;
+- two gateway replicas behind Caddy share the requests, give an entity the same variant
+  on either, log every answered prediction once, and both refuse the hand-aliased version;
 - the gateway logs in to Postgres as its own role, which cannot read the monitoring tables;
   MinIO's root password and the Postgres superuser's stay with the jobs that set up accounts;
 - Postgres is not reachable from the proxy's container (separate networks);
@@ -121,7 +123,9 @@ def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
     # the S3 stand-in (moto) has no MinIO admin API and accepts any key: the per-service
     # keys are used by the services but not made (tests/unit/test_s3_access.py checks them)
     external = {"MLSTACK_S3_SERVICE_ACCOUNTS": "external"}
-    stackctl.set_env(compose.env_file, {**settings, **external, "DEPLOY_BIND": HOST})
+    # two gateway replicas behind Caddy, one worker each (test_two_gateway_replicas_...)
+    replicas = {"GATEWAY_REPLICAS": "2", "GATEWAY_WORKERS": "1"}
+    stackctl.set_env(compose.env_file, {**settings, **external, **replicas, "DEPLOY_BIND": HOST})
     assert compose.deployed(), "MLSTACK_DEPLOY=1 in the env file must add the deploy overlay"
     stackctl.say("e2e: switching the stack to deploy mode (docker-compose.deploy.yml)")
     start_services(compose)
@@ -323,17 +327,18 @@ def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict)
     bearer = {"Authorization": f"Bearer {gateway_key(compose, 'predict')}"}
     try:
         with client(deployed["ca"]) as http:
-            deadline = time.monotonic() + 60  # the gateway re-reads aliases every 10 s
+            deadline = time.monotonic() + 60  # each replica re-reads the aliases every 10 s
             while time.monotonic() < deadline:
                 answer = first_prediction(http, bearer)
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["predictions"][0]["model_version"] == old, answer.text
-                if f"{USECASE} v{new}" in compose.logs("gateway", tail=200):
+                if all(f"{USECASE} v{new}" in replica_logs(c) for c in replicas(compose)):
                     break
                 time.sleep(3)
-        refusals = [line for line in compose.logs("gateway", tail=200).splitlines()
-                    if f"{USECASE} v{new}" in line]  # fmt: skip
-        assert refusals and "not loaded" in refusals[-1], f"no refusal of v{new}: {refusals}"
+        for container in replicas(compose):  # the alias move reached every replica
+            refusals = [line for line in replica_logs(container).splitlines()
+                        if f"{USECASE} v{new}" in line]  # fmt: skip
+            assert refusals and "not loaded" in refusals[-1], (container, refusals)
         verify = subprocess.run(
             compose.command(*scheduler, "mlstack", "models", "verify", USECASE, str(new)),
             capture_output=True, text=True, env=compose.environment(),
@@ -354,6 +359,70 @@ def test_a_version_aliased_by_hand_with_altered_files_is_refused(deployed: dict)
                     "from mlstack import registry; from mlstack.settings import get_settings; "
                     f"registry.client(get_settings()).set_registered_model_alias("
                     f"'{USECASE}', 'champion', '{old}')", capture=True)  # fmt: skip
+
+
+def replicas(compose: stackctl.Compose) -> list[str]:
+    """The ids of the gateway's running containers (GATEWAY_REPLICAS)."""
+    return compose.run("ps", "--quiet", "gateway", capture=True).split()
+
+
+def replica_logs(container: str, since: str | None = None) -> str:
+    """One replica's log (its access log and messages go to stderr)."""
+    args = ["docker", "logs", *(["--since", since] if since else []), container]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return done.stdout + done.stderr
+
+
+#: run in the scheduler (the owner's database login): how many of the prediction ids on
+#: stdin (a JSON list) have their row in the database
+COUNT_LOGGED = """
+import json, sys
+import sqlalchemy as sa
+from mlstack import store
+from mlstack.settings import get_settings
+ids = json.load(sys.stdin)
+p = store.predictions.c
+with store.engine(get_settings(), create=False).connect() as c:
+    print(c.execute(sa.select(sa.func.count()).where(p.prediction_id.in_(ids))).scalar())
+"""
+
+
+def test_two_gateway_replicas_behind_the_proxy(deployed: dict) -> None:
+    """GATEWAY_REPLICAS=2: Caddy spreads requests over both; an entity gets the same variant
+    whichever replica answers; every answered prediction is logged once across both."""
+    compose = deployed["compose"]
+    containers = replicas(compose)
+    assert len(containers) == 2, containers
+    bearer = {"Authorization": f"Bearer {gateway_key(compose, 'predict')}"}
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    variants: dict[str, set[str]] = {}
+    answered: list[str] = []  # prediction ids
+    with client(deployed["ca"]) as http:
+        first_prediction(http, bearer)  # both replicas have loaded the champion by now
+        for i in range(60):
+            entity = f"e2e-replica-{i % 6}"
+            body = {"record": {**RECORD, "application_id": entity}}
+            answer = http.post(f"/v1/{USECASE}/predict", headers=bearer, json=body)
+            if answer.status_code == 503:  # one replica still loading: not answered
+                continue
+            assert answer.status_code == 200, answer.text
+            prediction = answer.json()["predictions"][0]
+            answered.append(prediction["prediction_id"])
+            variants.setdefault(entity, set()).add(prediction["variant"])
+    assert len(answered) >= 50, answered
+    assert all(len(v) == 1 for v in variants.values()), variants  # sticky on any replica
+    time.sleep(2)  # the access logs are written every second
+    served = {c: replica_logs(c, since).count(f"/v1/{USECASE}/predict 200") for c in containers}
+    assert all(n >= 10 for n in served.values()), served  # round robin: both took turns
+    deadline = time.monotonic() + 60  # the log writers insert in batches
+    while True:
+        out = compose.run("exec", "-T", "airflow-scheduler", "python", "-c", COUNT_LOGGED,
+                          input=json.dumps(answered), capture=True)  # fmt: skip
+        logged = int(out.strip().splitlines()[-1])
+        if logged == len(answered) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert logged == len(answered), (logged, len(answered))
 
 
 def test_the_gateway_has_its_own_database_role(deployed: dict) -> None:
