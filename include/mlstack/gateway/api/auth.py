@@ -19,7 +19,7 @@ import threading
 import time
 from typing import TextIO
 
-from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.asgi import ASGIApp, Receive, Scope, Send, noting_status
 from mlstack.gateway.api.fast_predict import send_json
 from mlstack.gateway.api.request_metrics import note_refusal
 from mlstack.gateway.keys import KeyRing, RateLimiter, Refusal
@@ -119,19 +119,12 @@ class KeyAuth:
             if self.access is not None:
                 self.access.write(scope, key_id, refusal.status, t0)
             return
-        status = 0
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        send_noting_status, seen = noting_status(send)
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
             if self.access is not None:
-                self.access.write(scope, key_id, status, t0)
+                self.access.write(scope, key_id, seen[0], t0)
 
 
 async def _refuse(send: Send, refusal: Refusal, retry_after: float) -> None:

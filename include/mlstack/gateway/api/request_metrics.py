@@ -11,7 +11,7 @@ create series.
 
 from __future__ import annotations
 
-from mlstack.gateway.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from mlstack.gateway.api.asgi import ASGIApp, Receive, Scope, Send, noting_status
 
 REFUSAL = "mlstack.refusal"  # the scope key a refuser writes its reason to
 OPEN_ROUTES = frozenset({"/health", "/metrics", "/docs", "/redoc", "/openapi.json"})
@@ -45,17 +45,11 @@ class RequestMetrics:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status = 0
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        send_noting_status, seen = noting_status(send)
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            status = seen[0]
             service = getattr(scope["app"].state, "service", None)
             if service is not None and status:
                 metrics = service.metrics
