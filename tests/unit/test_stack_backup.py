@@ -65,3 +65,11 @@ def test_clean_names_the_volumes_offers_a_backup_and_deletes_on_yes(
     assert stack.clean_stack(compose, yes=False, dest="b", ask=lambda q: next(answers))
     assert ran[-1] == ("down", "--volumes", "--remove-orphans") and backed_up == ["b"]
     assert stack.clean_stack(compose, yes=True, dest="b", ask=lambda q: 1 / 0)
+
+
+def test_the_backup_records_every_image_the_stack_passes_it() -> None:
+    """infra/stack.py (which imports no mlstack) hands the image variables to the backup,
+    and mlstack.operations.versions records them: the two lists must be the same."""
+    from mlstack.operations import versions
+
+    assert versions.IMAGE_VARIABLES == stack.IMAGE_VARIABLES

@@ -20,6 +20,8 @@ IMAGE_VARIABLES = (
     "POSTGRES_IMAGE",
     "MINIO_IMAGE",
     "CADDY_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "GRAFANA_IMAGE",
 )
 #: the packages whose versions decide the databases' schemas
 SCHEMA_PACKAGES = ("mlstack", "apache-airflow", "mlflow", "pyiceberg", "sqlalchemy")
