@@ -191,13 +191,15 @@ def test_backup_wipe_restore_round_trip(stack: dict[str, Any], credit_spec: Any,
     assert bad.exit_code == 2
     assert victim.relative_to(damaged).as_posix() in bad.output
 
-    # the disk is lost: the databases and the buckets (every version) are gone; the MLflow
-    # server stays up, as the stack's would come back on the empty databases
+    # the disk is lost: the databases and the buckets themselves are gone (MinIO comes back
+    # on an empty volume, with no bucket); the MLflow server stays up, as the stack's would
+    # come back on the empty databases
     _forget_connections()
     for url in stack["urls"].values():
         recreate_database(stack["server"], url)
     for bucket in stack["buckets"].values():
         purge_bucket(client, bucket)
+        client.delete_bucket(Bucket=bucket)
 
     done = runner.invoke(main, ["restore", "--from", str(folder), "--no-check", *_args(stack)])
     assert done.exit_code == 0, done.output

@@ -146,8 +146,16 @@ def entries_of(name: str, entries: list[Entry]) -> list[Entry]:
 
 
 def is_empty(client: Any, bucket: str) -> bool:
-    """True when the bucket holds no object (earlier versions do not count)."""
-    return not client.list_objects_v2(Bucket=bucket, MaxKeys=1).get("Contents")
+    """True when the bucket holds no object (earlier versions do not count), or does not
+    exist yet (a MinIO that started on an empty volume)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return not client.list_objects_v2(Bucket=bucket, MaxKeys=1).get("Contents")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return True
+        raise
 
 
 def empty(client: Any, bucket: str) -> int:

@@ -125,7 +125,7 @@ def restore(
 ) -> None:
     """Restore a verified backup onto the stack. Refuses a stack that holds data unless
     ``force`` (then its buckets are emptied first and the dumps replace its tables)."""
-    from mlstack.lake import s3_client
+    from mlstack.lake import ensure_bucket, s3_client
 
     found = non_empty(plan, settings)
     if found and not force:
@@ -141,6 +141,7 @@ def restore(
         progress("databases", i, len(plan.databases), db.name)
     client = s3_client(settings)
     for name, bucket in plan.bucket_names.items():
+        ensure_bucket(bucket, settings)  # a MinIO that started on an empty volume has none
         if force:
             buckets.empty(client, bucket)
         entries = buckets.entries_of(name, plan.manifest.files)
