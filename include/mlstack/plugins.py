@@ -57,7 +57,12 @@ def register(kind: str, name: str, *, replace: bool = False) -> Callable[[T], T]
 
     def deco(obj: T) -> T:
         existing = _registry[kind].get(name)
-        if existing is not None and existing is not obj and not replace:
+        if (
+            existing is not None
+            and existing is not obj
+            and not replace
+            and not _reloaded(existing, obj)
+        ):
             raise PluginError(
                 f"{kind} plugin {name!r} is already registered by "
                 f"{getattr(existing, '__module__', '?')}; pick another name or pass replace=True"
@@ -67,6 +72,15 @@ def register(kind: str, name: str, *, replace: bool = False) -> Callable[[T], T]
         return obj
 
     return deco
+
+
+def _reloaded(existing: Any, obj: Any) -> bool:
+    """``obj`` is ``existing`` imported again: the same function of the same module (a use
+    case's hooks file read again, e.g. a scaffold made anew in the same process)."""
+    return all(
+        getattr(existing, attr, None) == getattr(obj, attr, object())
+        for attr in ("__module__", "__qualname__")
+    )
 
 
 def _origin_of(obj: Any) -> str:

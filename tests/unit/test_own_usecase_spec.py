@@ -218,9 +218,13 @@ def test_the_demo_says_why_it_does_not_run_the_sql_example(
         story.run("customer_churn", days=1)
 
 
-def test_sql_source_conn_id_outside_airflow_names_url_env() -> None:
+def test_sql_source_conn_id_outside_airflow_names_url_env(monkeypatch) -> None:
     """A connection id is read through Airflow (the ingest task); elsewhere: url_env."""
+    from mlstack import sources
     from mlstack.sources import sql
+
+    # outside Airflow: no ingest task of this process has handed over its reader
+    monkeypatch.setattr(sources, "connection_url", None)
 
     with pytest.raises(SourceError, match=r"conn_id 'billing' is an Airflow connection, read when"):
         sql(

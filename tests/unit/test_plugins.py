@@ -265,3 +265,25 @@ def test_listing_names_where_each_plugin_came_from(
     assert origins[("notifiers", "listing_pager")] == "package mlstack-listing-pkg 1.2.3"
     assert origins[("transforms", "listing_ratio")] == f"hooks file {hooks.resolve()}"
     sys.modules.pop("mlstack_listing_pkg", None)
+
+
+def test_the_same_use_cases_hooks_read_again_replace_their_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A use case made anew (same folder name, e.g. ``usecases new`` twice in one process)
+    reads its hooks again: the same functions replace themselves; another name still fails."""
+    monkeypatch.setitem(plugins._registry, "transforms", dict(plugins._registry["transforms"]))
+    monkeypatch.setitem(plugins._origins, "transforms", dict(plugins._origins["transforms"]))
+    code = "from mlstack.plugins import register\n@register('transforms', 'again_ratio')\n"
+    for run in ("one", "two"):
+        hooks = tmp_path / run / "again" / "hooks.py"
+        hooks.parent.mkdir(parents=True)
+        hooks.write_text(code + f"def ratio(df): return {run!r}\n")
+        plugins.load_hooks(hooks)
+    assert plugins.get("transforms", "again_ratio")(None) == "two"
+    other = tmp_path / "three" / "again" / "hooks.py"
+    other.parent.mkdir(parents=True)
+    other.write_text(code + "def other(df): return df\n")
+    with pytest.raises(PluginError, match="already registered"):
+        plugins.load_hooks(other)
+    sys.modules.pop("mlstack_hooks_again", None)
