@@ -180,18 +180,14 @@ class Totals:
         )
 
         with self.lock:
-            for name, values in sorted(self.counters.items()):
-                keys = sorted({k for labels in values for k, _ in labels})
-                fam = CounterMetricFamily(name, self.help.get(name, name), labels=keys)
-                for labels, value in values.items():
-                    fam.add_metric(_values(labels, keys), value)
-                yield fam
-            for name, values in sorted(self.gauges.items()):
-                keys = sorted({k for labels in values for k, _ in labels})
-                gauge = GaugeMetricFamily(name, self.help.get(name, name), labels=keys)
-                for labels, value in values.items():
-                    gauge.add_metric(_values(labels, keys), value)
-                yield gauge
+            for family, kind in ((CounterMetricFamily, self.counters),
+                                 (GaugeMetricFamily, self.gauges)):  # fmt: skip
+                for name, values in sorted(kind.items()):
+                    keys = sorted({k for labels in values for k, _ in labels})
+                    fam = family(name, self.help.get(name, name), labels=keys)
+                    for labels, value in values.items():
+                        fam.add_metric(_values(labels, keys), value)
+                    yield fam
             for name, series in sorted(self.histograms.items()):
                 keys = sorted({k for labels in series for k, _ in labels})
                 hist = HistogramMetricFamily(
