@@ -114,7 +114,12 @@ def _server_user(bindir: Path, data: Path) -> str | None:
     try:
         pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
+        made = subprocess.run(
+            ["useradd", "--system", "--no-create-home", user], capture_output=True, text=True
+        )
+        # 9: the user exists (another pytest-xdist worker made it in the meantime)
+        if made.returncode not in (0, 9):
+            raise RuntimeError(f"useradd {user} failed: {made.stderr.strip()}") from None
     # the server's user reads and runs the wheel's files (pginstall/ and the libraries
     # beside the package), traverses the folders above them, and reads the session folder
     readable, runnable = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
