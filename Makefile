@@ -36,10 +36,12 @@ demo-reset: venv ## forget the demo's data and start over
 	$(BIN)/mlstack demo --reset-only
 
 # `make test` runs on every core (pytest-xdist): a test file at a time per worker, so a file's
-# module fixtures start once; TEST_WORKERS=0 runs it in this one process
+# module fixtures start once; files in collection order (integration's long ones before the
+# many short unit files, which fill the end); TEST_WORKERS=0 runs it in this one process
 TEST_WORKERS ?= auto
 test: venv ## run the whole test suite (unit, DAG integrity, integration), on every core
-	$(BIN)/pytest tests --ignore=tests/e2e -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(BIN)/pytest tests --ignore=tests/e2e -n $(TEST_WORKERS) --dist loadfile \
+	  --no-loadscope-reorder $(ARGS)
 
 test-unit: venv ## unit and DAG tests only (fast)
 	$(BIN)/pytest tests/unit tests/dags $(ARGS)
