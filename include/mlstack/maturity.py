@@ -13,8 +13,9 @@ Evidence comes from queries, nothing else: mlstack's record of the registry
 (:mod:`mlstack.model_records`), the catalog's versions, monitoring rows, promotion
 decisions, rollouts, retrain requests, and the use case's folder (tests, CI files). The
 switches come from :mod:`mlstack.automation`. Advice names the DAG that would do the work:
-the generated ``<usecase>__<stage>``, or the use case's own DAG (``dags.own``). ``mlstack maturity`` and the maturity page
-print what :func:`report` returns; it imports no MLflow, pandas or Airflow.
+the generated ``<usecase>__<stage>``, or the use case's own DAG (``dags.own``). ``mlstack
+maturity`` and the maturity page print what :func:`report` returns; it imports no MLflow,
+pandas or Airflow.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def _data_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> l
             "monitoring",
             "no",
             "no monitoring run recorded yet",
-            f"run {dag_for(spec, 'monitor')} (or `mlstack monitor run {spec.name} --day YYYY-MM-DD`)",
+            f"run {dag_for(spec, 'monitor')} "
+            f"(or `mlstack monitor run {spec.name} --day YYYY-MM-DD`)",
         )
     )
     features = next((r for r in ev["catalog"] if not r[0].endswith("_labels")), None)
