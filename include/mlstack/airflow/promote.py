@@ -20,11 +20,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import candidate_asset, challenger_asset
-from mlstack.airflow.usecase_dag import StageTasks, producer, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, run_param, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,7 @@ def build_promote(spec: UseCaseSpec) -> DAG:
         doc=__doc__,
         schedule=candidate_asset(spec.name) if spec.switches()["gated_promotion"] else None,
         params={
-            "version": Param(
-                None,
-                type=["null", "integer"],
-                description="Version to gate; empty = alias candidate",
-            )
+            "version": run_param(["null", "integer"], "Version to gate; empty = alias candidate")
         },
     ) as dag:
         promote_tasks(spec)
