@@ -80,6 +80,27 @@ def test_every_param_declares_draft_07_and_still_validates(dagbag) -> None:
         version.resolve("v2")
 
 
+def test_each_task_says_multiple_outputs_as_its_return_annotation_would(dagbag) -> None:
+    """The tasks pass ``multiple_outputs`` (Airflow would evaluate each function's return
+    annotation at parse time otherwise): True exactly where the function returns a mapping,
+    as Airflow infers it."""
+    import typing
+    from collections.abc import Mapping
+
+    checked = 0
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            fn = getattr(t, "python_callable", None)
+            if fn is None or t.task_type == "_PythonSensorDecoratedOperator":
+                continue
+            returns = typing.get_type_hints(fn).get("return", typing.Any)
+            origin = getattr(returns, "__origin__", returns)
+            mapping = isinstance(origin, type) and issubclass(origin, Mapping)
+            assert t.multiple_outputs is mapping, f"{dag.dag_id}.{t.task_id}"
+            checked += 1
+    assert checked > 20
+
+
 def test_an_asset_is_made_once_and_shared_by_its_dags() -> None:
     from mlstack.airflow.assets import candidate_asset, dataset_asset
 

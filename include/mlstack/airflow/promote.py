@@ -54,7 +54,7 @@ def promote_tasks(spec: UseCaseSpec) -> StageTasks:
     candidate = candidate_asset(spec.name)
     challenger = challenger_asset(spec.name)
 
-    @task(task_id="evaluate", inlets=[candidate])
+    @task(task_id="evaluate", inlets=[candidate], multiple_outputs=True)
     def evaluate(**context: Any) -> dict[str, Any]:
         """Gate the candidate against the champion on the same holdout rows.
 
@@ -76,7 +76,7 @@ def promote_tasks(spec: UseCaseSpec) -> StageTasks:
             decision = promote.apply(spec, decision, actor=producer(context))
         return decision.to_dict()
 
-    @task(task_id="announce_challenger", outlets=[challenger])
+    @task(task_id="announce_challenger", outlets=[challenger], multiple_outputs=True)
     def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Emit ``model-challenger/<usecase>`` when a version became challenger."""
         from mlstack.vocabulary import CHALLENGER  # lazy: numpy stays out of DAG parsing
@@ -106,7 +106,9 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    @task.short_circuit(task_id="needs_approval", ignore_downstream_trigger_rules=False)
+    @task.short_circuit(
+        task_id="needs_approval", ignore_downstream_trigger_rules=False, multiple_outputs=False
+    )
     def needs_approval(decision: dict[str, Any]) -> bool:
         """Only a passing, not yet applied decision goes to a human."""
         return bool(decision.get("needs_approval")) and decision.get("decision_id") is None
@@ -121,7 +123,7 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:
     )
     approved = EmptyOperator(task_id="approved")
 
-    @task(task_id="finalize", trigger_rule="all_done")
+    @task(task_id="finalize", trigger_rule="all_done", multiple_outputs=True)
     def finalize(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Apply the decision the human made (a rejection or a timeout is recorded too)."""
         from mlstack.stages import promote  # lazy: MLflow

@@ -53,7 +53,7 @@ def rollout_tasks(spec: UseCaseSpec) -> StageTasks:
     rs = spec.rollout
     stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
 
-    @task(task_id="start", inlets=[challenger])
+    @task(task_id="start", inlets=[challenger], multiple_outputs=False)
     def start(**context: Any) -> str:
         """Create the rollout of the challenger (idempotent for the same version)."""
         # lazy: MLflow and the statistics stay out of DAG parsing

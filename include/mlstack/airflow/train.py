@@ -135,6 +135,7 @@ def train_tasks(spec: UseCaseSpec) -> StageTasks:
 
     @task(
         task_id="train",
+        multiple_outputs=True,
         inlets=[request],
         outlets=[candidate],
         execution_timeout=timedelta(hours=2),
