@@ -139,3 +139,20 @@ for _tag in ("!reset", "!override"):
         _tag, lambda loader, node: loader.construct_sequence(node)
         if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)
     )  # fmt: skip
+
+
+def test_every_gateway_setting_the_overlay_passes_is_one_the_gateway_reads() -> None:
+    """A misspelt ``MLSTACK_GATEWAY_*`` variable would be ignored without a word."""
+    from mlstack.gateway.core.config import GatewaySettings
+
+    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
+        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
+    )["services"]
+    prefix = "MLSTACK_GATEWAY_"
+    passed = {
+        name.removeprefix(prefix).lower()
+        for name in overlay["gateway"]["environment"]
+        if name.startswith(prefix) and not name.startswith(f"{prefix}DB_")
+    }
+    assert {"key_rate_per_s", "key_burst", "workers"} <= passed
+    assert passed <= set(GatewaySettings.model_fields), passed - set(GatewaySettings.model_fields)
