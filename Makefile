@@ -18,9 +18,12 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
+# The example plugin package goes in too: the tests use its plugins, as an installed package
+EXAMPLE_PLUGIN := examples/plugins/mlstack-plugin-example
+
+$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
 	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . -e $(EXAMPLE_PLUGIN)
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv from the lock file (reproducible)

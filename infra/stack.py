@@ -4,7 +4,9 @@
 tests/e2e and bench/ import it. Standard library only, so it runs before anything else.
 
   wheels   download requirements.lock's wheels into infra/wheels/ for the Docker engine's
-           architecture (the image installs from there; skipped when the lock is unchanged)
+           architecture (the image installs from there; skipped when the lock is unchanged),
+           and stage the plugin packages infra/plugin-packages.txt lists in
+           infra/wheels/plugins/ (the image builds and installs them)
   env      write .env with freshly generated secrets, or add the ones an older .env lacks;
            never changes a value that is already there
   wait     wait until every service is healthy (one-shot jobs: exited 0), with progress;
@@ -43,6 +45,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -56,6 +59,12 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY_FILE = ROOT / "docker-compose.deploy.yml"  # the overlay of deploy mode (make deploy)
 WHEELS_DIR = ROOT / "infra" / "wheels"
 LOCK_FILE = ROOT / "requirements.lock"
+#: the operator's plugin packages the image installs, and where `wheels` stages them
+PLUGIN_PACKAGES = ROOT / "infra" / "plugin-packages.txt"
+PLUGIN_WHEELS = WHEELS_DIR / "plugins"
+PLUGIN_SOURCE_JUNK = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".venv", ".git"
+)
 #: the project image's build needs these beside the lock's wheels (infra/Dockerfile)
 BUILD_WHEELS = ("uv==0.13.9", "setuptools==80.9.0", "wheel==0.45.1")
 DEFAULT_PROJECT = "mlstack"  # `name:` in docker-compose.yml
@@ -206,6 +215,23 @@ def _docker_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
+def _pip_download(arch: str) -> list[str]:
+    """``pip download`` of wheels (no dependencies) for the image's Python on Linux ``arch``."""
+    # pip does not widen a manylinux platform to the older ones it includes: list them.
+    # Debian bookworm (the image's base) has glibc 2.36.
+    platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(36, 16, -1)]
+    platforms += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+    return [
+        *(sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"),
+        "--quiet",  # one line per wheel otherwise; the callers say what they did
+        "--only-binary=:all:",
+        "--python-version=3.11",
+        "--implementation=cp",
+        *(f"--abi={abi}" for abi in ("cp311", "abi3", "none")),
+        *(f"--platform={platform}" for platform in platforms),
+    ]
+
+
 def fetch_wheels(*, arch: str | None = None) -> bool:
     """Fill infra/wheels/ with the lock's wheels for Linux on ``arch``; False if up to date."""
     arch = arch or _docker_arch()
@@ -213,27 +239,63 @@ def fetch_wheels(*, arch: str | None = None) -> bool:
     key = f"{arch} {hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()} {' '.join(BUILD_WHEELS)}"
     if stamp.exists() and stamp.read_text() == key:
         return False
-    # pip does not widen a manylinux platform to the older ones it includes: list them.
-    # Debian bookworm (the image's base) has glibc 2.36.
-    platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(36, 16, -1)]
-    platforms += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
-    target = [
-        "--only-binary=:all:",
-        "--python-version=3.11",
-        "--implementation=cp",
-        *(f"--abi={abi}" for abi in ("cp311", "abi3", "none")),
-        *(f"--platform={platform}" for platform in platforms),
-    ]
-    pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
-    pip.append("--quiet")  # one line per wheel otherwise; the summary below says what it did
+    pip = _pip_download(arch)
     say(f"stack: downloading wheels for linux/{arch} into {WHEELS_DIR.relative_to(ROOT)}/ ...")
-    subprocess.run([*pip, *target, "-r", str(LOCK_FILE), "-d", str(WHEELS_DIR)], check=True)
-    subprocess.run([*pip, *target, *BUILD_WHEELS, "-d", str(WHEELS_DIR / "build")], check=True)
+    subprocess.run([*pip, "-r", str(LOCK_FILE), "-d", str(WHEELS_DIR)], check=True)
+    subprocess.run([*pip, *BUILD_WHEELS, "-d", str(WHEELS_DIR / "build")], check=True)
     wheels = list(WHEELS_DIR.glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels) / 2**20
     say(f"stack: {len(wheels)} wheels ({size:.0f} MiB) in {WHEELS_DIR.relative_to(ROOT)}/")
     stamp.write_text(key)
     return True
+
+
+def plugin_packages(listing: Path = PLUGIN_PACKAGES) -> list[str]:
+    """The entries of the operator's plugin list: one a line, ``#`` starts a comment."""
+    if not listing.exists():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in listing.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def stage_plugins(
+    *, arch: str | None = None, listing: Path = PLUGIN_PACKAGES, dest: Path = PLUGIN_WHEELS
+) -> list[str]:
+    """Put the plugin packages ``listing`` names where the image build takes them from,
+    replacing what an earlier run put there; what was staged, one line each.
+
+    An entry is a folder with a ``pyproject.toml`` (relative to the repository; copied to
+    ``dest/src/``, the image builds its wheel with setuptools, offline), a ``.whl`` file
+    (copied) or a requirement such as ``acme-mlstack==1.2`` (its wheel downloaded for the
+    image's platform, without dependencies: those must be in requirements.lock or listed
+    too)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "src").mkdir(parents=True)
+    staged, requirements = [], []
+    for entry in plugin_packages(listing):
+        path = Path(entry) if Path(entry).is_absolute() else ROOT / entry
+        if path.is_dir():
+            if not (path / "pyproject.toml").exists():
+                raise SystemExit(
+                    f"stack: {listing.name}: {entry} has no pyproject.toml; list a plugin "
+                    "package's folder, a .whl file or a requirement (name==version)"
+                )
+            if (dest / "src" / path.name).exists():
+                raise SystemExit(f"stack: {listing.name}: two plugin folders named {path.name}")
+            shutil.copytree(path, dest / "src" / path.name, ignore=PLUGIN_SOURCE_JUNK)
+            staged.append(f"{entry} (source, built in the image)")
+        elif entry.endswith(".whl"):
+            if not path.is_file():
+                raise SystemExit(f"stack: {listing.name}: wheel {entry} does not exist")
+            shutil.copy2(path, dest / path.name)
+            staged.append(f"{entry} (wheel)")
+        else:
+            requirements.append(entry)
+    if requirements:
+        pip = _pip_download(arch or _docker_arch())
+        subprocess.run([*pip, *requirements, "-d", str(dest)], check=True)
+        staged += [f"{r} (downloaded)" for r in requirements]
+    return staged
 
 
 # --- which optional services run ------------------------------------------------------
@@ -907,6 +969,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "wheels":
         if not fetch_wheels():
             say("stack: wheel cache is up to date")
+        staged = stage_plugins()
+        say(f"stack: {len(staged)} plugin package(s) for the image: {', '.join(staged) or '-'}")
     elif args.command == "env":
         written = ensure_env(args.env_file, project=args.project)
         if written:

@@ -12,8 +12,10 @@ the last 30 days, their compute time and the labels they waited for.
 Evidence comes from queries, nothing else: mlstack's record of the registry
 (:mod:`mlstack.model_records`), the catalog's versions, monitoring rows, promotion
 decisions, rollouts, retrain requests, and the use case's folder (tests, CI files). The
-switches come from :mod:`mlstack.automation`. ``mlstack maturity`` and the maturity page
-print what :func:`report` returns; it imports no MLflow, pandas or Airflow.
+switches come from :mod:`mlstack.automation`. Advice names the DAG that would do the work:
+the generated ``<usecase>__<stage>``, or the use case's own DAG (``dags.own``). ``mlstack
+maturity`` and the maturity page print what :func:`report` returns; it imports no MLflow,
+pandas or Airflow.
 """
 
 from __future__ import annotations
@@ -72,15 +74,34 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
 
 
+#: Task ids of the stage tasks that move aliases (:mod:`mlstack.airflow.stages`), in words.
+ALIAS_TASKS = {"evaluate": "promotion gates", "start": "rollout", "watch": "rollout"}
+
+
 def _actor_text(actor: str) -> str:
-    """Who moved an alias, in words: the rollout, the promotion gates, an approver, a CLI user."""
-    if "__rollout" in actor:
-        return "rollout"
+    """Who moved an alias, in words: the rollout, the promotion gates (``in <dag>`` when a
+    use case's own DAG ran them), an approver, a CLI user."""
     if actor.startswith("approval:"):
         return f"approval by {actor.removeprefix('approval:')}"
-    if "__promote" in actor:
+    dag, _, task = actor.partition("/")
+    if dag.endswith("__rollout"):
+        return "rollout"
+    if dag.endswith("__promote"):
         return "promotion gates"
+    if task in ALIAS_TASKS:
+        return f"{ALIAS_TASKS[task]} in {dag}"
     return actor
+
+
+def dag_for(spec: UseCaseSpec, stage: str) -> str:
+    """The DAG that runs ``stage`` of the use case: the generated ``<usecase>__<stage>``, or,
+    for a use case with its own DAGs (``dags.own``: none generated), those."""
+    if spec.generated_dags:
+        return f"{spec.name}__{stage}"
+    ids = spec.own_dag_ids()
+    if len(ids) == 1:
+        return f"{ids[0]} (its own DAG)"
+    return f"its own DAG that runs {stage} ({', '.join(ids)})"
 
 
 def _evidence(spec: UseCaseSpec, s: Settings) -> dict[str, Any]:
@@ -158,7 +179,9 @@ def _evidence(spec: UseCaseSpec, s: Settings) -> dict[str, Any]:
 def _trigger_text(spec: UseCaseSpec, on: dict[str, bool]) -> str:
     """What trains by itself, in words ('' when nothing does)."""
     parts = []
-    if on["scheduled_training"] and spec.training.schedule:
+    if on["scheduled_training"] and not spec.generated_dags:
+        parts.append(f"when {dag_for(spec, 'train')} runs")
+    elif on["scheduled_training"] and spec.training.schedule:
         parts.append(f"on {spec.training.schedule!r}")
     if on["retrain_on_monitoring"]:
         parts.append("on the retrain policy's requests")
@@ -181,7 +204,8 @@ def _data_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> l
             "monitoring",
             "no",
             "no monitoring run recorded yet",
-            f"run {spec.name}__monitor (or `mlstack monitor run {spec.name} --day YYYY-MM-DD`)",
+            f"run {dag_for(spec, 'monitor')} "
+            f"(or `mlstack monitor run {spec.name} --day YYYY-MM-DD`)",
         )
     )
     features = next((r for r in ev["catalog"] if not r[0].endswith("_labels")), None)
@@ -190,15 +214,17 @@ def _data_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> l
         if features
         else "nothing ingested yet"
     )
+    # a use case's own DAG decides its schedule itself (the example reads `schedule`)
+    when = f"on {spec.schedule!r}" if spec.generated_dags else f"in {dag_for(spec, 'ingest')}"
     if on["scheduled_ingest"] and features:
-        pipeline = Item(2, "data pipeline", "yes", f"runs on {spec.schedule!r}; {ingested}")
+        pipeline = Item(2, "data pipeline", "yes", f"runs {when}; {ingested}")
     elif on["scheduled_ingest"]:
         pipeline = Item(
             2,
             "data pipeline",
             "no",
-            f"scheduled on {spec.schedule!r}; {ingested}",
-            f"let {spec.name}__ingest run (unpause it)",
+            f"scheduled {when}; {ingested}",
+            f"let {dag_for(spec, 'ingest')} run (unpause it)",
         )
     else:
         pipeline = Item(
@@ -217,7 +243,7 @@ def _data_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> l
             "data catalog",
             "no",
             "no dataset version catalogued yet",
-            f"ingest a day; {spec.name}__catalog records it",
+            f"ingest a day; {dag_for(spec, 'catalog')} records it",
         )
     tests = (
         Item(2, "tests", "yes", ", ".join(ev["tests"]))
@@ -255,7 +281,7 @@ def _model_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> 
             "automated training",
             "no",
             f"trains {how}; no version trained that way yet",
-            f"let {spec.name}__train run",
+            f"let {dag_for(spec, 'train')} run",
         )
     else:
         training = Item(
@@ -298,7 +324,7 @@ def _model_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> 
             "model registry",
             "no",
             f"{len(versions)} versions, no champion yet",
-            f"promote a candidate ({spec.name}__promote)",
+            f"promote a candidate ({dag_for(spec, 'promote')})",
         )
     else:
         registry = Item(
@@ -306,7 +332,7 @@ def _model_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> 
             "model registry",
             "no",
             "no version registered",
-            f"train a model ({spec.name}__train)",
+            f"train a model ({dag_for(spec, 'train')})",
         )
     gates = ev["gates"]
     if on["gated_promotion"] and gates:
@@ -323,7 +349,7 @@ def _model_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> 
             "gated promotion",
             "no",
             "on, but no candidate gated yet",
-            f"train a candidate; {spec.name}__promote gates it",
+            f"train a candidate; {dag_for(spec, 'promote')} gates it",
         )
     else:
         gated = Item(

@@ -118,3 +118,62 @@ def test_an_undeclared_own_dag_name_is_refused() -> None:
     spec = get_spec("customer_churn", USECASES)
     with pytest.raises(SpecError, match=r"customer_churn__nightly is not declared; add 'nightly'"):
         stages.own_dag(spec, "nightly", "x", doc=None, schedule=None)
+
+
+# --- `mlstack usecases check-dags` parses the own DAGs a spec declares ----------------------
+
+
+@pytest.fixture
+def checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A use-case folder with credit_default (generated DAGs) and customer_churn (its own)."""
+    folder = tmp_path / "usecases"
+    for name in ("credit_default", "customer_churn"):
+        shutil.copytree(USECASES / name, folder / name)
+    use_usecases(monkeypatch, folder)
+    return folder
+
+
+def check_dags(*args: str) -> Any:
+    from click.testing import CliRunner
+    from mlstack.cli import main
+
+    return CliRunner().invoke(main, ["usecases", "check-dags", *args])
+
+
+def test_check_dags_parses_the_own_dags_beside_the_generated_ones(checked: Path) -> None:
+    result = check_dags("--dags-folder", str(ROOT / "dags"))
+    assert result.exit_code == 0, result.output
+    assert "customer_churn: 1 DAGs (customer_churn__pipeline)" in result.output
+    assert "credit_default: 6 DAGs (credit_default__catalog, " in result.output
+
+
+def test_check_dags_reports_an_own_dag_file_that_does_not_parse(
+    checked: Path, tmp_path: Path
+) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "churn_nightly.py").write_text(
+        "from mlstack.airflow import stages\n\n"
+        'spec = stages.own_usecase("customer_churn")\n'
+        'with stages.own_dag(spec, "nightly", "undeclared", doc=None, schedule=None):\n'
+        "    stages.ingest(spec)\n"
+    )
+    result = check_dags("--dags-folder", str(dags))
+    assert result.exit_code == 2, result.output
+    assert "the DAGs do not parse" in result.output
+    assert "DAG customer_churn__nightly is not declared; add 'nightly' to dags.own" in (
+        result.output
+    )
+
+
+def test_check_dags_reports_a_declared_own_dag_no_file_defines(
+    checked: Path, tmp_path: Path
+) -> None:
+    spec = checked / "customer_churn" / "usecase.yaml"
+    spec.write_text(spec.read_text().replace("own: [pipeline]", "own: [pipeline, report]"))
+    result = check_dags("--dags-folder", str(ROOT / "dags"))
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{spec}: dags.own declares 'report', but no DAG file defines customer_churn__report "
+        f"(looked in: {ROOT / 'dags' / 'customer_churn_pipeline.py'})"
+    ) in " ".join(result.output.split())

@@ -6,14 +6,18 @@
 ``model-challenger/<usecase>``   promotion → rollout (extra: version, champion)
 
 Names and URIs are part of the stack's contract (the scheduler stores their events): they
-do not change.
+do not change. Each is made once per process and shared by the DAGs that emit and consume it
+(a DAG parse makes a few per use case, and making one parses its URI).
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 from airflow.sdk import Asset
 
 
+@cache
 def dataset_asset(usecase: str, dataset: str) -> Asset:
     """The Asset a dataset's ingestion emits (one per Iceberg table)."""
     return Asset(
@@ -21,11 +25,13 @@ def dataset_asset(usecase: str, dataset: str) -> Asset:
     )
 
 
+@cache
 def retrain_request_asset(usecase: str) -> Asset:
     """The Asset the retraining policy emits to ask for a new model (extra = evidence)."""
     return Asset(name=f"retrain-request/{usecase}")
 
 
+@cache
 def candidate_asset(usecase: str) -> Asset:
     """The Asset training emits for each newly registered candidate version."""
     return Asset(
@@ -35,6 +41,7 @@ def candidate_asset(usecase: str) -> Asset:
     )
 
 
+@cache
 def challenger_asset(usecase: str) -> Asset:
     """The Asset promotion emits when a version becomes ``challenger`` (the rollout's input)."""
     return Asset(

@@ -41,7 +41,7 @@ def catalog_tasks(spec: UseCaseSpec) -> StageTasks:
     use case's dataset Assets."""
     assets = [dataset_asset(spec.name, d) for d in spec.datasets()]
 
-    @task(task_id="record_versions", inlets=assets)
+    @task(task_id="record_versions", inlets=assets, multiple_outputs=False)
     def record_versions(**context: Any) -> list[dict[str, Any]]:
         """Record every dataset version not yet catalogued, with schema, stats and lineage."""
         from mlstack.stages import catalog  # lazy: pyiceberg, pandas

@@ -1,31 +1,99 @@
 """The DAG parse a use case's CI runs (``mlstack usecases check-dags``): mlstack's DAGs of
-a use-case folder loaded by Airflow's own DagBag, as the dag-processor loads them."""
+a use-case folder loaded by Airflow's own DagBag, as the dag-processor loads them — the
+generated ones, and the hand-written ones of use cases that declare their own
+(``dags: {own: [...]}``), from the files of the DAG folder that name such a use case."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlstack.exceptions import InvalidInput
+from mlstack.settings import get_settings
+from mlstack.specs import UseCaseSpec, discover
+
+#: The file the dags folder holds for the generated DAGs (replaced here by one bound to the
+#: checked use-case folder).
+GENERATED_FILE = "mlstack_dags.py"
 
 
-def check_dags(usecases_dir: str | Path) -> dict[str, list[str]]:
+def own_dag_files(specs: dict[str, UseCaseSpec], dags_folder: str | Path) -> list[Path]:
+    """The Python files under ``dags_folder`` that name (as a quoted string) a use case of
+    ``specs`` with its own DAGs: the files that may define those DAGs."""
+    names = [name for name, spec in specs.items() if spec.dags.own]
+    folder = Path(dags_folder)
+    if not names or not folder.is_dir():
+        return []
+    quoted = re.compile("|".join(rf"""(["']){re.escape(n)}\1""" for n in names))
+    return [
+        path
+        for path in sorted(folder.rglob("*.py"))
+        if path.name != GENERATED_FILE and quoted.search(path.read_text(encoding="utf-8"))
+    ]
+
+
+@contextlib.contextmanager
+def _reading(usecases_dir: Path) -> Iterator[None]:
+    """Settings for the parse: the checked use-case folder, strict (a broken spec raises in
+    a hand-written DAG file as in the factory); the caller's settings back afterwards."""
+    saved = {k: os.environ.get(k) for k in ("MLSTACK_USECASES_DIR", "MLSTACK_STRICT")}
+    os.environ.update(MLSTACK_USECASES_DIR=str(usecases_dir), MLSTACK_STRICT="1")
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+def _missing_own(specs: dict[str, UseCaseSpec], found: set[str], files: list[Path]) -> list[str]:
+    """A line for each declared own DAG that no file defined."""
+    looked = ", ".join(str(f) for f in files) or "no file names the use case"
+    return [
+        f"{spec.path}: dags.own declares {dag_id.split('__', 1)[1]!r}, but no DAG file defines "
+        f"{dag_id} (looked in: {looked}); write it with mlstack.airflow.stages.own_dag"
+        for spec in specs.values()
+        for dag_id in spec.own_dag_ids()
+        if dag_id not in found
+    ]
+
+
+def check_dags(
+    usecases_dir: str | Path, dags_folder: str | Path | None = None
+) -> dict[str, list[str]]:
     """Parse mlstack's DAGs of every use case in ``usecases_dir`` with Airflow's DagBag, as
-    the dag-processor does; {use case: its dag ids}. InvalidInput lists the import errors."""
+    the dag-processor does: the generated ones, and the own DAGs of the use cases that
+    declare them, from the files of ``dags_folder`` (default: Airflow's DAG folder) that name
+    such a use case; {use case: its dag ids}. InvalidInput lists the import errors and the
+    declared own DAGs no file defines."""
+    from airflow import settings as airflow_settings
     from airflow.dag_processing.dagbag import DagBag
 
-    with tempfile.TemporaryDirectory(prefix="mlstack-dags-") as folder:
-        (Path(folder) / "mlstack_dags.py").write_text(
+    usecases = Path(usecases_dir).resolve()
+    specs, _errors = discover(usecases)  # the generated file's parse reports the errors
+    files = own_dag_files(specs, dags_folder or airflow_settings.DAGS_FOLDER)
+    with tempfile.TemporaryDirectory(prefix="mlstack-dags-") as folder, _reading(usecases):
+        (Path(folder) / GENERATED_FILE).write_text(
             '"""mlstack\'s Airflow DAGs of every use case (a DAG file: safe mode reads it)."""\n'
             "from mlstack.airflow.factory import build_all\n\n"
-            f"globals().update(build_all({str(Path(usecases_dir).resolve())!r}, strict=True))\n",
+            f"globals().update(build_all({str(usecases)!r}, strict=True))\n",
             encoding="utf-8",
         )
         bag = DagBag(dag_folder=folder)
-    if bag.import_errors:
-        raise InvalidInput(
-            "the DAGs do not parse:\n" + "\n".join(str(e) for e in bag.import_errors.values())
-        )
+        for path in files:
+            bag.process_file(str(path))
+    problems = [str(e) for e in bag.import_errors.values()]
+    problems += _missing_own(specs, set(bag.dag_ids), files) if not problems else []
+    if problems:
+        raise InvalidInput("the DAGs do not parse:\n" + "\n".join(problems))
     if not bag.dag_ids:
         raise InvalidInput(f"no DAGs: {usecases_dir} has no use case (*/usecase.yaml)")
     found: dict[str, list[str]] = {}

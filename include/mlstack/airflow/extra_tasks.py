@@ -67,6 +67,7 @@ def _extra_task(spec: UseCaseSpec, extra: ExtraTaskSpec, upstream_ids: list[str]
 
     @task(
         task_id=extra.task_id,
+        multiple_outputs=False,
         trigger_rule="none_failed" if extra.position == "after" else "all_success",
         doc_md=f"Extra task `{extra.task}` {extra.position} {extra.stage} (spec `tasks:`).",
     )

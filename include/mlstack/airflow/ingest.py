@@ -52,7 +52,7 @@ def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
     landed = None
     if spec.simulator is not None:
 
-        @task(task_id="land")
+        @task(task_id="land", multiple_outputs=False)
         def land(**context: Any) -> list[str]:
             """Demo upstream: the simulator lands the day's files, unless they already are."""
             # lazy: keeps DAG parsing free of the data libraries
@@ -66,7 +66,7 @@ def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
     for dataset in spec.datasets():
         asset = dataset_asset(spec.name, dataset)
 
-        @task(task_id=f"ingest_{dataset}", outlets=[asset])
+        @task(task_id=f"ingest_{dataset}", outlets=[asset], multiple_outputs=True)
         def ingest(dataset: str = dataset, asset: Asset = asset, **context: Any) -> dict[str, Any]:
             """Validate one day, quarantine rejects, replace the day's Iceberg partition."""
             from mlstack import sources  # lazy: pandas, pyiceberg

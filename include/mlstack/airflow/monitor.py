@@ -52,7 +52,7 @@ def monitor_tasks(spec: UseCaseSpec) -> StageTasks:
     ``policy_says_retrain`` → ``request_retrain``, which emits ``retrain-request/<usecase>``."""
     request = retrain_request_asset(spec.name)
 
-    @task(task_id="monitor", execution_timeout=timedelta(hours=1))
+    @task(task_id="monitor", execution_timeout=timedelta(hours=1), multiple_outputs=True)
     def monitor_day(**context: Any) -> dict[str, Any]:
         """Monitor the day and apply the retrain policy; notify on alerts."""
         # lazy: pandas, Evidently and the notifiers stay out of DAG parsing
@@ -81,12 +81,14 @@ def monitor_tasks(spec: UseCaseSpec) -> StageTasks:
             )
         return out
 
-    @task.short_circuit(task_id="policy_says_retrain", ignore_downstream_trigger_rules=False)
+    @task.short_circuit(
+        task_id="policy_says_retrain", ignore_downstream_trigger_rules=False, multiple_outputs=False
+    )
     def policy_says_retrain(out: dict[str, Any]) -> bool:
         """Continue only when the policy decided ``retrain`` (skipped tasks emit nothing)."""
         return out.get("decision") == "retrain"
 
-    @task(task_id="request_retrain", outlets=[request])
+    @task(task_id="request_retrain", outlets=[request], multiple_outputs=True)
     def request_retrain(out: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Emit ``retrain-request/<usecase>`` with the evidence; notify."""
         from mlstack.notifications.dispatch import notify  # lazy: HTTP clients

@@ -20,11 +20,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import candidate_asset, challenger_asset
-from mlstack.airflow.usecase_dag import StageTasks, producer, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, run_param, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,7 @@ def build_promote(spec: UseCaseSpec) -> DAG:
         doc=__doc__,
         schedule=candidate_asset(spec.name) if spec.switches()["gated_promotion"] else None,
         params={
-            "version": Param(
-                None,
-                type=["null", "integer"],
-                description="Version to gate; empty = alias candidate",
-            )
+            "version": run_param(["null", "integer"], "Version to gate; empty = alias candidate")
         },
     ) as dag:
         promote_tasks(spec)
@@ -58,7 +54,7 @@ def promote_tasks(spec: UseCaseSpec) -> StageTasks:
     candidate = candidate_asset(spec.name)
     challenger = challenger_asset(spec.name)
 
-    @task(task_id="evaluate", inlets=[candidate])
+    @task(task_id="evaluate", inlets=[candidate], multiple_outputs=True)
     def evaluate(**context: Any) -> dict[str, Any]:
         """Gate the candidate against the champion on the same holdout rows.
 
@@ -80,7 +76,7 @@ def promote_tasks(spec: UseCaseSpec) -> StageTasks:
             decision = promote.apply(spec, decision, actor=producer(context))
         return decision.to_dict()
 
-    @task(task_id="announce_challenger", outlets=[challenger])
+    @task(task_id="announce_challenger", outlets=[challenger], multiple_outputs=True)
     def announce(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Emit ``model-challenger/<usecase>`` when a version became challenger."""
         from mlstack.vocabulary import CHALLENGER  # lazy: numpy stays out of DAG parsing
@@ -110,7 +106,9 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    @task.short_circuit(task_id="needs_approval", ignore_downstream_trigger_rules=False)
+    @task.short_circuit(
+        task_id="needs_approval", ignore_downstream_trigger_rules=False, multiple_outputs=False
+    )
     def needs_approval(decision: dict[str, Any]) -> bool:
         """Only a passing, not yet applied decision goes to a human."""
         return bool(decision.get("needs_approval")) and decision.get("decision_id") is None
@@ -125,7 +123,7 @@ def _approval_steps(spec: UseCaseSpec, decided: Any) -> tuple[list[Any], Any]:
     )
     approved = EmptyOperator(task_id="approved")
 
-    @task(task_id="finalize", trigger_rule="all_done")
+    @task(task_id="finalize", trigger_rule="all_done", multiple_outputs=True)
     def finalize(decision: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Apply the decision the human made (a rejection or a timeout is recorded too)."""
         from mlstack.stages import promote  # lazy: MLflow

@@ -21,11 +21,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, PokeReturnValue, task
+from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import challenger_asset
-from mlstack.airflow.usecase_dag import StageTasks, producer, run_type, usecase_dag
+from mlstack.airflow.usecase_dag import StageTasks, producer, run_param, run_type, usecase_dag
 from mlstack.specs import UseCaseSpec
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,7 @@ def build_rollout(spec: UseCaseSpec) -> DAG:
         "A/B rollout",
         doc=__doc__,
         schedule=challenger_asset(spec.name) if spec.switches()["ab_rollout"] else None,
-        params={
-            "version": Param(
-                None, type=["null", "integer"], description="Challenger version; empty = alias"
-            )
-        },
+        params={"version": run_param(["null", "integer"], "Challenger version; empty = alias")},
     ) as dag:
         rollout_tasks(spec)
     return dag
@@ -57,7 +53,7 @@ def rollout_tasks(spec: UseCaseSpec) -> StageTasks:
     rs = spec.rollout
     stages = len(rs.stages) + (1 if rs.mode == "shadow" else 0)
 
-    @task(task_id="start", inlets=[challenger])
+    @task(task_id="start", inlets=[challenger], multiple_outputs=False)
     def start(**context: Any) -> str:
         """Create the rollout of the challenger (idempotent for the same version)."""
         # lazy: MLflow and the statistics stay out of DAG parsing

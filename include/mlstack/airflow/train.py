@@ -27,7 +27,13 @@ from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlstack.airflow.assets import candidate_asset, retrain_request_asset
-from mlstack.airflow.usecase_dag import StageTasks, producer, run_type, usecase_dag
+from mlstack.airflow.usecase_dag import (
+    StageTasks,
+    producer,
+    run_param,
+    run_type,
+    usecase_dag,
+)
 from mlstack.exceptions import NotEnoughData
 from mlstack.specs import UseCaseSpec
 
@@ -51,10 +57,8 @@ def train_schedule(spec: UseCaseSpec) -> Any:
 
 
 def _snapshot_param(what: str) -> Param:
-    return Param(
-        None,
-        type=["null", "integer"],
-        description=f"{what} snapshot id to train on; empty = the current one",
+    return run_param(
+        ["null", "integer"], f"{what} snapshot id to train on; empty = the current one"
     )
 
 
@@ -109,10 +113,9 @@ def build_train(spec: UseCaseSpec) -> DAG:
         params={
             "snapshot": _snapshot_param("Features"),
             "labels_snapshot": _snapshot_param("Labels"),
-            "retrain_request": Param(
-                None,
-                type=["null", "string", "integer"],
-                description="Act on a retrain request: 'latest' or its id (train on its "
+            "retrain_request": run_param(
+                ["null", "string", "integer"],
+                "Act on a retrain request: 'latest' or its id (train on its "
                 "training_window, tag the run with it); empty = none (runs the Asset "
                 "triggered use the latest request by themselves)",
             ),
@@ -132,6 +135,7 @@ def train_tasks(spec: UseCaseSpec) -> StageTasks:
 
     @task(
         task_id="train",
+        multiple_outputs=True,
         inlets=[request],
         outlets=[candidate],
         execution_timeout=timedelta(hours=2),

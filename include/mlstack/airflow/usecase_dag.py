@@ -63,13 +63,27 @@ def producer(context: dict[str, Any]) -> str:
     return f"{ti.dag_id}/{ti.task_id}"
 
 
+#: The JSON Schema dialect of the DAG params' schemas. Airflow validates a scheduled DAG's
+#: params when it parses the DAG, and checks each schema against its dialect's meta-schema
+#: first: draft-07's costs less than half of the default (2020-12), which counts over a
+#: hundred DAGs (bench/bench_parse.py). What the params' keywords mean is the same.
+PARAM_DIALECT = "http://json-schema.org/draft-07/schema#"
+
+
+def run_param(types: list[str], description: str, **schema: Any) -> Param:
+    """An optional DAG param (default empty) of JSON types ``types``, e.g. ``["null",
+    "integer"]``, with more JSON Schema keywords in ``schema`` (``format="date"``)."""
+    return Param(
+        None, description=description, schema={"$schema": PARAM_DIALECT, "type": types, **schema}
+    )
+
+
 def day_param(what: str) -> Param:
     """The ``day`` param of a daily DAG: a date, empty = the run's logical date."""
-    return Param(
-        None,
-        type=["null", "string"],
+    return run_param(
+        ["null", "string"],
+        f"Day to {what} (YYYY-MM-DD); empty = the run's logical date",
         format="date",
-        description=f"Day to {what} (YYYY-MM-DD); empty = the run's logical date",
     )
 
 

@@ -11,12 +11,21 @@ from mlstack.cli.data import usecases
 
 
 @usecases.command("check-dags")
-def usecases_check_dags() -> None:
-    """Parse every use case's DAGs with Airflow's DagBag (strict: a broken spec fails)."""
+@click.option(
+    "--dags-folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Where the hand-written DAG files of use cases with `dags.own` are (default: "
+    "Airflow's DAG folder, AIRFLOW__CORE__DAGS_FOLDER).",
+)
+def usecases_check_dags(dags_folder: Path | None) -> None:
+    """Parse every use case's DAGs with Airflow's DagBag (strict: a broken spec fails): the
+    generated ones and the own DAGs a spec declares (`dags.own`), each of which a file of
+    the DAG folder must define."""
     from mlstack.airflow.dag_check import check_dags
     from mlstack.settings import get_settings
 
-    found = check_dags(get_settings().usecases_dir)
+    found = check_dags(get_settings().usecases_dir, dags_folder)
     for name, dag_ids in found.items():
         click.echo(f"{name}: {len(dag_ids)} DAGs ({', '.join(dag_ids)})")
 

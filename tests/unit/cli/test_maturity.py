@@ -229,3 +229,54 @@ def _request_id(settings: Any) -> int:
     t = store.retrain_requests
     with store.engine(settings).connect() as conn:
         return int(conn.execute(sa.select(t.c.id).where(t.c.decision == "retrain")).scalar_one())
+
+
+@pytest.fixture
+def churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str) -> Path:
+    """A copy of customer_churn (run by its own DAG, dags.own) on a fresh database."""
+    folder = tmp_path / "usecases"
+    shutil.copytree(ROOT / "include" / "usecases" / "customer_churn", folder / "customer_churn")
+    use_settings(
+        monkeypatch,
+        home=str(tmp_path / "home"),
+        database_url=postgres_url,
+        usecases_dir=str(folder),
+    )
+    return folder / "customer_churn"
+
+
+def test_an_own_dag_use_case_is_advised_with_its_own_dag(churn: Path) -> None:
+    """The advice names customer_churn__pipeline, never a stage DAG it does not have; a
+    promotion its DAG's gates made is said so."""
+    from mlstack import model_records, store
+    from mlstack.settings import get_settings
+
+    name, own = "customer_churn", "customer_churn__pipeline (its own DAG)"
+    rep = maturity(name, "--json")
+    needs = {i["name"]: i["needs"] for i in rep["items"]}
+    assert needs["monitoring"].startswith(f"run {own} (or `mlstack monitor run {name}")
+    assert needs["data catalog"] == f"ingest a day; {own} records it"
+    assert needs["model registry"] == f"train a model ({own})"
+    text = json.dumps(rep) + maturity(name)
+    for stage in ("ingest", "catalog", "train", "promote", "rollout", "monitor"):
+        assert f"{name}__{stage}" not in text
+
+    spec = (churn / "usecase.yaml").read_text()
+    spec = spec.replace("maturity: 1", "maturity: 3")
+    (churn / "usecase.yaml").write_text(
+        spec.replace("training:\n", 'training:\n  schedule: "@weekly"\n')
+    )
+    s = get_settings()
+    model_records.record_version(name, 1, "run1", version_tags(), NOW, s)
+    model_records.record_alias(name, "champion", 1, s)
+    row = decision(1, "champion", "customer_churn__pipeline/evaluate") | {"usecase": name}
+    insert(s, store.promotion_decisions, [row])
+    now = {i["name"]: i for i in maturity(name, "--json")["items"]}
+    assert now["model registry"]["evidence"] == (
+        "1 versions, champion v1 promoted 2026-02-20 by promotion gates in customer_churn__pipeline"
+    )
+    assert now["data pipeline"]["evidence"] == f"scheduled in {own}; nothing ingested yet"
+    assert now["automated training"]["evidence"] == (
+        f"trains when {own} runs; no version trained that way yet"
+    )
+    assert now["automated training"]["needs"] == f"let {own} run"
