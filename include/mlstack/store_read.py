@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from mlstack.schema_version import HEAD, VERSION_TABLE
 from mlstack.settings import Settings, get_settings
@@ -40,6 +41,16 @@ sqlite3.register_converter("BOOLEAN", lambda b: bool(int(b)))
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 _local = threading.local()
 _current: set[tuple[int, str]] = set()  # (pid, url) known to be at HEAD
+_inherited: list[Any] = []  # a forked child keeps its parent's connections unused, unclosed
+
+
+def _after_fork() -> None:
+    """In a forked child: set the parent's connections aside (closing one would end the
+    parent's session on the socket they share)."""
+    _inherited.extend(_local.__dict__.pop("conns", {}).values())
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def rows(
@@ -105,7 +116,7 @@ def _disconnects(driver: str) -> tuple[type[BaseException], ...]:
 def _open(url: str, driver: str) -> Any:
     """A new autocommit connection to ``url``; raises the driver's error if it is missing."""
     if driver == "sqlite3":
-        path = url.removeprefix("sqlite:///")
+        path = quote(url.removeprefix("sqlite:///"))
         return sqlite3.connect(
             f"file:{path}?mode=rw", uri=True, timeout=30, detect_types=sqlite3.PARSE_DECLTYPES
         )
