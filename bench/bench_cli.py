@@ -164,7 +164,8 @@ def main() -> None:
         "",
         "No bytecode cache at all (`PYTHONDONTWRITEBYTECODE=1` and a venv installed without "
         "`.pyc`, as uv does unless told: every run compiles SQLAlchemy, pydantic, click... from "
-        "source). The earlier tables in this file's history were measured this way:",
+        "source). The earlier tables in this file's history ran with "
+        "`PYTHONDONTWRITEBYTECODE=1`, the bench machine's environment, so close to this:",
         "",
         *table(uncached, wall_too=False),
     ]
