@@ -22,7 +22,7 @@ $(BIN)/uv:
 EXAMPLE_PLUGIN := examples/plugins/mlstack-plugin-example
 
 $(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . -e $(EXAMPLE_PLUGIN)
 	touch $@
 

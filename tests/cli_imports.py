@@ -11,8 +11,22 @@ from __future__ import annotations
 import json
 import sys
 
-#: Libraries a read command must not load (seconds each); checked by their top-level name.
-HEAVY = ("mlflow", "sklearn", "evidently", "airflow", "pandas", "numpy", "scipy", "pyarrow")
+#: Libraries a read command must not load (tenths of a second to seconds each); checked by
+#: their top-level name. SQLAlchemy and Alembic: on a database at this code's revision the
+#: reads are plain SQL (mlstack.store_read); pyiceberg: the catalog is read from its tables.
+HEAVY = (
+    "mlflow",
+    "sklearn",
+    "evidently",
+    "airflow",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "pyiceberg",
+    "sqlalchemy",
+    "alembic",
+)
 MARKER = "heavy modules: "
 
 

@@ -25,9 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from mlstack import automation, model_records, store
+from mlstack import automation, model_records, store_read
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
 from mlstack.vocabulary import CHAMPION
@@ -64,10 +62,14 @@ def _files(folder: Path | None, globs: tuple[str, ...]) -> list[str]:
     return sorted({str(p.relative_to(folder)) for g in globs for p in folder.glob(g)})
 
 
-def _count_by(conn: Any, column: Any, *where: Any) -> dict[str, int]:
-    """Rows per value of ``column`` under ``where``."""
-    rows = conn.execute(sa.select(column, sa.func.count()).where(*where).group_by(column))
-    return {str(k): int(n) for k, n in rows}
+def _count_by(s: Settings, table: str, column: str, where: str, **params: Any) -> dict[str, int]:
+    """Rows of ``table`` per value of ``column`` under ``where``."""
+    found = store_read.rows(
+        f"SELECT {column} AS value, COUNT(*) AS n FROM {table} WHERE {where} GROUP BY {column}",
+        params,
+        s,
+    )
+    return {str(r["value"]): int(r["n"]) for r in found}
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -106,71 +108,61 @@ def dag_for(spec: UseCaseSpec, stage: str) -> str:
 
 def _evidence(spec: UseCaseSpec, s: Settings) -> dict[str, Any]:
     """Every fact the checklist answers from, one query each."""
-    name = spec.name
-    eng = store.engine(s)
-    m, a, rr = store.monitoring_metrics.c, store.monitoring_alerts.c, store.retrain_requests.c
-    d, v, pd_, ro = (
-        store.datasets.c,
-        store.versions.c,
-        store.promotion_decisions.c,
-        store.rollouts.c,
+    name = {"name": spec.name}
+    monitored = store_read.rows(
+        "SELECT COUNT(DISTINCT run_date) AS days, MAX(run_date) AS last "
+        "FROM monitoring_metrics WHERE usecase = :name",
+        name,
+        s,
+    )[0]
+    alerts = store_read.scalar(
+        "SELECT COUNT(*) FROM monitoring_alerts WHERE usecase = :name", name, s
     )
-    with eng.connect() as conn:
-        monitored = conn.execute(
-            sa.select(sa.func.count(sa.distinct(m.run_date)), sa.func.max(m.run_date)).where(
-                m.usecase == name
-            )
-        ).one()
-        alerts = conn.execute(
-            sa.select(sa.func.count()).select_from(store.monitoring_alerts).where(a.usecase == name)
-        ).scalar_one()
-        catalog = conn.execute(
-            sa.select(
-                d.name, sa.func.count(v.id), sa.func.max(v.version), sa.func.max(v.snapshot_at)
-            )
-            .select_from(store.datasets.join(store.versions, v.dataset == d.name))
-            .where(d.usecase == name)
-            .group_by(d.name)
-            .order_by(d.name)
-        ).all()
-        gates = _count_by(conn, pd_.outcome, pd_.usecase == name, pd_.action == "gates")
-        rollouts = _count_by(conn, ro.state, ro.usecase == name)
-        latest_rollout = conn.execute(
-            sa.select(ro.challenger_version, ro.state)
-            .where(ro.usecase == name)
-            .order_by(ro.started_at.desc())
-            .limit(1)
-        ).first()
-        requests = conn.execute(
-            sa.select(rr.id, rr.run_date, rr.decision, rr.reason, rr.evidence)
-            .where(rr.usecase == name)
-            .order_by(rr.run_date)
-        ).all()
-        champion_decision = None
-        aliases = model_records.aliases(name, s)
-        if CHAMPION in aliases:
-            champion_decision = conn.execute(
-                sa.select(pd_.created_at, pd_.actor, pd_.action)
-                .where(
-                    pd_.usecase == name,
-                    pd_.model_version == aliases[CHAMPION],
-                    pd_.outcome == CHAMPION,
-                )
-                .order_by(pd_.id.desc())
-                .limit(1)
-            ).first()
+    catalog = store_read.rows(
+        "SELECT d.name, COUNT(v.id) AS versions, MAX(v.version) AS latest, "
+        "MAX(v.snapshot_at) AS snapshot_at FROM catalog_datasets AS d "
+        "JOIN catalog_versions AS v ON v.dataset = d.name WHERE d.usecase = :name "
+        "GROUP BY d.name ORDER BY d.name",
+        name,
+        s,
+    )
+    where = "usecase = :name AND action = 'gates'"
+    gates = _count_by(s, "promotion_decisions", "outcome", where, **name)
+    rollouts = _count_by(s, "rollouts", "state", "usecase = :name", **name)
+    latest_rollout = store_read.rows(
+        "SELECT challenger_version, state FROM rollouts WHERE usecase = :name "
+        "ORDER BY started_at DESC LIMIT 1",
+        name,
+        s,
+    )
+    requests = store_read.rows(
+        "SELECT id, run_date, decision, reason, evidence FROM retrain_requests "
+        "WHERE usecase = :name ORDER BY run_date",
+        name,
+        s,
+    )
+    champion_decision = None
+    aliases = model_records.aliases(spec.name, s)
+    if CHAMPION in aliases:
+        found = store_read.rows(
+            "SELECT created_at, actor, action FROM promotion_decisions WHERE usecase = :name "
+            "AND model_version = :version AND outcome = :outcome ORDER BY id DESC LIMIT 1",
+            name | {"version": aliases[CHAMPION], "outcome": CHAMPION},
+            s,
+        )
+        champion_decision = found[0] if found else None
     return {
-        "monitored_days": int(monitored[0] or 0),
-        "last_monitored": monitored[1],
+        "monitored_days": int(monitored["days"] or 0),
+        "last_monitored": store_read.sqlite_date(monitored["last"]),
         "alerts": int(alerts),
-        "catalog": [tuple(r) for r in catalog],
-        "versions": model_records.list_models(name, s),
+        "catalog": [tuple(r.values()) for r in catalog],
+        "versions": model_records.list_models(spec.name, s),
         "aliases": aliases,
         "champion_decision": champion_decision,
         "gates": gates,
         "rollouts": rollouts,
-        "latest_rollout": latest_rollout,
-        "requests": [dict(r._mapping) for r in requests],
+        "latest_rollout": latest_rollout[0] if latest_rollout else None,
+        "requests": requests,
         "tests": _files(spec.folder, TEST_GLOBS),
         "ci": _files(spec.folder, CI_GLOBS),
     }
@@ -313,7 +305,9 @@ def _model_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]) -> 
     if versions and champion is not None:
         found = ev["champion_decision"]
         when = (
-            f" promoted {str(found.created_at)[:10]} by {_actor_text(found.actor)}" if found else ""
+            f" promoted {str(found['created_at'])[:10]} by {_actor_text(found['actor'])}"
+            if found
+            else ""
         )
         registry = Item(
             3, "model registry", "yes", f"{len(versions)} versions, champion v{champion}{when}"
@@ -390,7 +384,7 @@ def _automation_items(spec: UseCaseSpec, on: dict[str, bool], ev: dict[str, Any]
         else "no rollout yet"
     )
     if latest is not None:
-        seen += f", the latest of v{latest.challenger_version} {latest.state}"
+        seen += f", the latest of v{latest['challenger_version']} {latest['state']}"
     if on["ab_rollout"] and rollouts:
         ab = Item(4, "A/B testing", "yes", f"each new challenger rolled out by itself; {seen}")
     elif on["ab_rollout"]:
@@ -502,12 +496,10 @@ def _with_train_facts(
     versions: list[dict[str, Any]], s: Settings, name: str
 ) -> list[dict[str, Any]]:
     """The recorded versions with the tags the checklist reads: trigger, request, seconds."""
-    t = store.registry_versions
-    with store.engine(s).connect() as conn:
-        tags = {
-            int(r.version): r.tags
-            for r in conn.execute(sa.select(t.c.version, t.c.tags).where(t.c.model == name))
-        }
+    found = store_read.rows(
+        "SELECT version, tags FROM registry_versions WHERE model = :name", {"name": name}, s
+    )
+    tags = {int(r["version"]): r["tags"] for r in found}
     out = []
     for row in versions:
         tg = tags.get(row["version"], {})

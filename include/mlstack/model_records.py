@@ -19,12 +19,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from mlstack import store
+from mlstack import store_read
 from mlstack.settings import Settings, get_settings
 
-# --- writing (called by mlstack.registry after each MLflow write) -------------------------------
+# --- writing (called by mlstack.registry after each MLflow write; SQLAlchemy loaded here) ------
 
 
 def record_version(
@@ -36,6 +34,8 @@ def record_version(
     settings: Settings | None = None,
 ) -> None:
     """Record (or replace) one registered version with its tags."""
+    from mlstack import store
+
     t = store.registry_versions
     row = {
         "model": model,
@@ -53,6 +53,10 @@ def record_tags(
     model: str, version: int, tags: dict[str, Any], settings: Settings | None = None
 ) -> None:
     """Merge ``tags`` into a recorded version's (a version not recorded yet is added)."""
+    import sqlalchemy as sa
+
+    from mlstack import store
+
     t = store.registry_versions
     with store.engine(settings or get_settings()).begin() as conn:
         found = conn.execute(
@@ -79,6 +83,8 @@ def record_tags(
 
 def record_alias(model: str, alias: str, version: int, settings: Settings | None = None) -> None:
     """Record that ``alias`` now points at ``version``."""
+    from mlstack import store
+
     t = store.registry_aliases
     with store.engine(settings or get_settings()).begin() as conn:
         conn.execute(t.delete().where(t.c.model == model, t.c.alias == alias))
@@ -91,6 +97,8 @@ def record_alias(model: str, alias: str, version: int, settings: Settings | None
 
 def forget_alias(model: str, alias: str, settings: Settings | None = None) -> None:
     """Record that ``alias`` was removed (no error when it was not recorded)."""
+    from mlstack import store
+
     t = store.registry_aliases
     with store.engine(settings or get_settings()).begin() as conn:
         conn.execute(t.delete().where(t.c.model == model, t.c.alias == alias))
@@ -104,6 +112,8 @@ def replace(
 ) -> None:
     """Replace everything recorded of ``model`` (``versions``: dicts of version, run_id,
     tags, created_at) — what :func:`mlstack.registry.sync_records` copies from MLflow."""
+    from mlstack import store
+
     v, a = store.registry_versions, store.registry_aliases
     now = datetime.now(UTC)
     with store.engine(settings or get_settings()).begin() as conn:
@@ -126,10 +136,12 @@ def replace(
 
 def aliases(model: str, settings: Settings | None = None) -> dict[str, int]:
     """The recorded aliases of ``model``: alias → version."""
-    t = store.registry_aliases
-    with store.engine(settings or get_settings()).connect() as conn:
-        rows = conn.execute(sa.select(t.c.alias, t.c.version).where(t.c.model == model))
-        return {r.alias: int(r.version) for r in rows}
+    found = store_read.rows(
+        "SELECT alias, version FROM registry_aliases WHERE model = :model",
+        {"model": model},
+        settings,
+    )
+    return {r["alias"]: int(r["version"]) for r in found}
 
 
 def version_row(
@@ -162,12 +174,17 @@ def list_models(model: str, settings: Settings | None = None) -> list[dict[str, 
     by_version: dict[int, list[str]] = {}
     for alias, n in aliases(model, s).items():
         by_version.setdefault(n, []).append(alias)
-    t = store.registry_versions
-    with store.engine(s).connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.model == model).order_by(t.c.version)).all()
+    found = store_read.rows(
+        "SELECT version, run_id, tags, created_at FROM registry_versions WHERE model = :model "
+        "ORDER BY version",
+        {"model": model},
+        s,
+    )
     return [
-        version_row(r.version, r.run_id, r.tags, r.created_at, by_version.get(r.version, []))
-        for r in rows
+        version_row(
+            r["version"], r["run_id"], r["tags"], r["created_at"], by_version.get(r["version"], [])
+        )
+        for r in found
     ]
 
 
@@ -175,12 +192,10 @@ def decisions(
     usecase: str, settings: Settings | None = None, *, limit: int = 50
 ) -> list[dict[str, Any]]:
     """The latest promotion decisions of a use case, newest first."""
-    c = store.promotion_decisions.c
-    with store.engine(settings or get_settings()).connect() as conn:
-        rows = conn.execute(
-            sa.select(store.promotion_decisions)
-            .where(c.usecase == usecase)
-            .order_by(c.id.desc())
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in rows]
+    return store_read.rows(
+        "SELECT id, usecase, model_version, run_id, action, outcome, compared_with, "
+        "previous_champion, reasons, gates, metrics, actor, created_at, digest "
+        "FROM promotion_decisions WHERE usecase = :usecase ORDER BY id DESC LIMIT :limit",
+        {"usecase": usecase, "limit": limit},
+        settings,
+    )

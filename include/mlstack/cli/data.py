@@ -299,7 +299,7 @@ def catalog_group() -> None:
 @wide_option
 def catalog_list(as_json: bool, wide: bool) -> None:
     """List datasets with their latest version."""
-    from mlstack.stages import catalog
+    from mlstack.stages import catalog_records as catalog
 
     rows = catalog.list_datasets()
     if as_json:
@@ -343,7 +343,7 @@ def catalog_list(as_json: bool, wide: bool) -> None:
 @wide_option
 def catalog_show(dataset: str, version: int | None, as_json: bool, wide: bool) -> None:
     """Show DATASET: description, versions, schema changes, column stats, lineage."""
-    from mlstack.stages import catalog
+    from mlstack.stages import catalog_records as catalog
 
     info = catalog.show_dataset(dataset)
     chosen = catalog.get_version(dataset, version) if info["versions"] else None

@@ -35,18 +35,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mlstack.exceptions import MlstackError
+from mlstack.schema_version import HEAD as HEAD  # re-exported: the newest revision
+from mlstack.schema_version import VERSION_TABLE as VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
-#: The table holding the revision a database is at.
-VERSION_TABLE = "mlstack_schema_version"
 #: The previous release's schema (7835cca): where unversioned databases are stamped.
 BASELINE = "0001_baseline"
-#: The newest revision in ``versions/`` (a test checks it is Alembic's head).
-HEAD = "0006_feedback_unique"
 #: PostgreSQL advisory lock key serialising migrations ("mlstack" as 8 bytes, signed).
 _PG_LOCK_KEY = int.from_bytes(b"mlstack!", "big", signed=True)
 _HERE = Path(__file__).resolve().parent

@@ -12,9 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import sqlalchemy as sa
-
-from mlstack import lake, store
+from mlstack import lake, store_read
 from mlstack.monitoring import report_keys
 from mlstack.settings import Settings
 from mlstack.specs import UseCaseSpec
@@ -41,6 +39,10 @@ def write_metrics(
     The champion's points also replace any other version's champion points of those pairs
     (one champion per day, also when a day is monitored again after a promotion).
     """
+    import sqlalchemy as sa
+
+    from mlstack import store
+
     t = store.monitoring_metrics
     now = datetime.now(UTC)
     keys = {(m.run_date, m.metric) for m in metrics}
@@ -80,6 +82,8 @@ def write_alerts(
     model_version: int | None = None,
 ) -> None:
     """Replace the day's monitoring alerts (``model_version``: for alerts that name none)."""
+    from mlstack import store
+
     t = store.monitoring_alerts
     with store.engine(settings).begin() as conn:
         conn.execute(
@@ -152,19 +156,29 @@ def points(
 ) -> list[Point]:
     """A metric's time series with the threshold each day was judged against, oldest first;
     only one ``variant``'s points when given."""
-    t = store.monitoring_metrics
-    q = sa.select(t.c.run_date, t.c.value, t.c.alert, t.c.threshold, t.c.model_version).where(
-        t.c.usecase == usecase, t.c.metric == metric
+    where, params = _where(usecase, metric=metric, feature=feature, variant=variant, since=since)
+    found = store_read.rows(
+        "SELECT run_date, value, alert, threshold, model_version FROM monitoring_metrics "
+        f"WHERE {where} ORDER BY run_date",
+        params,
+        settings,
     )
-    if feature is not None:
-        q = q.where(t.c.feature == feature)
-    if variant is not None:
-        q = q.where(t.c.variant == variant)
+    return [
+        Point(r["run_date"], r["value"], bool(r["alert"]), r["threshold"], r["model_version"])
+        for r in found
+    ]
+
+
+def _where(usecase: str, **equal: Any) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause on ``usecase`` and each given (not None) column of ``equal`` (``since``:
+    ``run_date`` from that day on), with its parameters."""
+    since = equal.pop("since", None)
+    params = {"usecase": usecase} | {k: v for k, v in equal.items() if v is not None}
+    terms = [f"{k} = :{k}" for k in params]
     if since is not None:
-        q = q.where(t.c.run_date >= since)
-    with store.engine(settings).connect() as conn:
-        found = conn.execute(q.order_by(t.c.run_date))
-        return [Point(r[0], r[1], bool(r[2]), r[3], r[4]) for r in found]
+        terms.append("run_date >= :since")
+        params["since"] = since
+    return " AND ".join(terms), params
 
 
 def series(
@@ -193,17 +207,14 @@ def version_series(
     The retrain policy's view: a champion is judged on its own series only, never on a
     challenger's (or a previous champion's) points of the same days.
     """
-    t = store.monitoring_metrics
-    q = sa.select(t.c.run_date, t.c.value, t.c.alert).where(
-        t.c.usecase == usecase,
-        t.c.metric == metric,
-        t.c.model_version == model_version,
-        t.c.feature.is_(None),
+    where, params = _where(usecase, metric=metric, model_version=model_version, since=since)
+    found = store_read.rows(
+        "SELECT run_date, value, alert FROM monitoring_metrics "
+        f"WHERE {where} AND feature IS NULL ORDER BY run_date",
+        params,
+        settings,
     )
-    if since is not None:
-        q = q.where(t.c.run_date >= since)
-    with store.engine(settings).connect() as conn:
-        return [(r[0], r[1], bool(r[2])) for r in conn.execute(q.order_by(t.c.run_date))]
+    return [(r["run_date"], r["value"], bool(r["alert"])) for r in found]
 
 
 def change_date(
@@ -231,12 +242,12 @@ def change_date(
 
 def last_run_date(usecase: str, settings: Settings | None = None) -> date | None:
     """The newest day with a stored metric of ``usecase`` (None before its first run)."""
-    t = store.monitoring_metrics
-    with store.engine(settings).connect() as conn:
-        found: date | None = conn.execute(
-            sa.select(sa.func.max(t.c.run_date)).where(t.c.usecase == usecase)
-        ).scalar_one()
-    return found
+    found = store_read.scalar(
+        "SELECT MAX(run_date) FROM monitoring_metrics WHERE usecase = :usecase",
+        {"usecase": usecase},
+        settings,
+    )
+    return store_read.sqlite_date(found)
 
 
 def drift_alert_days(
@@ -245,21 +256,14 @@ def drift_alert_days(
     """(feature, days its champion drift score alerted) since ``since``, for every feature
     with a score. Only the champion's series count: a challenger scored on the same days
     would count each drifted day twice."""
-    t = store.monitoring_metrics
-    alerts = sa.func.sum(sa.case((t.c.alert, 1), else_=0))
-    with store.engine(settings).connect() as conn:
-        rows = conn.execute(
-            sa.select(t.c.feature, alerts)
-            .where(
-                t.c.usecase == usecase,
-                t.c.metric == "drift_score",
-                t.c.run_date >= since,
-                t.c.feature.is_not(None),
-                t.c.variant == CHAMPION,
-            )
-            .group_by(t.c.feature)
-        ).all()
-    return [(str(r[0]), int(r[1] or 0)) for r in rows]
+    where, params = _where(usecase, metric="drift_score", variant=CHAMPION, since=since)
+    found = store_read.rows(
+        "SELECT feature, SUM(CASE WHEN alert THEN 1 ELSE 0 END) AS alerts "
+        f"FROM monitoring_metrics WHERE {where} AND feature IS NOT NULL GROUP BY feature",
+        params,
+        settings,
+    )
+    return [(str(r["feature"]), int(r["alerts"] or 0)) for r in found]
 
 
 # --- alerts and decisions -----------------------------------------------------------------------
@@ -274,18 +278,17 @@ def alerts(
 ) -> list[dict[str, Any]]:
     """Alerts newest day first (in the order raised within a day): day (ISO), kind,
     severity, message, report_uri."""
-    t = store.monitoring_alerts
-    q = sa.select(t.c.run_date, t.c.kind, t.c.severity, t.c.message, t.c.report_uri).where(
-        t.c.usecase == usecase
+    where, params = _where(usecase, since=since)
+    found = store_read.rows(
+        "SELECT run_date, kind, severity, message, report_uri FROM monitoring_alerts "
+        f"WHERE {where} ORDER BY run_date DESC, id LIMIT :limit",
+        params | {"limit": limit},
+        settings,
     )
-    if since is not None:
-        q = q.where(t.c.run_date >= since)
-    with store.engine(settings).connect() as conn:
-        rows = conn.execute(q.order_by(t.c.run_date.desc(), t.c.id).limit(limit)).all()
     return [
-        {"day": r[0].isoformat(), "kind": r[1], "severity": r[2], "message": r[3]}
-        | {"report_uri": r[4]}
-        for r in rows
+        {"day": r["run_date"].isoformat(), "kind": r["kind"], "severity": r["severity"]}
+        | {"message": r["message"], "report_uri": r["report_uri"]}
+        for r in found
     ]
 
 
@@ -297,10 +300,14 @@ def decisions(
     settings: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """The retrain policy's decisions, newest first: day (ISO), decision, reason."""
-    t = store.retrain_requests
-    q = sa.select(t.c.run_date, t.c.decision, t.c.reason).where(t.c.usecase == usecase)
-    if since is not None:
-        q = q.where(t.c.run_date >= since)
-    with store.engine(settings).connect() as conn:
-        rows = conn.execute(q.order_by(t.c.run_date.desc()).limit(limit)).all()
-    return [{"day": r[0].isoformat(), "decision": r[1], "reason": r[2]} for r in rows]
+    where, params = _where(usecase, since=since)
+    found = store_read.rows(
+        "SELECT run_date, decision, reason FROM retrain_requests "
+        f"WHERE {where} ORDER BY run_date DESC LIMIT :limit",
+        params | {"limit": limit},
+        settings,
+    )
+    return [
+        {"day": r["run_date"].isoformat(), "decision": r["decision"], "reason": r["reason"]}
+        for r in found
+    ]

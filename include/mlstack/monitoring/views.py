@@ -14,9 +14,9 @@ from, so that a figure looks the same in both: plain dicts and lists, JSON-ready
 * :func:`catalog_versions` — the use case's datasets, versions and lineage.
 
 Queries live in :mod:`mlstack.monitoring.history`, :mod:`mlstack.stages.rollout_records`,
-:mod:`mlstack.stages.catalog` and :mod:`mlstack.model_records` (the aliases as mlstack
+:mod:`mlstack.stages.catalog_records` and :mod:`mlstack.model_records` (the aliases as mlstack
 recorded them); this module composes and shapes them, and loads no numpy, pandas,
-scikit-learn or MLflow (``mlstack monitor show`` answers in about a second).
+scikit-learn, MLflow or SQLAlchemy (``mlstack monitor show`` answers in about a second).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from mlstack.monitoring.bars import bar, watched_metric
 from mlstack.monitoring.history import Point
 from mlstack.settings import get_settings
 from mlstack.specs import UseCaseSpec, discover, get_spec
-from mlstack.stages import catalog, rollout_records
+from mlstack.stages import catalog_records as catalog
+from mlstack.stages import rollout_records
 from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 #: Decisions read per rollout (waits are many; they are collapsed before they are shown).

@@ -5,8 +5,9 @@ ingestion. :func:`sync` records every version not yet in the catalog (so a misse
 coalesced trigger loses nothing), each with: the snapshot id, the schema and what changed
 since the previous version, row counts, statistics of the day's rows, the spec's
 owner/description/tags, and lineage edges (files → job → dataset version; later stages
-add version → model run). Records live in the mlstack database; reading is
-:func:`list_datasets` and :func:`show_dataset`.
+add version → model run). Records live in the mlstack database; reading them is
+:mod:`mlstack.stages.catalog_records` (``list_datasets``, ``show_dataset``, ``get_version``,
+also named here), which loads neither SQLAlchemy nor pyiceberg.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from mlstack import lake, store
 from mlstack.exceptions import DatasetNotFound
 from mlstack.settings import Settings, get_settings
 from mlstack.specs import UseCaseSpec
+
+# reading the catalog is catalog_records' (plain SQL); named here as before
+from mlstack.stages.catalog_records import get_version as get_version
+from mlstack.stages.catalog_records import list_datasets as list_datasets
+from mlstack.stages.catalog_records import registered_models as registered_models
+from mlstack.stages.catalog_records import schema_change_text as schema_change_text
+from mlstack.stages.catalog_records import schema_changed as schema_changed
+from mlstack.stages.catalog_records import show_dataset as show_dataset
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -329,120 +338,3 @@ def record_snapshot(
         f"snapshot {snapshot_id} of {spec.table_name(dataset)} is not a committed version; "
         f"known snapshots: {[r.snapshot_id for r in records][-5:]}"
     )
-
-
-# --- reading the catalog ----------------------------------------------------------------------
-
-
-def list_datasets(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every dataset with its latest version number, snapshot and row count."""
-    d, v = store.datasets.c, store.versions.c
-    latest = (
-        sa.select(v.dataset, sa.func.max(v.version).label("version")).group_by(v.dataset).subquery()
-    )
-    query = (
-        sa.select(
-            d.name,
-            d.usecase,
-            d.kind,
-            d.owner,
-            d.tags,
-            d.table_identifier,
-            latest.c.version,
-            v.snapshot_id,
-            v.total_rows,
-            v.created_at,
-        )
-        .select_from(
-            store.datasets.outerjoin(latest, latest.c.dataset == d.name).outerjoin(
-                store.versions, (v.dataset == d.name) & (v.version == latest.c.version)
-            )
-        )
-        .order_by(d.name)
-    )
-    with store.engine(settings).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def show_dataset(name: str, settings: Settings | None = None, *, limit: int = 20) -> dict[str, Any]:
-    """One dataset: its record, its latest ``limit`` versions (newest first) and its lineage."""
-    d, v, e = store.datasets.c, store.versions.c, store.lineage.c
-    with store.engine(settings).connect() as conn:
-        row = conn.execute(sa.select(store.datasets).where(d.name == name)).first()
-        if row is None:
-            known = [r.name for r in conn.execute(sa.select(d.name).order_by(d.name))]
-            raise DatasetNotFound(f"no dataset {name!r} in the catalog; known datasets: {known}")
-        found = conn.execute(
-            sa.select(store.versions)
-            .where(v.dataset == name)
-            .order_by(v.version.desc())
-            .limit(limit)
-        )
-        versions = [dict(r._mapping) for r in found]
-        pattern = f"dataset:{name}@v%"
-        edges = conn.execute(
-            sa.select(store.lineage)
-            .where(sa.or_(e.source.like(pattern), e.target.like(pattern)))
-            .order_by(e.id)
-        )
-        return {
-            "dataset": dict(row._mapping),
-            "versions": versions,
-            "lineage": [dict(r._mapping) for r in edges],
-        }
-
-
-def get_version(
-    name: str, version: int | None = None, settings: Settings | None = None
-) -> dict[str, Any]:
-    """One version of a dataset (the latest when ``version`` is None)."""
-    v = store.versions.c
-    query = sa.select(store.versions).where(v.dataset == name)
-    query = (
-        query.where(v.version == version)
-        if version is not None
-        else query.order_by(v.version.desc()).limit(1)
-    )
-    with store.engine(settings).connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        raise DatasetNotFound(
-            f"dataset {name!r} has no version {version if version is not None else '(any)'}"
-        )
-    return dict(row._mapping)
-
-
-def schema_change_text(changes: dict[str, Any]) -> str:
-    """A version's schema change in words: ``initial``, ``+added, -removed, col: a→b`` or
-    ``none`` (what ``mlstack catalog show`` prints and the catalog page shows)."""
-    if changes.get("initial"):
-        return "initial"
-    parts = [f"+{c}" for c in changes.get("added", [])]
-    parts += [f"-{c}" for c in changes.get("removed", [])]
-    parts += [f"{r['column']}: {r['from']}→{r['to']}" for r in changes.get("retyped", [])]
-    return ", ".join(parts) or "none"
-
-
-def schema_changed(changes: dict[str, Any]) -> bool:
-    """Whether a version changed its table's schema (added, removed or retyped a column).
-
-    A version's ``schema_changes`` is always a non-empty dict (``{"initial": False,
-    "added": [], ...}`` when nothing changed), so its truth says nothing; the first version
-    (``initial``) changed nothing either."""
-    if changes.get("initial"):
-        return False
-    return bool(changes.get("added") or changes.get("removed") or changes.get("retyped"))
-
-
-def registered_models(runs: list[str], settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Lineage edges ``run -registered_as-> model`` of these training runs."""
-    if not runs:
-        return []
-    e = store.lineage.c
-    with store.engine(settings).connect() as conn:
-        return [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.select(store.lineage).where(e.source.in_(runs), e.relation == "registered_as")
-            )
-        ]

@@ -2,57 +2,52 @@
 
 :mod:`mlstack.stages.rollout` owns the ``rollouts`` and ``rollout_decisions`` tables (it
 starts, analyses and ends rollouts) and names these reads as before; they live here, with
-nothing but the database, so ``mlstack rollout status`` and the pages load no numpy, pandas
-or MLflow to show them.
+nothing but plain SQL (:mod:`mlstack.store_read`), so ``mlstack rollout status`` and the
+pages load no numpy, pandas, MLflow or SQLAlchemy to show them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from mlstack import store
-from mlstack.settings import Settings, get_settings
+from mlstack import store_read
+from mlstack.settings import Settings
 from mlstack.vocabulary import json_safe
 
 RUNNING = "running"
+_ROLLOUT = (
+    "SELECT rollout_id, usecase, champion_version, challenger_version, stages, stage_index, "
+    "state, started_at, stage_started_at, ended_at, actor FROM rollouts"
+)
 
 
 def running(usecase: str, settings: Settings | None = None) -> dict[str, Any] | None:
     """The use case's running rollout as a dict, or None."""
-    c = store.rollouts.c
-    with store.engine(settings or get_settings()).connect() as conn:
-        row = conn.execute(
-            sa.select(store.rollouts)
-            .where(c.usecase == usecase, c.state == RUNNING)
-            .order_by(c.started_at.desc())
-            .limit(1)
-        ).first()
-    return dict(row._mapping) if row else None
+    found = store_read.rows(
+        f"{_ROLLOUT} WHERE usecase = :usecase AND state = :state ORDER BY started_at DESC LIMIT 1",
+        {"usecase": usecase, "state": RUNNING},
+        settings,
+    )
+    return found[0] if found else None
 
 
 def status(usecase: str, settings: Settings | None = None, limit: int = 20) -> dict[str, Any]:
     """The latest rollout of a use case and its decisions, newest first."""
-    s = settings or get_settings()
-    c, dc = store.rollouts.c, store.rollout_decisions.c
-    with store.engine(s).connect() as conn:
-        row = conn.execute(
-            sa.select(store.rollouts)
-            .where(c.usecase == usecase)
-            .order_by(c.started_at.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return {"usecase": usecase, "rollout": None, "decisions": []}
-        decisions = conn.execute(
-            sa.select(dc.id, dc.stage_index, dc.action, dc.reasons, dc.report_uri, dc.created_at)
-            .where(dc.rollout_id == row.rollout_id)
-            .order_by(dc.id.desc())
-            .limit(limit)
-        ).all()
+    found = store_read.rows(
+        f"{_ROLLOUT} WHERE usecase = :usecase ORDER BY started_at DESC LIMIT 1",
+        {"usecase": usecase},
+        settings,
+    )
+    if not found:
+        return {"usecase": usecase, "rollout": None, "decisions": []}
+    decisions = store_read.rows(
+        "SELECT id, stage_index, action, reasons, report_uri, created_at FROM rollout_decisions "
+        "WHERE rollout_id = :rollout_id ORDER BY id DESC LIMIT :limit",
+        {"rollout_id": found[0]["rollout_id"], "limit": limit},
+        settings,
+    )
     return {
         "usecase": usecase,
-        "rollout": json_safe(dict(row._mapping)),
-        "decisions": [json_safe(dict(d._mapping)) for d in decisions],
+        "rollout": json_safe(found[0]),
+        "decisions": [json_safe(d) for d in decisions],
     }

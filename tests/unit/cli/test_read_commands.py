@@ -1,7 +1,8 @@
 """The read commands as a user runs them, on a store with real rows (SQLite, a local lake):
 
 - each runs in a fresh interpreter (``tests/cli_imports.py``, the ``mlstack`` entry point)
-  and loads none of MLflow, scikit-learn, Evidently, Airflow, pandas, numpy, scipy, pyarrow;
+  and loads none of MLflow, scikit-learn, Evidently, Airflow, pandas, numpy, scipy, pyarrow,
+  pyiceberg, SQLAlchemy, Alembic (the store is at this code's revision: reads are plain SQL);
 - its table fits 80 columns (long reasons wrapped between whole phrases, on a line under
   their row), ``--wide`` shows what the narrow table leaves out;
 - ``--json`` prints JSON that parses, with the same facts.
