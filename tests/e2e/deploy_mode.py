@@ -19,7 +19,9 @@ import boto3
 import httpx
 from e2e_stack import PORTS, SPEC_OVERRIDES, Stack, stackctl, start_services
 
-HOST = "127.0.0.1"  # the address clients use; Caddy's own CA signs its certificate
+#: the address clients use (Caddy's own CA signs its certificate) and the proxy binds 80 and
+#: 443 to; another loopback address (127.0.0.2) lets a second e2e run beside the first
+HOST = os.environ.get("MLSTACK_E2E_DEPLOY_HOST", "127.0.0.1")
 BASE = f"https://{HOST}"
 #: the scale profile's workers in the e2e, and how long a dead worker's task waits before the
 #: scheduler fails it for a retry (300 s by default; test_stack_then_deployed_on_celery.py
