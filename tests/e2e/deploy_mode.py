@@ -1,5 +1,6 @@
 """The e2e stack switched to deploy mode, as `make deploy` does, with the scale profile on:
-Caddy in front (its own CA), two gateway replicas, Airflow's CeleryExecutor with two workers.
+Caddy in front (its own CA), two gateway replicas, Airflow's CeleryExecutor with two workers
+and Flower (at /flower/, behind the proxy's admin login).
 
 The session fixture ``deployed`` (conftest.py) calls :func:`switch_to_deploy_mode` once, after
 the laptop-mode tests; test_stack_then_deployed.py and test_stack_then_deployed_on_celery.py
@@ -86,8 +87,8 @@ def put_back_buckets(compose: stackctl.Compose, saved: Path) -> None:
 
 
 def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
-    """Write deploy mode's settings into the stack's env file, turn the scale profile on
-    (`make deploy PROFILES=...,scale WORKERS=2`) and bring the stack up again.
+    """Write deploy mode's settings into the stack's env file, turn Flower and so the scale
+    profile on (`make deploy PROFILES=...,flower WORKERS=2`) and bring the stack up again.
 
     The switch re-creates the MinIO container. A real MinIO keeps its objects on its volume;
     the CI's stand-in keeps them in memory, so with it the model artifacts are copied out
@@ -113,7 +114,7 @@ def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
     )
     # the session's profiles (the env file's COMPOSE_PROFILES is overridden by extra_env)
     profiles = compose.extra_env.get("COMPOSE_PROFILES", "")
-    compose.extra_env["COMPOSE_PROFILES"] = ",".join(p for p in (profiles, "scale") if p)
+    compose.extra_env["COMPOSE_PROFILES"] = ",".join(p for p in (profiles, "flower") if p)
     compose.extra_env["MLSTACK_SPEC_OVERRIDES"] = json.dumps(CELERY_SPEC_OVERRIDES)
     assert compose.deployed(), "MLSTACK_DEPLOY=1 in the env file must add the deploy overlay"
     assert compose.executor() == "CeleryExecutor", compose.profiles()

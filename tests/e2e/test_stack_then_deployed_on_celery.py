@@ -3,6 +3,7 @@ test_stack_then_deployed.py (files run in name order) on the same switch (the se
 fixture ``deployed``: deploy mode, profile scale, two airflow-worker containers, one task
 slot each, credit_default's training routed to the ``training`` queue).
 
+- Flower answers at /flower/ behind the proxy's admin login;
 - a lifecycle run completes on Celery: ``credit_default__train`` and an ingest run, side by
   side; every task ran on a worker (its hostname is a worker container's, not the
   scheduler's), training on the ``training`` queue, and both workers ran tasks;
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from airflow_api import AirflowAPI
-from deploy_mode import BASE, CELERY_WORKERS
+from deploy_mode import BASE, CELERY_WORKERS, client
 from e2e_stack import stackctl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -63,6 +64,15 @@ def test_the_stack_runs_celery_workers(deployed: dict) -> None:
     scheduler = compose.run("exec", "-T", "airflow-scheduler", "printenv",
                             "AIRFLOW__CORE__EXECUTOR", capture=True)  # fmt: skip
     assert scheduler.strip() == "CeleryExecutor", scheduler
+
+
+def test_flower_is_behind_the_proxys_admin_login(deployed: dict) -> None:
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/flower/").status_code == 401
+        assert http.get("/flower/", auth=("admin", "wrong")).status_code == 401
+        page = http.get("/flower/", auth=("admin", password))
+    assert page.status_code == 200 and "Flower" in page.text, page.text[:500]
 
 
 def test_a_lifecycle_run_completes_on_both_celery_workers(deployed: dict, api: AirflowAPI) -> None:
