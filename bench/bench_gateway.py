@@ -198,10 +198,17 @@ def run_wrk(
     server_s = group_cpu_s(server_pgid) - server0
     client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     client_s = sum(getattr(client1, f) - getattr(client0, f) for f in ("ru_utime", "ru_stime"))
-    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    res["requests"] = float(re.search(r"(\d+) requests in", out).group(1))
+    res = parse_wrk(out)
     res["server_cpu_ms"] = 1000 * server_s / max(res["requests"], 1)
     res["client_cpu_ms"] = 1000 * client_s / max(res["requests"], 1)
+    return res
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """wrk's report (run with ``--latency``) as requests/s, completed requests, non-2xx
+    answers and the p50/p90/p99 latencies in ms."""
+    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    res["requests"] = float(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["non2xx"] = float(bad.group(1)) if bad else 0.0
     for pct in ("50", "90", "99"):

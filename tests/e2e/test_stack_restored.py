@@ -11,6 +11,8 @@ before must be there after, unchanged (the restarted scheduler may add rows of i
 "after" may hold more), ``mlstack check-restore`` (run by ``restore_stack``) must find every
 file the records name, and the gateway must serve the same champion.
 
+Then ``make upgrade``'s steps on the restored stack, and the same records compared again.
+
 The CI's S3 stand-in keeps its objects in memory: ``down --volumes`` empties it as it
 empties a real MinIO's volume, so the buckets come back from the backup alone.
 """
@@ -18,6 +20,7 @@ empties a real MinIO's volume, so the buckets come back from the backup alone.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -91,6 +94,29 @@ def served_champion(stack: Stack, timeout: float = 240) -> int:
         time.sleep(3)
 
 
+def assert_kept(before: dict, after: dict, what: str) -> None:
+    """Every model version and alias, table row and bucket object of ``before`` is in
+    ``after``, unchanged ("after" may hold more: the restarted scheduler adds rows)."""
+    for name, model in before["models"].items():
+        assert after["models"][name]["aliases"] == model["aliases"], name
+        assert set(map(tuple, model["versions"])) <= set(
+            map(tuple, after["models"][name]["versions"])
+        )
+    for name, rows in before["tables"].items():
+        lost = set(rows) - set(after["tables"][name])
+        assert not lost, f"{name}: {len(lost)} of {len(rows)} rows lost (or changed) by the {what}"
+    counts = {
+        name: (len(rows), len(after["tables"][name])) for name, rows in before["tables"].items()
+    }
+    stackctl.say(f"e2e: rows before -> after the {what}: {counts}")
+    for bucket in ("lake", "mlflow"):
+        missing = sorted(set(before["buckets"][bucket]) - set(after["buckets"][bucket]))
+        assert not missing, f"{bucket}: {len(missing)} objects lost by the {what}: {missing[:5]}"
+        changed = [k for k, size in before["buckets"][bucket].items()
+                   if after["buckets"][bucket][k] != size]  # fmt: skip
+        assert not changed, f"{bucket}: sizes differ for {changed[:5]}"
+
+
 def test_backup_then_down_volumes_then_restore(stack: Stack, tmp_path: Path) -> None:
     compose = stack.compose
     before = snapshot(compose)
@@ -107,23 +133,34 @@ def test_backup_then_down_volumes_then_restore(stack: Stack, tmp_path: Path) -> 
     compose.run("down", "--volumes", "--remove-orphans")
     stackctl.restore_stack(compose, str(backup))  # ends with `mlstack check-restore`
 
-    after = snapshot(compose)
-    for name, model in before["models"].items():
-        assert after["models"][name]["aliases"] == model["aliases"], name
-        assert set(map(tuple, model["versions"])) <= set(
-            map(tuple, after["models"][name]["versions"])
-        )
-    for name, rows in before["tables"].items():
-        lost = set(rows) - set(after["tables"][name])
-        assert not lost, f"{name}: {len(lost)} of {len(rows)} rows not restored (or changed)"
-    counts = {
-        name: (len(rows), len(after["tables"][name])) for name, rows in before["tables"].items()
-    }
-    stackctl.say(f"e2e: rows before -> after the restore: {counts}")
-    for bucket in ("lake", "mlflow"):
-        missing = sorted(set(before["buckets"][bucket]) - set(after["buckets"][bucket]))
-        assert not missing, f"{bucket}: {len(missing)} objects not restored, e.g. {missing[:5]}"
-        changed = [k for k, size in before["buckets"][bucket].items()
-                   if after["buckets"][bucket][k] != size]  # fmt: skip
-        assert not changed, f"{bucket}: sizes differ for {changed[:5]}"
+    assert_kept(before, snapshot(compose), "restore")
+    assert served_champion(stack) == champion
+
+
+def test_upgrade_migrates_in_place_keeps_everything_and_says_the_way_back(
+    stack: Stack, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`make upgrade` on the restored stack: its backup, then ``infra/stack.py upgrade`` (the
+    image that ran kept under a tag, the image built again, the app services stopped, the
+    three databases migrated — airflow db migrate, mlflow db upgrade, mlstack db upgrade —
+    every service started and healthy). The same source is built, so this checks the steps
+    on real containers and databases, not a schema change (tests/integration's migration
+    tests start from the previous release's schema with rows in it)."""
+    compose = stack.compose
+    before = snapshot(compose)
+    champion = served_champion(stack)
+    dest = tmp_path / "backups"
+    stackctl.backup_stack(compose, str(dest))  # what `make upgrade` runs first
+    stackctl.upgrade(compose, "make backup")
+    printed = capfd.readouterr()
+    assert "airflow db migrate" in printed.out and "mlstack db upgrade" in printed.out
+    assert "The way back" in printed.out and "make restore FROM=" in printed.out, printed.out
+    kept = re.search(r"kept as (\S+)", printed.out)
+    assert kept, printed.out
+    stackctl.docker("image", "inspect", kept.group(1))  # the way back's image exists
+    assert_kept(before, snapshot(compose), "upgrade")
+    current = compose.run(
+        "exec", "-T", "airflow-scheduler", "mlstack", "db", "current", capture=True
+    )
+    assert current.strip().endswith("(head)"), current
     assert served_champion(stack) == champion

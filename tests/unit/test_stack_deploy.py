@@ -122,3 +122,18 @@ def test_in_the_overlay_airflow_has_fab_logins_and_the_laptop_its_simple_admin()
         assert "AIRFLOW__CORE__AUTH_MANAGER" not in (base[name].get("environment") or {}), name
     assert "mlstack users sync" in overlay["airflow-init"]["command"][-1]
     assert "AIRFLOW__CORE__AUTH_MANAGER" not in overlay["gateway"]["environment"]
+
+
+def test_every_gateway_setting_the_overlay_passes_is_one_the_gateway_reads() -> None:
+    """A misspelt ``MLSTACK_GATEWAY_*`` variable would be ignored without a word."""
+    from mlstack.gateway.core.config import GatewaySettings
+
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
+    prefix = "MLSTACK_GATEWAY_"
+    passed = {
+        name.removeprefix(prefix).lower()
+        for name in overlay["gateway"]["environment"]
+        if name.startswith(prefix) and not name.startswith(f"{prefix}DB_")
+    }
+    assert {"key_rate_per_s", "key_burst", "workers"} <= passed
+    assert passed <= set(GatewaySettings.model_fields), passed - set(GatewaySettings.model_fields)
