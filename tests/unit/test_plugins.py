@@ -114,8 +114,9 @@ ANY_NAMES = r"(\w+, )*"
 BAD_REFERENCES = [
     (
         _set("training", "model", "estimator", value="xgboost_magic"),
-        r"training.model.estimator: unknown estimator 'xgboost_magic': not a models plugin "
-        r"\(decision_tree, .*\) nor an import path",
+        r"training.model.estimator: unknown estimator 'xgboost_magic': not a models plugin \("
+        + ANY_NAMES
+        + r"decision_tree, .*\) nor an import path",
     ),
     (
         _set("training", "model", "estimator", value="sklearn.ensemble.NoSuchForest"),
