@@ -42,8 +42,9 @@ demo-reset: venv ## forget the demo's data and start over
 # module fixtures start once; files in collection order (integration's long ones before the
 # many short unit files, which fill the end); TEST_WORKERS=0 runs it in this one process
 TEST_WORKERS ?= auto
-test: venv ## run the whole test suite (unit, DAG integrity, integration), on every core
-	$(BIN)/pytest tests --ignore=tests/e2e -n $(TEST_WORKERS) --dist loadfile \
+TESTS ?= tests
+test: venv ## run the whole test suite (unit, DAG integrity, integration), on every core; TESTS=path for a part
+	$(BIN)/pytest $(TESTS) --ignore=tests/e2e -n $(TEST_WORKERS) --dist loadfile \
 	  --no-loadscope-reorder $(ARGS)
 
 test-unit: venv ## unit and DAG tests only (fast)
