@@ -773,13 +773,38 @@ class Upgrade:
         its output shows as it comes unless ``capture``."""
         return self.compose.run("run", "--rm", "--no-deps", service, *command, capture=capture)
 
+    def pull(self, services: list[str]) -> None:
+        """Pull the public images of ``services``. One that cannot be pulled (no registry
+        reachable: an air-gapped VM, images loaded by hand) is used as this machine has it,
+        and the upgrade says so; one this machine does not have either stops the upgrade."""
+        try:
+            self.compose.run("pull", "--quiet", *services)
+            return
+        except subprocess.CalledProcessError:
+            pass
+        images = {name: self.compose.services()[name]["image"] for name in services}
+        for name, image in images.items():
+            try:
+                self.compose.run("pull", "--quiet", name)
+                continue
+            except subprocess.CalledProcessError:
+                pass
+            try:
+                self.run_docker("image", "inspect", "--format", "{{.Id}}", image)
+            except subprocess.CalledProcessError:
+                raise SystemExit(
+                    f"cannot pull {image} ({name}) and this machine does not have it: "
+                    "check the registry is reachable, or load the image (docker load)"
+                ) from None
+            self.step(f"could not pull {image} ({name}): the image on this machine is used")
+
     def run(self) -> float:
         """All the steps; returns the seconds the stack took to be healthy."""
         self.keep_previous_image()
         pulled = self.pulled_services()
         self.step(f"pulling {', '.join(pulled) or 'no image'}; building the project image")
         if pulled:
-            self.compose.run("pull", "--quiet", *pulled)
+            self.pull(pulled)
         self.compose.run("build")
         self.step(f"stopping {', '.join(self.app_services())}; {', '.join(DATA_SERVICES)} stay up")
         self.compose.run("stop", *self.app_services())

@@ -120,3 +120,32 @@ def test_the_previous_image_tag_keeps_a_registry_port() -> None:
     assert stack._previous_tag("mlstack:local", "S") == "mlstack:pre-upgrade-S"
     assert stack._previous_tag("reg:5000/ml/mlstack", "S") == "reg:5000/ml/mlstack:pre-upgrade-S"
     assert stack._previous_tag("reg:5000/mlstack:1.2", "S") == "reg:5000/mlstack:pre-upgrade-S"
+
+
+def test_an_image_that_cannot_be_pulled_is_used_as_this_machine_has_it(
+    tmp_path: Path, capsys
+) -> None:
+    """No registry reachable (an air-gapped VM, or CI's stand-ins): the upgrade goes on with
+    the images on this machine and says which; an image missing here too stops it."""
+    env = tmp_path / ".env"
+    env.write_text("MLSTACK_IMAGE=mlstack:local\n")
+    compose = RecordingCompose(env, fail_on="pull")
+    job = stack.Upgrade(compose, "make backup", stamp="20261201-190000")
+    job.run_docker = _docker([])
+    job.run()
+    out = capsys.readouterr().out
+    assert "could not pull postgres:16 (postgres): the image on this machine is used" in out
+    assert ("pull", "--quiet", "minio") in compose.calls  # tried one by one after the failure
+    assert ("up", "--detach", "--remove-orphans") in compose.calls
+
+    def docker_without_postgres(*args: str) -> str:
+        if args[:2] == ("image", "inspect") and args[-1] == "postgres:16":
+            raise subprocess.CalledProcessError(1, ["docker", *args])
+        return "sha256:0ld\n"
+
+    compose = RecordingCompose(env, fail_on="pull")
+    job = stack.Upgrade(compose, "make backup", stamp="20261201-190000")
+    job.run_docker = docker_without_postgres
+    with pytest.raises(SystemExit, match=r"cannot pull postgres:16 \(postgres\) and this machine"):
+        job.run()
+    assert not any(call[:1] == ("stop",) for call in compose.calls)  # nothing stopped
