@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from airflow_api import AirflowAPI
-from deploy_mode import BASE, CELERY_WORKERS, past_admin_login
+from deploy_mode import BASE, CELERY_WORKERS, client
 from e2e_stack import stackctl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -67,7 +67,11 @@ def test_the_stack_runs_celery_workers(deployed: dict) -> None:
 
 
 def test_flower_is_behind_the_proxys_admin_login(deployed: dict) -> None:
-    page = past_admin_login(deployed, "/flower/")
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/flower/").status_code == 401
+        assert http.get("/flower/", auth=("admin", "wrong")).status_code == 401
+        page = http.get("/flower/", auth=("admin", password))
     assert page.status_code == 200 and "Flower" in page.text, page.text[:500]
 
 
