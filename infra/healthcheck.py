@@ -4,10 +4,13 @@
     python /opt/airflow/healthcheck.py job JOB_TYPE  this container's Airflow job is running and
                                                      heartbeated within 30 s (TriggererJob,
                                                      DagProcessorJob)
+    python /opt/airflow/healthcheck.py celery ping   this container's Celery worker answers a ping
+                                                     through the broker (airflow-worker)
 
 `job` asks Airflow's database what `airflow jobs check --local` asks, with psycopg2 instead
 of importing Airflow: that import costs about 3 s of CPU per check, twice a minute per
-service, on a laptop. Exit status 0 = healthy, as Docker expects.
+service, on a laptop; `celery` imports Celery alone, not Airflow. Exit status 0 = healthy, as
+Docker expects.
 """
 
 from __future__ import annotations
@@ -53,9 +56,23 @@ def check_job(job_type: str) -> None:
         raise SystemExit(f"{job_type} on {airflow_hostname()}: {alive} alive jobs, expected 1")
 
 
+def check_celery_worker() -> None:
+    """This container's Celery worker (``celery@<hostname>``, Celery's default node name)
+    answers a ping sent through the broker of AIRFLOW__CELERY__BROKER_URL."""
+    from celery import Celery
+
+    node = f"celery@{socket.gethostname()}"
+    app = Celery(broker=os.environ["AIRFLOW__CELERY__BROKER_URL"])
+    replies = app.control.ping(destination=[node], timeout=5.0)
+    if not any(node in reply for reply in replies):
+        raise SystemExit(f"{node} did not answer a ping through the broker")
+
+
 if __name__ == "__main__":
     kind, target = sys.argv[1:3]
     if kind == "url":
         check_url(target)
+    elif kind == "celery":
+        check_celery_worker()
     else:
         check_job(target)

@@ -1,5 +1,5 @@
-# The compose stack: `make up`, `down`, `status`, `logs`, `clean`, `backup`, `restore`,
-# `upgrade`, `e2e`, `bench-stack`.
+# The compose stack: `make up`, `deploy`, `worker`, `down`, `status`, `logs`, `clean`,
+# `backup`, `restore`, `upgrade`, `e2e`, `bench-stack`.
 # Included by the Makefile (`-include infra/stack.mk`); uses its VENV/BIN. The helpers are
 # in infra/stack.py, the services in docker-compose.yml.
 
@@ -7,7 +7,7 @@ STACK := $(BIN)/python infra/stack.py
 # `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
 COMPOSE := $(STACK) compose --
 
-.PHONY: deploy up down status logs clean backup restore upgrade e2e bench-stack stack-image stack-wheels
+.PHONY: deploy worker up down status logs clean backup restore upgrade e2e bench-stack stack-image stack-wheels
 
 stack-wheels: venv
 	@$(STACK) wheels
@@ -16,18 +16,27 @@ stack-image: stack-wheels ## build the project image (infra/Dockerfile; also par
 	@$(STACK) env
 	$(COMPOSE) build
 
-up: stack-image ## start the stack, wait until healthy; PROFILES=observability adds Prometheus + Grafana (kept in .env; PROFILES=none)
-	@$(if $(PROFILES),$(STACK) profiles $(PROFILES))
+# PROFILES and WORKERS are kept in .env (COMPOSE_PROFILES, WORKERS) for the next commands
+STACK_SETTINGS = $(if $(PROFILES),$(STACK) profiles $(PROFILES) &&) $(if $(WORKERS),$(STACK) workers $(WORKERS) &&) true
+
+up: stack-image ## start the stack, wait until healthy; PROFILES=observability adds Prometheus + Grafana, PROFILES=scale Celery workers (WORKERS=N); kept in .env (PROFILES=none)
+	@$(STACK_SETTINGS)
 	$(COMPOSE) up --detach --remove-orphans
 	@$(STACK) wait
 	@$(STACK) urls
 
 deploy: stack-image ## the stack on a shared VM behind one TLS entry point: make deploy [DOMAIN=ml.example.org] (README: Deploy)
-	@$(STACK) deploy-env $(if $(DOMAIN),--domain $(DOMAIN)) $(if $(HOST),--host $(HOST))
+	@$(STACK) deploy-env $(if $(DOMAIN),--domain $(DOMAIN)) $(if $(HOST),--host $(HOST)) $(if $(WORKER_BIND),--worker-bind $(WORKER_BIND))
+	@$(STACK_SETTINGS)
 	$(COMPOSE) up --detach --remove-orphans
 	@$(STACK) wait
 	@$(STACK) deploy-ca
 	@$(STACK) urls
+
+worker: stack-image ## on a second machine, with the first one's .env: its Celery workers only: make worker PRIMARY=<address> [WORKERS=N] (README: Scale)
+	@test -n "$(PRIMARY)" || { echo "worker: say where the deployment runs: make worker PRIMARY=<its WORKER_BIND address>"; exit 2; }
+	@$(if $(WORKERS),$(STACK) workers $(WORKERS))
+	@$(STACK) worker --primary $(PRIMARY)
 
 down: venv ## stop the stack (data volumes are kept)
 	$(COMPOSE) down --remove-orphans

@@ -28,12 +28,19 @@ tests/e2e and bench/ import it. Standard library only, so it runs before anythin
   clean    name the volumes `make clean` deletes, offer a backup first, then delete them
   profiles set the compose profiles later commands use (COMPOSE_PROFILES in the env file):
            `make up PROFILES=observability`; `none` turns them off
+  worker   on a second machine, with the first one's env file: write MLSTACK_PRIMARY_ADDRESS,
+           start only its Celery workers (`make worker PRIMARY=10.0.0.5`; README: Scale)
+  workers  set how many Celery workers the scale profile runs (WORKERS in the env file):
+           `make up PROFILES=scale WORKERS=4`
 
 The Airflow triggerer (compose profile `triggerer`) runs only where a task defers: the
 promote DAG's human approval, i.e. a use case with `promotion.require_approval: true` in
 its usecase.yaml or in MLSTACK_SPEC_OVERRIDES. AIRFLOW_TRIGGERER=true|false decides instead.
 The observability profile (Prometheus, Airflow's metrics, Grafana; `metrics`: without
 Grafana) is on in deploy mode; with either, Airflow sends its metrics (MLSTACK_AIRFLOW_METRICS).
+The scale profile switches Airflow to its CeleryExecutor (MLSTACK_AIRFLOW_EXECUTOR): Redis and
+WORKERS airflow-worker containers, consuming the `default` queue and every queue a spec's
+``stages.<stage>.queue`` names (AIRFLOW_WORKER_QUEUES); `flower` brings scale with it.
 """
 
 from __future__ import annotations
@@ -57,6 +64,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY_FILE = ROOT / "docker-compose.deploy.yml"  # the overlay of deploy mode (make deploy)
+#: deploy mode with WORKER_BIND: the broker, databases, S3 and APIs published for remote workers
+REMOTE_WORKERS_FILE = ROOT / "docker-compose.remote-workers.yml"
+#: a second machine's Celery workers (`make worker PRIMARY=...`: MLSTACK_PRIMARY_ADDRESS)
+WORKER_FILE = ROOT / "docker-compose.worker.yml"
+WORKER_SERVICES = ("airflow-worker",)  # what `make worker` runs on a second machine
 WHEELS_DIR = ROOT / "infra" / "wheels"
 LOCK_FILE = ROOT / "requirements.lock"
 #: the operator's plugin packages the image installs, and where `wheels` stages them
@@ -73,6 +85,10 @@ TRIGGERER_PROFILE = "triggerer"
 OBSERVABILITY_PROFILE = "observability"  # Prometheus, metrics-receiver, Grafana (deploy: on)
 #: profiles with Prometheus and the receiver of Airflow's metrics (`metrics`: no Grafana)
 METRICS_PROFILES = {OBSERVABILITY_PROFILE, "metrics"}
+SCALE_PROFILE = "scale"  # Airflow's CeleryExecutor: Redis and the airflow-worker containers
+FLOWER_PROFILE = "flower"  # Celery's Flower UI (needs the scale profile's broker)
+#: Airflow's queue for tasks that name none ([operators] default_queue)
+DEFAULT_QUEUE = "default"
 #: compose commands that would start containers, which must never run on placeholders
 STARTING_COMMANDS = {"up", "run", "create", "start", "restart", "exec", "build", "watch"}
 
@@ -117,6 +133,7 @@ SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": (_password, "Grafana user `admin` (observability profile)"),
     "MLSTACK_GRAFANA_DB_PASSWORD": (_password, "Postgres role `mlstack_grafana`: read-only"),
     "MLSTACK_ADMIN_PASSWORD": (_password, "the proxy's admin login `admin` (deploy mode)"),
+    "REDIS_PASSWORD": (_password, "the Celery broker (Redis) of the scale profile"),
 }
 
 
@@ -301,25 +318,60 @@ def stage_plugins(
 # --- which optional services run ------------------------------------------------------
 
 
-def approval_usecases(overrides: str = "", usecases_dir: Path = USECASES_DIR) -> list[str]:
-    """Use cases whose promotion waits for a human (``promotion.require_approval``), with
-    MLSTACK_SPEC_OVERRIDES (JSON or YAML) applied over their usecase.yaml files."""
-    import yaml  # the venv's (stack.py runs on it); only this question needs it
+def _merged(raw: dict, overrides: dict) -> dict:
+    """``raw`` with ``overrides`` merged in, as mlstack.specs.merge_overrides does (mappings
+    key by key, anything else replaced); stack.py cannot import mlstack before the venv."""
+    out = dict(raw)
+    for key, value in overrides.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
-    wanted: dict[str, bool] = {}
+
+def usecase_specs(overrides: str = "", usecases_dir: Path = USECASES_DIR) -> dict[str, dict]:
+    """The use cases' usecase.yaml files as raw mappings, by name, with MLSTACK_SPEC_OVERRIDES
+    (JSON or YAML) merged over them. An unreadable spec is left out: it gets no DAGs."""
+    import yaml  # the venv's (stack.py runs on it); only the questions on specs need it
+
+    specs: dict[str, dict] = {}
     for path in sorted(usecases_dir.glob("*/usecase.yaml")):
         try:
             spec = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError:
-            continue  # an invalid spec gets no DAGs, so nothing of it defers
-        name = str(spec.get("name") or path.parent.name)
-        wanted[name] = bool((spec.get("promotion") or {}).get("require_approval"))
+            continue
+        if isinstance(spec, dict):
+            specs[str(spec.get("name") or path.parent.name)] = spec
     extra = yaml.safe_load(overrides) if overrides.strip() else None
     for name, sections in (extra or {}).items() if isinstance(extra, dict) else []:
-        promotion = (sections or {}).get("promotion") if isinstance(sections, dict) else None
-        if isinstance(promotion, dict) and "require_approval" in promotion:
-            wanted[str(name)] = bool(promotion["require_approval"])
-    return sorted(name for name, needs in wanted.items() if needs)
+        if isinstance(sections, dict):
+            specs[str(name)] = _merged(specs.get(str(name), {}), sections)
+    return specs
+
+
+def _section(spec: dict, *keys: str) -> dict:
+    """``spec[keys[0]][keys[1]]...``, or {} where a level is missing or not a mapping."""
+    for key in keys:
+        spec = spec.get(key) if isinstance(spec, dict) else None  # type: ignore[assignment]
+    return spec if isinstance(spec, dict) else {}
+
+
+def approval_usecases(overrides: str = "", usecases_dir: Path = USECASES_DIR) -> list[str]:
+    """Use cases whose promotion waits for a human (``promotion.require_approval``), with
+    MLSTACK_SPEC_OVERRIDES (JSON or YAML) applied over their usecase.yaml files."""
+    specs = usecase_specs(overrides, usecases_dir)
+    return sorted(n for n, s in specs.items() if _section(s, "promotion").get("require_approval"))
+
+
+def worker_queues(overrides: str = "", usecases_dir: Path = USECASES_DIR) -> list[str]:
+    """The Celery queues the workers consume: ``default`` and every queue a spec routes a
+    stage to (``stages.<stage>.queue``), MLSTACK_SPEC_OVERRIDES applied."""
+    named = {
+        str(run["queue"])
+        for spec in usecase_specs(overrides, usecases_dir).values()
+        for run in _section(spec, "stages").values()
+        if isinstance(run, dict) and run.get("queue")
+    }
+    return [DEFAULT_QUEUE, *sorted(named - {DEFAULT_QUEUE})]
 
 
 def triggerer_reason(env: dict[str, str]) -> str | None:
@@ -416,9 +468,23 @@ class Compose:
         """Deploy mode: MLSTACK_DEPLOY=1 (written by `make deploy`) adds the deploy overlay."""
         return self.settings().get("MLSTACK_DEPLOY", "").strip() in ("1", "true")
 
+    def remote_worker(self) -> bool:
+        """A second machine's workers: MLSTACK_PRIMARY_ADDRESS (written by `make worker`)."""
+        return bool(self.settings().get("MLSTACK_PRIMARY_ADDRESS", "").strip())
+
+    def files(self) -> list[Path]:
+        """The compose files: the stack's; the deploy overlay in deploy mode; then either the
+        worker overlay (a second machine) or, with WORKER_BIND, the primary's ports for it."""
+        files = [self.file, *([DEPLOY_FILE] if self.deployed() else [])]
+        if self.remote_worker():
+            files.append(WORKER_FILE)
+        elif self.deployed() and self.settings().get("WORKER_BIND", "").strip():
+            files.append(REMOTE_WORKERS_FILE)
+        return files
+
     def command(self, *args: str) -> list[str]:
         env_file = ["--env-file", str(self.env_file)] if self.env_file.exists() else []
-        files = [self.file, *([DEPLOY_FILE] if self.deployed() else [])]
+        files = self.files()
         where = [*(arg for f in files for arg in ("-f", str(f))), "--project-directory", str(ROOT)]
         return ["docker", "compose", *where, "-p", self.project, *env_file, *args]
 
@@ -432,11 +498,13 @@ class Compose:
 
     def profiles(self) -> list[str]:
         """The compose profiles this stack runs: COMPOSE_PROFILES (env file, environment),
-        ``triggerer`` when a use case defers (:func:`triggerer_reason`), ``observability``
-        in deploy mode unless a metrics profile is named already."""
+        ``triggerer`` when a use case defers (:func:`triggerer_reason`), ``scale`` with
+        ``flower``, ``observability`` in deploy mode unless a metrics profile is named."""
         profiles = [p for p in self.settings().get("COMPOSE_PROFILES", "").split(",") if p]
         if self.triggerer() and TRIGGERER_PROFILE not in profiles:
             profiles.append(TRIGGERER_PROFILE)
+        if FLOWER_PROFILE in profiles and SCALE_PROFILE not in profiles:
+            profiles.append(SCALE_PROFILE)  # Flower shows the scale profile's workers
         if self.deployed() and not METRICS_PROFILES & set(profiles):
             profiles.append(OBSERVABILITY_PROFILE)
         return profiles
@@ -445,14 +513,24 @@ class Compose:
         """The process environment for compose. Without the env file the secrets are
         placeholders, so that commands that start nothing (down, ps, logs) still work.
         COMPOSE_PROFILES is :meth:`profiles`; MLSTACK_AIRFLOW_METRICS turns Airflow's metrics
-        on when Prometheus runs."""
+        on when Prometheus runs; MLSTACK_AIRFLOW_EXECUTOR and AIRFLOW_WORKER_QUEUES are
+        :meth:`executor` and :func:`worker_queues`."""
         env = {**os.environ, **self.extra_env}
         if not self.env_file.exists():
             env.update({name: "placeholder-no-env-file" for name in SECRETS if name not in env})
         profiles = self.profiles()
         env["COMPOSE_PROFILES"] = ",".join(profiles)
         env["MLSTACK_AIRFLOW_METRICS"] = str(bool(METRICS_PROFILES & set(profiles))).lower()
+        env["MLSTACK_AIRFLOW_EXECUTOR"] = self.executor(profiles)
+        if SCALE_PROFILE in profiles:
+            overrides = self.settings().get("MLSTACK_SPEC_OVERRIDES", "")
+            env["AIRFLOW_WORKER_QUEUES"] = ",".join(worker_queues(overrides))
         return env
+
+    def executor(self, profiles: list[str] | None = None) -> str:
+        """Airflow's executor: CeleryExecutor with the scale profile, else LocalExecutor."""
+        scaled = SCALE_PROFILE in (self.profiles() if profiles is None else profiles)
+        return "CeleryExecutor" if scaled else "LocalExecutor"
 
     def run(self, *args: str, check: bool = True, capture: bool = False, **kwargs) -> str:
         result = subprocess.run(
@@ -466,8 +544,12 @@ class Compose:
         return result.stdout if capture else ""
 
     def services(self) -> dict[str, dict]:
-        """The services that `up` starts (active profiles only), as compose resolves them."""
-        return json.loads(self.run("config", "--format", "json", capture=True))["services"]
+        """The services that `up` starts (active profiles only), as compose resolves them;
+        on a second machine (:meth:`remote_worker`) only its workers."""
+        found = json.loads(self.run("config", "--format", "json", capture=True))["services"]
+        if self.remote_worker():
+            return {name: spec for name, spec in found.items() if name in WORKER_SERVICES}
+        return found
 
     def containers(self) -> dict[str, dict]:
         """Service name -> its container's state (State, Health, ExitCode), stopped included."""
@@ -601,6 +683,8 @@ def observability_urls(env: dict[str, str], port: Callable[[str, str], str]) -> 
             f"  Grafana   http://127.0.0.1:{port('GRAFANA_PORT', '3000')}"
             "   user admin, password GRAFANA_ADMIN_PASSWORD in .env"
         )
+    if FLOWER_PROFILE in profiles:
+        lines.append(f"  Flower    http://127.0.0.1:{port('FLOWER_PORT', '5555')}   (Celery)")
     return lines
 
 
@@ -616,6 +700,8 @@ def deployed_urls(env: dict[str, str]) -> str:
         f"  MinIO     {url}/minio/    (console; MinIO's root user: admins only)",
         f"  Grafana   {url}/grafana/  user admin, password GRAFANA_ADMIN_PASSWORD in .env",
     ]
+    if FLOWER_PROFILE in env.get("COMPOSE_PROFILES", "").split(","):
+        lines.append(f"  Flower    {url}/flower/   the proxy's admin login (user admin)")
     if env.get("MLSTACK_CADDY_GLOBAL", "").strip() == "local_certs":
         lines.append(
             f"  TLS: Caddy's own CA; give clients {CA_FILE.name} (curl --cacert {CA_FILE.name})"
@@ -802,6 +888,7 @@ IMAGE_VARIABLES = (
     "CADDY_IMAGE",
     "PROMETHEUS_IMAGE",
     "GRAFANA_IMAGE",
+    "REDIS_IMAGE",
 )
 #: what each named volume holds, for `make clean`
 VOLUME_CONTENTS = {
@@ -814,6 +901,7 @@ VOLUME_CONTENTS = {
     "caddy-config": "Caddy's configuration state (deploy mode)",
     "prometheus-data": "Prometheus' samples (observability profile)",
     "grafana-data": "Grafana's own database: users, edits made in its UI (observability profile)",
+    "redis-data": "the Celery broker's queued tasks (scale profile)",
 }
 
 
@@ -955,6 +1043,30 @@ def clean_stack(compose: Compose, *, yes: bool, dest: str, ask=input) -> bool:
     return True
 
 
+def join_as_worker(compose: Compose, primary: str) -> None:
+    """`make worker`: this machine runs Celery workers of the deployment at ``primary``.
+
+    The env file must be the first machine's (its secrets; deploy mode with WORKER_BIND, so
+    it publishes Postgres, Redis, S3, MLflow and the execution API there). Writes
+    MLSTACK_PRIMARY_ADDRESS, then starts only the workers (docker-compose.worker.yml maps the
+    services' names to ``primary``) and waits until they answer."""
+    settings = read_env(compose.env_file)
+    if not compose.env_file.exists() or not settings.get("AIRFLOW_JWT_SECRET"):
+        raise SystemExit(
+            f"worker: {compose.env_file} must be the first machine's .env (copy it here: "
+            "its secrets sign the tasks' tokens and open the databases)"
+        )
+    if settings.get("MLSTACK_DEPLOY") not in ("1", "true") or not settings.get("WORKER_BIND"):
+        raise SystemExit(
+            "worker: the first machine must run deploy mode with WORKER_BIND set (its address "
+            "the workers reach): `make deploy PROFILES=scale WORKER_BIND=<its address>` there"
+        )
+    set_env(compose.env_file, {"MLSTACK_PRIMARY_ADDRESS": primary})
+    compose.run("up", "--detach", "--no-deps", *WORKER_SERVICES)
+    elapsed = wait_healthy(compose)
+    say(f"worker: {', '.join(WORKER_SERVICES)} of {primary} ready after {elapsed:.0f}s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra/stack.py", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
@@ -967,6 +1079,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("urls", help="print the URLs and logins")
     deploy = sub.add_parser("deploy-env", help="write deploy mode's settings into the env file")
     deploy.add_argument("--domain", default="", help="a DNS name of this VM (Let's Encrypt)")
+    deploy.add_argument(
+        "--worker-bind",
+        default="",
+        help="scale profile: this VM's private address where workers on other machines reach "
+        "Postgres, Redis, S3, MLflow and the execution API (docker-compose.remote-workers.yml)",
+    )
     deploy.add_argument(
         "--host",
         default="",
@@ -987,6 +1105,10 @@ def main(argv: list[str] | None = None) -> int:
     clean.add_argument("--to", default=str(ROOT / "backups"), help="where the backup goes")
     profiles = sub.add_parser("profiles", help="set COMPOSE_PROFILES in the env file")
     profiles.add_argument("names", help="comma-separated profiles, or `none`")
+    worker = sub.add_parser("worker", help="a second machine: start Celery workers only")
+    worker.add_argument("--primary", required=True, help="the first machine's WORKER_BIND address")
+    workers = sub.add_parser("workers", help="set WORKERS (Celery workers) in the env file")
+    workers.add_argument("count", type=int, help="airflow-worker containers of the scale profile")
     passthrough = sub.add_parser("compose", help="docker compose ARGS on this project")
     passthrough.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -1009,7 +1131,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "deploy-env":
         ensure_env(args.env_file, project=args.project)
         settings = deploy_settings(args.domain, args.host)
-        set_env(args.env_file, settings)
+        set_env(
+            args.env_file,
+            {**settings, **({"WORKER_BIND": args.worker_bind} if args.worker_bind else {})},
+        )
         say(f"stack: deploy mode for {settings['MLSTACK_PUBLIC_URL']} written to {args.env_file}")
     elif args.command == "deploy-ca":
         exported = export_ca(Compose(args.project, args.env_file), CA_FILE)
@@ -1028,12 +1153,20 @@ def main(argv: list[str] | None = None) -> int:
         chosen = "" if args.names.strip() == "none" else args.names.replace(" ", "")
         set_env(args.env_file, {"COMPOSE_PROFILES": chosen})
         say(f"stack: compose profiles: {chosen or 'none'} (COMPOSE_PROFILES in {args.env_file})")
+    elif args.command == "worker":
+        join_as_worker(Compose(args.project, args.env_file), args.primary)
+    elif args.command == "workers":
+        if args.count < 1:
+            raise SystemExit(f"stack: WORKERS={args.count}: the scale profile needs at least 1")
+        set_env(args.env_file, {"WORKERS": str(args.count)})
+        say(f"stack: {args.count} Celery workers (profile scale; WORKERS in {args.env_file})")
     elif args.command == "compose":
         compose_args = args.args[1:] if args.args[:1] == ["--"] else args.args
         compose = Compose(args.project, args.env_file)
         if not args.env_file.exists() and set(compose_args) & STARTING_COMMANDS:
             raise SystemExit(f"stack: {args.env_file} is missing; `make up` writes it")
         if compose_args[:1] == ["up"]:
+            say(f"stack: Airflow's {compose.executor()}")
             reason = compose.triggerer()
             if reason:
                 say(f"stack: with Airflow's triggerer: {reason}")

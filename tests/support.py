@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -245,3 +247,19 @@ def run_airflow_api_server(
         yield base
     finally:
         stop_process(proc, grace=30)
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's ``!reset`` / ``!override`` tags (read as their plain values)."""
+
+
+for _tag in ("!reset", "!override"):
+    _ComposeLoader.add_constructor(
+        _tag, lambda loader, node: loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)
+    )  # fmt: skip
+
+
+def compose_file(name: str) -> dict[str, Any]:
+    """A compose file of the repository (``docker-compose*.yml``), its tags read as values."""
+    return yaml.load((ROOT / name).read_text(), Loader=_ComposeLoader)  # noqa: S506 (tags)

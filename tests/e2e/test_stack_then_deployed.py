@@ -25,31 +25,28 @@ checked from outside, as a client on the network would see it:
 - every container runs with no-new-privileges and all capabilities dropped.
 
 Re-using the stack keeps CI to one bring-up: the switch recreates the containers whose
-configuration changed (most of them), on the same volumes.
+configuration changed (most of them), on the same volumes. The switch (deploy_mode.py, the
+session fixture ``deployed`` in conftest.py) also turns on the scale profile with two Celery
+workers, which test_stack_then_deployed_on_celery.py checks after this file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import ssl
 import subprocess
 import time
-from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 from airflow_api import AirflowAPI
-from e2e_stack import PORTS, Stack, stackctl, start_services
+from deploy_mode import BASE, HOST, client, stand_in_s3
+from e2e_stack import PORTS, stackctl
 from support import CREDIT_ROW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 USECASE = "credit_default"
-HOST = "127.0.0.1"  # the address clients use; Caddy's own CA signs its certificate
-BASE = f"https://{HOST}"
 #: One request record: the id and the model's input fields, typed as in its signature.
 RECORD = {
     "application_id": "e2e-deployed-1",
@@ -59,95 +56,6 @@ RECORD = {
     **{k: float(CREDIT_ROW[k]) for k in ("income", "employment_years", "debt_to_income")},
     "loan_amount": float(CREDIT_ROW["loan_amount"]),
 }
-
-
-#: run in the project image on the backend network: the saved objects back into the S3 API
-PUT_BACK = """
-import os, sys, boto3
-s3 = boto3.client("s3", endpoint_url="http://minio:9000", region_name="us-east-1",
-                  aws_access_key_id="stand-in", aws_secret_access_key="stand-in")
-root = sys.argv[1]
-for folder, _, files in os.walk(root):
-    for name in files:
-        path = os.path.join(folder, name)
-        bucket, key = os.path.relpath(path, root).split(os.sep, 1)
-        s3.upload_file(path, bucket, key)
-print("put back", sum(len(f) for _, _, f in os.walk(root)))
-"""
-
-
-def stand_in_s3() -> bool:
-    """The S3 API is the CI stand-in (moto): it keeps objects in memory, not on its volume."""
-    return os.environ.get("MINIO_IMAGE", "").startswith("standin/")
-
-
-def save_buckets(compose: stackctl.Compose, dest: Path) -> None:
-    """Copy the mlflow bucket out through the laptop stack's published S3 port."""
-    env = stackctl.read_env(compose.env_file)
-    s3 = boto3.client(
-        "s3", endpoint_url=f"http://127.0.0.1:{PORTS['MINIO_PORT']}", region_name="us-east-1",
-        aws_access_key_id=env.get("MINIO_ROOT_USER", "mlstack"),
-        aws_secret_access_key=env["MINIO_ROOT_PASSWORD"],
-    )  # fmt: skip
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow"):
-        for item in page.get("Contents", []):
-            path = dest / "mlflow" / item["Key"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file("mlflow", item["Key"], str(path))
-
-
-def put_back_buckets(compose: stackctl.Compose, saved: Path) -> None:
-    """Upload what :func:`save_buckets` copied, from a container on the backend network."""
-    image = compose.settings().get("MLSTACK_IMAGE", "mlstack:local")
-    saved.chmod(0o755)
-    for path in saved.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    subprocess.run(
-        ["docker", "run", "--rm", "-i", "--network", f"{compose.project}_backend",
-         "-v", f"{saved}:/saved:ro", image, "python", "-", "/saved"],
-        input=PUT_BACK, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-
-
-def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
-    """Write deploy mode's settings into the stack's env file and bring it up again.
-
-    The switch re-creates the MinIO container. A real MinIO keeps its objects on its volume;
-    the CI's stand-in keeps them in memory, so with it the model artifacts are copied out
-    before and put back after (the lake is not needed by the checks here).
-    """
-    compose = stack.compose
-    if stand_in_s3():
-        save_buckets(compose, scratch)
-    settings = stackctl.deploy_settings(host=HOST)
-    # the S3 stand-in (moto) has no MinIO admin API and accepts any key: the per-service
-    # keys are used by the services but not made (tests/unit/test_s3_access.py checks them)
-    external = {"MLSTACK_S3_SERVICE_ACCOUNTS": "external"}
-    # two gateway replicas behind Caddy, one worker each (test_two_gateway_replicas_...)
-    replicas = {"GATEWAY_REPLICAS": "2", "GATEWAY_WORKERS": "1"}
-    stackctl.set_env(compose.env_file, {**settings, **external, **replicas, "DEPLOY_BIND": HOST})
-    assert compose.deployed(), "MLSTACK_DEPLOY=1 in the env file must add the deploy overlay"
-    stackctl.say("e2e: switching the stack to deploy mode (docker-compose.deploy.yml)")
-    start_services(compose)
-    elapsed = stackctl.wait_healthy(compose, timeout=600)
-    stackctl.say(f"e2e: deploy mode ready after {elapsed:.0f}s")
-    if stand_in_s3():
-        put_back_buckets(compose, scratch)
-    return compose
-
-
-@pytest.fixture(scope="module")
-def deployed(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    compose = switch_to_deploy_mode(stack, tmp_path_factory.mktemp("s3-saved"))
-    ca = stackctl.export_ca(compose, tmp_path_factory.mktemp("deploy") / "ca.crt")
-    assert ca is not None and ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
-    password = stackctl.read_env(compose.env_file)["AIRFLOW_ADMIN_PASSWORD"]
-    return {"compose": compose, "ca": ca, "password": password}
-
-
-def client(ca: Path, **kwargs) -> httpx.Client:
-    return httpx.Client(base_url=BASE, verify=ssl.create_default_context(cafile=str(ca)),
-                        timeout=30, **kwargs)  # fmt: skip
 
 
 def test_only_the_proxy_is_published(deployed: dict) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from support import ROOT
+from support import ROOT, compose_file
 
 sys.path.insert(0, str(ROOT / "infra"))
 import stack  # noqa: E402  (infra/stack.py)
@@ -81,9 +81,7 @@ def test_the_deploy_overlay_follows_mlstack_deploy(tmp_path: Path, monkeypatch) 
 
 def test_in_the_overlay_only_the_proxy_publishes_and_every_service_is_hardened() -> None:
     base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
-        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
-    )["services"]
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
     assert set(base) <= set(overlay), "every service needs its deploy-mode settings"
     for name, service in overlay.items():
         assert service.get("cap_drop") == ["ALL"], name
@@ -102,9 +100,7 @@ def test_only_the_db_accounts_job_gets_the_postgres_superuser_password() -> None
         return {name for name, text in env.items() if "POSTGRES_PASSWORD" in text}
 
     base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
-        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
-    )["services"]
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
     # db-accounts: Grafana's read-only role (observability profile), the gateway's (deploy)
     assert holders(base) == {"postgres", "db-accounts"} and holders(overlay) == set()
     url = overlay["gateway"]["environment"]["MLSTACK_DATABASE_URL"]
@@ -117,9 +113,7 @@ def test_in_the_overlay_airflow_has_fab_logins_and_the_laptop_its_simple_admin()
     another manager would refuse the others' tokens), airflow-init syncs the roles and admin
     account; the laptop stack keeps the simple auth manager."""
     base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
-        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
-    )["services"]
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
     airflow = [n for n, s in base.items() if n.startswith("airflow-")]
     assert {"airflow-init", "airflow-apiserver", "airflow-scheduler"} <= set(airflow)
     for name in airflow:
@@ -130,24 +124,11 @@ def test_in_the_overlay_airflow_has_fab_logins_and_the_laptop_its_simple_admin()
     assert "AIRFLOW__CORE__AUTH_MANAGER" not in overlay["gateway"]["environment"]
 
 
-class _ComposeLoader(yaml.SafeLoader):
-    """YAML with compose's ``!reset`` / ``!override`` tags (read as their plain values)."""
-
-
-for _tag in ("!reset", "!override"):
-    _ComposeLoader.add_constructor(
-        _tag, lambda loader, node: loader.construct_sequence(node)
-        if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)
-    )  # fmt: skip
-
-
 def test_every_gateway_setting_the_overlay_passes_is_one_the_gateway_reads() -> None:
     """A misspelt ``MLSTACK_GATEWAY_*`` variable would be ignored without a word."""
     from mlstack.gateway.core.config import GatewaySettings
 
-    overlay = yaml.load(  # noqa: S506 (compose's !reset tag: a loader that keeps it)
-        (ROOT / "docker-compose.deploy.yml").read_text(), Loader=_ComposeLoader
-    )["services"]
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
     prefix = "MLSTACK_GATEWAY_"
     passed = {
         name.removeprefix(prefix).lower()

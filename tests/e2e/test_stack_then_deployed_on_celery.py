@@ -1,0 +1,136 @@
+"""Airflow's CeleryExecutor (the scale profile) on the deployed e2e stack: after
+test_stack_then_deployed.py (files run in name order) on the same switch (the session
+fixture ``deployed``: deploy mode, profile scale, two airflow-worker containers, one task
+slot each, credit_default's training routed to the ``training`` queue).
+
+- Flower answers at /flower/ behind the proxy's admin login;
+- a lifecycle run completes on Celery: ``credit_default__train`` and an ingest run, side by
+  side; every task ran on a worker (its hostname is a worker container's, not the
+  scheduler's), training on the ``training`` queue, and both workers ran tasks;
+- a worker killed (``docker kill``) while it runs training: the scheduler fails the task once
+  its heartbeat is missing (AIRFLOW_TASK_HEARTBEAT_TIMEOUT, 45 s here), retries it, and the
+  other worker finishes it. The killed container stays down (the session ends here).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from airflow_api import AirflowAPI
+from deploy_mode import BASE, CELERY_WORKERS, client
+from e2e_stack import stackctl
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+USECASE = "credit_default"
+TRAIN, INGEST = f"{USECASE}__train", f"{USECASE}__ingest"
+#: a feature day the lifecycle test did not ingest (it ingests January and its labels)
+NEW_DAY = "2026-03-02"
+RUN_TIMEOUT = 600.0
+
+
+def worker_hostnames(compose: stackctl.Compose) -> dict[str, str]:
+    """The running airflow-worker containers: hostname (what Airflow records) -> id."""
+    ids = compose.run("ps", "--quiet", "--status", "running", "airflow-worker", capture=True)
+    found = {}
+    for container in ids.split():
+        out = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Config.Hostname}}", container],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        found[out.stdout.strip()] = container
+    return found
+
+
+@pytest.fixture(scope="module")
+def api(deployed: dict) -> AirflowAPI:
+    return AirflowAPI(BASE, "admin", deployed["password"], verify=str(deployed["ca"]))
+
+
+def tries(api: AirflowAPI, run: dict[str, Any], task_id: str) -> list[dict[str, Any]]:
+    """Every try of one task instance, oldest first (hostname, state, queue of each)."""
+    path = f"/dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances/{task_id}/tries"
+    return sorted(api.get(path)["task_instances"], key=lambda t: t["try_number"])
+
+
+def test_the_stack_runs_celery_workers(deployed: dict) -> None:
+    compose = deployed["compose"]
+    assert compose.executor() == "CeleryExecutor"
+    assert len(worker_hostnames(compose)) == CELERY_WORKERS
+    scheduler = compose.run("exec", "-T", "airflow-scheduler", "printenv",
+                            "AIRFLOW__CORE__EXECUTOR", capture=True)  # fmt: skip
+    assert scheduler.strip() == "CeleryExecutor", scheduler
+
+
+def test_flower_is_behind_the_proxys_admin_login(deployed: dict) -> None:
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get("/flower/").status_code == 401
+        assert http.get("/flower/", auth=("admin", "wrong")).status_code == 401
+        page = http.get("/flower/", auth=("admin", password))
+    assert page.status_code == 200 and "Flower" in page.text, page.text[:500]
+
+
+def test_a_lifecycle_run_completes_on_both_celery_workers(deployed: dict, api: AirflowAPI) -> None:
+    started = time.monotonic()
+    workers = worker_hostnames(deployed["compose"])
+    runs = [api.trigger(TRAIN, {}), api.trigger(INGEST, {"day": NEW_DAY})]
+    hosts: dict[str, set[str]] = {}
+    for run in runs:
+        done = api.wait_run(run["dag_id"], run["dag_run_id"], timeout=RUN_TIMEOUT)
+        assert done["state"] == "success", done
+        for ti in api.task_instances(run["dag_id"], run["dag_run_id"]):
+            if ti["state"] == "skipped":
+                continue
+            assert ti["state"] == "success", ti
+            assert ti["hostname"] in workers, (ti["task_id"], ti["hostname"], sorted(workers))
+            hosts.setdefault(ti["hostname"], set()).add(f"{ti['dag_id']}.{ti['task_id']}")
+    train = api.task_instances(TRAIN, runs[0]["dag_run_id"])
+    assert [ti["queue"] for ti in train if ti["task_id"] == "train"] == ["training"], train
+    assert set(hosts) == set(workers), f"tasks by worker: {json.dumps(hosts, default=sorted)}"
+    stackctl.say(f"e2e: lifecycle runs on Celery in {time.monotonic() - started:.0f}s: {hosts}")
+
+
+def wait_running(api: AirflowAPI, run: dict[str, Any], task_id: str) -> dict[str, Any]:
+    """The task instance once it runs on a worker (state running, hostname set)."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        found = [t for t in api.task_instances(run["dag_id"], run["dag_run_id"])
+                 if t["task_id"] == task_id]  # fmt: skip
+        if found and found[0]["state"] == "running" and found[0]["hostname"]:
+            return found[0]
+        assert not found or found[0]["state"] not in ("success", "failed"), (
+            f"{task_id} ended before a worker could be killed under it: {found[0]}"
+        )
+        assert time.monotonic() < deadline, f"{task_id} never ran: {found}"
+        time.sleep(1)
+
+
+def test_a_killed_workers_task_is_retried_on_the_other(deployed: dict, api: AirflowAPI) -> None:
+    started = time.monotonic()
+    workers = worker_hostnames(deployed["compose"])
+    run = api.trigger(TRAIN, {})
+    running = wait_running(api, run, "train")
+    victim = running["hostname"]
+    subprocess.run(["docker", "kill", workers[victim]], check=True, capture_output=True)
+    killed_at = time.monotonic()
+    stackctl.say(f"e2e: killed worker {victim} while it ran {TRAIN}.train")
+    done = api.wait_run(TRAIN, run["dag_run_id"], timeout=RUN_TIMEOUT)
+    assert done["state"] == "success", done
+    history = tries(api, run, "train")
+    assert history[0]["hostname"] == victim and history[0]["state"] == "failed", history
+    assert history[-1]["state"] == "success", history
+    assert history[-1]["hostname"] in set(workers) - {victim}, history
+    state = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Status}}", workers[victim]],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert state == "exited", f"the killed worker came back ({state}): the retry proves nothing"
+    stackctl.say(
+        f"e2e: retried on {history[-1]['hostname']}; done {time.monotonic() - killed_at:.0f}s "
+        f"after the kill, {time.monotonic() - started:.0f}s in all"
+    )
