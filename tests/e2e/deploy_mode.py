@@ -130,3 +130,14 @@ def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
 def client(ca: Path, **kwargs) -> httpx.Client:
     return httpx.Client(base_url=BASE, verify=ssl.create_default_context(cafile=str(ca)),
                         timeout=30, **kwargs)  # fmt: skip
+
+
+def past_admin_login(deployed: dict, path: str) -> httpx.Response:
+    """``path`` behind the proxy's admin login (``admin`` / MLSTACK_ADMIN_PASSWORD):
+    anonymous and wrong-password requests must get 401; returns the answer to the right
+    login, i.e. what is behind the proxy."""
+    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
+    with client(deployed["ca"]) as http:
+        assert http.get(path).status_code == 401, f"{path} without a login"
+        assert http.get(path, auth=("admin", "wrong")).status_code == 401, path
+        return http.get(path, auth=("admin", password))

@@ -40,7 +40,7 @@ import time
 import httpx
 import pytest
 from airflow_api import AirflowAPI
-from deploy_mode import BASE, HOST, client, stand_in_s3
+from deploy_mode import BASE, HOST, client, past_admin_login, stand_in_s3
 from e2e_stack import PORTS, stackctl
 from support import CREDIT_ROW
 
@@ -96,11 +96,7 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
 
 def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> None:
     """The console is for admins: Caddy asks for its own admin login before MinIO's."""
-    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
-    with client(deployed["ca"]) as http:
-        assert http.get("/minio/").status_code == 401
-        assert http.get("/minio/", auth=("admin", "wrong")).status_code == 401
-        past = http.get("/minio/", auth=("admin", password))
+    past = past_admin_login(deployed, "/minio/")
     # past the login: MinIO's console (its login page) — or, with the CI's S3 stand-in, which
     # has no console, the proxy's 502
     assert past.status_code == (502 if stand_in_s3() else 200), past.text
@@ -109,11 +105,7 @@ def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> N
 def test_grafana_is_behind_the_proxys_admin_login(deployed: dict) -> None:
     """/grafana/ asks for the proxy's admin login first. Past it the e2e stack (profile
     `metrics`: no Grafana image here) has no Grafana: the proxy's 502."""
-    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
-    with client(deployed["ca"]) as http:
-        assert http.get("/grafana/").status_code == 401
-        assert http.get("/grafana/", auth=("admin", "wrong")).status_code == 401
-        past = http.get("/grafana/", auth=("admin", password))
+    past = past_admin_login(deployed, "/grafana/")
     assert past.status_code == 502, past.text
 
 

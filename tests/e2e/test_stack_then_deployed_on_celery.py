@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from airflow_api import AirflowAPI
-from deploy_mode import BASE, CELERY_WORKERS, client
+from deploy_mode import BASE, CELERY_WORKERS, past_admin_login
 from e2e_stack import stackctl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -67,11 +67,7 @@ def test_the_stack_runs_celery_workers(deployed: dict) -> None:
 
 
 def test_flower_is_behind_the_proxys_admin_login(deployed: dict) -> None:
-    password = stackctl.read_env(deployed["compose"].env_file)["MLSTACK_ADMIN_PASSWORD"]
-    with client(deployed["ca"]) as http:
-        assert http.get("/flower/").status_code == 401
-        assert http.get("/flower/", auth=("admin", "wrong")).status_code == 401
-        page = http.get("/flower/", auth=("admin", password))
+    page = past_admin_login(deployed, "/flower/")
     assert page.status_code == 200 and "Flower" in page.text, page.text[:500]
 
 
