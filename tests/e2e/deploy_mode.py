@@ -38,6 +38,11 @@ CELERY_SPEC_OVERRIDES = {
     for name, sections in SPEC_OVERRIDES.items()
 }
 
+#: what the S3 stand-in must still have after the switch: the model artifacts (the gateway
+#: serves them) and the lake, whose Iceberg metadata and data files the catalog in Postgres
+#: points to (the Celery file's training and ingest read and append to those tables)
+SAVED_BUCKETS = ("mlflow", "lake")
+
 #: run in the project image on the backend network: the saved objects back into the S3 API
 PUT_BACK = """
 import os, sys, boto3
@@ -59,18 +64,19 @@ def stand_in_s3() -> bool:
 
 
 def save_buckets(compose: stackctl.Compose, dest: Path) -> None:
-    """Copy the mlflow bucket out through the laptop stack's published S3 port."""
+    """Copy :data:`SAVED_BUCKETS` out through the laptop stack's published S3 port."""
     env = stackctl.read_env(compose.env_file)
     s3 = boto3.client(
         "s3", endpoint_url=f"http://127.0.0.1:{PORTS['MINIO_PORT']}", region_name="us-east-1",
         aws_access_key_id=env.get("MINIO_ROOT_USER", "mlstack"),
         aws_secret_access_key=env["MINIO_ROOT_PASSWORD"],
     )  # fmt: skip
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow"):
-        for item in page.get("Contents", []):
-            path = dest / "mlflow" / item["Key"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file("mlflow", item["Key"], str(path))
+    for bucket in SAVED_BUCKETS:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                path = dest / bucket / item["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(path))
 
 
 def put_back_buckets(compose: stackctl.Compose, saved: Path) -> None:
@@ -91,8 +97,8 @@ def switch_to_deploy_mode(stack: Stack, scratch: Path) -> stackctl.Compose:
     profile on (`make deploy PROFILES=...,flower WORKERS=2`) and bring the stack up again.
 
     The switch re-creates the MinIO container. A real MinIO keeps its objects on its volume;
-    the CI's stand-in keeps them in memory, so with it the model artifacts are copied out
-    before and put back after (the lake is not needed by the checks here).
+    the CI's stand-in keeps them in memory, so with it both buckets are copied out before
+    and put back after (:data:`SAVED_BUCKETS`).
     """
     compose = stack.compose
     if stand_in_s3():
