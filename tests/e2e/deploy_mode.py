@@ -74,6 +74,8 @@ def save_buckets(compose: stackctl.Compose, dest: Path) -> None:
     for bucket in SAVED_BUCKETS:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue  # a folder marker (the lake's writers make them); not a file
                 path = dest / bucket / item["Key"]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(bucket, item["Key"], str(path))

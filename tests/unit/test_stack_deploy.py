@@ -137,3 +137,19 @@ def test_every_gateway_setting_the_overlay_passes_is_one_the_gateway_reads() -> 
     }
     assert {"key_rate_per_s", "key_burst", "workers"} <= passed
     assert passed <= set(GatewaySettings.model_fields), passed - set(GatewaySettings.model_fields)
+
+
+def test_the_e2e_deploy_switch_keeps_every_bucket_the_stack_makes() -> None:
+    """The e2e's switch to deploy mode re-creates the S3 container; the CI's stand-in keeps
+    objects in memory, so tests/e2e/deploy_mode.py copies the buckets out and back. Every
+    bucket mlstack-init makes must be among them: without the lake, the Iceberg catalog in
+    Postgres points to metadata files that are gone, and training on the Celery workers
+    failed after the switch."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from deploy_mode import SAVED_BUCKETS  # tests/e2e/deploy_mode.py
+
+    init = compose_file("docker-compose.yml")["services"]["mlstack-init"]
+    command = init["command"]
+    extra = [command[i + 1] for i, arg in enumerate(command) if arg == "--extra-bucket"]
+    lake = init["environment"]["MLSTACK_LAKE_URL"].removeprefix("s3://").split("/")[0]
+    assert sorted(SAVED_BUCKETS) == sorted({lake, *extra})
