@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from mlstack.settings import get_settings, scoped_environ
 
 
