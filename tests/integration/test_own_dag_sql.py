@@ -1,6 +1,6 @@
 """Bring your own data, end to end: the example use case ``customer_churn`` reads a real
 PostgreSQL table (the ``sql`` source) and its hand-written DAG ``customer_churn__pipeline``
-(``dags/customer_churn_pipeline.py``, composed from :mod:`mlstack.airflow.stages`) runs
+(``include/usecases/customer_churn/dags/pipeline.py``, composed from :mod:`mlstack.airflow.stages`) runs
 ingest → catalog → train → promote → monitor through ``dag.test()``, mlstack's DB on the
 same PostgreSQL server and the lake on S3 (moto); MLflow on its embedded store (the MLflow
 server's own tests are elsewhere)."""
@@ -76,7 +76,7 @@ def test_example_dag_runs_a_postgres_table_from_ingest_to_monitoring(
     for i in range(DAYS - 1):  # the days before: ingested by hand from the same table
         ingest_day(spec, START + timedelta(days=i))
 
-    dag = runpy.run_path(str(ROOT / "dags" / "customer_churn_pipeline.py"))["dag"]
+    dag = runpy.run_path(str(EXAMPLE / "dags" / "pipeline.py"))["dag"]
     run = dag.test(logical_date=None, run_conf={"day": LAST.isoformat()})
 
     assert states(run) == {
