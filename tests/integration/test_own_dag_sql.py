@@ -2,9 +2,9 @@
 PostgreSQL table (the ``sql`` source) and its hand-written DAG ``customer_churn__pipeline``
 (``customer_churn/dags/pipeline.py``, in the use case's folder, composed from
 :mod:`mlstack.airflow.stages`), taken from the dags folder's DagBag as the dag-processor
-loads it, runs ingest → catalog → train → promote → monitor through ``dag.test()``, mlstack's DB on the
-same PostgreSQL server and the lake on S3 (moto); MLflow on its embedded store (the MLflow
-server's own tests are elsewhere)."""
+loads it, runs ingest → catalog → train → promote → monitor through ``dag.test()``,
+mlstack's DB on the same PostgreSQL server and the lake on S3 (moto); MLflow on its
+embedded store (the MLflow server's own tests are elsewhere)."""
 
 from __future__ import annotations
 

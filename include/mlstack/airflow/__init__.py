@@ -15,6 +15,7 @@
 ``access``       deploy mode's Airflow accounts and the roles generated per use case
 
 Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` and
-``stages`` → stage modules (``factory`` also → ``extra_tasks``, ``own_dags``); ``runner`` → ``factory``.
+``stages`` → stage modules (``factory`` also → ``extra_tasks``, ``own_dags``); ``runner``
+→ ``factory``.
 Nothing imports back up.
 """

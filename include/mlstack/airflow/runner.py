@@ -101,8 +101,8 @@ _synced_folder: tuple[Any, ...] | None = None
 
 def folder_state() -> tuple[Any, ...]:
     """What parsing the dags folder depends on: the folder and use-case files, own DAG files
-    included (their modification times) and the mlstack settings that change the DAGs built from them; and
-    the metadata DB they were written to."""
+    included (their modification times) and the mlstack settings that change the DAGs built
+    from them; and the metadata DB they were written to."""
     from airflow import settings as airflow_settings  # after prepare_airflow: see the docstring
 
     from mlstack.settings import get_settings
