@@ -7,8 +7,8 @@ factory (:func:`mlstack.airflow.factory.build_all`): each file runs as a module 
 (files whose name starts with ``_`` are not loaded: :meth:`UseCaseSpec.own_dag_files
 <mlstack.specs.UseCaseSpec.own_dag_files>`), and the DAGs it defines — bound to a
 name or only opened with ``with DAG(...)`` — join the DAG file's globals, where Airflow's
-DagBag finds them. Their ``fileloc`` is then ``dags/mlstack_dags.py``: that file is the
-one the dag-processor re-parses and a worker loads to run their tasks.
+DagBag finds them. Their ``fileloc`` is then ``dags/mlstack_dags.py``: the file Airflow
+re-parses for them.
 
 A file may define only DAGs its use case's spec declares (``<usecase>__<name>`` for a name
 in ``dags.own``; deploy mode grants the use case's team exactly those). A file that fails
@@ -24,7 +24,6 @@ every use case's DAGs.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -35,8 +34,6 @@ from airflow.sdk.definitions._internal.contextmanager import DagContext
 from mlstack.exceptions import SpecError
 from mlstack.settings import get_settings
 from mlstack.specs import UseCaseSpec, discover
-
-log = logging.getLogger(__name__)
 
 #: Where the loaded files' modules go in ``sys.modules``: ``<prefix>.<usecase>.<file stem>``.
 MODULE_PREFIX = "mlstack_own_dags"
