@@ -9,14 +9,13 @@ duplicate, as in the dag-processor)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from mlstack.exceptions import InvalidInput
-from mlstack.settings import get_settings
+from mlstack.settings import scoped_environ
 from mlstack.specs import UseCaseSpec, discover
 
 #: The file the dags folder holds for the generated DAGs and the use cases' own (replaced
@@ -45,18 +44,8 @@ def dags_folder_files(specs: dict[str, UseCaseSpec], dags_folder: str | Path) ->
 def _reading(usecases_dir: Path) -> Iterator[None]:
     """Settings for the parse: the checked use-case folder, strict (a broken spec raises in
     a hand-written DAG file as in the factory); the caller's settings back afterwards."""
-    saved = {k: os.environ.get(k) for k in ("MLSTACK_USECASES_DIR", "MLSTACK_STRICT")}
-    os.environ.update(MLSTACK_USECASES_DIR=str(usecases_dir), MLSTACK_STRICT="1")
-    get_settings.cache_clear()
-    try:
+    with scoped_environ(MLSTACK_USECASES_DIR=str(usecases_dir), MLSTACK_STRICT="1"):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
 
 
 def _missing_own(specs: dict[str, UseCaseSpec], found: set[str], files: list[Path]) -> list[str]:
