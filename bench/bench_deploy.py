@@ -12,11 +12,18 @@ the two paths, alternating, in the same run:
 Both are the containers' own addresses: Docker's userland proxy, which carries the published
 port's traffic from this host (not a remote client's), stays out of the comparison.
 
-The request is ``GET /v1/<usecase>`` with an API key (keys are required in deploy mode; the
-key check is part of what is measured), the gateway's served-state answer: the cheapest thing
-the gateway does, so the proxy's share of the time is as large as it can be — an upper bound
-of the overhead on predictions, which cost the gateway more. Then the idle memory of every
-container, against the issue's ceiling of 2.5 GB. Writes bench/results/deploy.md.
+Two requests, each with an API key (keys are required in deploy mode; the key check is part
+of what is measured):
+
+  predict        ``POST /v1/<usecase>/predict``, one demo record per request (1000 distinct
+                 ones in turn), answered by a champion the bench registers inside the stack
+                 (bench_gateway.register, on the simulator's rows) and logged as every
+                 prediction is: what the gateway is for, and the figure the goal is about;
+  served state   ``GET /v1/<usecase>``: the cheapest thing the gateway does, so the proxy's
+                 share is as large as it can be (an upper bound).
+
+Then the idle memory of every container (measured before any load), against the issue's
+ceiling of 2.5 GB. Writes bench/results/deploy.md.
 
     .venv/bin/python bench/bench_deploy.py [--duration 20] [--rounds 3] [--settle 120]
 
@@ -32,6 +39,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,13 +101,81 @@ def containers(compose: stackctl.Compose, *services: str) -> dict[str, str]:
     }
 
 
-def load(url: str, key: str, connections: int, duration: float, hosts: Path) -> dict:
-    """One wrk run from the host (one thread, keep-alive, the key in every request): req/s,
-    latency percentiles, non-200 answers. wrk does not verify Caddy's certificate; TLS is
-    still negotiated and every request encrypted, which is the cost measured. ``hosts``
-    replaces /etc/hosts for wrk alone (``unshare --mount``, root)."""
+#: wrk's requests for the predict path: the records in turn, each with the key (a header
+#: table given to wrk.format replaces wrk's own -H headers)
+PREDICT_LUA = """
+local bodies = {}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", nil, headers, bodies[i])
+end
+"""
+#: the requests compared: name -> (path under the base URL, needs the predict script)
+REQUESTS = {
+    "predict": (f"/v1/{USECASE}/predict", True),
+    "served state": (f"/v1/{USECASE}", False),
+}
+
+
+def seed_champion(compose: stackctl.Compose) -> str:
+    """Register a champion of USECASE inside the stack (the scheduler's MLflow login), fitted
+    on one simulated day by bench_gateway.register, as promotion records it; its version."""
+    compose.run("cp", str(ROOT / "bench" / "bench_gateway.py"),
+                "airflow-scheduler:/tmp/bench_gateway.py", capture=True)  # fmt: skip
+    code = (
+        "import sys; sys.path.insert(0, '/tmp'); import bench_gateway as b\n"
+        "from mlstack.demo.traffic import simulated_rows\n"
+        "from mlstack.settings import get_settings\n"
+        "from mlstack.specs import get_spec\n"
+        f"spec = get_spec({USECASE!r})\n"
+        "rows = simulated_rows(spec, spec.simulator.start, 3000)\n"
+        "print(b.register(spec, get_settings(), 1, 'champion', rows))\n"
+    )
+    out = compose.run("exec", "-T", "airflow-scheduler", "python", "-c", code, capture=True)
+    return out.split()[-1]
+
+
+def predict_script(folder: Path, key: str) -> Path:
+    """The wrk script of the predict path: 1000 demo records (not the ones trained on)."""
+    from mlstack.demo.traffic import simulated_rows, to_records
+    from mlstack.specs import get_spec
+
+    spec = get_spec(USECASE)
+    frame = simulated_rows(spec, spec.simulator.start, 1000, seed=99)
+    bodies = folder / "bodies.jsonl"
+    bodies.write_text("".join(json.dumps({"record": r}) + "\n" for r in to_records(spec, frame)))
+    script = folder / "predict.lua"
+    script.write_text(PREDICT_LUA % (bodies, key))
+    return script
+
+
+def wait_served(url: str, key: str, script: Path, hosts: Path, timeout: float = 120) -> None:
+    """Until the gateway answers predictions (it loads a new champion within ~10 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = load(url, key, 1, 1, hosts, script)
+        if run["rps"] > 0 and run["errors"] == 0:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {url} answers no predictions after {timeout:.0f}s")
+        time.sleep(3)
+
+
+def load(
+    url: str, key: str, connections: int, duration: float, hosts: Path, script: Path | None
+) -> dict:
+    """One wrk run from the host (one thread, keep-alive, the key in every request; with
+    ``script``, wrk's Lua requests): req/s, latency percentiles, non-200 answers. wrk does
+    not verify Caddy's certificate; TLS is still negotiated and every request encrypted,
+    which is the cost measured. ``hosts`` replaces /etc/hosts for wrk alone
+    (``unshare --mount``, root)."""
     wrk = ["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--latency",
            "-H", f"Authorization: Bearer {key}", url]  # fmt: skip
+    if script is not None:
+        wrk[-1:-1] = ["-s", str(script)]
     script = 'mount --bind "$0" /etc/hosts && exec "$@"'
     out = subprocess.run(
         ["unshare", "--mount", "sh", "-c", script, str(hosts), *wrk],
@@ -114,6 +190,32 @@ def load(url: str, key: str, connections: int, duration: float, hosts: Path) -> 
     }
 
 
+def measure(
+    paths: dict[str, str],
+    path: str,
+    key: str,
+    script: Path | None,
+    hosts: Path,
+    ids: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, list[dict]]:
+    """One request over both paths: a warm-up each (connections, TLS, the key cache), then
+    ``args.rounds`` alternating runs, each with the CPU per request of every container."""
+    for base in paths.values():
+        load(f"{base}{path}", key, args.connections, 3, hosts, script)
+    figures: dict[str, list[dict]] = {name: [] for name in paths}
+    for _ in range(args.rounds):
+        for name, base in paths.items():
+            before = {n: cpu_ns(c) for n, c in ids.items()}
+            run = load(f"{base}{path}", key, args.connections, args.duration, hosts, script)
+            for n, c in ids.items():  # CPU ms per request answered
+                spent = (cpu_ns(c) - before[n]) / 1e6
+                run[f"{n}_cpu_ms"] = spent / max(run["rps"] * args.duration, 1)
+            figures[name].append(run)
+            stackctl.say(f"bench: {path} {name}: {run}")
+    return figures
+
+
 def mean(runs: list[dict]) -> dict:
     """The rounds of one path as one row: mean req/s and latencies, errors summed."""
     return {
@@ -126,27 +228,50 @@ def mean(runs: list[dict]) -> dict:
     }
 
 
-def report(
-    figures: dict[str, list[dict]], memory: dict[str, float], args, uptime: str, caddy: str
-) -> str:
-    """The results table: every round of each path, their means, the overhead of the means."""
+def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespace) -> str:
+    """One request's table: every round of each path, their means, the overhead of the means."""
     means = {name: mean(runs) for name, runs in figures.items()}
-    overhead = 1 - means["through Caddy"]["rps"] / means["direct"]["rps"]
     direct, proxied = means["direct"], means["through Caddy"]
+    overhead = 1 - proxied["rps"] / direct["rps"]
     # where clients are elsewhere and the gateway's CPUs are the limit: the share of a
     # request's server CPU that Caddy adds
     cpu_share = proxied["caddy_cpu_ms"] / (proxied["caddy_cpu_ms"] + proxied["gateway_cpu_ms"])
-    total = sum(memory.values())
     rows = "\n".join(
         f"| {name} | {label} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
         f"| {f['errors']} | {f['gateway_cpu_ms']:.3f} | {f['caddy_cpu_ms']:.3f} |"
         for name, runs in figures.items()
         for label, f in [*((str(i + 1), r) for i, r in enumerate(runs)), ("**mean**", means[name])]
     )
+    path, _ = REQUESTS[request]
+    verb = "POST" if request == "predict" else "GET"
+    goal = " (goal ≤ 15 %)" if request == "predict" else " (upper bound: the cheapest request)"
+    return f"""## {request}: `{verb} {path}`, {args.connections} connections, wrk on the host
+
+| path | round | req/s | p50 ms | p99 ms | errors | gateway CPU ms/req | Caddy CPU ms/req |
+|---|---|---:|---:|---:|---:|---:|---:|
+{rows}
+
+Throughput lost through the proxy: **{overhead:.1%}**{goal}. CPU per request answered, from
+the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
+{proxied["gateway_cpu_ms"]:.3f} ms behind Caddy; Caddy {proxied["caddy_cpu_ms"]:.3f} ms, i.e.
+**{cpu_share:.0%} of the server CPU** of a proxied request.
+"""
+
+
+def report(
+    figures: dict[str, dict[str, list[dict]]],
+    memory: dict[str, float],
+    args: argparse.Namespace,
+    uptime: str,
+    caddy: str,
+) -> str:
+    """The results: a section per request, then the idle memory."""
+    total = sum(memory.values())
     after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     grafana = "" if PROFILES == "observability" else " (no Grafana: no GRAFANA_IMAGE given)"
     command = f"--duration {args.duration:.0f} --rounds {args.rounds} --settle {args.settle:.0f}"
     per_service = "\n".join(f"| {name} | {mib:.0f} |" for name, mib in sorted(memory.items()))
+    sections = "\n".join(section(request, runs, args) for request, runs in figures.items())
     return f"""# Deploy mode: the TLS proxy's cost and idle memory
 
 `python bench/bench_deploy.py {command}` at
@@ -155,23 +280,14 @@ Docker {docker_version()}, stand-in images where the registry is unreachable
 (`CADDY_IMAGE={caddy}`), compose profiles `{PROFILES}`{grafana}. Load average before the
 run: {uptime}; after: {after}.
 
-## Gateway, {args.connections} connections, `GET /v1/{USECASE}`, wrk on the host, same run
+The gateway and Caddy are reached at their containers' addresses from wrk on the
+host (one thread, keep-alive, the API key in every request). For each request the two paths
+alternate, {args.rounds} rounds of {args.duration:.0f} s each, so a change in the machine's
+load falls on both. wrk runs on the same 2 CPUs as both servers (its own TLS work included),
+so the throughput lost here is larger than on a VM whose clients are elsewhere; there, when
+the CPUs are the limit, Caddy's share of the server CPU is the better estimate.
 
-The two paths alternate, {args.rounds} rounds of {args.duration:.0f} s each, so a change in the
-machine's load falls on both.
-
-| path | round | req/s | p50 ms | p99 ms | errors | gateway CPU ms/req | Caddy CPU ms/req |
-|---|---|---:|---:|---:|---:|---:|---:|
-{rows}
-
-Throughput lost through the proxy: **{overhead:.1%}** (goal ≤ 15 %). CPU per request
-answered, from the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
-{proxied["gateway_cpu_ms"]:.3f} ms behind Caddy; Caddy {proxied["caddy_cpu_ms"]:.3f} ms, i.e.
-{cpu_share:.0%} of the server CPU of a proxied request. wrk runs on the same CPUs (its own
-TLS work included), so the throughput loss here is larger than on a VM whose clients are
-elsewhere; there the CPU share is the better estimate when the CPUs are the limit. The
-request is the gateway's cheapest; on predictions Caddy's share is smaller.
-
+{sections}
 ## Idle memory of the deploy stack ({args.settle:.0f} s after healthy)
 
 | service | MiB |
@@ -203,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         compose = stackctl.Compose(PROJECT, env_file)
         compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
         try:
-            compose.run("build", capture=True)
+            compose.build()
             started = timed_up(compose)
             stackctl.say(f"bench: deploy stack ready after {started:.0f}s")
             memory = idle_memory(compose, args.settle)
@@ -211,25 +327,21 @@ def main(argv: list[str] | None = None) -> int:
                               "create", "--name", "bench", "--usecase", USECASE,
                               capture=True)  # fmt: skip
             key = next(word for word in out.split() if word.startswith("mlsk_"))
+            version = seed_champion(compose)
+            stackctl.say(f"bench: {USECASE} v{version} is the champion")
             paths = {
                 "direct": f"http://{address(compose, 'gateway')}:8000",
                 "through Caddy": f"https://{SITE}",
             }
-            figures: dict[str, list[dict]] = {name: [] for name in paths}
             ids = containers(compose, "gateway", "caddy")
             hosts = Path(tmp) / "hosts"
             hosts.write_text(f"127.0.0.1 localhost\n{address(compose, 'caddy')} {SITE}\n")
-            for base in paths.values():  # warm-up: connections, TLS, the key cache
-                load(f"{base}/v1/{USECASE}", key, args.connections, 3, hosts)
-            for _ in range(args.rounds):
-                for name, base in paths.items():
-                    before = {n: cpu_ns(c) for n, c in ids.items()}
-                    run = load(f"{base}/v1/{USECASE}", key, args.connections, args.duration, hosts)
-                    for n, c in ids.items():  # CPU ms per request answered
-                        spent = (cpu_ns(c) - before[n]) / 1e6
-                        run[f"{n}_cpu_ms"] = spent / max(run["rps"] * args.duration, 1)
-                    figures[name].append(run)
-                    stackctl.say(f"bench: {name}: {figures[name][-1]}")
+            script = predict_script(Path(tmp), key)
+            wait_served(f"{paths['direct']}{REQUESTS['predict'][0]}", key, script, hosts)
+            figures = {
+                request: measure(paths, path, key, script if scripted else None, hosts, ids, args)
+                for request, (path, scripted) in REQUESTS.items()
+            }
         finally:
             compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
     text = report(figures, memory, args, uptime, os.environ.get("CADDY_IMAGE", "caddy:2"))

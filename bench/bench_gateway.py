@@ -108,17 +108,18 @@ def frame(rows: int, seed: int) -> Any:
     return df
 
 
-def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
-    """Fit mlstack's pipeline (logistic regression), log it with its signature, record its
-    digest as promotion does (the gateway serves no version without one), set alias."""
+def register(spec: Any, settings: Any, seed: int, alias: str, rows: Any = None) -> int:
+    """Fit mlstack's pipeline on ``rows`` (default: :func:`frame`, seeded), log it with its
+    signature, record its digest as promotion does (the gateway serves no version without
+    one), set alias. bench_deploy.py runs it inside the deploy stack, on the demo's rows."""
     import mlflow
     from mlflow.models import infer_signature
     from mlstack import integrity, modeling, registry
 
-    df = frame(5000, seed)
+    df = frame(5000, seed) if rows is None else rows
     x = modeling.model_input(spec, df)
-    pipe = modeling.build_pipeline(spec, x).fit(x, df["y"].to_numpy())
-    with mlflow.start_run(experiment_id=registry.experiment_id(USECASE, settings)):
+    pipe = modeling.build_pipeline(spec, x).fit(x, df[spec.schema.target_column].to_numpy())
+    with mlflow.start_run(experiment_id=registry.experiment_id(spec.name, settings)):
         score, _ = modeling.predict(spec, pipe, x.head(200))
         info = registry.log_sklearn_model(
             pipe,
@@ -126,9 +127,9 @@ def register(spec: Any, settings: Any, seed: int, alias: str) -> int:
             input_example=x.head(2),
             predict_fn="predict_proba",
         )
-    mv = registry.register(USECASE, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
-    integrity.record(USECASE, int(mv.version), settings, recorded_by="promote")
-    registry.set_alias(USECASE, alias, mv.version, settings)
+    mv = registry.register(spec.name, info.model_uri, {"mlstack.threshold": "0.5"}, settings)
+    integrity.record(spec.name, int(mv.version), settings, recorded_by="promote")
+    registry.set_alias(spec.name, alias, mv.version, settings)
     return int(mv.version)
 
 

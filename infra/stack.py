@@ -56,6 +56,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -454,6 +455,27 @@ def export_ca(compose: Compose, dest: Path, *, timeout: float = 60) -> Path | No
 # --- compose and health -----------------------------------------------------------------
 
 
+class BuildFailed(RuntimeError):
+    """`compose build` failed; the message holds its last lines and Docker's free space."""
+
+    def __init__(self, code: int, tail: str, free: str) -> None:
+        super().__init__(
+            f"docker compose build failed (exit {code}); {free}; its last lines:{tail}"
+        )
+
+
+def docker_free(env: dict[str, str] | None = None) -> str:
+    """Free space on the filesystem of Docker's root dir (``docker info``), said in GB."""
+    try:
+        root = subprocess.run(
+            ["docker", "info", "--format", "{{.DockerRootDir}}"],
+            capture_output=True, text=True, check=True, timeout=30, env=env,
+        ).stdout.strip()  # fmt: skip
+        return f"{shutil.disk_usage(root).free / 1e9:.1f} GB free in {root}"
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"Docker's free space unknown ({error})"
+
+
 @dataclass
 class Compose:
     """`docker compose` for one project of this repository's compose file."""
@@ -542,6 +564,29 @@ class Compose:
             **kwargs,
         )
         return result.stdout if capture else ""
+
+    def build(self, *args: str, tail: int = 40) -> None:
+        """`compose build`, its output shown as it comes. On failure the error carries the
+        output's last ``tail`` lines and the free space where Docker keeps its images (a log
+        cut to its end still says why a build failed; a full disk is the usual cause)."""
+        last: deque[str] = deque(maxlen=tail)
+        with subprocess.Popen(
+            self.command("build", *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.environment(),
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                sys.stdout.write(line)
+                last.append(line.rstrip("\n"))
+        if process.returncode:
+            raise BuildFailed(
+                process.returncode,
+                "".join(f"\n  | {x}" for x in last),
+                docker_free(self.environment()),
+            )
 
     def services(self) -> dict[str, dict]:
         """The services that `up` starts (active profiles only), as compose resolves them;
@@ -805,7 +850,7 @@ class Upgrade:
         self.step(f"pulling {', '.join(pulled) or 'no image'}; building the project image")
         if pulled:
             self.pull(pulled)
-        self.compose.run("build")
+        self.compose.build()
         self.step(f"stopping {', '.join(self.app_services())}; {', '.join(DATA_SERVICES)} stay up")
         self.compose.run("stop", *self.app_services())
         self.compose.run("up", "--detach", "--wait", *DATA_SERVICES)

@@ -13,7 +13,8 @@ Evidence comes from queries, nothing else: mlstack's record of the registry
 (:mod:`mlstack.model_records`), the catalog's versions, monitoring rows, promotion
 decisions, rollouts, retrain requests, and the use case's folder (tests, CI files). The
 switches come from :mod:`mlstack.automation`. Advice names the DAG that would do the work:
-the generated ``<usecase>__<stage>``, or the use case's own DAG (``dags.own``). ``mlstack
+the generated ``<usecase>__<stage>``, or the use case's own DAG (``dags.own``) and the file
+in its folder that holds it (``dags/*.py``). ``mlstack
 maturity`` and the maturity page print what :func:`report` returns; it imports no MLflow,
 pandas or Airflow.
 """
@@ -97,13 +98,17 @@ def _actor_text(actor: str) -> str:
 
 def dag_for(spec: UseCaseSpec, stage: str) -> str:
     """The DAG that runs ``stage`` of the use case: the generated ``<usecase>__<stage>``, or,
-    for a use case with its own DAGs (``dags.own``: none generated), those."""
+    for a use case with its own DAGs (``dags.own``: none generated), those, with the files
+    in its folder that hold them (``dags/*.py``)."""
     if spec.generated_dags:
         return f"{spec.name}__{stage}"
     ids = spec.own_dag_ids()
+    folder = spec.folder
+    files = [str(p.relative_to(folder)) for p in spec.own_dag_files()] if folder else []
+    where = ", ".join(files) or f"no {spec.name}/dags/*.py file yet"
     if len(ids) == 1:
-        return f"{ids[0]} (its own DAG)"
-    return f"its own DAG that runs {stage} ({', '.join(ids)})"
+        return f"{ids[0]} (its own DAG, {where})"
+    return f"its own DAG that runs {stage} ({', '.join(ids)}; {where})"
 
 
 def _evidence(spec: UseCaseSpec, s: Settings) -> dict[str, Any]:

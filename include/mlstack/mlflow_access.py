@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mlstack.settings import scoped_environ
+
 READ, MANAGE = "READ", "MANAGE"
 
 
@@ -39,17 +41,8 @@ class Account:
 @contextlib.contextmanager
 def _logged_in(username: str, password: str) -> Iterator[None]:
     """MLflow's REST clients authenticate from these variables; set them for the block."""
-    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-    before = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict(zip(names, (username, password), strict=True)))
-    try:
+    with scoped_environ(MLFLOW_TRACKING_USERNAME=username, MLFLOW_TRACKING_PASSWORD=password):
         yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 #: what a role's permission covers: the resources and their sub-resource tiers

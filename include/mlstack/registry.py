@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlstack import model_records
 from mlstack.exceptions import ModelNotFound
-from mlstack.settings import Settings, get_settings
+from mlstack.settings import Settings, get_settings, scoped_environ
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -270,15 +270,8 @@ def sync_records(name: str, settings: Settings | None = None) -> None:
 @contextlib.contextmanager
 def pickle_allowed() -> Iterator[None]:
     """MLflow's ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` on for the block."""
-    old = os.environ.get(PICKLE_ENV)
-    os.environ[PICKLE_ENV] = "true"
-    try:
+    with scoped_environ(**{PICKLE_ENV: "true"}):
         yield
-    finally:
-        if old is None:
-            os.environ.pop(PICKLE_ENV, None)
-        else:
-            os.environ[PICKLE_ENV] = old
 
 
 def load_model(name: str, version: int | str, settings: Settings | None = None) -> Any:

@@ -8,6 +8,9 @@ point at Postgres, S3 and the MLflow server; no code path depends on the mode, o
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -125,6 +128,28 @@ class Settings(BaseSettings):
     def lake_is_s3(self) -> bool:
         """True when the lake lives in an S3 bucket."""
         return self.lake_url.startswith("s3://")
+
+
+@contextlib.contextmanager
+def scoped_environ(**values: str | None) -> Iterator[None]:
+    """Set these environment variables for the block (None: unset), then put back what each
+    was before, also when the block changed it. The settings are re-read on both sides."""
+    before = {name: os.environ.get(name) for name in values}
+    try:
+        _set_environ(values)
+        yield
+    finally:
+        _set_environ(before)
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    """Set or (None) unset each variable; the cached settings are dropped."""
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
 
 
 @lru_cache(maxsize=1)

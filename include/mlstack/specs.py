@@ -27,6 +27,8 @@ ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp", "cat
 # at most 56 characters: deploy mode's Airflow role ``usecase:<name>`` has at most 64
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,55}$")
 SPEC_FILE = "usecase.yaml"
+#: The folder, inside a use case's folder, that holds its own DAG files (``dags.own``).
+OWN_DAGS_DIR = "dags"
 # Schedules Airflow takes besides cron expressions (5 or 6 fields); the first two only for a
 # DAG's own schedule, not for a cron timetable.
 ONE_OFF_SCHEDULES = ("@once", "@continuous")
@@ -493,8 +495,9 @@ DAG_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 class DagsSpec(_Strict):
     """Which DAGs run the use case: the stage DAGs the factory generates (the default), or,
-    when ``own`` names any, only the hand-written DAGs beside ``dags/mlstack_dags.py`` that
-    compose mlstack's stage tasks (:mod:`mlstack.airflow.stages`) — the factory then
+    when ``own`` names any, only the hand-written DAGs of the files in the use case's folder
+    (``<usecase>/dags/*.py``, loaded by ``dags/mlstack_dags.py``) that compose mlstack's
+    stage tasks (:mod:`mlstack.airflow.stages`) — the factory then
     generates none for it, so no stage runs twice."""
 
     own: list[str] = Field(
@@ -660,6 +663,14 @@ class UseCaseSpec(_Strict):
     def own_dag_ids(self) -> list[str]:
         """The DAG ids of the use case's hand-written DAGs: ``<usecase>__<name>``."""
         return [f"{self.name}__{n}" for n in self.dags.own]
+
+    def own_dag_files(self) -> list[Path]:
+        """The use case's own DAG files, shipped in its folder: ``dags/*.py`` by name, but
+        those whose name starts with ``_`` (helpers the files may share)."""
+        if self.folder is None:
+            return []
+        found = (self.folder / OWN_DAGS_DIR).glob("*.py")
+        return sorted(p for p in found if not p.name.startswith("_"))
 
     def extra_tasks(self, stage: str, position: str) -> list[ExtraTaskSpec]:
         """The extra tasks placed ``position`` (before/after) ``stage``, in spec order."""

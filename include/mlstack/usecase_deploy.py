@@ -4,10 +4,13 @@ The target is ``[user@]host:/path/of/the/mlstack/checkout`` on the VM. The folde
 ssh as a tar stream (nothing but ssh and tar needed on either side) into a temporary folder
 beside the checkout, which then takes the place of ``include/usecases/<name>/`` (the old
 folder removed, the new one renamed in: a file deleted in the team's repository goes too).
+Everything in the folder goes, so the use case's own DAG files (``<name>/dags/*.py``,
+:mod:`mlstack.airflow.own_dags`) travel with its spec and hooks.
 Then, in the checkout, :data:`REMOTE_COMMAND`: the use cases are baked into the project
 image, so ``make up`` rebuilds it and recreates the services whose image changed (in deploy
 mode it keeps the deploy overlay), and ``airflow dags reserialize`` in the dag-processor
-writes the new DAGs at once. The spec is validated before anything is sent; the promotion
+writes the new DAGs at once — the own DAGs too: ``dags/mlstack_dags.py`` loads them from the
+use-case folders. The spec is validated before anything is sent; the promotion
 gates on the VM still decide what serves.
 """
 
@@ -78,6 +81,7 @@ def deploy(
 ) -> None:
     """Validate the use case in ``folder``, copy it to ``target`` and run ``remote_command``
     in the checkout there; InvalidInput with the remote's output when a step fails."""
+    from mlstack.specs import load_spec
     from mlstack.usecase_checks import spec_problems_of
 
     folder = Path(folder).resolve()
@@ -88,9 +92,11 @@ def deploy(
         )
     host, checkout = parse_target(target)
     name = folder.name
+    own = [str(p.relative_to(folder)) for p in load_spec(folder).own_dag_files()]
     steps = [
         (
-            f"copy {folder} to {host}:{checkout}/include/usecases/{name}",
+            f"copy {folder} to {host}:{checkout}/include/usecases/{name}"
+            + (f" (its own DAG files: {', '.join(own)})" if own else ""),
             replace_script(checkout, name),
             pack(folder),
         ),

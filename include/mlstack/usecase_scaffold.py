@@ -201,6 +201,12 @@ retraining:
 # Extra tasks from hooks.py, placed before/after a stage in its DAG:
 # tasks:
 #   - {{task: {name}_fairness_check, before: promote}}
+
+# Or your own DAGs instead of the generated ones: each name is DAG {name}__<name>, defined
+# by a file in this folder's dags/ (dags/pipeline.py, composed from mlstack.airflow.stages),
+# which ships with the use case (`mlstack deploy-usecase`).
+# dags:
+#   own: [pipeline]
 """
 
 

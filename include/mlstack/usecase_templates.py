@@ -76,9 +76,10 @@ _HEADER = """\
 # "CI/CD for a use case"). In the team's repository this folder is
 # {usecases_dir}/{name}/; copy this file to {dest}.
 # On every push and merge request: validate the specs, run the use case's tests, parse the
-# DAGs, train a candidate on tests/sample.* (in a throwaway embedded mlstack). On main,
-# deploy the folder to the shared VM (`mlstack deploy-usecase`); the promotion gates there
-# still decide what serves.
+# DAGs (the generated ones, or with `dags: {{own: [...]}}` your own from this folder's
+# dags/*.py), train a candidate on tests/sample.* (in a throwaway embedded mlstack). On main,
+# deploy the folder, its own DAG files included, to the shared VM (`mlstack deploy-usecase`);
+# the promotion gates there still decide what serves.
 # Settings ({where}):
 #   MLSTACK_PIP_SPEC        how to install mlstack, e.g. mlstack @ git+https://git.example.org/ml/mlstack@main
 #   MLSTACK_DEPLOY_TARGET   user@vm:/path/of/the/mlstack/checkout on the shared VM

@@ -148,7 +148,7 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
     compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
     stackctl.ensure_env(env_file, project=PROJECT)
     stackctl.say("e2e: building the project image")
-    compose.run("build")
+    compose.build()
     try:
         stackctl.say(f"e2e: starting the stack (compose project {PROJECT})")
         start_services(compose)

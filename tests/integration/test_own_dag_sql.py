@@ -1,9 +1,10 @@
 """Bring your own data, end to end: the example use case ``customer_churn`` reads a real
 PostgreSQL table (the ``sql`` source) and its hand-written DAG ``customer_churn__pipeline``
-(``dags/customer_churn_pipeline.py``, composed from :mod:`mlstack.airflow.stages`) runs
-ingest → catalog → train → promote → monitor through ``dag.test()``, mlstack's DB on the
-same PostgreSQL server and the lake on S3 (moto); MLflow on its embedded store (the MLflow
-server's own tests are elsewhere)."""
+(``customer_churn/dags/pipeline.py``, in the use case's folder, composed from
+:mod:`mlstack.airflow.stages`), taken from the dags folder's DagBag as the dag-processor
+loads it, runs ingest → catalog → train → promote → monitor through ``dag.test()``,
+mlstack's DB on the same PostgreSQL server and the lake on S3 (moto); MLflow on its
+embedded store (the MLflow server's own tests are elsewhere)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def states(run: Any) -> dict[str, str]:
 def test_example_dag_runs_a_postgres_table_from_ingest_to_monitoring(
     airflow_db, pg_s3_settings, postgres_server, tmp_path, monkeypatch
 ) -> None:
+    from airflow.dag_processing.dagbag import DagBag
     from mlstack import registry, store
     from mlstack.airflow.runner import task_results
     from mlstack.specs import get_spec
@@ -76,7 +78,7 @@ def test_example_dag_runs_a_postgres_table_from_ingest_to_monitoring(
     for i in range(DAYS - 1):  # the days before: ingested by hand from the same table
         ingest_day(spec, START + timedelta(days=i))
 
-    dag = runpy.run_path(str(ROOT / "dags" / "customer_churn_pipeline.py"))["dag"]
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["customer_churn__pipeline"]
     run = dag.test(logical_date=None, run_conf={"day": LAST.isoformat()})
 
     assert states(run) == {

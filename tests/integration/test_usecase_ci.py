@@ -160,6 +160,41 @@ def test_deploy_usecase_replaces_the_folder_and_reparses_on_the_vm(
     assert not list(checkout.glob(".deploy-*"))  # the temporary folder became the use case
 
 
+def test_deploy_usecase_carries_the_usecase_own_dags_and_reparses_them(
+    tmp_path, monkeypatch, embedded_settings
+) -> None:
+    """A use case with its own DAG (customer_churn: dags/pipeline.py in its folder) deploys
+    with it: the file lands in the checkout's use-case folder and the re-parse there finds
+    the DAG it defines, with no file of the DAG folder naming the use case."""
+    import shutil
+
+    repo = _usecases_dir(tmp_path / "repo" / "usecases", monkeypatch)
+    shutil.copytree(ROOT / "include" / "usecases" / "customer_churn", repo / "customer_churn")
+    checkout = tmp_path / "vm" / "mlstack"
+    (checkout / "include" / "usecases").mkdir(parents=True)
+    (checkout / "dags").mkdir()  # the VM's DAG folder names no use case
+    reparse = (
+        f"MLSTACK_USECASES_DIR=include/usecases AIRFLOW_HOME={tmp_path / 'airflow'} "
+        f"PYTHONPATH={ROOT / 'include'} {BIN / 'mlstack'} usecases check-dags "
+        "--dags-folder dags > reparsed.txt"
+    )
+    out = invoke(
+        "deploy-usecase",
+        str(repo / "customer_churn"),
+        "--target",
+        f"deploy@vm:{checkout}",
+        "--ssh",
+        FAKE_SSH,
+        "--remote-command",
+        reparse,
+    )
+    assert "(its own DAG files: dags/pipeline.py)" in out
+    deployed = checkout / "include" / "usecases" / "customer_churn" / "dags" / "pipeline.py"
+    assert deployed.read_text() == (repo / "customer_churn" / "dags" / "pipeline.py").read_text()
+    reparsed = (checkout / "reparsed.txt").read_text()
+    assert "customer_churn: 1 DAGs (customer_churn__pipeline)" in reparsed
+
+
 def test_deploy_usecase_refuses_what_cannot_work(tmp_path, monkeypatch, embedded_settings) -> None:
     usecases = _usecases_dir(tmp_path / "repo" / "usecases", monkeypatch)
     invoke("usecases", "new", "refused")

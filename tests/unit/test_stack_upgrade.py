@@ -6,6 +6,7 @@ real elsewhere (mlstack's in tests/integration/test_store_migration.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,9 @@ class RecordingCompose(stack.Compose):
         if args[-3:] == ("mlstack", "db", "current"):
             return "0004_model_integrity (head is 0005_metrics_variant_not_null)\n"
         return ""
+
+    def build(self, *args: str, tail: int = 40) -> None:
+        self.run("build", *args)
 
     def services(self) -> dict[str, dict]:
         return SERVICES
@@ -149,3 +153,25 @@ def test_an_image_that_cannot_be_pulled_is_used_as_this_machine_has_it(
     with pytest.raises(SystemExit, match=r"cannot pull postgres:16 \(postgres\) and this machine"):
         job.run()
     assert not any(call[:1] == ("stop",) for call in compose.calls)  # nothing stopped
+
+
+def test_a_failed_build_says_its_last_lines_and_dockers_free_space(tmp_path: Path) -> None:
+    """The CI log shows only its end: the build's own error must reach it."""
+    fake = tmp_path / "docker"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = info ]; then echo /; exit 0; fi\n'
+        "for i in $(seq 1 100); do echo step $i; done\n"
+        "echo 'no space left on device' ; exit 3\n"
+    )
+    fake.chmod(0o755)
+    compose = stack.Compose(env_file=tmp_path / ".env")
+    compose.extra_env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+    with pytest.raises(stack.BuildFailed) as failed:
+        compose.build(tail=5)
+
+    message = str(failed.value)
+    assert "exit 3" in message and "GB free in /" in message
+    assert message.endswith("| no space left on device") and "step 97" in message
+    assert "step 95" not in message

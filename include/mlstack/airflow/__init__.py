@@ -8,11 +8,14 @@
                  is that DAG's documentation in the Airflow UI
 ``extra_tasks``  a use case's own tasks (``tasks`` plugins) placed before/after a stage
 ``stages``       the public API for hand-written DAGs: each stage's task factory, the Assets
+``own_dags``     loads a use case's own DAG files from its folder (``<usecase>/dags/*.py``)
+``dag_check``    the DAG parse a use case's CI runs (``mlstack usecases check-dags``)
 ``runner``       runs DAGs in-process with ``dag.test()`` (the embedded demo)
 ``ui_auth``      Airflow's login and permissions for mlstack's pages
 ``access``       deploy mode's Airflow accounts and the roles generated per use case
 
 Imports point one way: stage modules → ``usecase_dag``, ``assets``; ``factory`` and
-``stages`` → stage modules (``factory`` also → ``extra_tasks``); ``runner`` → ``factory``.
+``stages`` → stage modules (``factory`` also → ``extra_tasks``, ``own_dags``); ``runner``
+→ ``factory``.
 Nothing imports back up.
 """

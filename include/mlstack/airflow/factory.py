@@ -12,7 +12,9 @@ back but the dags folder and the demo's runner.
 Parse time stays cheap: specs are read from disk, nothing else; pandas, pyiceberg,
 sklearn, mlflow and friends are imported inside tasks. One broken spec is logged and
 skipped so the others still load, unless ``MLSTACK_STRICT`` is set (CI), where it fails.
-A use case whose spec names its own DAGs (``dags.own``) gets none from here.
+A use case whose spec names its own DAGs (``dags.own``) gets none generated: its own DAG
+files, in its folder's ``dags/``, are loaded instead (:mod:`~mlstack.airflow.own_dags`), a
+failing one reported with the same policy.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 
 from airflow.sdk import DAG
 
-from mlstack.airflow import extra_tasks
+from mlstack.airflow import extra_tasks, own_dags
 from mlstack.airflow.catalog import build_catalog
 from mlstack.airflow.ingest import build_ingest
 from mlstack.airflow.monitor import build_monitor
@@ -56,9 +58,11 @@ def build_dags(spec: UseCaseSpec) -> dict[str, DAG]:
 
 
 def build_all(usecases_dir: str | None = None, *, strict: bool | None = None) -> dict[str, DAG]:
-    """DAGs of every valid use case but those whose spec names its own (``dags.own``: their
-    hand-written DAGs compose :mod:`mlstack.airflow.stages`); invalid specs are logged (or
-    raised when strict)."""
+    """DAGs of every valid use case, by dag_id: the generated ones, and for a use case whose
+    spec names its own (``dags.own``) those its folder's DAG files define
+    (:mod:`~mlstack.airflow.own_dags`). Invalid specs and failing own DAG files are logged
+    (or raised when strict); ``dags/mlstack_own_dag_errors.py`` makes the failing files an
+    import error in Airflow."""
     settings = get_settings()
     specs, errors = discover(usecases_dir or settings.usecases_dir)
     strict = settings.strict if strict is None else strict
@@ -67,11 +71,15 @@ def build_all(usecases_dir: str | None = None, *, strict: bool | None = None) ->
     for name, err in errors.items():
         log.error("Skipping use case %s: %s", name, err)
     dags: dict[str, DAG] = {}
+    unloaded: list[str] = []
     for spec in specs.values():
-        if not spec.generated_dags:
-            log.info(
-                "%s: dags.own %s: its own DAGs run it, none generated", spec.name, spec.dags.own
-            )
-            continue
-        dags.update(build_dags(spec))
+        if spec.generated_dags:
+            dags.update(build_dags(spec))
+        own, problems = own_dags.load_usecase(spec)
+        dags.update(own)
+        unloaded += problems
+    if unloaded and strict:
+        raise own_dags.OwnDagError("\n".join(unloaded))
+    for problem in unloaded:
+        log.error("Skipping an own DAG file: %s", problem)
     return dags

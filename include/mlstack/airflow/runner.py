@@ -100,15 +100,16 @@ _synced_folder: tuple[Any, ...] | None = None
 
 
 def folder_state() -> tuple[Any, ...]:
-    """What parsing the dags folder depends on: the folder and use-case files (their
-    modification times) and the mlstack settings that change the DAGs built from them; and
-    the metadata DB they were written to."""
+    """What parsing the dags folder depends on: the folder and use-case files, own DAG files
+    included (their modification times) and the mlstack settings that change the DAGs built
+    from them; and the metadata DB they were written to."""
     from airflow import settings as airflow_settings  # after prepare_airflow: see the docstring
 
     from mlstack.settings import get_settings
 
     s = get_settings()
-    files = [*DAGS_DIR.glob("*.py"), *Path(s.usecases_dir).glob("*/*")]
+    usecases = Path(s.usecases_dir)
+    files = [*DAGS_DIR.glob("*.py"), *usecases.glob("*/*"), *usecases.glob("*/dags/*.py")]
     return (
         airflow_settings.SQL_ALCHEMY_CONN,
         str(s.usecases_dir),

@@ -1,8 +1,9 @@
 """The public API for hand-written DAGs: mlstack's stage tasks and the Assets between them.
 
 A use case whose spec names its own DAGs (``dags: {own: [pipeline]}``) gets no generated
-stage DAGs; a file beside ``dags/mlstack_dags.py`` builds ``<usecase>__pipeline`` from the
-same tasks the generated DAGs are made of, in the shape the team wants::
+stage DAGs; a file in the use case's folder, ``<usecase>/dags/pipeline.py`` (loaded by
+``dags/mlstack_dags.py``: :mod:`mlstack.airflow.own_dags`), builds ``<usecase>__pipeline``
+from the same tasks the generated DAGs are made of, in the shape the team wants::
 
     from mlstack.airflow import stages
 

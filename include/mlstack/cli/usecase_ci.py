@@ -15,13 +15,15 @@ from mlstack.cli.data import usecases
     "--dags-folder",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Where the hand-written DAG files of use cases with `dags.own` are (default: "
-    "Airflow's DAG folder, AIRFLOW__CORE__DAGS_FOLDER).",
+    help="Where else to look, after the use case's own dags/*.py, for hand-written DAGs of "
+    "use cases with `dags.own`: the files naming the use case (default: Airflow's DAG "
+    "folder, AIRFLOW__CORE__DAGS_FOLDER).",
 )
 def usecases_check_dags(dags_folder: Path | None) -> None:
-    """Parse every use case's DAGs with Airflow's DagBag (strict: a broken spec fails): the
-    generated ones and the own DAGs a spec declares (`dags.own`), each of which a file of
-    the DAG folder must define."""
+    """Parse every use case's DAGs with Airflow's DagBag (strict: a broken spec or own DAG
+    file fails): the generated ones and the own DAGs a spec declares (`dags.own`), each of
+    which a file in the use case's folder, <usecase>/dags/*.py, must define (or a file of the
+    DAG folder that names the use case)."""
     from mlstack.airflow.dag_check import check_dags
     from mlstack.settings import get_settings
 
@@ -72,7 +74,8 @@ def usecases_trial(usecase: str, sample: Path | None) -> None:
 )
 def deploy_usecase(folder: Path, target: str, ssh: str, remote_command: str | None) -> None:
     """Validate the use case in FOLDER, copy it over ssh into the VM's
-    include/usecases/<name>/ (replacing what was there) and re-parse the DAGs."""
+    include/usecases/<name>/ (replacing what was there) and re-parse the DAGs. The whole
+    folder goes, its own DAG files (dags/*.py) too, and the re-parse loads them."""
     from mlstack.usecase_deploy import REMOTE_COMMAND, deploy
 
     deploy(folder, target, ssh=ssh, remote_command=remote_command or REMOTE_COMMAND, say=click.echo)

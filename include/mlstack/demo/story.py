@@ -26,7 +26,7 @@ from mlstack.demo.progress import Progress
 from mlstack.demo.rollout import DEMO_MAX_P99_LATENCY_MS
 from mlstack.demo.steps import final_reproduce, step_ingest, step_monitor, step_train
 from mlstack.exceptions import MlstackError
-from mlstack.settings import Settings, get_settings
+from mlstack.settings import Settings, get_settings, scoped_environ
 from mlstack.specs import get_spec
 
 #: Run for every day, in this order.
@@ -121,15 +121,9 @@ def run(
     (:func:`demo_usecases`).
     """
 
-    before = os.environ.get("MLSTACK_USECASES_DIR")
-    try:
+    # the demo's spec copy (_run points MLSTACK_USECASES_DIR at it) is for this run only
+    with scoped_environ(MLSTACK_USECASES_DIR=os.environ.get("MLSTACK_USECASES_DIR")):
         return _run(usecase, days, rows, start, progress, train_every, full)
-    finally:  # the demo's spec copy is for this run only
-        if before is None:
-            os.environ.pop("MLSTACK_USECASES_DIR", None)
-        else:
-            os.environ["MLSTACK_USECASES_DIR"] = before
-        get_settings.cache_clear()
 
 
 def _run(

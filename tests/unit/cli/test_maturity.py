@@ -251,7 +251,7 @@ def test_an_own_dag_use_case_is_advised_with_its_own_dag(churn: Path) -> None:
     from mlstack import model_records, store
     from mlstack.settings import get_settings
 
-    name, own = "customer_churn", "customer_churn__pipeline (its own DAG)"
+    name, own = "customer_churn", "customer_churn__pipeline (its own DAG, dags/pipeline.py)"
     rep = maturity(name, "--json")
     needs = {i["name"]: i["needs"] for i in rep["items"]}
     assert needs["monitoring"].startswith(f"run {own} (or `mlstack monitor run {name}")
@@ -280,3 +280,9 @@ def test_an_own_dag_use_case_is_advised_with_its_own_dag(churn: Path) -> None:
         f"trains when {own} runs; no version trained that way yet"
     )
     assert now["automated training"]["needs"] == f"let {own} run"
+
+    # the advice names the file in the use case's folder that holds its own DAG, or its lack
+    shutil.rmtree(churn / "dags")
+    missing = "customer_churn__pipeline (its own DAG, no customer_churn/dags/*.py file yet)"
+    now = {i["name"]: i for i in maturity(name, "--json")["items"]}
+    assert now["automated training"]["needs"] == f"let {missing} run"

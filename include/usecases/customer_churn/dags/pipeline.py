@@ -11,7 +11,8 @@ from maturity 2 on the spec's ``schedule``. The spec's ``dags: {own: [pipeline]}
 factory from generating this use case's stage DAGs as well.
 
 Written with mlstack's public stage API (:mod:`mlstack.airflow.stages`): copy this file to
-compose your own.
+compose your own. It lives in the use case's folder (``<usecase>/dags/*.py``), so it ships
+with the use case; ``dags/mlstack_dags.py`` loads it (:mod:`mlstack.airflow.own_dags`).
 """
 
 from mlstack.airflow import stages
