@@ -141,16 +141,7 @@ def test_deploy_usecase_replaces_the_folder_and_reparses_on_the_vm(
         f"MLSTACK_USECASES_DIR=include/usecases AIRFLOW_HOME={tmp_path / 'airflow'} "
         f"PYTHONPATH={ROOT / 'include'} {BIN / 'mlstack'} usecases check-dags > reparsed.txt"
     )
-    out = invoke(
-        "deploy-usecase",
-        str(usecases / "vm_churn"),
-        "--target",
-        f"deploy@vm:{checkout}",
-        "--ssh",
-        FAKE_SSH,
-        "--remote-command",
-        reparse,
-    )
+    out = _deploy(usecases / "vm_churn", checkout, reparse)
     assert f"deployed vm_churn to deploy@vm:{checkout}" in out
     assert not (old / "stale.py").exists()
     assert (old / "usecase.yaml").read_text() == (
@@ -158,6 +149,21 @@ def test_deploy_usecase_replaces_the_folder_and_reparses_on_the_vm(
     ).read_text()
     assert "vm_churn: 6 DAGs" in (checkout / "reparsed.txt").read_text()
     assert not list(checkout.glob(".deploy-*"))  # the temporary folder became the use case
+
+
+def _deploy(folder: Path, checkout: Path, reparse: str) -> str:
+    """`mlstack deploy-usecase FOLDER` to the fake VM's ``checkout`` (ssh faked), running
+    ``reparse`` there as the remote command; its output."""
+    return invoke(
+        "deploy-usecase",
+        str(folder),
+        "--target",
+        f"deploy@vm:{checkout}",
+        "--ssh",
+        FAKE_SSH,
+        "--remote-command",
+        reparse,
+    )
 
 
 def test_deploy_usecase_carries_the_usecase_own_dags_and_reparses_them(
@@ -178,16 +184,7 @@ def test_deploy_usecase_carries_the_usecase_own_dags_and_reparses_them(
         f"PYTHONPATH={ROOT / 'include'} {BIN / 'mlstack'} usecases check-dags "
         "--dags-folder dags > reparsed.txt"
     )
-    out = invoke(
-        "deploy-usecase",
-        str(repo / "customer_churn"),
-        "--target",
-        f"deploy@vm:{checkout}",
-        "--ssh",
-        FAKE_SSH,
-        "--remote-command",
-        reparse,
-    )
+    out = _deploy(repo / "customer_churn", checkout, reparse)
     assert "(its own DAG files: dags/pipeline.py)" in out
     deployed = checkout / "include" / "usecases" / "customer_churn" / "dags" / "pipeline.py"
     assert deployed.read_text() == (repo / "customer_churn" / "dags" / "pipeline.py").read_text()

@@ -44,14 +44,11 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from click.testing import CliRunner
     from mlstack import model_records, store
     from mlstack.cli import main
-    from mlstack.settings import get_settings
+    from mlstack.settings import get_settings, scoped_environ
 
     home = tmp_path_factory.mktemp("cli-store") / "home"
     env = {"MLSTACK_HOME": str(home)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    try:
+    with scoped_environ(**env):
         s = get_settings()
         out = CliRunner().invoke(main, ["ingest", USECASE, "--date", "2026-01-03", "--land"])
         assert out.exit_code == 0, out.output
@@ -72,13 +69,6 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         )
         insert(s, store.monitoring_alerts, [_alert()])
         insert(s, store.rollouts, [_rollout()])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
     return env
 
 
