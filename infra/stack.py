@@ -568,7 +568,7 @@ class Compose:
     def build(self, *args: str, tail: int = 40) -> None:
         """`compose build`, its output shown as it comes. On failure the error carries the
         output's last ``tail`` lines and the free space where Docker keeps its images (a log
-        cut to its end still says why a build failed; a full disk is the usual cause)."""
+        cut to its end still says why a build failed; a full disk, say)."""
         last: deque[str] = deque(maxlen=tail)
         with subprocess.Popen(
             self.command("build", *args),
