@@ -337,10 +337,12 @@ class MonitoringSpec(_Strict):
         default=200_000, ge=1000, description="Cap on reference rows read (sampled)."
     )
     report_sample_rows: int = Field(default=20_000, ge=100)
-    reports: Literal["daily", "on_alert"] = Field(
+    reports: Literal["daily", "on_alert", "on_new_alert"] = Field(
         default="daily",
-        description="When to render the Evidently drift report: every monitored day, or only "
-        "on days with an alert (a report costs seconds of CPU whatever the window size).",
+        description="When to render the Evidently drift report: every monitored day, only "
+        "on days with an alert, or only on days with an alert the day before did not have (a "
+        "new kind, a newly drifted feature, estimated then realised): a report costs seconds "
+        "of CPU whatever the window size, and a lasting alert would repeat the same report.",
     )
     skew_threshold: float = Field(
         default=0.01,

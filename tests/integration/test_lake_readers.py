@@ -86,3 +86,22 @@ def test_duckdb_queries_a_table_mlstack_wrote(two_days, credit_spec) -> None:
     two_days.scan(snapshot_id=first.snapshot_id).to_duckdb("first_day", connection=con)
     days = con.execute(f"SELECT DISTINCT CAST({ts} AS DATE) FROM first_day").fetchall()
     assert days == [(DAY,)]
+
+
+def test_a_transactions_metadata_is_computed_once_per_staged_state(two_days) -> None:
+    """lake.memoize_transaction_metadata: repeated reads share one result, equal to what
+    PyIceberg computes; a newly staged update gives a new one; the commit is PyIceberg's."""
+    from pyiceberg.table.update import update_table_metadata
+
+    assert lake.memoize_transaction_metadata()  # PyIceberg 0.12: applied (by the catalog)
+    before = len(two_days.snapshots())
+    with two_days.transaction() as tx:
+        first = tx.table_metadata
+        assert tx.table_metadata is first
+        assert first == update_table_metadata(two_days.metadata, ())
+        tx.set_properties(**{"mlstack.test": "1"})
+        staged = tx.table_metadata
+        assert staged is not first and staged.properties["mlstack.test"] == "1"
+        assert staged == update_table_metadata(two_days.metadata, tx._updates)
+    two_days.refresh()
+    assert two_days.properties["mlstack.test"] == "1" and len(two_days.snapshots()) == before

@@ -77,6 +77,24 @@ def test_monitor_day_by_day_shock_alerts_first_then_requests_retrain(
         assert again.metrics[again.model_version], i  # the figures are computed either way
     assert again.alerts and again.report_uri  # the shock day
 
+    # on_new_alert: a report when the day has an alert the day before had not (same version)
+    on_new = spec.model_copy(
+        update={"monitoring": spec.monitoring.model_copy(update={"reports": "on_new_alert"})}
+    )
+    reported, lasting = {}, []
+    for i in range(SHOCK_DAY, LAST_DAY + 1):
+        day = start + timedelta(days=i)
+        again = monitor.run(on_new, day)
+        version = again.model_version
+        today = {a.signature() for a in again.alerts if a.model_version in (None, version)}
+        before = history.alert_signatures(spec.name, day - timedelta(days=1), version)
+        reported[i] = bool(again.report_uri)
+        assert reported[i] == bool(today - before), (i, today, before)
+        if today and not today - before:
+            lasting.append(i)
+    assert reported[SHOCK_DAY], reported  # the drift starts
+    assert lasting and not any(reported[i] for i in lasting), reported  # and lasts: no repeat
+
 
 def _log_gateway_day(spec, day, settings, skewed: str, share: float, shadow: bool = False) -> None:
     """Log the lake's rows of ``day`` as gateway requests: 30% to challenger v2, the rest to

@@ -43,10 +43,11 @@ def demo_usecases(spec: Any, factor: float, settings: Settings, *, full: bool) -
     process, and on a loaded machine its median holds CPU waits no model causes (at a load
     of 30 on 2 cores the first model took 75 ms and was refused: no champion, no story).
 
-    Unless ``full``, Evidently renders its drift report only on days with an alert
-    (``monitoring.reports: on_alert``): a report costs seconds of CPU, and on the demo's quiet
-    days it would only repeat that nothing moved (the metrics, alerts and the retrain
-    policy's evidence are computed every day either way).
+    Unless ``full``, Evidently renders its drift report only on days with a new alert
+    (``monitoring.reports: on_new_alert``: an alert the day before did not have): a report
+    costs seconds of CPU, and on the demo's quiet days, or the days a drift lasts, it would
+    only repeat the day before (the metrics, alerts and the retrain policy's evidence are
+    computed every day either way).
 
     With fewer rows a day than the spec's (``factor`` < 1), the row counts that stand for
     *days of data* are scaled by ``factor``: ``training.split.min_train_rows``, the promotion
@@ -67,7 +68,7 @@ def demo_usecases(spec: Any, factor: float, settings: Settings, *, full: bool) -
     if isinstance((data.get("retraining") or {}).get("min_fresh_labels"), int):
         data["retraining"]["min_fresh_labels"] = scale(data["retraining"]["min_fresh_labels"])
     if not full:
-        data["monitoring"]["reports"] = "on_alert"
+        data["monitoring"]["reports"] = "on_new_alert"
     latency = data.get("promotion", {}).get("max_latency_ms")
     if latency is not None:  # in-process timing on a shared CPU: see demo.rollout's docstring
         data["promotion"]["max_latency_ms"] = max(latency, DEMO_MAX_P99_LATENCY_MS)
@@ -77,7 +78,7 @@ def demo_usecases(spec: Any, factor: float, settings: Settings, *, full: bool) -
         for extra in Path(spec.path).parent.glob("*.py"):
             shutil.copy(extra, folder / extra.name)
     how = f"row-count thresholds scaled by {factor:g}" if factor != 1 else "rows as the spec's"
-    reports = "daily reports" if full else "reports on alert days"
+    reports = "daily reports" if full else "reports on days with a new alert"
     text = f"# {spec.name} for `mlstack demo`: {how}, {reports}\n" + yaml.safe_dump(
         data, sort_keys=False
     )

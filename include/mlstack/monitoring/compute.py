@@ -107,6 +107,23 @@ class AlertRecord:
     details: dict[str, Any] = field(default_factory=dict)
     model_version: int | None = None
 
+    def signature(self) -> tuple[str, str]:
+        """What makes this alert the same as another day's: see :func:`alert_signature`."""
+        return alert_signature(self.kind, self.message)
+
+
+def alert_signature(kind: str, message: str) -> tuple[str, str]:
+    """An alert without its day's figures: ``(kind, topic)``, the topic being the drifted
+    features a drift alert names (sorted: the message ranks them by the day's scores),
+    ``estimated``/``realised`` for a performance alert, and nothing for the other kinds
+    (their messages carry the day's numbers)."""
+    if kind == "drift":
+        named = (f.strip() for f in message.split(":", 1)[-1].split(","))
+        return kind, ", ".join(sorted(named))
+    if kind == "performance":
+        return kind, message.split(" ", 1)[0]
+    return kind, ""
+
 
 @dataclass
 class Findings:

@@ -292,6 +292,22 @@ def alerts(
     ]
 
 
+def alert_signatures(
+    usecase: str, day: date, model_version: int, settings: Settings | None = None
+) -> set[tuple[str, str]]:
+    """The :func:`~mlstack.monitoring.compute.alert_signature` of each alert ``model_version``
+    raised on ``day`` (empty when none, or when the day was not monitored)."""
+    from mlstack.monitoring.compute import alert_signature  # pure, but pandas: only if asked
+
+    where, params = _where(usecase, run_date=day, model_version=model_version)
+    found = store_read.rows(
+        f"SELECT kind, message FROM monitoring_alerts WHERE {where} AND kind != 'retrain'",
+        params,
+        settings,
+    )
+    return {alert_signature(str(r["kind"]), str(r["message"])) for r in found}
+
+
 def decisions(
     usecase: str,
     *,

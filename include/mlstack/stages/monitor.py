@@ -11,7 +11,8 @@
 3. **writes** (:mod:`~mlstack.monitoring.history`): the series in ``monitoring_metrics``
    (with the version and its ``variant``), alerts in ``monitoring_alerts``, the Evidently
    report (HTML + JSON, on a sample) at the day's report key in the lake — every day, or
-   with ``monitoring.reports: on_alert`` only on days with an alert;
+   as ``monitoring.reports`` says (:func:`wants_report`: on alert days, or on days with a
+   new alert);
 
 and ends with the :class:`~mlstack.stages.retrain.RetrainEvidence` the retrain policy decides on —
 built from the champion's findings and its own series only (:func:`champion_evidence`).
@@ -133,7 +134,7 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         if version == ref.version:
             findings = found
     served = of_version(current, ref.version)
-    if not served.empty and (spec.monitoring.reports == "daily" or result.alerts):
+    if not served.empty and wants_report(spec, day, result.alerts, ref.version, s):
         result.report_uri = history.write_report(spec, ref, served, day, result.to_dict(), s)
     history.write_alerts(
         spec, day, result.alerts, result.report_uri, s, model_version=result.model_version
@@ -149,6 +150,24 @@ def run(spec: UseCaseSpec, day: date, settings: Settings | None = None) -> Monit
         len(result.alerts),
     )
     return result
+
+
+def wants_report(
+    spec: UseCaseSpec, day: date, alerts: list[AlertRecord], version: int, settings: Settings
+) -> bool:
+    """Whether ``day`` gets Evidently's report of champion ``version``, by
+    ``monitoring.reports``: ``daily``; ``on_alert``: the day has an alert; ``on_new_alert``:
+    the day has an alert of ``version`` whose signature (kind, drifted features, estimated or
+    realised: :func:`~mlstack.monitoring.compute.alert_signature`) the day before had not —
+    a drift that lasts gets one report when it starts and one when its features change."""
+    how = spec.monitoring.reports
+    if how == "daily":
+        return True
+    if how == "on_alert":
+        return bool(alerts)
+    today = {a.signature() for a in alerts if a.model_version in (None, version)}
+    before = history.alert_signatures(spec.name, day - timedelta(days=1), version, settings)
+    return bool(today - before)
 
 
 def champion_evidence(

@@ -39,7 +39,7 @@ def test_gate_evidence_puts_the_metric_first_and_failed_gates_after() -> None:
     assert timeline.gate_evidence({"version": 2}, None) == "v2: no promotion decision"
 
 
-def test_demo_spec_copy_reports_on_alert_unless_full_and_scales_row_counts(
+def test_demo_spec_copy_reports_on_new_alerts_unless_full_and_scales_row_counts(
     embedded_settings: object, credit_spec: object
 ) -> None:
     import os
@@ -50,7 +50,7 @@ def test_demo_spec_copy_reports_on_alert_unless_full_and_scales_row_counts(
     try:
         fast = story.demo_usecases(credit_spec, 1.0, embedded_settings, full=False)
         copy = get_spec("credit_default", fast.usecases_dir)
-        assert copy.monitoring.reports == "on_alert"
+        assert copy.monitoring.reports == "on_new_alert"
         assert copy.training.split.min_train_rows == credit_spec.training.split.min_train_rows
         full = story.demo_usecases(credit_spec, 0.5, embedded_settings, full=True)
         copy = get_spec("credit_default", full.usecases_dir)
