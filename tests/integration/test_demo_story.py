@@ -48,12 +48,13 @@ def test_demo_prints_the_story_as_a_timeline(
     monkeypatch.setenv("MLSTACK_USECASES_DIR", str(short_story(credit_spec, tmp_path / "uc")))
     monkeypatch.setenv("COLUMNS", "240")
     get_settings.cache_clear()
-    contexts = []
+    contexts, days = [], []
     real_run = demo.run
 
     def run(*args: Any, **kwargs: Any) -> Any:
         ctx, results = real_run(*args, **kwargs)
         contexts.append(ctx)
+        days.extend(results)
         return ctx, results
 
     monkeypatch.setattr(demo, "run", run)
@@ -111,3 +112,17 @@ def test_demo_prints_the_story_as_a_timeline(
         told = line_of(f"  >> {day} {event}")
         assert line_of(f"day {n}/36 {day} ") > told, result.output
         assert n == 1 or line_of(f"day {n - 1}/36 ") < told, result.output
+
+    # the quiet days before a first model could train went several to an ingest run; each
+    # day still has its own summary row, snapshot and catalog versions
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        confs = [
+            r.conf for r in session.query(DagRun).filter(DagRun.dag_id == "credit_default__ingest")
+        ]
+    assert any((c or {}).get("through") for c in confs), confs
+    assert [r.day for r in days] == contexts[0].days
+    assert len({r.ingest["features"]["snapshot_id"] for r in days}) == len(days)
+    assert all(len(r.catalog) == 2 for r in days), [(r.day, r.catalog) for r in days]

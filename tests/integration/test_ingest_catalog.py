@@ -102,6 +102,49 @@ def test_ingest_event_extra_carries_snapshot_and_counts(
     assert extra["snapshot_id"] == snap.snapshot_id
 
 
+def test_a_range_of_days_in_one_run_commits_each_day_and_catalogs_each_days_files(
+    dagbag, embedded_settings, credit_spec
+) -> None:
+    """``through``: one ingest run lands and ingests three days, one snapshot each; the
+    catalog records the three versions, each with its own day's files as lineage; a re-run
+    of the range replaces them (no duplicate rows)."""
+    from mlstack.stages import catalog
+
+    last = DAY + timedelta(days=2)
+    for _ in range(2):
+        dr = run(dagbag, "credit_default__ingest", {"day": DAY.isoformat(), "through": str(last)})
+        run(dagbag, "credit_default__catalog")
+    rows = table_rows(credit_spec, "features", embedded_settings)
+    assert len(rows) == rows["application_id"].nunique()
+    assert sorted(set(rows["application_date"].astype(str))) == [
+        str(DAY + timedelta(days=i)) for i in range(3)
+    ]
+    from mlstack.airflow.runner import task_results
+
+    days = task_results(dr)["ingest_features"]["days"]
+    assert [d["day"] for d in days] == [str(DAY + timedelta(days=i)) for i in range(3)]
+    assert len({d["snapshot_id"] for d in days}) == 3
+    info = catalog.show_dataset("credit_default")
+    by_version = {v["snapshot_id"]: v["version"] for v in info["versions"]}
+    loaded = {
+        (e["source"], e["target"]) for e in info["lineage"] if e["relation"] == "loaded_into"
+    }
+    ours = {by_version[d["snapshot_id"]] for d in days}
+    for d in days:  # each day's file: into its day's version of this run, no other of it
+        targets = {t for s, t in loaded if s == f"file:{d['files'][0]}"}
+        mine = f"dataset:credit_default@v{by_version[d['snapshot_id']]}"
+        assert mine in targets and not {f"dataset:credit_default@v{v}" for v in ours} & (
+            targets - {mine}
+        ), (d["day"], targets)
+
+
+def test_a_range_that_ends_before_it_starts_says_so(dagbag, embedded_settings) -> None:
+    dr = dagbag.dags["credit_default__ingest"].test(
+        logical_date=None, run_conf={"day": DAY.isoformat(), "through": "2026-01-01"}
+    )
+    assert str(getattr(dr.state, "value", dr.state)) == "failed"
+
+
 # --- bad input, on real backends ------------------------------------------------------------
 
 

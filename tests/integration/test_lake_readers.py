@@ -105,3 +105,19 @@ def test_a_transactions_metadata_is_computed_once_per_staged_state(two_days) -> 
         assert staged == update_table_metadata(two_days.metadata, tx._updates)
     two_days.refresh()
     assert two_days.properties["mlstack.test"] == "1" and len(two_days.snapshots()) == before
+
+
+def test_an_id_range_plans_only_the_files_its_ids_can_be_in(two_days, credit_spec) -> None:
+    """The ingest's id lookups filter on ``min(ids) <= id <= max(ids)``: with dated ids,
+    PyIceberg plans the day's own files, not the other day's (ingest.id_range)."""
+    from mlstack.stages.ingest import id_range
+
+    second = lake.day_filter(credit_spec.schema, DAY + timedelta(days=1))
+    ids = two_days.scan(row_filter=second).to_pandas()["application_id"]
+    planned = {
+        t.file.file_path
+        for t in two_days.scan(row_filter=id_range("application_id", ids)).plan_files()
+    }
+    assert planned == {t.file.file_path for t in two_days.scan(row_filter=second).plan_files()}
+    assert len(planned) < len(list(two_days.scan().plan_files()))
+    assert id_range("application_id", ids.iloc[:0]) is None

@@ -4,6 +4,7 @@ Scheduled on the use case's dataset Assets (any of them: ``<usecase>.<dataset>``
 ``<usecase>__ingest``). Its ``record_versions`` task reads the latest event of each and
 records every dataset version not yet catalogued — the Iceberg snapshot, schema, statistics,
 owner and lineage (the files and the job that produced it) — in mlstack's catalog tables.
+After an ingest of several days, each day's files go to that day's version.
 ``mlstack catalog list|show`` and the catalog page in the Airflow UI read them.
 
 Parse time stays cheap: the catalog stage (pyiceberg, pandas) is imported inside the task.
@@ -53,7 +54,18 @@ def catalog_tasks(spec: UseCaseSpec) -> StageTasks:
             if not latest:
                 log.info("No ingestion event for %s yet", asset.name)
                 continue
-            records = catalog.sync(spec, dataset, sources=latest.get("files"))
+            days = latest.get("days") or []  # an ingest of several days: each day's files
+            by_snapshot = {
+                int(d["snapshot_id"]): d.get("files") or []
+                for d in days
+                if d.get("snapshot_id") is not None
+            }
+            records = catalog.sync(
+                spec,
+                dataset,
+                sources=None if days else latest.get("files"),
+                sources_by_snapshot=by_snapshot or None,
+            )
             recorded += [asdict(r) for r in records if r.created]
         return recorded
 

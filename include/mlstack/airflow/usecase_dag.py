@@ -51,6 +51,32 @@ def run_day(context: dict[str, Any]) -> date:
     return datetime.now(UTC).date()
 
 
+#: The most days one run may take on through ``through`` (a year).
+MAX_RUN_DAYS = 366
+
+
+def run_days(context: dict[str, Any]) -> list[date]:
+    """The days a run works on: :func:`run_day`, through the ``through`` param when given
+    (inclusive; a catch-up of several days in one run, each day still its own commit)."""
+    first = run_day(context)
+    param = (context.get("params") or {}).get("through")
+    if not param:
+        return [first]
+    try:
+        last = date.fromisoformat(str(param))
+    except ValueError as exc:
+        raise SpecError(f"DAG param through={param!r} is not a date; use YYYY-MM-DD") from exc
+    span = (last - first).days + 1
+    if span < 1:
+        raise SpecError(f"DAG param through={last} is before day={first}; give a later day")
+    if span > MAX_RUN_DAYS:
+        raise SpecError(
+            f"days {first}..{last} are {span} days; one run takes at most {MAX_RUN_DAYS}: "
+            "split the range over several runs"
+        )
+    return [first + timedelta(days=i) for i in range(span)]
+
+
 def run_type(context: dict[str, Any]) -> str:
     """``manual``, ``scheduled``, ``asset_triggered``, ... of the running DAG run."""
     kind = context["dag_run"].run_type
@@ -83,6 +109,16 @@ def day_param(what: str) -> Param:
     return run_param(
         ["null", "string"],
         f"Day to {what} (YYYY-MM-DD); empty = the run's logical date",
+        format="date",
+    )
+
+
+def through_param(what: str) -> Param:
+    """The ``through`` param of a daily DAG that can take a range of days in one run."""
+    return run_param(
+        ["null", "string"],
+        f"Last day of a range to {what} in this run (YYYY-MM-DD, inclusive; each day its own "
+        "commit); empty = only `day`",
         format="date",
     )
 

@@ -3,7 +3,10 @@
 (:func:`final_reproduce`). :mod:`mlstack.demo.story` lists them and runs them in order.
 
 **Ingestion.** Each day the use case's simulator lands the day's files, then
-``<usecase>__ingest`` and ``<usecase>__catalog`` run through ``dag.test()``.
+``<usecase>__ingest`` and ``<usecase>__catalog`` run through ``dag.test()``. The quiet days
+before a first model can train (nothing but ingestion happens on them) go
+:data:`QUIET_BATCH_DAYS` to a run, through the ingest DAG's ``through`` param
+(:func:`step_ingest_days`): each day still gets its own commit, snapshot and catalog version.
 
 **Training.** The demo trains the first model as soon as the labelled days fill its split, and
 after that only on the monitor's retrain requests: the spec's ``training.schedule``
@@ -36,16 +39,52 @@ from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 # --- ingestion ------------------------------------------------------------------------------
 
+#: Quiet days (before a first model can train) ingested per DAG run (see the module docstring).
+QUIET_BATCH_DAYS = 7
+
 
 def step_ingest(ctx: DemoContext, day: date, result: DayResult) -> None:
     """Land the day's files, then ingest and catalog them through the DAGs."""
-    land(ctx.spec_for_landing, day, ctx.settings)
-    out = run_dag(ctx.dags, f"{ctx.usecase}__ingest", {"day": day.isoformat()}, ctx.log_file)
-    result.ingest = {
-        k.removeprefix("ingest_"): v for k, v in out.items() if k.startswith("ingest_")
-    }
+    step_ingest_days(ctx, [result])
+
+
+def step_ingest_days(ctx: DemoContext, results: list[DayResult]) -> None:
+    """Land the files of consecutive days, ingest them in one ``<usecase>__ingest`` run
+    (``day`` .. ``through``) and catalog them in one ``<usecase>__catalog`` run; fill each
+    day's row with its own counts and catalog versions."""
+    for result in results:
+        land(ctx.spec_for_landing, result.day, ctx.settings)
+    # both params every time: in-process, Airflow sets a run's conf on the DAG's own Param
+    # objects, so under dag.test() a param left out keeps the previous run's value
+    conf = {"day": results[0].day.isoformat(), "through": results[-1].day.isoformat()}
+    out = run_dag(ctx.dags, f"{ctx.usecase}__ingest", conf, ctx.log_file)
     cat = run_dag(ctx.dags, f"{ctx.usecase}__catalog", None, ctx.log_file)
-    result.catalog = cat.get("record_versions") or []
+    versions = cat.get("record_versions") or []
+    for dataset, value in out.items():
+        if not dataset.startswith("ingest_"):
+            continue
+        for day in value.get("days") or [value]:
+            result = next(r for r in results if r.day.isoformat() == day["day"])
+            result.ingest[dataset.removeprefix("ingest_")] = day
+            result.catalog += [v for v in versions if v["snapshot_id"] == day["snapshot_id"]]
+
+
+def quiet_days(ctx: DemoContext, days: list[date]) -> int:
+    """How many of ``days`` (from the first) have nothing to show but ingestion: no champion
+    yet, and too few labelled days for a first model (at most :data:`QUIET_BATCH_DAYS`)."""
+    if ctx.story_state.get("champion_seen"):
+        return 0
+    from mlstack import registry  # lazy: MLflow
+
+    if registry.get_alias(ctx.usecase, CHAMPION, ctx.settings) is not None:
+        ctx.story_state["champion_seen"] = True
+        return 0
+    quiet = 0
+    for day in days[:QUIET_BATCH_DAYS]:
+        if can_train(ctx, day):
+            break
+        quiet += 1
+    return quiet
 
 
 # --- training and promotion (the model lifecycle) -------------------------------------------

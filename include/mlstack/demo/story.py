@@ -24,7 +24,14 @@ from mlstack.airflow.runner import load_dags, prepare_airflow, quiet
 from mlstack.demo.context import DayResult, DemoContext, FinalStep, Step
 from mlstack.demo.progress import Progress
 from mlstack.demo.rollout import DEMO_MAX_P99_LATENCY_MS
-from mlstack.demo.steps import final_reproduce, step_ingest, step_monitor, step_train
+from mlstack.demo.steps import (
+    final_reproduce,
+    quiet_days,
+    step_ingest,
+    step_ingest_days,
+    step_monitor,
+    step_train,
+)
 from mlstack.exceptions import MlstackError
 from mlstack.settings import Settings, get_settings, scoped_environ
 from mlstack.specs import get_spec
@@ -176,16 +183,29 @@ def _run(
             "simulator: incomes down, debt ratios and default rate up (labels show it only later)",
         )
         ctx.timeline.append(scripted)
-    results = []
-    for index, day in enumerate(ctx.days, 1):
-        tell.day_started(index, days, day)
+    results: list[DayResult] = []
+    while len(results) < days:
+        rest = ctx.days[len(results) :]
+        if scripted:  # a quiet batch ends before the scripted shock
+            rest = [d for d in rest if str(d) < scripted[0]] or rest[:1]
+        calm = quiet_days(ctx, rest)
+        if calm > 1:  # days with nothing to show but ingestion: one run for all of them
+            batch = [DayResult(d) for d in rest[:calm]]
+            tell.day_started(len(results) + 1, days, batch[0].day)
+            step_ingest_days(ctx, batch)
+            for result in batch:
+                results.append(result)
+                tell.day_done(len(results), days, result)
+            continue
+        day = rest[0]
+        tell.day_started(len(results) + 1, days, day)
         if scripted and scripted[0] == str(day):
             tell.event(*scripted)
         result = DayResult(day)
         for step in STEPS:
             step(ctx, day, result)
         results.append(result)
-        tell.day_done(index, days, result)
+        tell.day_done(len(results), days, result)
     tell.stage("re-training the newest model on its own snapshots")
     for final in FINAL_STEPS:
         final(ctx, results)

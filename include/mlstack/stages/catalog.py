@@ -292,10 +292,12 @@ def sync(
     *,
     settings: Settings | None = None,
     sources: list[str] | None = None,
+    sources_by_snapshot: dict[int, list[str]] | None = None,
 ) -> list[VersionRecord]:
     """Record every version of the dataset's table not yet in the catalog; return all touched.
 
-    ``sources`` (files an ingestion read) become lineage edges into the newest version.
+    ``sources`` (files an ingestion read) become lineage edges into the newest version;
+    ``sources_by_snapshot`` (an ingestion of several days) into each named snapshot's.
     """
     s = settings or get_settings()
     table = lake.load_table(spec.table_name(dataset), s)
@@ -307,6 +309,9 @@ def sync(
         if records and sources:
             for src in sources:
                 add_edge(conn, f"file:{src}", "loaded_into", version_ref(name, records[-1].version))
+        for rec in records:
+            for src in (sources_by_snapshot or {}).get(rec.snapshot_id) or []:
+                add_edge(conn, f"file:{src}", "loaded_into", version_ref(name, rec.version))
     new = [r for r in records if r.created]
     log.info("Catalogued %s: %d new version(s), %d known", name, len(new), len(records) - len(new))
     return records

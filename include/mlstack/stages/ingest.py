@@ -465,6 +465,20 @@ def _prune_quarantine(folder: str, keep: str | None, settings: Settings) -> None
 # --- lookups against the lake ----------------------------------------------------------------
 
 
+def id_range(id_col: str, ids: pd.Series) -> Any:
+    """A row filter ``min(ids) <= id <= max(ids)`` (None without ids): every stored row one
+    of ``ids`` can match lies in it, and PyIceberg skips each data file whose id bounds miss
+    it — with ids that grow over time (dated, sequential) all other days' files, so a
+    day's lookups read the day's neighbours, not the whole table."""
+    from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
+
+    present = ids.dropna()
+    if present.empty:
+        return None
+    lo, hi = (v.item() if isinstance(v, np.generic) else v for v in (present.min(), present.max()))
+    return And(GreaterThanOrEqual(id_col, lo), LessThanOrEqual(id_col, hi))  # type: ignore[call-arg, arg-type]
+
+
 def _ids_elsewhere(table: Any, schema: SchemaSpec, day: date) -> IdLookup:
     """A lookup: for each id, the day it is already in ``table`` on (other days only)."""
     from pyiceberg.expressions import Not
@@ -474,11 +488,16 @@ def _ids_elsewhere(table: Any, schema: SchemaSpec, day: date) -> IdLookup:
     def lookup(ids: pd.Series) -> pd.Series:
         import pyarrow as pa
         import pyarrow.compute as pc
+        from pyiceberg.expressions import And
 
-        stored = table.scan(
-            row_filter=Not(lake.day_filter(schema, day)), selected_fields=(id_col, ts_col)
-        ).to_arrow()
         out = pd.Series(pd.NA, index=ids.index, dtype=object)
+        within = id_range(id_col, ids)
+        if within is None:
+            return out
+        stored = table.scan(
+            row_filter=And(Not(lake.day_filter(schema, day)), within),
+            selected_fields=(id_col, ts_col),
+        ).to_arrow()
         if not stored.num_rows:
             return out
         mine = pa.array(ids, from_pandas=True).cast(stored.schema.field(id_col).type)
@@ -512,7 +531,11 @@ def _unmatched_labels(
         return 0, []
     try:
         features = lake.load_table(spec.table_name("features"), settings)
-        known = features.scan(selected_fields=(id_col,)).to_arrow().column(id_col)
+        within = id_range(id_col, accepted[id_col])
+        scan = features.scan(
+            selected_fields=(id_col,), **({"row_filter": within} if within else {})
+        )
+        known = scan.to_arrow().column(id_col)
     except DatasetNotFound:
         known = None
     ids = accepted[id_col]
