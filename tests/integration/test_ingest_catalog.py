@@ -126,9 +126,7 @@ def test_a_range_of_days_in_one_run_commits_each_day_and_catalogs_each_days_file
     assert len({d["snapshot_id"] for d in days}) == 3
     info = catalog.show_dataset("credit_default")
     by_version = {v["snapshot_id"]: v["version"] for v in info["versions"]}
-    loaded = {
-        (e["source"], e["target"]) for e in info["lineage"] if e["relation"] == "loaded_into"
-    }
+    loaded = {(e["source"], e["target"]) for e in info["lineage"] if e["relation"] == "loaded_into"}
     ours = {by_version[d["snapshot_id"]] for d in days}
     for d in days:  # each day's file: into its day's version of this run, no other of it
         targets = {t for s, t in loaded if s == f"file:{d['files'][0]}"}

@@ -63,9 +63,7 @@ def ingest_tasks(spec: UseCaseSpec) -> StageTasks:
             from mlstack.sources import land as land_files
 
             return [
-                key
-                for day in run_days(context)
-                for key in land_files(spec, day, only_missing=True)
+                key for day in run_days(context) for key in land_files(spec, day, only_missing=True)
             ]
 
         landed = land()
