@@ -307,7 +307,7 @@ def memoize_transaction_metadata() -> bool:
         return memo[1]
 
     table_metadata._mlstack_memo = True  # type: ignore[attr-defined]
-    Transaction.table_metadata = property(table_metadata)  # type: ignore[method-assign]
+    Transaction.table_metadata = property(table_metadata)  # type: ignore[method-assign, assignment]
     return True
 
 
