@@ -54,18 +54,13 @@ def catalog_tasks(spec: UseCaseSpec) -> StageTasks:
             if not latest:
                 log.info("No ingestion event for %s yet", asset.name)
                 continue
-            days = latest.get("days") or []  # an ingest of several days: each day's files
-            by_snapshot = {
+            days = latest.get("days") or [latest]  # an ingest of several days: each day's
+            files = {
                 int(d["snapshot_id"]): d.get("files") or []
                 for d in days
                 if d.get("snapshot_id") is not None
             }
-            records = catalog.sync(
-                spec,
-                dataset,
-                sources=None if days else latest.get("files"),
-                sources_by_snapshot=by_snapshot or None,
-            )
+            records = catalog.sync(spec, dataset, sources=files)
             recorded += [asdict(r) for r in records if r.created]
         return recorded
 

@@ -26,11 +26,13 @@ def timeline_monitor(
 ) -> None:
     """Add, per champion, the first alert of each kind (a drift alert again when features not
     named before drift) and each new verdict of the policy."""
+    from mlstack.monitoring.compute import drift_alert_features  # lazy: pandas
+
     seen: set[tuple[int, str]] = ctx.story_state.setdefault("seen", set())
     for alert in alerts:
         kind = alert_kind(alert)
         if kind == "drift":
-            named = {f.strip() for f in alert.split(":", 1)[-1].split(",")}
+            named = set(drift_alert_features(alert))
             if named <= {f for v, f in seen if v == champion}:
                 continue
             seen.update((champion, f) for f in named)

@@ -112,14 +112,18 @@ class AlertRecord:
         return alert_signature(self.kind, self.message)
 
 
+def drift_alert_features(message: str) -> list[str]:
+    """The features a drift alert's message names (``N drifted feature(s): a, b``)."""
+    return [f.strip() for f in message.split(":", 1)[-1].split(",")]
+
+
 def alert_signature(kind: str, message: str) -> tuple[str, str]:
     """An alert without its day's figures: ``(kind, topic)``, the topic being the drifted
     features a drift alert names (sorted: the message ranks them by the day's scores),
     ``estimated``/``realised`` for a performance alert, and nothing for the other kinds
     (their messages carry the day's numbers)."""
     if kind == "drift":
-        named = (f.strip() for f in message.split(":", 1)[-1].split(","))
-        return kind, ", ".join(sorted(named))
+        return kind, ", ".join(sorted(drift_alert_features(message)))
     if kind == "performance":
         return kind, message.split(" ", 1)[0]
     return kind, ""

@@ -291,13 +291,12 @@ def sync(
     dataset: str = "features",
     *,
     settings: Settings | None = None,
-    sources: list[str] | None = None,
-    sources_by_snapshot: dict[int, list[str]] | None = None,
+    sources: dict[int, list[str]] | None = None,
 ) -> list[VersionRecord]:
     """Record every version of the dataset's table not yet in the catalog; return all touched.
 
-    ``sources`` (files an ingestion read) become lineage edges into the newest version;
-    ``sources_by_snapshot`` (an ingestion of several days) into each named snapshot's.
+    ``sources``: the files an ingestion read, by the snapshot it committed; each becomes a
+    lineage edge into that snapshot's version.
     """
     s = settings or get_settings()
     table = lake.load_table(spec.table_name(dataset), s)
@@ -306,11 +305,8 @@ def sync(
         name = upsert_dataset(conn, spec, dataset, table, s)
         for snap in _final_snapshots(table):
             records.append(_record(conn, spec, dataset, name, table, snap))
-        if records and sources:
-            for src in sources:
-                add_edge(conn, f"file:{src}", "loaded_into", version_ref(name, records[-1].version))
         for rec in records:
-            for src in (sources_by_snapshot or {}).get(rec.snapshot_id) or []:
+            for src in (sources or {}).get(rec.snapshot_id) or []:
                 add_edge(conn, f"file:{src}", "loaded_into", version_ref(name, rec.version))
     new = [r for r in records if r.created]
     log.info("Catalogued %s: %d new version(s), %d known", name, len(new), len(records) - len(new))
@@ -325,19 +321,11 @@ def record_snapshot(
     settings: Settings | None = None,
     sources: list[str] | None = None,
 ) -> VersionRecord:
-    """Make sure ``snapshot_id`` (and every earlier version) is catalogued; return its record."""
-    records = sync(spec, dataset, settings=settings, sources=None)
+    """Make sure ``snapshot_id`` (and every earlier version) is catalogued, ``sources`` (the
+    files its ingestion read) as its lineage; return its record."""
+    records = sync(spec, dataset, settings=settings, sources={snapshot_id: sources or []})
     for rec in records:
         if rec.snapshot_id == snapshot_id:
-            if sources:
-                with store.engine(settings or get_settings()).begin() as conn:
-                    for src in sources:
-                        add_edge(
-                            conn,
-                            f"file:{src}",
-                            "loaded_into",
-                            version_ref(rec.dataset, rec.version),
-                        )
             return rec
     raise DatasetNotFound(
         f"snapshot {snapshot_id} of {spec.table_name(dataset)} is not a committed version; "
