@@ -40,6 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -297,6 +300,61 @@ the CPUs are the limit, Caddy's share of the server CPU is the better estimate.
 """
 
 
+@contextmanager
+def deploy_stack(folder: Path, extra: dict[str, str] | None = None) -> Iterator[tuple]:
+    """The deploy stack of PROJECT, built and started with fresh secrets in ``folder``
+    (``extra``: more settings for its env file); yields it and the seconds `up` took; always
+    removed afterwards, volumes included."""
+    env_file = folder / "bench.env"
+    settings = {**stackctl.deploy_settings(host=SITE), "DEPLOY_BIND": BIND}
+    # the bench's one key sends thousands of requests a second: no per-key rate limit
+    settings["GATEWAY_KEY_RATE_PER_S"] = "0"
+    if os.environ.get("MINIO_IMAGE", "").startswith("standin/"):  # no MinIO admin API
+        settings["MLSTACK_S3_SERVICE_ACCOUNTS"] = "external"
+    settings["COMPOSE_PROFILES"] = PROFILES
+    stackctl.set_env(env_file, {**settings, **(extra or {})})
+    stackctl.ensure_env(env_file, project=PROJECT)
+    compose = stackctl.Compose(PROJECT, env_file)
+    compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
+    try:
+        compose.build()
+        started = timed_up(compose)
+        stackctl.say(f"bench: deploy stack ready after {started:.0f}s")
+        yield compose, started
+    finally:
+        compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
+
+
+@dataclass
+class Load:
+    """What wrk needs to load the deployed gateway: the key, its Lua script of predict
+    requests, a hosts file naming Caddy, and the two base URLs (``direct``, ``through Caddy``)."""
+
+    key: str
+    script: Path
+    hosts: Path
+    paths: dict[str, str]
+
+
+def ready_to_load(compose: stackctl.Compose, folder: Path) -> Load:
+    """An API key and a champion in the deployed stack, and the gateway answering with it."""
+    out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys",
+                      "create", "--name", "bench", "--usecase", USECASE,
+                      capture=True)  # fmt: skip
+    key = next(word for word in out.split() if word.startswith("mlsk_"))
+    version = seed_champion(compose)
+    stackctl.say(f"bench: {USECASE} v{version} is the champion")
+    paths = {
+        "direct": f"http://{address(compose, 'gateway')}:8000",
+        "through Caddy": f"https://{SITE}",
+    }
+    hosts = folder / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n{address(compose, 'caddy')} {SITE}\n")
+    script = predict_script(folder, key)
+    wait_served(f"{paths['direct']}{REQUESTS['predict'][0]}", key, script, hosts)
+    return Load(key, script, hosts, paths)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per path")
@@ -306,44 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     uptime = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    with tempfile.TemporaryDirectory() as tmp:
-        env_file = Path(tmp) / "bench.env"
-        settings = {**stackctl.deploy_settings(host=SITE), "DEPLOY_BIND": BIND}
-        # the bench's one key sends thousands of requests a second: no per-key rate limit
-        settings["GATEWAY_KEY_RATE_PER_S"] = "0"
-        if os.environ.get("MINIO_IMAGE", "").startswith("standin/"):  # no MinIO admin API
-            settings["MLSTACK_S3_SERVICE_ACCOUNTS"] = "external"
-        settings["COMPOSE_PROFILES"] = PROFILES
-        stackctl.set_env(env_file, settings)
-        stackctl.ensure_env(env_file, project=PROJECT)
-        compose = stackctl.Compose(PROJECT, env_file)
-        compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
-        try:
-            compose.build()
-            started = timed_up(compose)
-            stackctl.say(f"bench: deploy stack ready after {started:.0f}s")
-            memory = idle_memory(compose, args.settle)
-            out = compose.run("exec", "-T", "airflow-scheduler", "mlstack", "gateway", "keys",
-                              "create", "--name", "bench", "--usecase", USECASE,
-                              capture=True)  # fmt: skip
-            key = next(word for word in out.split() if word.startswith("mlsk_"))
-            version = seed_champion(compose)
-            stackctl.say(f"bench: {USECASE} v{version} is the champion")
-            paths = {
-                "direct": f"http://{address(compose, 'gateway')}:8000",
-                "through Caddy": f"https://{SITE}",
-            }
-            ids = containers(compose, "gateway", "caddy")
-            hosts = Path(tmp) / "hosts"
-            hosts.write_text(f"127.0.0.1 localhost\n{address(compose, 'caddy')} {SITE}\n")
-            script = predict_script(Path(tmp), key)
-            wait_served(f"{paths['direct']}{REQUESTS['predict'][0]}", key, script, hosts)
-            figures = {
-                request: measure(paths, path, key, script if scripted else None, hosts, ids, args)
-                for request, (path, scripted) in REQUESTS.items()
-            }
-        finally:
-            compose.run("down", "--volumes", "--remove-orphans", capture=True, check=False)
+    with tempfile.TemporaryDirectory() as tmp, deploy_stack(Path(tmp)) as (compose, _):
+        memory = idle_memory(compose, args.settle)
+        run = ready_to_load(compose, Path(tmp))
+        ids = containers(compose, "gateway", "caddy")
+        figures = {
+            request: measure(
+                run.paths, path, run.key, run.script if scripted else None, run.hosts, ids, args
+            )
+            for request, (path, scripted) in REQUESTS.items()
+        }
     text = report(figures, memory, args, uptime, os.environ.get("CADDY_IMAGE", "caddy:2"))
     args.output.write_text(text)
     stackctl.say(text)

@@ -82,3 +82,41 @@ def test_monitor_dag_shock_day_emits_retrain_request_with_evidence(
     assert tags["mlstack.retrain_request.id"] == str(extras[0]["request_id"])
     assert tags["mlstack.retrain_request.root_cause"].startswith("drifted features")
     assert candidate.tags["mlstack.retrain_request.id"] == str(extras[0]["request_id"])
+
+
+def test_a_range_run_monitors_each_day_in_order_and_stops_at_the_retrain_request(
+    airflow_db, embedded_settings, credit_spec
+):
+    """``day``..``through``: each day monitored in turn (its own metrics), the summaries of
+    the days before the last under ``earlier``; the run stops after the day whose decision
+    is ``retrain`` and emits that day's request; the day after it is left for the next run."""
+    import sqlalchemy as sa
+    from mlstack import store
+    from mlstack.airflow.runner import task_results
+
+    spec = shocked_credit(credit_spec, CALM_DAYS, sustained_days=1, min_fresh_labels=0)
+    build_lake(spec, CALM_DAYS, embedded_settings)
+    train.train(spec)
+    promote.apply(spec, promote.evaluate(spec))
+    ingest_days(spec, CALM_DAYS, CALM_DAYS + 1, embedded_settings)  # the shock day, one more
+    start = spec.simulator.start
+    first, shock = start + timedelta(days=CALM_DAYS - 2), start + timedelta(days=CALM_DAYS)
+    after = shock + timedelta(days=1)
+
+    run = build_monitor(spec).test(run_conf={"day": str(first), "through": str(after)})
+    assert _states(run)["request_retrain"] == "success"
+    out = task_results(run)["monitor"]
+    assert out["run_date"] == str(shock) and out["decision"] == "retrain"
+    earlier = out["earlier"]
+    assert [s["run_date"] for s in earlier] == [str(first), str(first + timedelta(days=1))]
+    assert all(s["decision"] != "retrain" for s in earlier)
+    assert task_results(run)["request_retrain"]["decision"] == "retrain"
+    m = store.monitoring_metrics.c
+    with store.engine(embedded_settings).connect() as conn:
+        days = conn.execute(
+            sa.select(m.run_date).distinct().where(m.usecase == spec.name).order_by(m.run_date)
+        )
+        monitored = {str(d) for d in days.scalars()}
+    # realised metrics are dated by their labelled day (2 days earlier), the rest by the day
+    assert {str(first), str(first + timedelta(days=1)), str(shock)} <= monitored
+    assert str(after) not in monitored

@@ -42,6 +42,8 @@ class DemoContext:
     story_state: dict[str, Any] = field(default_factory=dict)
     #: Train every this many days of new labels besides retrain requests (0: first model only).
     train_every: int = 0
+    #: ``--full``: every day its own DAG runs and a report every monitored day.
+    full: bool = False
     #: Told of each timeline row as it is added (the live progress shows the story).
     on_event: Callable[[str, str, str], None] | None = None
 

@@ -19,13 +19,22 @@ its own rollout (:mod:`mlstack.demo.rollout`), like any other. The CLI says whic
 
 **Monitoring.** Each day, once a champion exists, ``<usecase>__monitor`` runs through
 ``dag.test()``; its alerts and the retrain policy's verdicts go on the timeline
-(:mod:`mlstack.demo.timeline`), and a retrain request is acted on at once. A realised figure
-rests on ``monitoring.min_labels`` labels whatever ``--rows`` is: at small volumes the monitor
-pools the newest labelled days to reach them, or shows none.
+(:mod:`mlstack.demo.timeline`), and a retrain request is acted on at once. Unless ``--full``
+or ``--train-every``, the monitored days go :data:`WATCH_BATCH_DAYS` to a run of each DAG
+(ingest and catalog, then monitor with ``day``..``through``: :func:`step_monitor_days`):
+every day is still ingested, catalogued and monitored on its own, in order, and the monitor
+run stops after the first day whose decision is ``retrain``, so training, promotion and the
+rollout follow that day as they would day by day; the days ingested after it are monitored
+by the next run. Nothing a day's monitoring reads comes from later days: its rows and labels
+are the day's, and the fresh labels the policy counts are those known on the day
+(:func:`mlstack.monitoring.windows.fresh_labels`). A realised figure rests on
+``monitoring.min_labels`` labels whatever ``--rows`` is: at small volumes the monitor pools
+the newest labelled days to reach them, or shows none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -41,6 +50,8 @@ from mlstack.vocabulary import CHALLENGER, CHAMPION
 
 #: Quiet days (before a first model can train) ingested per DAG run (see the module docstring).
 QUIET_BATCH_DAYS = 7
+#: Monitored days per ingest, catalog and monitor run (see the module docstring).
+WATCH_BATCH_DAYS = 7
 
 
 def step_ingest(ctx: DemoContext, day: date, result: DayResult) -> None:
@@ -166,13 +177,62 @@ def train_and_promote(
 
 def step_monitor(ctx: DemoContext, day: date, result: DayResult) -> None:
     """Monitor ``day`` through the DAG; note alerts and the policy's decision; act on a request."""
+    step_monitor_days(ctx, [result])
+
+
+def step_monitor_days(
+    ctx: DemoContext,
+    results: list[DayResult],
+    monitored: Callable[[DayResult], None] | None = None,
+) -> int:
+    """Monitor consecutive ingested days in one ``<usecase>__monitor`` run (``day`` ..
+    ``through``), which stops after the first day whose policy decision is ``retrain``; note
+    each monitored day's alerts and decision and act on that request (train, promote, roll
+    out) as one day's run would; ``monitored`` hears of each day once it is done, in order.
+    Returns how many of ``results`` were monitored (the others wait for the next run)."""
     from mlstack import registry  # lazy: MLflow
 
     champ = registry.get_alias(ctx.usecase, CHAMPION, ctx.settings)
-    if champ is None:
-        return
-    out = run_dag(ctx.dags, f"{ctx.usecase}__monitor", {"day": day.isoformat()}, ctx.log_file)
-    summary = out.get("monitor") or {}
+    summaries: list[dict[str, Any]] = [{} for _ in results]
+    out: dict[str, Any] = {}
+    if champ is not None:
+        # both params every time: see step_ingest_days
+        conf = {"day": results[0].day.isoformat(), "through": results[-1].day.isoformat()}
+        out = run_dag(ctx.dags, f"{ctx.usecase}__monitor", conf, ctx.log_file)
+        last = out.get("monitor") or {}
+        summaries = [*(last.get("earlier") or []), last]
+    for result, summary in zip(results, summaries, strict=False):
+        if champ is not None:
+            note_monitor(ctx, result, summary, int(champ.version))
+        if summary is summaries[-1] and out.get("request_retrain"):
+            act_on_request(ctx, result, out["request_retrain"])
+        if monitored is not None:
+            monitored(result)
+    return len(summaries)
+
+
+def act_on_request(ctx: DemoContext, result: DayResult, request: dict[str, Any]) -> None:
+    """A retrain request of ``result``'s day: on the timeline, then train, promote, roll out."""
+    result.notes.append(f"retrain requested: {request.get('root_cause', '')[:160]}")
+    window = request.get("training_window") or {}
+    add_event(
+        ctx,
+        result.day,
+        f"retrain requested (#{request.get('request_id')})",
+        f"{request.get('reason', '')}. Root cause: {request.get('root_cause', '')}"
+        + (f". Training window {window['start']}..{window['end']}" if window else ""),
+    )
+    conf = {}
+    if "retrain_request" in ctx.dags[f"{ctx.usecase}__train"].params:
+        conf["retrain_request"] = request.get("request_id") or "latest"
+    why = f"retrain request #{request.get('request_id')}"
+    result.notes.append(train_and_promote(ctx, conf, result.day, why))
+
+
+def note_monitor(
+    ctx: DemoContext, result: DayResult, summary: dict[str, Any], champion: int
+) -> None:
+    """One monitored day's alerts and policy decision: on its row and on the timeline."""
     decision = summary.get("decision")
     if decision in (None, "none"):
         return
@@ -183,23 +243,17 @@ def step_monitor(ctx: DemoContext, day: date, result: DayResult) -> None:
     if decision == "blocked":
         note += f" [{summary.get('reason', '').split('; ')[-1]}]"
     result.notes.append(note)
-    timeline_monitor(ctx, day, summary, decision, alerts, int(champ.version))
-    if out.get("request_retrain"):
-        request = out["request_retrain"]
-        result.notes.append(f"retrain requested: {request.get('root_cause', '')[:160]}")
-        window = request.get("training_window") or {}
-        add_event(
-            ctx,
-            day,
-            f"retrain requested (#{request.get('request_id')})",
-            f"{request.get('reason', '')}. Root cause: {request.get('root_cause', '')}"
-            + (f". Training window {window['start']}..{window['end']}" if window else ""),
-        )
-        conf = {}
-        if "retrain_request" in ctx.dags[f"{ctx.usecase}__train"].params:
-            conf["retrain_request"] = request.get("request_id") or "latest"
-        why = f"retrain request #{request.get('request_id')}"
-        result.notes.append(train_and_promote(ctx, conf, day, why))
+    timeline_monitor(ctx, result.day, summary, decision, alerts, champion)
+
+
+def watched_days(ctx: DemoContext, days: list[date], ingested: int = 0) -> int:
+    """How many of ``days`` (from the first) one monitor run takes: once a champion exists,
+    up to :data:`WATCH_BATCH_DAYS` (never fewer than the ``ingested`` days already waiting);
+    with ``--full`` or scheduled training (``ctx.train_every``), or before a champion, only
+    those waiting days (none: day by day)."""
+    if ctx.train_every > 0 or ctx.full or not ctx.story_state.get("champion_seen"):
+        return ingested
+    return max(ingested, min(len(days), WATCH_BATCH_DAYS))
 
 
 # --- after the last day ---------------------------------------------------------------------

@@ -4,7 +4,11 @@
 :mod:`mlstack.airflow.runner`), then for each day runs the :data:`STEPS` in order — land,
 ingest and catalog the day's data; train (the first model once labels allow); monitor, with
 the retrain requests, promotions and rollouts that follow (:mod:`mlstack.demo.steps`) — and
-after the last day the :data:`FINAL_STEPS`. Each day gives one summary row
+after the last day the :data:`FINAL_STEPS`. Days batch where nothing is lost by it: the quiet
+days before a first model go several to an ingest run, and once a champion exists several
+monitored days go to one ingest, catalog and monitor run each (each day still its own commit,
+catalog version and monitoring, in order: see :mod:`mlstack.demo.steps`). Each day gives one
+summary row
 (:class:`~mlstack.demo.context.DayResult`); the story is collected as a timeline on the
 :class:`~mlstack.demo.context.DemoContext`. Running it again replaces the same days
 (idempotent); ``--reset`` starts over.
@@ -30,7 +34,9 @@ from mlstack.demo.steps import (
     step_ingest,
     step_ingest_days,
     step_monitor,
+    step_monitor_days,
     step_train,
+    watched_days,
 )
 from mlstack.exceptions import MlstackError
 from mlstack.settings import Settings, get_settings, scoped_environ
@@ -172,6 +178,7 @@ def _run(
         spec.model_copy(update={"simulator": sim}),
         [first + timedelta(days=i) for i in range(days)],
         train_every=train_every,
+        full=full,
         on_event=tell.event,
     )
     shock = int((sim.options or {}).get("shock_after_days", -1))
@@ -184,9 +191,10 @@ def _run(
         )
         ctx.timeline.append(scripted)
     results: list[DayResult] = []
+    ingested: list[DayResult] = []  # ingested by a monitored batch that stopped early
     while len(results) < days:
         rest = ctx.days[len(results) :]
-        if scripted:  # a quiet batch ends before the scripted shock
+        if scripted:  # a batch ends before the scripted shock
             rest = [d for d in rest if str(d) < scripted[0]] or rest[:1]
         calm = quiet_days(ctx, rest)
         if calm > 1:  # days with nothing to show but ingestion: one run for all of them
@@ -196,6 +204,20 @@ def _run(
             for result in batch:
                 results.append(result)
                 tell.day_done(len(results), days, result)
+            continue
+        watch = watched_days(ctx, rest, len(ingested))
+        if watch > 1 or ingested:  # monitored days: one ingest, catalog and monitor run
+            tell.day_started(len(results) + 1, days, rest[0])
+            fresh = [DayResult(d) for d in rest[len(ingested) : watch]]
+            if fresh:
+                step_ingest_days(ctx, fresh)
+            batch = ingested + fresh
+
+            def monitored(result: DayResult) -> None:
+                results.append(result)
+                tell.day_done(len(results), days, result)
+
+            ingested = batch[step_monitor_days(ctx, batch, monitored) :]
             continue
         day = rest[0]
         tell.day_started(len(results) + 1, days, day)

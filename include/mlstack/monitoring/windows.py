@@ -20,7 +20,9 @@ Nothing here computes a figure (that is :mod:`mlstack.monitoring.compute`) or wr
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -185,9 +187,35 @@ def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings
     df = frame.to_arrow().to_pandas()
     if df.empty:
         return df
-    df["_score"], _ = modeling.predict(spec, ref.model, modeling.model_input(spec, df))
+    df["_score"] = lake_scores(spec, ref, modeling.model_input(spec, df))
     df["_version"] = ref.version
     return df
+
+
+#: Scores of the lake's rows by a model run, kept for this process (:func:`lake_scores`):
+#: ``(run id, digest of the rows) -> scores``, the newest :data:`SCORE_MEMO_SIZE`.
+_score_memo: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+SCORE_MEMO_SIZE = 64
+
+
+def lake_scores(spec: UseCaseSpec, ref: Reference, inputs: pd.DataFrame) -> np.ndarray:
+    """The reference model's scores of ``inputs`` (one day of the lake's rows, as the model
+    takes them), computed once per model run and identical rows in this process.
+
+    The realised window pools the newest labelled days (:func:`labelled_window`), so each
+    monitored day scores again what the day before scored: a monitor run over a range of days
+    (and the demo, which runs every DAG in one process) scores each day once per model. The
+    key is the model's MLflow run and a digest of the rows' names and values, so a day whose
+    rows changed (ingested again) is scored again."""
+    rows = pd.util.hash_pandas_object(inputs, index=False).to_numpy()
+    digest = hashlib.sha256("\x1f".join(map(str, inputs.columns)).encode() + rows.tobytes())
+    key = (ref.run_id, digest.hexdigest())
+    if key not in _score_memo:
+        _score_memo[key], _ = modeling.predict(spec, ref.model, inputs)
+        while len(_score_memo) > SCORE_MEMO_SIZE:
+            _score_memo.popitem(last=False)
+    _score_memo.move_to_end(key)
+    return _score_memo[key].copy()
 
 
 #: Ids per ``IN (...)`` query when labels are looked up by id (below SQLite's variable limit).
