@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 @click.option(
     "--full",
     is_flag=True,
-    help="An Evidently drift report every monitored day (default: only on days with an alert).",
+    help="An Evidently drift report every monitored day (default: only on days with a new "
+    "alert), and every day's DAGs run on their own (default: quiet days and monitored days "
+    "go seven to a run).",
 )
 @click.option("--reset", is_flag=True, help="Delete the demo's data first.")
 @click.option("--reset-only", is_flag=True, help="Delete the demo's data and exit.")

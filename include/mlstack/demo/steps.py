@@ -5,7 +5,7 @@
 **Ingestion.** Each day the use case's simulator lands the day's files, then
 ``<usecase>__ingest`` and ``<usecase>__catalog`` run through ``dag.test()``. The quiet days
 before a first model can train (nothing but ingestion happens on them) go
-:data:`QUIET_BATCH_DAYS` to a run, through the ingest DAG's ``through`` param
+:data:`QUIET_BATCH_DAYS` to a run unless ``--full``, through the ingest DAG's ``through`` param
 (:func:`step_ingest_days`): each day still gets its own commit, snapshot and catalog version.
 
 **Training.** The demo trains the first model as soon as the labelled days fill its split, and
@@ -82,8 +82,9 @@ def step_ingest_days(ctx: DemoContext, results: list[DayResult]) -> None:
 
 def quiet_days(ctx: DemoContext, days: list[date]) -> int:
     """How many of ``days`` (from the first) have nothing to show but ingestion: no champion
-    yet, and too few labelled days for a first model (at most :data:`QUIET_BATCH_DAYS`)."""
-    if ctx.story_state.get("champion_seen"):
+    yet, and too few labelled days for a first model (at most :data:`QUIET_BATCH_DAYS`;
+    none with ``--full``, which runs every day on its own)."""
+    if ctx.full or ctx.story_state.get("champion_seen"):
         return 0
     from mlstack import registry  # lazy: MLflow
 
