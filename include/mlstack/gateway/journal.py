@@ -131,7 +131,8 @@ class Journal:
         self._pending: list[bytes] = []  # encoded rows handed over, not yet taken by a round
         self._pending_rows = 0
         self._next: Futures = {}  # answered by the round that takes the pending rows
-        self._inflight: dict[int, Futures] = {}  # rounds taken and not finished, by number
+        self._inflight: dict[int, Futures] = {}  # rounds taken and not answered, by number
+        self._synced: dict[int, int] = {}  # rounds synced, waiting for an earlier one: seg id
         self._rounds = 0  # numbers the rounds
         self._gathering = False  # a writer waits out the round gap before taking its round
         self._last_start = 0.0  # time.monotonic() when the last round was taken
@@ -367,28 +368,37 @@ class Journal:
     def _finish_round(self, number: int, seg_id: int, error: str | None, sync_failed: bool) -> None:
         """Answer round ``number``'s requests: the segment id, or :class:`LogUnavailable`.
 
-        A failed sync also fails every other round on the disk (their rows were written
-        before it and are not known durable: Linux may drop the pages it failed to write and
-        report the next sync as a success), and the journal goes on in a new segment; a
-        failed write fails its own round only."""
+        Rounds are answered in the order they were taken: a round whose sync finished
+        while an earlier one is still on the disk waits for it. A failed sync fails its
+        own round and every other one not answered yet, synced or not (their rows were
+        written before it failed and are not known durable: Linux may drop the pages it
+        failed to write and report the next sync as a success), and the journal goes on
+        in a new segment; a failed write fails its own round only."""
+        answers: list[tuple[Futures, int, LogUnavailable | None]] = []
         with self._cond:
             self.stats["rounds"] += 1
             if self.fsync and error is None:
                 self.stats["syncs"] += 1
-            groups = [self._inflight.pop(number, {})]
-            if error is not None:
+            if error is None:
+                self.error = None
+                self._synced[number] = seg_id
+            else:
                 self.error = error
+                failure = LogUnavailable(error)
+                failed = [number]
                 if sync_failed:
                     self._broken = True
-                    groups += list(self._inflight.values())
-                    self._inflight.clear()
-            else:
-                self.error = None
-            failure = None if error is None else LogUnavailable(error)
-        for group in groups:
+                    failed = list(self._inflight)
+                for n in failed:
+                    self._synced.pop(n, None)
+                    answers.append((self._inflight.pop(n, {}), seg_id, failure))
+            while self._inflight and min(self._inflight) in self._synced:
+                first = min(self._inflight)
+                answers.append((self._inflight.pop(first), self._synced.pop(first), None))
+        for group, seg, outcome in answers:
             for loop, fut in group.items():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(_resolve, fut, seg_id, failure)
+                    loop.call_soon_threadsafe(_resolve, fut, seg, outcome)
 
     # --- segments (called with _lock held) -------------------------------------------------
 

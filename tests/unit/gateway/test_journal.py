@@ -225,3 +225,40 @@ def test_a_failed_sync_fails_every_round_on_the_disk(
     results = _two_rounds(tmp_path, monkeypatch, fail_first=True)
     assert all(isinstance(r, LogUnavailable) for r in results), results
     assert "Input/output error" in str(results[1])
+
+
+def test_a_round_synced_first_waits_for_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Round 2's sync finishes while round 1's is still on the disk: round 2 is answered
+    only after round 1 (had round 1 failed, round 2 would fail with it)."""
+    release = threading.Event()
+    started = threading.Event()
+    calls: list[int] = []
+
+    def fake(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            started.set()
+            assert release.wait(WAIT_S)
+
+    monkeypatch.setattr(journal_module.os, "fdatasync", fake)
+    j = Journal(tmp_path / "j", writers=2, round_gap_s=0)
+    j.open()
+
+    async def main() -> list[Any]:
+        one = asyncio.shield(j.append("predictions", [ROW | {"prediction_id": "one"}]))
+        await asyncio.to_thread(started.wait, WAIT_S)
+        two = asyncio.shield(j.append("predictions", [ROW | {"prediction_id": "two"}]))
+        for _ in range(WAIT_S * 100):  # until round 2 has finished its sync
+            if j.stats["rounds"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert j.stats["rounds"] == 1 and len(calls) == 2
+        await asyncio.sleep(0.05)  # an answer handed to the loop would be in by now
+        assert not one.done() and not two.done()
+        release.set()
+        return await asyncio.gather(one, two)
+
+    assert all(isinstance(r, int) for r in asyncio.run(main()))
+    j.close()
