@@ -34,6 +34,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     g = GatewaySettings()
     workers = workers or g.workers
+    native_thread_pools(g.native_threads)
     if workers > 1 or g.metrics_dir is not None:  # one /metrics over all workers
         share_metrics(g)
     uvicorn.run(
@@ -50,6 +51,19 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         timeout_worker_healthcheck=30,
         log_level="warning",
     )
+
+
+#: the environment variables that size the native thread pools a model may use
+THREAD_POOL_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def native_thread_pools(threads: int) -> None:
+    """Size the native thread pools (OpenMP in gradient boosting, BLAS) of this process and
+    its workers through the environment, read when each library loads (before any does)."""
+    import os
+
+    for var in THREAD_POOL_VARS:
+        os.environ[var] = str(threads)
 
 
 def share_metrics(g: GatewaySettings) -> None:

@@ -89,6 +89,17 @@ class Refresher:
             self.cache.refresh()
 
 
+def limit_native_threads(threads: int) -> None:
+    """Cap the native thread pools (OpenMP, BLAS) the calling thread's predictions use.
+
+    OpenMP's limit is per thread, and the event loop's thread is the one that scores
+    (:class:`~mlstack.gateway.service.Batcher`), so the app's lifespan calls this; `mlstack
+    gateway serve` also sets the pools' environment variables before any is loaded."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+
+
 def create_app(settings: Settings | None = None, gateway: GatewaySettings | None = None) -> FastAPI:
     """Build the gateway app (models load when the app starts, in its lifespan)."""
     s = settings or get_settings()
@@ -96,6 +107,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_native_threads(g.native_threads)  # this thread is the one that scores
         specs = served_specs(s, g)
         cache = ModelCache(specs, s)
         engine = store.engine(s, create=False)

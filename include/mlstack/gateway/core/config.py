@@ -26,6 +26,14 @@ class GatewaySettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface to bind.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    native_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads of the native pools a model's predict may use per worker "
+        "(OpenMP in gradient boosting, BLAS). One: a request's few rows score faster on one "
+        "thread than a pool takes to wake, and pools of several workers or replicas on the "
+        "same CPUs spin against each other.",
+    )
     usecases: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Use cases to serve; empty = every valid spec."
     )
