@@ -161,6 +161,7 @@ class Lifecycle:
     ingested_s: float = 0.0
     done_s: float = 0.0
     outcome: str = ""
+    refused_by: list[str] = field(default_factory=list)  # the gates a refusal failed
 
     def dag(self, stage: str) -> str:
         """This use case's DAG of ``stage``."""
@@ -196,6 +197,7 @@ def step(api: AirflowAPI, uc: Lifecycle, elapsed: float) -> bool:
         raise SystemExit(f"bench: {uc.dag('promote')} failed")
     decided = api.xcom(uc.dag("promote"), run["dag_run_id"], "evaluate") or {}
     uc.outcome = decided.get("outcome", "?")
+    uc.refused_by = [g["name"] for g in decided.get("gates", []) if not g.get("passed", True)]
     uc.done_s = elapsed
     return True
 
@@ -264,6 +266,7 @@ def lifecycle(api: AirflowAPI, names: list[str]) -> dict[str, Any]:
         "ingested_s": max(uc.ingested_s for uc in cases),
         "first_done_s": min(uc.done_s for uc in cases),
         "outcomes": Counter(uc.outcome for uc in cases),
+        "refused_by": Counter(gate for uc in cases for gate in uc.refused_by),
         "catalog_runs": catalogs,
         "hosts": hosts_of(api, names, since),
     }
@@ -363,6 +366,11 @@ def executor_section(results: dict[str, dict[str, Any]], count: int) -> str:
             f"| {len(r['hosts'])}: {hosts} |"
         )
     table = "\n".join(rows)
+    gates = "; ".join(
+        f"{label}: " + (", ".join(f"{g} {n}" for g, n in sorted(r["refused_by"].items())) or "none")
+        for label, r in results.items()
+        if "refused_by" in r
+    )
     return f"""## Lifecycle of {count} use cases: LocalExecutor vs Celery workers
 
 Per use case: 2 ingest runs (features {FEATURE_DAYS[0]}..{FEATURE_DAYS[1]}, then the days
@@ -372,6 +380,8 @@ promotion the scheduler starts on its candidate. Minutes from the first trigger.
 
 {EXECUTOR_HEADER}
 {table}
+
+Gates the refused first models failed (a model may fail several): {gates or "not recorded"}.
 """
 
 
