@@ -304,10 +304,14 @@ def gateway_ids(compose: stackctl.Compose) -> list[str]:
     return compose.run("ps", "-q", "--no-trunc", "gateway", capture=True).split()
 
 
-def scale_gateway(compose: stackctl.Compose, replicas: int, timeout: float = 180) -> None:
-    """``replicas`` gateway containers, every one healthy; then Caddy's refresh (5 s)."""
-    compose.run("up", "--detach", "--no-deps", "--scale", f"gateway={replicas}", "gateway",
-                capture=True)  # fmt: skip
+def scale_gateway(
+    compose: stackctl.Compose, replicas: int, timeout: float = 180, recreate: bool = False
+) -> None:
+    """``replicas`` gateway containers (new ones with ``recreate``: a changed setting), every
+    one healthy; then Caddy's refresh (5 s)."""
+    fresh = ["--force-recreate"] if recreate else []
+    compose.run("up", "--detach", "--no-deps", *fresh, "--scale", f"gateway={replicas}",
+                "gateway", capture=True)  # fmt: skip
     deadline = time.monotonic() + timeout
     while True:
         ids = gateway_ids(compose)
@@ -326,27 +330,37 @@ def scale_gateway(compose: stackctl.Compose, replicas: int, timeout: float = 180
     time.sleep(7)
 
 
-def replicas(args: argparse.Namespace) -> dict[int, list[dict[str, Any]]]:
-    """Predictions through Caddy with 1 and 2 gateway replicas, alternating."""
-    figures: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+REPLICA_HEADER = (
+    "| native threads | replicas | run | req/s | p50 ms | p99 ms | errors "
+    "| gateway CPU ms/req | Caddy CPU ms/req |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+)
+Figures = dict[tuple[int, int], list[dict[str, Any]]]  # (native threads, replicas) -> runs
+
+
+def replicas(args: argparse.Namespace) -> Figures:
+    """Predictions through Caddy with 1 and 2 gateway replicas, alternating; for each of
+    ``args.native_threads`` (the gateway's native thread pools per worker) in turn."""
+    figures: Figures = {}
     extra = {"GATEWAY_WORKERS": str(args.gateway_workers), "GATEWAY_REPLICAS": "1"}
     with tempfile.TemporaryDirectory() as tmp, deploy_stack(Path(tmp), extra) as (compose, _):
         run = ready_to_load(compose, Path(tmp))
         url = f"{run.paths['through Caddy']}{REQUESTS['predict'][0]}"
         caddy = compose.run("ps", "-q", "--no-trunc", "caddy", capture=True).split()[0]
         for _ in range(args.rounds):
-            for count in (1, 2):
-                scale_gateway(compose, count)
-                load(url, run.key, args.connections, 3, run.hosts, run.script)  # warm-up
-                ids = gateway_ids(compose)
-                before = {c: cpu_ns(c) for c in [*ids, caddy]}
-                got = load(url, run.key, args.connections, args.duration, run.hosts, run.script)
-                answered = max(got["rps"] * args.duration, 1)
-                spent = {c: (cpu_ns(c) - before[c]) / 1e6 for c in before}
-                got["gateway_cpu_ms"] = sum(spent[c] for c in ids) / answered
-                got["caddy_cpu_ms"] = spent[caddy] / answered
-                figures[count].append(got)
-                stackctl.say(f"bench: {count} replica(s): {got}")
+            for threads in args.native_threads:
+                stackctl.set_env(compose.env_file, {"GATEWAY_NATIVE_THREADS": str(threads)})
+                for i, count in enumerate((1, 2)):
+                    scale_gateway(compose, count, recreate=i == 0)
+                    load(url, run.key, args.connections, 3, run.hosts, run.script)  # warm-up
+                    ids = gateway_ids(compose)
+                    before = {c: cpu_ns(c) for c in [*ids, caddy]}
+                    got = load(url, run.key, args.connections, args.duration, run.hosts, run.script)
+                    answered = max(got["rps"] * args.duration, 1)
+                    spent = {c: (cpu_ns(c) - before[c]) / 1e6 for c in before}
+                    got["gateway_cpu_ms"] = sum(spent[c] for c in ids) / answered
+                    got["caddy_cpu_ms"] = spent[caddy] / answered
+                    figures.setdefault((threads, count), []).append(got)
+                    stackctl.say(f"bench: {threads} thread(s), {count} replica(s): {got}")
     return figures
 
 
@@ -385,34 +399,41 @@ Gates the refused first models failed (a model may fail several): {gates or "not
 """
 
 
-def replica_section(figures: dict[int, list[dict[str, Any]]], args: argparse.Namespace) -> str:
+def replica_section(figures: Figures, args: argparse.Namespace) -> str:
     """The replicas' table."""
     if not any(figures.values()):
         return ""
     rows, means = [], {}
-    for count, runs in figures.items():
+    for (threads, count), runs in sorted(figures.items()):
         for i, r in enumerate(runs, 1):
             rows.append(
-                f"| {count} | {i} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-                f"| {r['errors']} | {r['gateway_cpu_ms']:.3f} | {r['caddy_cpu_ms']:.3f} |"
+                f"| {threads} | {count} | {i} | {r['rps']:.0f} | {r['p50_ms']:.1f} "
+                f"| {r['p99_ms']:.1f} | {r['errors']} | {r['gateway_cpu_ms']:.3f} "
+                f"| {r['caddy_cpu_ms']:.3f} |"
             )
-        means[count] = sum(r["rps"] for r in runs) / len(runs)
-        rows.append(f"| {count} | **mean** | **{means[count]:.0f}** | | | | | |")
+        means[threads, count] = sum(r["rps"] for r in runs) / len(runs)
+        rows.append(
+            f"| {threads} | {count} | **mean** | **{means[threads, count]:.0f}** | | | | | |"
+        )
     table = "\n".join(rows)
-    gain = means[2] / means[1] - 1
+    gains = "; ".join(
+        f"{threads} native thread(s): **{means[threads, 2] / means[threads, 1] - 1:+.0%}**"
+        for threads in args.native_threads
+    )
     return f"""## Gateway: 1 vs 2 replicas behind Caddy (deploy mode)
 
 `POST /v1/credit_default/predict` through Caddy (TLS), wrk on the host: one thread,
 {args.connections} connections, {args.duration:.0f} s per run after a 3 s warm-up,
 {args.gateway_workers} uvicorn worker(s) per replica, the replica count alternating
-{args.rounds} times. CPU per request answered from the containers' cgroups (the gateway's
-summed over its replicas).
+{args.rounds} times for each setting of the gateway's native thread pools per worker
+(`GATEWAY_NATIVE_THREADS`: {", ".join(map(str, args.native_threads))}; 1 is the default, 2
+is one per CPU here, what the pools took before it existed). CPU per request answered from
+the containers' cgroups (the gateway's summed over its replicas).
 
-| replicas | run | req/s | p50 ms | p99 ms | errors | gateway CPU ms/req | Caddy CPU ms/req |
-|---|---|---:|---:|---:|---:|---:|---:|
+{REPLICA_HEADER}
 {table}
 
-Throughput with 2 replicas vs 1: **{gain:+.0%}**.
+Throughput with 2 replicas vs 1: {gains}.
 """
 
 
@@ -441,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument(
+        "--native-threads",
+        type=lambda text: [int(t) for t in text.split(",")],
+        default=[1, 2],
+        help="settings of the gateway's native thread pools per worker to compare",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
