@@ -51,6 +51,9 @@ from mlstack.exceptions import MlstackError
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
+#: a segment's temporary file older than this, and unlocked, was left by a process that died
+#: between creating and renaming it (a live one renames it within microseconds)
+STALE_TMP_S = 60.0
 SUFFIX = ".journal"
 WRITERS = 2  # writer threads: rounds that may be on the disk at once (see _writer_loop)
 ROUND_GAP_S = 0.001  # least time between the starts of two fsync'd rounds (see _gather)
@@ -148,15 +151,8 @@ class Journal:
     def open(self) -> None:
         """Create the folder, start a segment and the writer threads."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for tmp in self.directory.glob(".*.tmp"):  # a crash between create and rename
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                tmp.unlink(missing_ok=True)
-            except BlockingIOError:
-                pass
-            finally:
-                os.close(fd)
+        for tmp in self.directory.glob(".*.tmp"):
+            self._remove_stale_tmp(tmp)
         with self._lock:
             self._rotate()
         if not self._threads:
@@ -165,6 +161,27 @@ class Journal:
                 t = threading.Thread(target=self._writer_loop, name=f"journal-{i}", daemon=True)
                 t.start()
                 self._threads.append(t)
+
+    @staticmethod
+    def _remove_stale_tmp(tmp: Path) -> None:
+        """Delete a segment left between its create and its rename by a process that died.
+
+        Other processes sharing the folder (a gateway's workers, replicas on one volume)
+        create and rename their own at any time: a file renamed meanwhile is gone, and one
+        younger than :data:`STALE_TMP_S` may be another's, created and not locked yet."""
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except FileNotFoundError:  # renamed (or removed) by its process meanwhile
+            return
+        try:
+            if time.time() - os.fstat(fd).st_mtime < STALE_TMP_S:
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            tmp.unlink(missing_ok=True)
+        except BlockingIOError:  # its process is alive
+            pass
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Write and sync what was handed over, stop the writers; delete the segments whose

@@ -262,3 +262,41 @@ def test_a_round_synced_first_waits_for_the_earlier_one(
 
     assert all(isinstance(r, int) for r in asyncio.run(main()))
     j.close()
+
+
+def test_start_removes_only_a_stale_unlocked_temporary_segment(tmp_path: Path) -> None:
+    """A `.tmp` left by a process that died is removed; one just created by a process that
+    has not locked it yet (workers and replicas share the folder) is left alone."""
+    folder = tmp_path / "j"
+    folder.mkdir()
+    stale, fresh = folder / ".1.1.1.tmp", folder / ".2.2.1.tmp"
+    stale.write_bytes(b"")
+    fresh.write_bytes(b"")
+    old = time.time() - journal_module.STALE_TMP_S - 5
+    os.utime(stale, (old, old))
+    j = Journal(folder)
+    j.open()
+    assert not stale.exists() and fresh.exists()
+    j.close()
+
+
+def test_start_survives_a_temporary_segment_renamed_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker renames its `.tmp` between this one's listing and its open."""
+    folder = tmp_path / "j"
+    folder.mkdir()
+    theirs = folder / ".3.3.1.tmp"
+    theirs.write_bytes(b"")
+    real_open = os.open
+
+    def renamed_first(path: Any, flags: int, *args: Any) -> int:
+        if str(path) == str(theirs) and flags == os.O_RDONLY:
+            theirs.rename(folder / f"3.3.1{journal_module.SUFFIX}")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(journal_module.os, "open", renamed_first)
+    j = Journal(folder)
+    j.open()
+    assert j.alive()
+    j.close()
