@@ -273,6 +273,7 @@ def _catalog(items: tuple[tuple[str, str], ...]) -> SqlCatalog:
     from pyiceberg.catalog.sql import SqlCatalog
 
     memoize_transaction_metadata()
+    memoize_manifest_entries()
     return SqlCatalog("mlstack", **dict(items))
 
 
@@ -308,6 +309,60 @@ def memoize_transaction_metadata() -> bool:
 
     table_metadata._mlstack_memo = True  # type: ignore[attr-defined]
     Transaction.table_metadata = property(table_metadata)  # type: ignore[method-assign, assignment]
+    return True
+
+
+#: Manifests whose entries :func:`memoize_manifest_entries` keeps (newest used first out).
+MANIFEST_MEMO_SIZE = 4096
+
+
+def memoize_manifest_entries() -> bool:
+    """Read each Iceberg manifest file's entries once per process.
+
+    Every commit adds a manifest, and a scan that its partition filter does not narrow to
+    one day (an id range, a window of days, a delete's filter) opens and decodes each of them
+    again: after 100 daily commits that was the largest single cost of the embedded demo
+    (PyIceberg's Avro reader, in Python). A manifest file is never rewritten (a new one gets
+    a new name), and what PyIceberg adds to its entries on reading comes from the manifest
+    list's record of it (the snapshot that added it, its sequence number), so the entries are
+    kept per ``(path, added snapshot, sequence number, live only)``: a manifest read before
+    its commit assigned the sequence number is read again after it. Callers get a new list of
+    the same entry objects (PyIceberg's readers copy an entry before changing its status).
+    Applied to PyIceberg 0.12 only (returns whether it is), as
+    :func:`memoize_transaction_metadata`.
+    """
+    import threading
+    from collections import OrderedDict
+
+    import pyiceberg
+    from pyiceberg.manifest import ManifestFile
+
+    if not pyiceberg.__version__.startswith("0.12."):
+        return False
+    read = ManifestFile.fetch_manifest_entry
+    if getattr(read, "_mlstack_memo", False):
+        return True
+    memo: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+    lock = threading.Lock()
+
+    def fetch_manifest_entry(self: Any, io: Any, discard_deleted: bool = True) -> list[Any]:
+        key = (self.manifest_path, self.added_snapshot_id, self.sequence_number, discard_deleted)
+        with lock:
+            entries = memo.get(key)
+            if entries is not None:
+                memo.move_to_end(key)
+                return list(entries)
+        entries = read(self, io, discard_deleted)
+        with lock:
+            memo[key] = entries
+            while len(memo) > MANIFEST_MEMO_SIZE:
+                memo.popitem(last=False)
+        return list(entries)
+
+    fetch_manifest_entry._mlstack_memo = True  # type: ignore[attr-defined]
+    fetch_manifest_entry.memo = memo  # type: ignore[attr-defined]  # for tests
+    fetch_manifest_entry.read = read  # type: ignore[attr-defined]  # PyIceberg's own
+    ManifestFile.fetch_manifest_entry = fetch_manifest_entry  # type: ignore[method-assign]
     return True
 
 

@@ -123,3 +123,53 @@ def test_an_id_range_plans_only_the_files_its_ids_can_be_in(two_days, credit_spe
     assert planned == {t.file.file_path for t in two_days.scan(row_filter=second).plan_files()}
     assert len(planned) < len(list(two_days.scan().plan_files()))
     assert id_range("application_id", ids.iloc[:0]) is None
+
+
+def test_a_manifest_is_read_once_and_a_new_commit_is_seen(
+    two_days, credit_spec, pg_s3_settings, monkeypatch
+) -> None:
+    """lake.memoize_manifest_entries: planning again opens no manifest file and plans the same
+    files, with the entries PyIceberg itself reads (sequence numbers inherited as it does); a
+    day committed since is planned too (its new manifests read once)."""
+    from pyiceberg.avro.file import AvroFile
+    from pyiceberg.manifest import ManifestFile
+    from mlstack.sources import land
+    from mlstack.stages.ingest import ingest_day
+
+    assert lake.memoize_manifest_entries()  # PyIceberg 0.12: applied (by the catalog)
+    opened = []  # manifest files opened (not manifest lists: snap-*.avro, one a scan)
+    enter = AvroFile.__enter__
+
+    def counting(self):
+        if "/snap-" not in self.input_file.location:
+            opened.append(self.input_file.location)
+        return enter(self)
+
+    monkeypatch.setattr(AvroFile, "__enter__", counting)
+
+    def planned(table) -> set[str]:
+        return {t.file.file_path for t in table.scan().plan_files()}
+
+    first = planned(two_days)
+    opened.clear()
+    assert planned(two_days) == first and opened == []
+
+    fetch = ManifestFile.fetch_manifest_entry
+    for manifest in two_days.current_snapshot().manifests(two_days.io):
+        ours = fetch(manifest, two_days.io)
+        theirs = fetch.read(manifest, two_days.io)
+        assert [(e.data_file.file_path, e.snapshot_id, e.sequence_number, e.status)
+                for e in ours] == [
+            (e.data_file.file_path, e.snapshot_id, e.sequence_number, e.status) for e in theirs
+        ]  # fmt: skip
+        assert fetch(manifest, two_days.io) is not fetch(manifest, two_days.io)  # a new list
+
+    third = DAY + timedelta(days=2)
+    land(credit_spec, third, pg_s3_settings)
+    ingest_day(credit_spec, third, settings=pg_s3_settings)
+    table = lake.load_table(credit_spec.table_name("features"), pg_s3_settings)
+    opened.clear()
+    now = planned(table)
+    assert first < now and opened  # the new day's file, from manifests not read before
+    opened.clear()
+    assert planned(table) == now and opened == []
