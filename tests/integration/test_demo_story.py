@@ -58,6 +58,16 @@ def test_demo_prints_the_story_as_a_timeline(
         return ctx, results
 
     monkeypatch.setattr(demo, "run", run)
+    from mlstack.demo import steps
+
+    runs: list[tuple[str, dict[str, Any] | None]] = []  # every DAG run (dag.test() keeps one)
+    real_run_dag = steps.run_dag
+
+    def run_dag(dags: Any, dag_id: str, conf: Any, log_file: Any) -> Any:
+        runs.append((dag_id, conf))
+        return real_run_dag(dags, dag_id, conf, log_file)
+
+    monkeypatch.setattr(steps, "run_dag", run_dag)
     result = CliRunner().invoke(main, ["demo", "--days", "36", "--rows", "300"])
     assert result.exit_code == 0, result.output
     assert "timeline" in result.output and "only on retrain requests" in result.output
@@ -124,5 +134,9 @@ def test_demo_prints_the_story_as_a_timeline(
         ]
     assert any((c or {}).get("through") for c in confs), confs
     assert [r.day for r in days] == contexts[0].days
+    # the monitored days after the shock go several to a run too
+    monitored = [c for d, c in runs if d.endswith("__monitor") and c]
+    after = [c for c in monitored if c["day"] > shock_day.isoformat()]
+    assert any(c["through"] > c["day"] for c in after), monitored
     assert len({r.ingest["features"]["snapshot_id"] for r in days}) == len(days)
     assert all(len(r.catalog) == 2 for r in days), [(r.day, r.catalog) for r in days]

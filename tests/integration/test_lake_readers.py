@@ -131,10 +131,10 @@ def test_a_manifest_is_read_once_and_a_new_commit_is_seen(
     """lake.memoize_manifest_entries: planning again opens no manifest file and plans the same
     files, with the entries PyIceberg itself reads (sequence numbers inherited as it does); a
     day committed since is planned too (its new manifests read once)."""
-    from pyiceberg.avro.file import AvroFile
-    from pyiceberg.manifest import ManifestFile
     from mlstack.sources import land
     from mlstack.stages.ingest import ingest_day
+    from pyiceberg.avro.file import AvroFile
+    from pyiceberg.manifest import ManifestFile
 
     assert lake.memoize_manifest_entries()  # PyIceberg 0.12: applied (by the catalog)
     opened = []  # manifest files opened (not manifest lists: snap-*.avro, one a scan)

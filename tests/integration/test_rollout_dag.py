@@ -102,3 +102,36 @@ def test_rollout_of_a_missing_version_is_refused(embedded_settings: Any, credit_
     with pytest.raises(ModelNotFound, match=r"no version 7; versions: \['2', '1'\]|versions"):
         rollout.start(credit_spec, challenger_version=7)
     assert rollout.running(credit_spec.name) is None
+
+
+def test_batched_traffic_is_answered_and_labelled_record_by_record(
+    embedded_settings: Any, credit_spec: Any, tmp_path: Any
+) -> None:
+    """``simulate(batch=20)`` (the demo's rollout traffic) posts ``records`` batches: every
+    record is answered and logged once, each by its own prediction, and every label comes
+    back by prediction id, as with one record a request."""
+    register_model(credit_spec, embedded_settings, estimator="linear")
+    g = GatewaySettings(
+        usecases=[credit_spec.name], refresh_interval_s=0.5, spool_dir=tmp_path / "spool"
+    )
+    posted: list[Any] = []
+    with TestClient(create_app(embedded_settings, g)) as client:
+
+        class Counting:
+            def post(self, url: str, *, json: Any) -> Any:
+                posted.append((url, json))
+                return client.post(url, json=json)
+
+        result = simulate(credit_spec, Counting(), requests=90, day=date(2026, 3, 1), batch=20)
+    predicts = [body for url, body in posted if url.endswith("/predict")]
+    assert [len(body["records"]) for body in predicts] == [20, 20, 20, 20, 10]
+    assert (result.sent, result.answered, result.failed) == (90, 90, 0)
+    assert result.variants == {"champion": 90}
+    labels = [
+        label for url, body in posted if url.endswith("/feedback") for label in body["labels"]
+    ]
+    assert result.labels_sent == len(labels) == 90
+    assert len({label["prediction_id"] for label in labels}) == 90
+    with store.engine(embedded_settings).connect() as conn:
+        logged = conn.execute(sa.select(sa.func.count()).select_from(store.predictions)).scalar()
+    assert logged == 90

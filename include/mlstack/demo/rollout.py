@@ -45,6 +45,9 @@ DEMO_ROLLOUT: dict[str, Any] = {
 }
 #: Simulated applications per day of rollout traffic.
 TRAFFIC_PER_DAY = 200
+#: Applications to a request: they arrive in batches, each still assigned its variant by its
+#: own entity id (one a request would spend the rollout's seconds on the in-process client)
+TRAFFIC_BATCH = 20
 #: Prefix of the traffic's entity ids: the simulator numbers a day's applications the same
 #: way for the lake, and gateway feedback must never label the lake's rows early.
 TRAFFIC_ID_PREFIX = "gw-"
@@ -57,11 +60,18 @@ class _PrefixedIds:
         self.client, self.id_column = client, id_column
 
     def post(self, url: str, *, json: Any) -> Any:
-        record = json.get("record") if isinstance(json, dict) else None
-        if isinstance(record, dict) and record.get(self.id_column) is not None:
-            record = {**record, self.id_column: f"{TRAFFIC_ID_PREFIX}{record[self.id_column]}"}
-            json = {**json, "record": record}
+        if isinstance(json, dict):
+            for form in ("record", "records"):
+                if json.get(form) is not None:
+                    json = {**json, form: self._prefixed(json[form])}
         return self.client.post(url, json=json)
+
+    def _prefixed(self, records: Any) -> Any:
+        if isinstance(records, list):
+            return [self._prefixed(r) for r in records]
+        if isinstance(records, dict) and records.get(self.id_column) is not None:
+            return {**records, self.id_column: f"{TRAFFIC_ID_PREFIX}{records[self.id_column]}"}
+        return records
 
 
 def _traffic(
@@ -80,7 +90,9 @@ def _traffic(
     with TestClient(create_app(settings, g)) as client:
         prefixed = _PrefixedIds(client, spec.schema.id_column)
         while not stop.is_set():
-            simulate(spec, prefixed, requests=TRAFFIC_PER_DAY, day=day, start=start)
+            simulate(
+                spec, prefixed, requests=TRAFFIC_PER_DAY, day=day, start=start, batch=TRAFFIC_BATCH
+            )
             day += timedelta(days=1)
             sent[0] += 1
 

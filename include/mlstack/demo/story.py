@@ -103,6 +103,15 @@ def demo_usecases(spec: Any, factor: float, settings: Settings, *, full: bool) -
     return get_settings()
 
 
+def up_to_shock(days: list[date], shock: str) -> list[date]:
+    """The days a batch may take from ``days``: those before the scripted ``shock`` day; that
+    day alone (its event is told with it); after it, all of them."""
+    before = [d for d in days if str(d) < shock]
+    if before:
+        return before
+    return days[:1] if str(days[0]) == shock else days
+
+
 def reset(settings: Settings | None = None) -> None:
     """Forget everything the demo made (data, lake, databases, Airflow home)."""
     s = settings or get_settings()
@@ -194,8 +203,8 @@ def _run(
     ingested: list[DayResult] = []  # ingested by a monitored batch that stopped early
     while len(results) < days:
         rest = ctx.days[len(results) :]
-        if scripted:  # a batch ends before the scripted shock
-            rest = [d for d in rest if str(d) < scripted[0]] or rest[:1]
+        if scripted:
+            rest = up_to_shock(rest, scripted[0])
         calm = quiet_days(ctx, rest)
         if calm > 1:  # days with nothing to show but ingestion: one run for all of them
             batch = [DayResult(d) for d in rest[:calm]]

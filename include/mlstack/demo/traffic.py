@@ -97,9 +97,12 @@ def simulate(
     label_batch: int = 200,
     progress: Callable[[int], None] | None = None,
     start: date | None = None,
+    batch: int = 1,
 ) -> TrafficResult:
-    """Send ``requests`` one-record predictions (at ``rate``/s; 0 = as fast as possible),
-    and the true labels of ``label_share`` of them by prediction id, ``label_batch`` at a time.
+    """Send ``requests`` simulated records as predictions (at ``rate`` records/s; 0 = as fast
+    as possible), ``batch`` records to a request (1: one ``record`` each; more: a ``records``
+    batch, whose records the gateway still assigns to variants one entity at a time), and the
+    true labels of ``label_share`` of them by prediction id, ``label_batch`` at a time.
     ``start``: the simulated timeline's first day (see :func:`simulated_rows`)."""
     day = day or (spec.simulator.start if spec.simulator else date.today())
     frame = simulated_rows(spec, day, requests, start=start)
@@ -109,28 +112,34 @@ def simulate(
     labels = []
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
-    for i, rec in enumerate(records):
+    size = max(1, batch)
+    for first in range(0, len(records), size):
         if rate > 0:
-            delay = t0 + i / rate - time.perf_counter()
+            delay = t0 + first / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        out.sent += 1
-        resp = client.post(f"{base}/v1/{spec.name}/predict", json={"record": rec})
+        chunk = records[first : first + size]
+        out.sent += len(chunk)
+        body = {"record": chunk[0]} if size == 1 else {"records": chunk}
+        resp = client.post(f"{base}/v1/{spec.name}/predict", json=body)
         if resp.status_code != 200:
-            out.failed += 1
+            out.failed += len(chunk)
             continue
-        answer = resp.json()["predictions"][0]
-        out.answered += 1
-        out.variants[answer["variant"]] = out.variants.get(answer["variant"], 0) + 1
-        if target and rng.random() < label_share and pd.notna(frame[target].iloc[i]):
-            labels.append(
-                {"prediction_id": answer["prediction_id"], "label": float(frame[target].iloc[i])}
-            )
+        for i, answer in enumerate(resp.json()["predictions"], start=first):
+            out.answered += 1
+            out.variants[answer["variant"]] = out.variants.get(answer["variant"], 0) + 1
+            if target and rng.random() < label_share and pd.notna(frame[target].iloc[i]):
+                labels.append(
+                    {
+                        "prediction_id": answer["prediction_id"],
+                        "label": float(frame[target].iloc[i]),
+                    }
+                )
         if len(labels) >= label_batch:
             out.labels_sent += _send_labels(client, f"{base}/v1/{spec.name}/feedback", labels)
             labels = []
-        if progress and (i + 1) % 100 == 0:
-            progress(i + 1)
+        if progress and out.sent // 100 > (out.sent - len(chunk)) // 100:
+            progress(out.sent)
     out.labels_sent += _send_labels(client, f"{base}/v1/{spec.name}/feedback", labels)
     out.seconds = time.perf_counter() - t0
     return out

@@ -63,3 +63,16 @@ def test_demo_spec_copy_reports_on_new_alerts_unless_full_and_scales_row_counts(
             os.environ.pop("MLSTACK_USECASES_DIR", None)
         else:
             os.environ["MLSTACK_USECASES_DIR"] = before
+
+
+def test_a_batch_stops_before_the_shock_which_runs_alone_and_batching_resumes_after() -> None:
+    """story.up_to_shock: days before the scripted shock batch up to it; the shock's day goes
+    alone; the days after it batch again (they went one a run, a DAG run each, before)."""
+    from datetime import date, timedelta
+
+    from mlstack.demo.story import up_to_shock
+
+    days = [date(2026, 2, 10) + timedelta(days=i) for i in range(10)]
+    assert up_to_shock(days, "2026-02-14") == days[:4]
+    assert up_to_shock(days[4:], "2026-02-14") == [days[4]]
+    assert up_to_shock(days[5:], "2026-02-14") == days[5:]
