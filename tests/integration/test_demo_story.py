@@ -138,5 +138,12 @@ def test_demo_prints_the_story_as_a_timeline(
     monitored = [c for d, c in runs if d.endswith("__monitor") and c]
     after = [c for c in monitored if c["day"] > shock_day.isoformat()]
     assert any(c["through"] > c["day"] for c in after), monitored
+    # a retrain trains on the lake as it was at the end of its day, not on the days its
+    # batch ingested after it
+    retrains = [c for d, c in runs if d.endswith("__train") and c and c.get("retrain_request")]
+    assert retrains, runs
+    request_day = next(r for r in days if r.day.isoformat() == timeline[request][0])
+    assert retrains[0]["snapshot"] == request_day.ingest["features"]["snapshot_id"]
+    assert retrains[0]["labels_snapshot"] == request_day.ingest["labels"]["snapshot_id"]
     assert len({r.ingest["features"]["snapshot_id"] for r in days}) == len(days)
     assert all(len(r.catalog) == 2 for r in days), [(r.day, r.catalog) for r in days]

@@ -24,8 +24,9 @@ or ``--train-every``, the monitored days go :data:`WATCH_BATCH_DAYS` to a run of
 (ingest and catalog, then monitor with ``day``..``through``: :func:`step_monitor_days`):
 every day is still ingested, catalogued and monitored on its own, in order, and the monitor
 run stops after the first day whose decision is ``retrain``, so training, promotion and the
-rollout follow that day as they would day by day; the days ingested after it are monitored
-by the next run. Nothing a day's monitoring reads comes from later days: its rows and labels
+rollout follow that day as they would day by day (the retrain trains on the lake's snapshots
+of that day's commits, not on the days the batch ingested after it); those days are
+monitored by the next run. Nothing a day's monitoring reads comes from later days: its rows and labels
 are the day's, and the fresh labels the policy counts are those known on the day
 (:func:`mlstack.monitoring.windows.fresh_labels`). A realised figure rests on
 ``monitoring.min_labels`` labels whatever ``--rows`` is: at small volumes the monitor pools
@@ -101,6 +102,9 @@ def quiet_days(ctx: DemoContext, days: list[date]) -> int:
 
 # --- training and promotion (the model lifecycle) -------------------------------------------
 
+#: The train DAG's params the demo sets (see :func:`train_and_promote`).
+TRAIN_PARAMS = ("snapshot", "labels_snapshot", "retrain_request")
+
 
 def labelled_days(ctx: DemoContext, day: date) -> int:
     """How many application days have labels once ``day`` is ingested."""
@@ -154,7 +158,11 @@ def train_and_promote(
     A new challenger is rolled out right away (the scheduler runs ``<usecase>__rollout`` on
     the challenger Asset the same way), so its A/B decision lands on the same day.
     """
-    out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf, ctx.log_file)
+    params = ctx.dags[f"{ctx.usecase}__train"].params
+    # every param every time (see step_ingest_days): a pinned snapshot or a request of an
+    # earlier run must not carry over to this one
+    conf = {k: None for k in TRAIN_PARAMS if k in params} | (conf or {})
+    out = run_dag(ctx.dags, f"{ctx.usecase}__train", conf or None, ctx.log_file)
     model = out.get("train") or {}
     metric = model.get("primary_metric", "")
     value = (model.get("metrics") or {}).get(f"holdout_{metric}")
@@ -223,9 +231,15 @@ def act_on_request(ctx: DemoContext, result: DayResult, request: dict[str, Any])
         f"{request.get('reason', '')}. Root cause: {request.get('root_cause', '')}"
         + (f". Training window {window['start']}..{window['end']}" if window else ""),
     )
-    conf = {}
-    if "retrain_request" in ctx.dags[f"{ctx.usecase}__train"].params:
+    params = ctx.dags[f"{ctx.usecase}__train"].params
+    conf: dict[str, Any] = {}
+    if "retrain_request" in params:
         conf["retrain_request"] = request.get("request_id") or "latest"
+    # the lake as it was at the end of the day: a batched run has ingested later days already
+    for param, dataset in (("snapshot", "features"), ("labels_snapshot", "labels")):
+        snapshot = (result.ingest.get(dataset) or {}).get("snapshot_id")
+        if param in params and snapshot is not None:
+            conf[param] = int(snapshot)
     why = f"retrain request #{request.get('request_id')}"
     result.notes.append(train_and_promote(ctx, conf, result.day, why))
 
