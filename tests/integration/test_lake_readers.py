@@ -173,3 +173,64 @@ def test_a_manifest_is_read_once_and_a_new_commit_is_seen(
     assert first < now and opened  # the new day's file, from manifests not read before
     opened.clear()
     assert planned(table) == now and opened == []
+
+
+def test_a_days_window_is_read_and_scored_once_per_model_run_and_data_files(
+    two_days, credit_spec, pg_s3_settings, monkeypatch
+) -> None:
+    """windows.lake_window: the same day for the same model run is read and scored once and
+    callers get copies; another run scores it again; a day ingested again (new data files)
+    is read again."""
+    import numpy as np
+    import pandas as pd
+    from mlstack.monitoring import windows
+    from mlstack.monitoring.compute import Reference
+    from mlstack.sources import land
+    from mlstack.stages.ingest import ingest_day
+
+    monkeypatch.setattr(windows, "_window_memo", type(windows._window_memo)())
+    scored: list[int] = []
+
+    def lake_scores(spec, ref, inputs):
+        scored.append(len(inputs))
+        return np.full(len(inputs), float(ref.version))
+
+    monkeypatch.setattr(windows, "lake_scores", lake_scores)
+
+    def ref(version: int) -> Reference:
+        return Reference(version, f"run-{version}", None, pd.DataFrame(), pd.DataFrame(), "x", None)
+
+    first = windows.lake_window(credit_spec, DAY, ref(1), pg_s3_settings)
+    assert len(scored) == 1 and len(first) == scored[0] > 0
+    first["_score"] = -1.0  # a caller's change stays its own
+    again = windows.lake_window(credit_spec, DAY, ref(1), pg_s3_settings)
+    assert len(scored) == 1 and (again["_score"] == 1.0).all()
+    assert len(again) == len(first) and set(again["_version"]) == {1}
+
+    other = windows.lake_window(credit_spec, DAY, ref(2), pg_s3_settings)
+    assert len(scored) == 2 and (other["_score"] == 2.0).all()
+
+    land(credit_spec, DAY, pg_s3_settings)
+    ingest_day(credit_spec, DAY, settings=pg_s3_settings)
+    windows.lake_window(credit_spec, DAY, ref(1), pg_s3_settings)
+    assert len(scored) == 3
+
+
+def test_a_metadata_file_is_parsed_once_and_a_commit_is_a_new_one(
+    two_days, credit_spec, pg_s3_settings
+) -> None:
+    """lake.memoize_table_metadata: loading the table again shares the parsed metadata of
+    the same file; after a commit the table loads the new file's (its new snapshot)."""
+    from mlstack.sources import land
+    from mlstack.stages.ingest import ingest_day
+
+    assert lake.memoize_table_metadata()  # PyIceberg 0.12: applied (by the catalog)
+    name = credit_spec.table_name("features")
+    again = lake.load_table(name, pg_s3_settings)
+    assert again.metadata is lake.load_table(name, pg_s3_settings).metadata
+    third = DAY + timedelta(days=2)
+    land(credit_spec, third, pg_s3_settings)
+    ingest_day(credit_spec, third, settings=pg_s3_settings)
+    now = lake.load_table(name, pg_s3_settings)
+    assert now.metadata_location != again.metadata_location
+    assert len(now.snapshots()) == len(again.snapshots()) + 1

@@ -26,8 +26,8 @@ every day is still ingested, catalogued and monitored on its own, in order, and 
 run stops after the first day whose decision is ``retrain``, so training, promotion and the
 rollout follow that day as they would day by day (the retrain trains on the lake's snapshots
 of that day's commits, not on the days the batch ingested after it); those days are
-monitored by the next run. Nothing a day's monitoring reads comes from later days: its rows and labels
-are the day's, and the fresh labels the policy counts are those known on the day
+monitored by the next run. Nothing a day's monitoring reads comes from later days: its rows
+and labels are the day's, and the fresh labels the policy counts are those known on the day
 (:func:`mlstack.monitoring.windows.fresh_labels`). A realised figure rests on
 ``monitoring.min_labels`` labels whatever ``--rows`` is: at small volumes the monitor pools
 the newest labelled days to reach them, or shows none.

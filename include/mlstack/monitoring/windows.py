@@ -180,16 +180,43 @@ def gateway_window(spec: UseCaseSpec, day: date, settings: Settings) -> pd.DataF
     return feats
 
 
+#: A day of the lake's rows scored by a model run, kept for this process (:func:`lake_window`):
+#: ``(run id, version, table, the day's data files) -> rows``, the newest WINDOW_MEMO_SIZE.
+_window_memo: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+WINDOW_MEMO_SIZE = 64
+
+
 def lake_window(spec: UseCaseSpec, day: date, ref: Reference, settings: Settings) -> pd.DataFrame:
-    """The day's rows from the lake, scored by the reference's model (batch monitoring)."""
+    """The day's rows from the lake, scored by the reference's model (batch monitoring).
+
+    Read and scored once per model run and set of the day's data files in this process:
+    the realised window pools the newest labelled days (:func:`labelled_window`), so each
+    monitored day reads again the days the day before read. Iceberg data files are never
+    rewritten (a changed day is new files), so the same files are the same rows. Callers
+    get a copy."""
+    from pyiceberg.io.pyarrow import ArrowScan
+
     table = lake.load_table(spec.table_name(), settings)
-    frame = table.scan(row_filter=f"{spec.schema.timestamp_column} == '{day.isoformat()}'")
-    df = frame.to_arrow().to_pandas()
-    if df.empty:
-        return df
-    df["_score"] = lake_scores(spec, ref, modeling.model_input(spec, df))
-    df["_version"] = ref.version
-    return df
+    scan = table.scan(row_filter=f"{spec.schema.timestamp_column} == '{day.isoformat()}'")
+    tasks = list(scan.plan_files())
+    files = tuple(
+        (t.file.file_path, tuple(d.file_path for d in t.delete_files))
+        for t in sorted(tasks, key=lambda t: t.file.file_path)
+    )
+    key = (ref.run_id, ref.version, settings.lake_url, table.name(), files)
+    if key not in _window_memo:
+        arrow = ArrowScan(
+            table.metadata, table.io, scan.projection(), scan.row_filter, scan.case_sensitive
+        ).to_table(tasks)
+        df = arrow.to_pandas()
+        if not df.empty:
+            df["_score"] = lake_scores(spec, ref, modeling.model_input(spec, df))
+            df["_version"] = ref.version
+        _window_memo[key] = df
+        while len(_window_memo) > WINDOW_MEMO_SIZE:
+            _window_memo.popitem(last=False)
+    _window_memo.move_to_end(key)
+    return _window_memo[key].copy()
 
 
 #: Scores of the lake's rows by a model run, kept for this process (:func:`lake_scores`):
