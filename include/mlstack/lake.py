@@ -411,7 +411,7 @@ def memoize_table_metadata() -> bool:
 
     table_metadata._mlstack_memo = True  # type: ignore[attr-defined]
     table_metadata.memo = memo  # type: ignore[attr-defined]  # for tests
-    FromInputFile.table_metadata = staticmethod(table_metadata)  # type: ignore[method-assign, assignment]
+    FromInputFile.table_metadata = staticmethod(table_metadata)  # type: ignore[method-assign]
     return True
 
 
