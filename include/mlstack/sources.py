@@ -770,6 +770,21 @@ def land(
     sim = spec.simulator
     if sim is None:
         raise SourceError(f"use case {spec.name!r} has no 'simulator:' section; nothing to land")
+    landed: dict[str, bool] = {}  # the datasets landed where their files source reads them
+
+    def is_landed(dataset: str) -> bool:
+        if dataset not in landed:
+            source = spec.dataset_source(dataset)
+            prefix = source.options.get("prefix")
+            if source.kind != "files" or not prefix:
+                landed[dataset] = True  # not the simulator's to land
+            else:
+                key_prefix, ds = _settings_for(str(prefix), s)
+                landed[dataset] = bool(lake.list_keys(day_prefix(key_prefix, day), ds))
+        return landed[dataset]
+
+    if only_missing and all(is_landed(d) for d in spec.datasets()):
+        return []  # all there: no need to run the simulator
     plugins.load_for(spec)
     produced = plugins.get("simulators", sim.plugin)(
         day, seed=sim.seed, rows=sim.rows_per_day, start=sim.start, options=sim.options
@@ -778,10 +793,7 @@ def land(
     for dataset, (name, data) in produced.items():
         source = spec.dataset_source(dataset)
         prefix = source.options.get("prefix")
-        if source.kind != "files" or not prefix:
-            continue
-        key_prefix, ds = _settings_for(str(prefix), s)
-        if only_missing and lake.list_keys(day_prefix(key_prefix, day), ds):
+        if source.kind != "files" or not prefix or (only_missing and is_landed(dataset)):
             continue
         written.append(land_file(str(prefix), day, name, data, s))
     return written

@@ -141,3 +141,24 @@ def test_regression_spec_validates_typed_parquet_rows(diabetes_spec) -> None:
     assert len(checked.accepted) == 40 and checked.rejected.empty
     assert isinstance(checked.accepted["visit_date"].iloc[0], date)
     assert pd.api.types.is_float_dtype(checked.accepted["progression"])
+
+
+def test_landing_only_missing_files_runs_no_simulator_when_all_are_there(
+    credit_spec, embedded_settings, monkeypatch
+) -> None:
+    """sources.land(only_missing=True), as the ingest DAG's land task calls it: a day whose
+    files all landed already costs no simulator run; a dataset whose files went missing is
+    landed again, and only it."""
+    from mlstack import lake, plugins
+    from mlstack.sources import land
+
+    first = land(credit_spec, DAY, embedded_settings)
+    assert len(first) == 2  # features and labels
+    real_get = plugins.get
+    monkeypatch.setattr(plugins, "get", lambda *a: pytest.fail("the simulator ran"))
+    assert land(credit_spec, DAY, embedded_settings, only_missing=True) == []
+    monkeypatch.setattr(plugins, "get", real_get)
+    labels = next(url for url in first if "labels" in url)
+    lake.delete_key(labels.removeprefix(f"{embedded_settings.lake_url}/"), embedded_settings)
+    again = land(credit_spec, DAY, embedded_settings, only_missing=True)
+    assert again == [labels]
