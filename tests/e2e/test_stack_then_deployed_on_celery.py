@@ -59,6 +59,21 @@ def tries(api: AirflowAPI, run: dict[str, Any], task_id: str) -> list[dict[str, 
     return sorted(api.get(path)["task_instances"], key=lambda t: t["try_number"])
 
 
+def what_happened(compose: stackctl.Compose, api: AirflowAPI, history: list[dict]) -> str:
+    """Why a run failed, for the assertion's message: every try of the task (state, worker,
+    times) with its log's last lines, and what the scheduler logged about the task."""
+    parts = []
+    for ti in history:
+        head = {k: ti.get(k) for k in ("try_number", "state", "hostname", "start_date",
+                                         "end_date", "queue")}  # fmt: skip
+        log = api.task_log(ti).splitlines()[-40:]
+        parts.append(f"try {json.dumps(head)}\n  " + "\n  ".join(log))
+    scheduler = compose.run("logs", "--no-color", "--since", "15m", "airflow-scheduler",
+                            capture=True, check=False)  # fmt: skip
+    about = [line for line in scheduler.splitlines() if TRAIN in line][-30:]
+    return "\n".join([*parts, "scheduler:", *about])
+
+
 def test_the_stack_runs_celery_workers(deployed: dict) -> None:
     compose = deployed["compose"]
     assert compose.executor() == "CeleryExecutor"
@@ -151,8 +166,8 @@ def test_a_killed_workers_task_is_retried_on_the_other(deployed: dict, api: Airf
     killed_at = time.monotonic()
     stackctl.say(f"e2e: killed worker {victim} while it ran {TRAIN}.train")
     done = api.wait_run(TRAIN, run["dag_run_id"], timeout=RUN_TIMEOUT)
-    assert done["state"] == "success", done
     history = tries(api, run, "train")
+    assert done["state"] == "success", what_happened(deployed["compose"], api, history)
     assert history[0]["hostname"] == victim and history[0]["state"] == "failed", history
     assert history[-1]["state"] == "success", history
     assert history[-1]["hostname"] in set(workers) - {victim}, history
