@@ -141,6 +141,10 @@ def test_a_range_that_ends_before_it_starts_says_so(dagbag, embedded_settings) -
         logical_date=None, run_conf={"day": DAY.isoformat(), "through": "2026-01-01"}
     )
     assert str(getattr(dr.state, "value", dr.state)) == "failed"
+    # a param no retry can fix fails its task on the first try (the stage's retries unused)
+    (land,) = [ti for ti in dr.get_task_instances() if ti.task_id == "land"]
+    assert str(getattr(land.state, "value", land.state)) == "failed"
+    assert land.try_number == 1 and land.max_tries > 0, (land.try_number, land.max_tries)
 
 
 # --- bad input, on real backends ------------------------------------------------------------

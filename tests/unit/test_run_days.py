@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from mlstack.airflow.usecase_dag import MAX_RUN_DAYS, run_days
 from mlstack.exceptions import SpecError
 
@@ -34,5 +35,7 @@ def test_day_alone_is_one_day_and_through_makes_an_inclusive_range() -> None:
     ],
 )
 def test_a_range_that_cannot_be_run_says_what_to_give(through: str, says: str) -> None:
-    with pytest.raises(SpecError, match=says):
+    with pytest.raises(SpecError, match=says) as raised:
         days(day="2026-01-05", through=through)
+    # Airflow fails the task at once: a retry would read the same params
+    assert isinstance(raised.value, AirflowFailException)

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlstack.exceptions import SpecError
 from mlstack.specs import UseCaseSpec
@@ -36,6 +37,11 @@ def simulator_start(spec: UseCaseSpec) -> datetime:
     return datetime.combine(spec.simulator.start, datetime.min.time(), UTC)
 
 
+class BadParam(SpecError, AirflowFailException):
+    """A DAG param the run cannot use (not a date, a range backwards or too long). The task
+    fails at once, without its retries: a retry reads the same params."""
+
+
 def run_day(context: dict[str, Any]) -> date:
     """The day a run works on: the ``day`` param, else the logical date, else today (UTC)."""
     param = (context.get("params") or {}).get("day")
@@ -43,7 +49,7 @@ def run_day(context: dict[str, Any]) -> date:
         try:
             return date.fromisoformat(str(param))
         except ValueError as exc:
-            raise SpecError(f"DAG param day={param!r} is not a date; use YYYY-MM-DD") from exc
+            raise BadParam(f"DAG param day={param!r} is not a date; use YYYY-MM-DD") from exc
     for key in ("logical_date", "data_interval_start"):
         value = context.get(key)
         if value is not None:
@@ -65,12 +71,12 @@ def run_days(context: dict[str, Any]) -> list[date]:
     try:
         last = date.fromisoformat(str(param))
     except ValueError as exc:
-        raise SpecError(f"DAG param through={param!r} is not a date; use YYYY-MM-DD") from exc
+        raise BadParam(f"DAG param through={param!r} is not a date; use YYYY-MM-DD") from exc
     span = (last - first).days + 1
     if span < 1:
-        raise SpecError(f"DAG param through={last} is before day={first}; give a later day")
+        raise BadParam(f"DAG param through={last} is before day={first}; give a later day")
     if span > MAX_RUN_DAYS:
-        raise SpecError(
+        raise BadParam(
             f"days {first}..{last} are {span} days; one run takes at most {MAX_RUN_DAYS}: "
             "split the range over several runs"
         )
