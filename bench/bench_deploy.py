@@ -25,7 +25,7 @@ of what is measured):
 Then the idle memory of every container (measured before any load), against the issue's
 ceiling of 2.5 GB. Writes bench/results/deploy.md.
 
-    .venv/bin/python bench/bench_deploy.py [--duration 20] [--rounds 3] [--settle 120]
+    make bench-deploy ARGS="[--duration 20] [--rounds 3] [--settle 120]"
 
 Needs wrk on the host (`apt-get install wrk`).
 """

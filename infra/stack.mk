@@ -7,7 +7,7 @@ STACK := $(BIN)/python infra/stack.py
 # `docker compose` on this repository's file and .env (works without .env for down/ps/logs)
 COMPOSE := $(STACK) compose --
 
-.PHONY: deploy worker up down status logs clean backup restore upgrade e2e bench-stack bench-scale stack-image stack-wheels
+.PHONY: deploy worker up down status logs clean backup restore upgrade e2e bench-stack bench-scale bench-deploy stack-image stack-wheels
 
 stack-wheels: venv
 	@$(STACK) wheels
@@ -78,6 +78,9 @@ e2e: stack-wheels ## the end-to-end test on a throwaway stack (own compose proje
 
 bench-stack: stack-wheels ## time cold and warm start to healthy, idle memory; writes bench/results/stack.md
 	$(BIN)/python bench/bench_stack.py $(ARGS)
+
+bench-deploy: stack-wheels ## deploy mode: gateway through Caddy vs direct, idle memory; writes bench/results/deploy.md
+	$(BIN)/python bench/bench_deploy.py $(ARGS)
 
 bench-scale: stack-wheels ## 8 use cases on LocalExecutor vs 2/4 Celery workers, gateway 1 vs 2 replicas; writes bench/results/scale.md
 	$(BIN)/python bench/bench_scale.py $(ARGS)
