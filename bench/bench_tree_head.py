@@ -3,7 +3,7 @@
 One process, one thread (as a gateway worker scores: ``OMP_NUM_THREADS=1``), the demo
 model as training builds it (mlstack's pipeline with credit_default's spec: 200 trees of
 up to 31 leaves), fitted on one simulated day, scoring request records of another. Three
-ways, on the same batches, alternating:
+ways, on the same batches, one after the other for each batch size:
 
   pipeline        the records as a DataFrame through the fitted Pipeline (the gateway's
                   path when no numpy scorer is verified)
