@@ -6,6 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlstack.gateway.compiled_pipeline import TREE_HEAD_MAX_ROWS, _tree_head, compile_pipeline
+from mlstack.gateway.model_cache import (
+    InputField,
+    LoadedModel,
+    _verified_fast_path,
+    probe_records,
+)
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
@@ -102,3 +108,31 @@ def test_tree_head_declines_categorical_splits_and_multiclass() -> None:
     assert _tree_head(categorical, "classification") is None
     multiclass = HistGradientBoostingClassifier(max_iter=5).fit(x, x[:, 0].astype(int))
     assert _tree_head(multiclass, "classification") is None
+
+
+FIELDS = [*(InputField(c, "double", False) for c in NUMS), InputField("city", "string", False)]
+
+
+def test_a_version_gets_the_numpy_scorer_only_when_it_answers_as_the_pipeline(
+    monkeypatch,
+) -> None:
+    """The gateway's check at load: probe rows with missing values, the numpy scorer kept
+    when it gives the pipeline's answers to 1e-9, and None (the pandas path) when not."""
+    from mlstack.gateway import compiled_pipeline
+
+    pipe, _ = fitted(HistGradientBoostingClassifier(max_iter=20, random_state=0))
+    model = LoadedModel("u", 1, pipe, FIELDS, "classification", 0.5)
+    probe = probe_records(FIELDS, pipe)
+    assert any(r[c] is None for r in probe for c in [*NUMS, "city"])  # missing values probed
+    fast = _verified_fast_path(model)
+    assert fast is not None
+    assert np.max(np.abs(fast(probe) - pipe.predict_proba(model.frame(probe))[:, 1])) <= 1e-9
+
+    real = compiled_pipeline.compile_pipeline
+
+    def off_by_a_millionth(p, task, *, direct_head=True):
+        scorer = real(p, task, direct_head=direct_head)
+        return lambda records: scorer(records) + 1e-6
+
+    monkeypatch.setattr(compiled_pipeline, "compile_pipeline", off_by_a_millionth)
+    assert _verified_fast_path(model) is None
