@@ -13,7 +13,12 @@ With ``--app-name=basic-auth`` (deploy mode) it first writes MLflow's auth confi
 logins stored in the tracking database (``MLFLOW_BACKEND_STORE_URI``; MLflow keeps them in
 its own tables), no permission for an account on what it was not granted
 (``NO_PERMISSIONS``), and the admin created on first start with ``MLFLOW_AUTH_ADMIN_PASSWORD``
-(generated into .env; MLflow has no default to fall back on).
+(generated into .env; MLflow has no default to fall back on). A login that was checked is
+remembered for ``MLSTACK_MLFLOW_AUTH_CACHE_S`` seconds (default 60; MLflow's
+``auth_cache_ttl_seconds``, 0 = check every request): MLflow stores passwords as scrypt hashes,
+and checking one costs 0.5 s of CPU or more here, which every API call of the gateway's
+refresher and of every task paid before. A password changed or a user removed through MLflow
+takes effect at once on the worker that handled it and within that time on the others.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ default_permission = NO_PERMISSIONS
 database_uri = {database_uri}
 admin_username = admin
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = {auth_cache_ttl_s}
 """
 
 
@@ -56,7 +62,10 @@ def write_auth_config(argv: list[str], env: dict[str, str] | os._Environ[str]) -
     uri = env.get("MLFLOW_AUTH_DATABASE_URI") or env["MLFLOW_BACKEND_STORE_URI"]
     fd, path = tempfile.mkstemp(prefix="mlflow-auth-", suffix=".ini")  # mode 0600
     with os.fdopen(fd, "w") as handle:
-        handle.write(AUTH_CONFIG.format(database_uri=uri.replace("%", "%%")))
+        cache_s = int(env.get("MLSTACK_MLFLOW_AUTH_CACHE_S") or 60)
+        handle.write(
+            AUTH_CONFIG.format(database_uri=uri.replace("%", "%%"), auth_cache_ttl_s=cache_s)
+        )
     return path
 
 
