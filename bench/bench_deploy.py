@@ -22,8 +22,12 @@ of what is measured):
   served state   ``GET /v1/<usecase>``: the cheapest thing the gateway does, so the proxy's
                  share is as large as it can be (an upper bound).
 
-Then the idle memory of every container (measured before any load), against the issue's
-ceiling of 2.5 GB. Writes bench/results/deploy.md.
+Then the idle memory and CPU of every container (measured before any load), against the
+issue's ceiling of 2.5 GB; and MLflow behind its login, as the gateway's refresher and every
+task call it: an API call's latency and MLflow's idle CPU with a checked login remembered for
+60 s (the default) against the baseline, the login checked on every call (MLflow's default,
+and mlstack's before 2026-12-04), MLflow restarted in between. Writes
+bench/results/deploy.md.
 
     make bench-deploy ARGS="[--duration 20] [--rounds 3] [--settle 120]"
 
@@ -62,6 +66,7 @@ SITE = "mlstack-bench.test"
 USECASE = "credit_default"
 RESULTS = ROOT / "bench" / "results" / "deploy.md"
 CEILING_MIB = 2.5 * 1000**3 / 2**20  # the issue's 2.5 GB
+IDLE_CPU_S = 60.0  # how long the idle stack's CPU is measured
 #: deploy mode's observability profile, without Grafana unless its image is given (the
 #: stand-ins have none)
 PROFILES = "observability" if os.environ.get("GRAFANA_IMAGE") else "metrics"
@@ -94,6 +99,54 @@ def cpu_ns(container: str) -> int:
             usage = dict(line.split() for line in stat.read_text().splitlines())
             return int(usage["usage_usec"]) * 1000
     raise SystemExit(f"bench: no cgroup CPU accounting found for container {container}")
+
+
+def idle_cpu(compose: stackctl.Compose, seconds: float, *services: str) -> dict[str, float]:
+    """The CPU of ``services`` (default: every running one) over ``seconds`` of an idle stack,
+    in % of one CPU."""
+    ids = containers(compose, *(services or compose.run("ps", "--services", capture=True).split()))
+    before = {name: cpu_ns(c) for name, c in ids.items()}
+    time.sleep(seconds)
+    return {name: (cpu_ns(c) - before[name]) / (seconds * 1e9) * 100 for name, c in ids.items()}
+
+
+#: what the gateway's refresher asks MLflow, timed call by call inside the gateway's container
+#: with its own login (read-only)
+LOGIN_PROBE = """
+import json, os, time, httpx
+url = os.environ["MLSTACK_MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/registered-models/get"
+auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
+took = []
+with httpx.Client(auth=auth, timeout=60) as client:
+    for _ in range(%d):
+        start = time.perf_counter()
+        client.get(url, params={"name": %r}).raise_for_status()
+        took.append((time.perf_counter() - start) * 1000)
+print(json.dumps(took))
+"""
+
+
+def mlflow_logins(compose: stackctl.Compose, env_file: Path, cache_s: int, calls: int = 20) -> dict:
+    """MLflow restarted with a checked login remembered ``cache_s`` seconds (0: checked on
+    every call): its CPU over 30 s idle (the gateway's refresher polling), then ``calls``
+    API calls one after the other with the gateway's login (median, slowest, MLflow's CPU)."""
+    stackctl.set_env(env_file, {"MLFLOW_AUTH_CACHE_S": str(cache_s)})
+    compose.run("up", "-d", "--no-deps", "--wait", "mlflow", capture=True)
+    time.sleep(15)
+    idle = idle_cpu(compose, 30, "mlflow")["mlflow"]
+    (mlflow,) = containers(compose, "mlflow").values()
+    before = cpu_ns(mlflow)
+    code = LOGIN_PROBE % (calls, USECASE)
+    took = json.loads(compose.run("exec", "-T", "gateway", "python", "-c", code, capture=True))
+    spent_ms = (cpu_ns(mlflow) - before) / 1e6
+    took.sort()
+    stackctl.say(f"bench: MLflow logins remembered {cache_s}s: {took}")
+    return {
+        "median_ms": took[len(took) // 2],
+        "max_ms": took[-1],
+        "cpu_ms": spent_ms / calls,
+        "idle_pct": idle,
+    }
 
 
 def containers(compose: stackctl.Compose, *services: str) -> dict[str, str]:
@@ -228,6 +281,7 @@ def mean(runs: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in runs),
         "gateway_cpu_ms": sum(r["gateway_cpu_ms"] for r in runs) / len(runs),
         "caddy_cpu_ms": sum(r["caddy_cpu_ms"] for r in runs) / len(runs),
+        "postgres_cpu_ms": sum(r["postgres_cpu_ms"] for r in runs) / len(runs),
     }
 
 
@@ -241,7 +295,8 @@ def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespa
     cpu_share = proxied["caddy_cpu_ms"] / (proxied["caddy_cpu_ms"] + proxied["gateway_cpu_ms"])
     rows = "\n".join(
         f"| {name} | {label} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
-        f"| {f['errors']} | {f['gateway_cpu_ms']:.3f} | {f['caddy_cpu_ms']:.3f} |"
+        f"| {f['errors']} | {f['gateway_cpu_ms']:.3f} | {f['caddy_cpu_ms']:.3f} "
+        f"| {f['postgres_cpu_ms']:.3f} |"
         for name, runs in figures.items()
         for label, f in [*((str(i + 1), r) for i, r in enumerate(runs)), ("**mean**", means[name])]
     )
@@ -250,8 +305,8 @@ def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespa
     goal = " (goal ≤ 15 %)" if request == "predict" else " (upper bound: the cheapest request)"
     return f"""## {request}: `{verb} {path}`, {args.connections} connections, wrk on the host
 
-| path | round | req/s | p50 ms | p99 ms | errors | gateway CPU ms/req | Caddy CPU ms/req |
-|---|---|---:|---:|---:|---:|---:|---:|
+| path | round | req/s | p50 ms | p99 ms | errors | CPU ms/req: gateway | Caddy | Postgres |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 Throughput lost through the proxy: **{overhead:.1%}**{goal}. CPU per request answered, from
@@ -264,16 +319,20 @@ the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
 def report(
     figures: dict[str, dict[str, list[dict]]],
     memory: dict[str, float],
+    cpu: dict[str, float],
+    logins: dict[int, dict],
     args: argparse.Namespace,
     uptime: str,
     caddy: str,
 ) -> str:
-    """The results: a section per request, then the idle memory."""
+    """The results: a section per request, the idle memory and CPU, MLflow's logins."""
     total = sum(memory.values())
     after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     grafana = "" if PROFILES == "observability" else " (no Grafana: no GRAFANA_IMAGE given)"
     command = f"--duration {args.duration:.0f} --rounds {args.rounds} --settle {args.settle:.0f}"
-    per_service = "\n".join(f"| {name} | {mib:.0f} |" for name, mib in sorted(memory.items()))
+    per_service = "\n".join(
+        f"| {name} | {mib:.0f} | {cpu.get(name, 0):.1f} |" for name, mib in sorted(memory.items())
+    )
     sections = "\n".join(section(request, runs, args) for request, runs in figures.items())
     return f"""# Deploy mode: the TLS proxy's cost and idle memory
 
@@ -291,12 +350,40 @@ so the throughput lost here is larger than on a VM whose clients are elsewhere; 
 the CPUs are the limit, Caddy's share of the server CPU is the better estimate.
 
 {sections}
-## Idle memory of the deploy stack ({args.settle:.0f} s after healthy)
+## Idle memory and CPU of the deploy stack ({args.settle:.0f} s after healthy)
 
-| service | MiB |
-|---|---:|
+CPU: the next {IDLE_CPU_S:.0f} s, in % of one CPU.
+
+| service | MiB | CPU % |
+|---|---:|---:|
 {per_service}
-| **total** | **{total:.0f}** (ceiling 2.5 GB = {CEILING_MIB:.0f} MiB) |
+| **total** | **{total:.0f}** (ceiling 2.5 GB = {CEILING_MIB:.0f} MiB) | {sum(cpu.values()):.1f} |
+
+{logins_section(logins)}"""
+
+
+def logins_section(logins: dict[int, dict]) -> str:
+    """MLflow's API behind its login, the login remembered vs checked on every call."""
+    label = {0: "checked on every call (MLflow's default; mlstack before 2026-12-04)"}
+    rows = "\n".join(
+        f"| {label.get(s, f'remembered {s} s (the default)')} | {f['median_ms']:.0f} "
+        f"| {f['max_ms']:.0f} | {f['cpu_ms']:.0f} | {f['idle_pct']:.1f} |"
+        for s, f in logins.items()
+    )
+    on, off = logins[max(logins)], logins[0]
+    return f"""## MLflow behind its login: a checked login remembered vs checked on every call
+
+What the gateway's refresher asks MLflow (`registered-models/get`, its read-only login), 20
+calls one after the other from inside the gateway's container, after MLflow was restarted with
+the setting (`MLFLOW_AUTH_CACHE_S`); idle CPU: MLflow's over 30 s before the calls, while the
+gateway polls it. MLflow stores passwords as scrypt hashes.
+
+| login | median ms | slowest ms | MLflow CPU ms per call | MLflow idle CPU % |
+|---|---:|---:|---:|---:|
+{rows}
+
+An API call: **{on["median_ms"]:.0f} ms vs {off["median_ms"]:.0f} ms** (median); MLflow idle:
+**{on["idle_pct"]:.1f} % vs {off["idle_pct"]:.1f} %** of a CPU.
 """
 
 
@@ -366,15 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     uptime = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp, deploy_stack(Path(tmp)) as (compose, _):
         memory = idle_memory(compose, args.settle)
+        cpu = idle_cpu(compose, IDLE_CPU_S)
         run = ready_to_load(compose, Path(tmp))
-        ids = containers(compose, "gateway", "caddy")
+        # the default last: the loads below run as deployed
+        logins = {s: mlflow_logins(compose, Path(tmp) / "bench.env", s) for s in (0, 60)}
+        ids = containers(compose, "gateway", "caddy", "postgres")
         figures = {
             request: measure(
                 run.paths, path, run.key, run.script if scripted else None, run.hosts, ids, args
             )
             for request, (path, scripted) in REQUESTS.items()
         }
-    text = report(figures, memory, args, uptime, os.environ.get("CADDY_IMAGE", "caddy:2"))
+    caddy = os.environ.get("CADDY_IMAGE", "caddy:2")
+    text = report(figures, memory, cpu, logins, args, uptime, caddy)
     args.output.write_text(text)
     stackctl.say(text)
     return 0
