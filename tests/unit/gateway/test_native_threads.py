@@ -38,16 +38,12 @@ def test_serve_sizes_the_pools_before_the_server_starts(
 ) -> None:
     started: dict[str, Any] = {}
 
-    def run(self: Any, sockets: Any = None) -> None:  # stands in for uvicorn's server
+    def server(*args: Any, **kwargs: Any) -> None:  # stands in for uvicorn: no socket here
         started.update({var: os.environ.get(var) for var in THREAD_POOL_VARS})
-        self.started = True
-
-    import socket
 
     import uvicorn
 
-    monkeypatch.setattr(uvicorn.Server, "run", run)
-    monkeypatch.setattr(uvicorn.Config, "bind_socket", lambda self: socket.socket())  # no port
+    monkeypatch.setattr(uvicorn, "run", server)
     for var in THREAD_POOL_VARS:
         monkeypatch.setenv(var, "8")
     monkeypatch.setenv("MLSTACK_GATEWAY_NATIVE_THREADS", "2")
