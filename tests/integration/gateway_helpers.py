@@ -3,11 +3,7 @@ simulated records with their true labels."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +11,6 @@ import pandas as pd
 from fastapi.testclient import TestClient
 from mlstack.gateway.app import create_app
 from mlstack.gateway.core.config import GatewaySettings
-from support import wait_http
 
 
 def applications(rows: int, day: date = date(2026, 2, 1), seed: int = 42) -> pd.DataFrame:
@@ -84,22 +79,3 @@ def gateway_client(settings: Any, tmp_path: Any, usecase: str, **kw: Any) -> Tes
         **kw,
     )
     return TestClient(create_app(settings, g))
-
-
-def serve(
-    tmp_path: Path, port: int, log: Path, usecase: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """``mlstack gateway serve --port PORT`` in a process of its own serving ``usecase`` (its
-    spool in ``tmp_path``, output appended to ``log``, more settings in ``env``), once its
-    /health answers."""
-    env = {
-        **os.environ,
-        "MLSTACK_GATEWAY_USECASES": usecase,
-        "MLSTACK_GATEWAY_SPOOL_DIR": str(tmp_path / "spool"),
-        "MLSTACK_GATEWAY_REFRESH_INTERVAL_S": "3600",
-        **(env or {}),
-    }
-    cmd = [str(Path(sys.executable).parent / "mlstack"), "gateway", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    wait_http(f"http://127.0.0.1:{port}/health", proc, log, timeout=180)
-    return proc

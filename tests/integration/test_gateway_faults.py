@@ -6,8 +6,10 @@ Each test asserts that what was answered is what is logged (no loss, no duplicat
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -18,10 +20,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from gateway_helpers import applications, gateway_client, records, register_model, serve
+from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import integrity, registry, store
 from mlstack.gateway.prediction_log import PredictionLogger
-from support import free_port, read_only_dir, stop_process
+from support import free_port, read_only_dir, stop_process, wait_http
 
 pytestmark = pytest.mark.integration
 UC = "credit_default"
@@ -50,12 +52,20 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
 
 
 def _serve(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    return serve(tmp_path, port, log, UC, {
+    env = {
+        **os.environ,
+        "MLSTACK_GATEWAY_USECASES": UC,
+        "MLSTACK_GATEWAY_SPOOL_DIR": str(tmp_path / "spool"),
+        "MLSTACK_GATEWAY_REFRESH_INTERVAL_S": "3600",
         # rows wait in memory long enough that a kill finds thousands there
         "MLSTACK_GATEWAY_LOG_FLUSH_INTERVAL_S": "30",
         "MLSTACK_GATEWAY_LOG_BATCH_SIZE": "100000",
         "MLSTACK_GATEWAY_REPLAY_INTERVAL_S": "0.5",
-    })  # fmt: skip
+    }
+    cmd = [str(Path(sys.executable).parent / "mlstack"), "gateway", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{port}/health", proc, log, timeout=180)
+    return proc
 
 
 def test_gateway_sigkill_under_load_loses_no_answered_prediction(

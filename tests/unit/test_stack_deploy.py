@@ -153,37 +153,3 @@ def test_the_e2e_deploy_switch_keeps_every_bucket_the_stack_makes() -> None:
     extra = [command[i + 1] for i, arg in enumerate(command) if arg == "--extra-bucket"]
     lake = init["environment"]["MLSTACK_LAKE_URL"].removeprefix("s3://").split("/")[0]
     assert sorted(SAVED_BUCKETS) == sorted({lake, *extra})
-
-
-def caddy_upstream(tmp_path: Path, **env: str) -> str:
-    """What Caddy's entrypoint (docker-compose.deploy.yml) sets MLSTACK_GATEWAY_UPSTREAM to,
-    run by sh with ``env`` and a `caddy` that only says it."""
-    import subprocess
-
-    caddy = compose_file("docker-compose.deploy.yml")["services"]["caddy"]
-    script = caddy["command"][0].replace("$$", "$")  # compose's escape for a literal $
-    fake = tmp_path / "caddy"
-    fake.write_text('#!/bin/sh\n[ "$1" = run ] && echo "$MLSTACK_GATEWAY_UPSTREAM"; exit 0\n')
-    fake.chmod(0o755)
-    clean = {"PATH": f"{tmp_path}:/usr/bin:/bin", "MLSTACK_ADMIN_PASSWORD": "x", **env}
-    done = subprocess.run(["sh", "-c", script], env=clean, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def test_caddy_reaches_one_gateway_on_its_socket_and_replicas_by_address(tmp_path: Path) -> None:
-    assert caddy_upstream(tmp_path) == "socket"
-    assert caddy_upstream(tmp_path, GATEWAY_REPLICAS="1") == "socket"
-    assert caddy_upstream(tmp_path, GATEWAY_REPLICAS="3") == "replicas"
-    assert caddy_upstream(tmp_path, GATEWAY_REPLICAS="3", GATEWAY_UPSTREAM="socket") == "socket"
-    caddyfile = (ROOT / "infra" / "caddy" / "Caddyfile").read_text()
-    assert "import gateway-{$MLSTACK_GATEWAY_UPSTREAM}.caddy" in caddyfile
-    socket = (ROOT / "infra" / "caddy" / "gateway-socket.caddy").read_text()
-    services = compose_file("docker-compose.deploy.yml")["services"]
-    path = services["gateway"]["environment"]["MLSTACK_GATEWAY_SOCKET"]
-    assert f"reverse_proxy unix/{path}" in socket
-    folder = str(Path(path).parent)
-    for name in ("gateway", "caddy"):  # both mount the socket's volume there
-        assert f"gateway-socket:{folder}" in services[name]["volumes"], name
-    replicas = (ROOT / "infra" / "caddy" / "gateway-replicas.caddy").read_text()
-    assert "dynamic a gateway 8000" in replicas

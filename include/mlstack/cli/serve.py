@@ -3,7 +3,6 @@ commands are in :mod:`mlstack.cli.rollout`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -12,8 +11,6 @@ from mlstack.cli.keys import keys
 from mlstack.cli.output import console
 
 if TYPE_CHECKING:
-    import socket
-
     from mlstack.gateway.core.config import GatewaySettings
 
 
@@ -30,10 +27,8 @@ gateway.add_command(keys)
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the gateway under uvicorn (uvloop + httptools, one socket write per response), on
-    HOST:PORT and, with MLSTACK_GATEWAY_SOCKET, on that Unix socket too."""
+    """Run the gateway under uvicorn (uvloop + httptools, one socket write per response)."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from mlstack.gateway.core.config import GatewaySettings
 
@@ -42,7 +37,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     native_thread_pools(g.native_threads)
     if workers > 1 or g.metrics_dir is not None:  # one /metrics over all workers
         share_metrics(g)
-    config = uvicorn.Config(
+    uvicorn.run(
         "mlstack.gateway.app:create_app",
         factory=True,
         host=host or g.host,
@@ -56,46 +51,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         timeout_worker_healthcheck=30,
         log_level="warning",
     )
-    sockets = [config.bind_socket()]
-    unix = unix_socket(g.socket) if g.socket is not None else None
-    if unix is not None:
-        sockets.append(unix)
-    try:
-        if workers > 1:
-            Multiprocess(config, sockets=sockets).run()
-        else:
-            server = uvicorn.Server(config)
-            server.run(sockets=sockets)
-            if not server.started:  # as uvicorn.run: the app did not start
-                raise SystemExit(3)
-    finally:
-        if unix is not None and g.socket is not None:
-            g.socket.unlink(missing_ok=True)
-
-
-def unix_socket(path: Path) -> socket.socket | None:
-    """A listening-to-be Unix socket at ``path`` (mode 0666: the proxy runs as another user),
-    or None when another live gateway holds it: the lock file beside it is flock'ed for this
-    process's life (the kernel drops it when the process dies; the workers get the socket,
-    not the lock), so of replicas sharing a volume one serves the socket, and a stale socket
-    file is replaced only by the next holder."""
-    import fcntl
-    import os
-    import socket
-
-    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        console().print(f"[yellow]{path} is another gateway's: serving TCP only[/]")
-        return None
-    path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, 0o666)
-    sock.set_inheritable(True)
-    return sock
 
 
 #: the environment variables that size the native thread pools a model may use

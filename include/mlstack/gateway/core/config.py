@@ -26,12 +26,6 @@ class GatewaySettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface to bind.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
-    socket: Path | None = Field(
-        default=None,
-        description="Also listen on this Unix socket, for a proxy on the same host (deploy "
-        "mode's Caddy): no TCP/IP, bridge or packet filter between them. Of several gateways "
-        "given the same path (replicas sharing a volume), the first holds it.",
-    )
     native_threads: int = Field(
         default=1,
         ge=1,
