@@ -129,7 +129,8 @@ print(json.dumps(took))
 def mlflow_logins(compose: stackctl.Compose, env_file: Path, cache_s: int, calls: int = 20) -> dict:
     """MLflow restarted with a checked login remembered ``cache_s`` seconds (0: checked on
     every call): its CPU over 30 s idle (the gateway's refresher polling), then ``calls``
-    API calls one after the other with the gateway's login (median, slowest, MLflow's CPU)."""
+    API calls one after the other with the gateway's login: median, slowest, and MLflow's CPU
+    over them per call (the gateway's polling meanwhile included)."""
     stackctl.set_env(env_file, {"MLFLOW_AUTH_CACHE_S": str(cache_s)})
     compose.run("up", "-d", "--no-deps", "--wait", "mlflow", capture=True)
     time.sleep(15)
@@ -378,7 +379,7 @@ calls one after the other from inside the gateway's container, after MLflow was 
 the setting (`MLFLOW_AUTH_CACHE_S`); idle CPU: MLflow's over 30 s before the calls, while the
 gateway polls it. MLflow stores passwords as scrypt hashes.
 
-| login | median ms | slowest ms | MLflow CPU ms per call | MLflow idle CPU % |
+| login | median ms | slowest ms | MLflow CPU ms per call (polling included) | MLflow idle CPU % |
 |---|---:|---:|---:|---:|
 {rows}
 
