@@ -79,6 +79,11 @@ def _insert(engine: Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None
     faster than the ``json.dumps`` SQLAlchemy's JSON type calls per row, and this thread
     shares the GIL with the request path) and bound as text: SQLite stores JSON as text and
     PostgreSQL casts the text literal to the column's JSON type.
+
+    The ``ON CONFLICT`` inserts carry a ``RETURNING`` (its rows are not read) so that
+    SQLAlchemy sends the whole batch as multi-row ``VALUES`` statements ("insertmanyvalues");
+    without it SQLAlchemy 2.1 sends an ``ON CONFLICT`` insert once per row, one round trip
+    each (:func:`batched`).
     """
     if table is store.feedback:
         with engine.begin() as conn:
@@ -89,11 +94,19 @@ def _insert(engine: Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None
         stmt: Any = _dialect_insert(engine, table).on_conflict_do_nothing(
             index_elements=["prediction_id"]
         )
-        stmt = stmt.values(features=sa.bindparam("features", type_=sa.Text()))
+        stmt = batched(stmt.values(features=sa.bindparam("features", type_=sa.Text())), table)
     else:
         stmt = table.insert()
     with engine.begin() as conn:
         conn.execute(stmt, rows)
+
+
+def batched(stmt: Any, table: sa.Table) -> Any:
+    """``stmt`` (an ``INSERT .. ON CONFLICT``) with a ``RETURNING`` of the table's first key
+    column, which makes SQLAlchemy execute a list of rows as batches of multi-row ``VALUES``
+    instead of a statement per row. Safe for ``DO UPDATE`` only when no two rows of one
+    execution hit the same row (:func:`_upsert_feedback` keeps one row per key)."""
+    return stmt.returning(table.primary_key.columns[0])
 
 
 def _dialect_insert(engine: Engine | sa.Connection, table: sa.Table) -> Any:
@@ -139,7 +152,7 @@ def _upsert_feedback(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
             set_={k: stmt.excluded[k] for k in ("entity_id", "label", "label_at", "received_at")},
             where=store.feedback.c.received_at <= stmt.excluded.received_at,
         )
-        conn.execute(stmt, part)
+        conn.execute(batched(stmt, store.feedback), part)
 
 
 def decode_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
