@@ -102,11 +102,12 @@ def main() -> None:
         way: _tree_head(model, spec.task, lone_row=flag)
         for way, flag in (("level by level", False), ("every node at once", True))
     }
+    assert all(fn is not None for fn in lone.values())
     import pandas as pd
 
     one = np.asarray(pipe.named_steps["prepare"].transform(pd.DataFrame(records[:1], columns=cols)))
     lone_ms = {way: median_ms(lambda f=fn: f(one), args.calls) for way, fn in lone.items()}
-    lone_same = np.array_equal(*(fn(one) for fn in lone.values() if fn is not None))
+    lone_same = np.array_equal(*(fn(one) for fn in lone.values()))  # type: ignore[misc]
     say(f"lone row: {lone_ms}")
 
     head = subprocess.run(

@@ -16,9 +16,10 @@ its own tables), no permission for an account on what it was not granted
 (generated into .env; MLflow has no default to fall back on). A login that was checked is
 remembered for ``MLSTACK_MLFLOW_AUTH_CACHE_S`` seconds (default 60; MLflow's
 ``auth_cache_ttl_seconds``, 0 = check every request): MLflow stores passwords as scrypt hashes,
-and a call that checks one took 0.70 s (median) on a 2-CPU VM, which every API call of the gateway's
-refresher and of every task paid before. A password changed or a user removed through MLflow
-takes effect at once on the worker that handled it and within that time on the others.
+and a call that checks one took 0.5–0.7 s (median, three runs) on a 2-CPU VM, which every API
+call of the gateway's refresher and of every task paid before. A password changed or a user
+removed through MLflow takes effect at once on the worker that handled it and within that time
+on the others.
 """
 
 from __future__ import annotations
