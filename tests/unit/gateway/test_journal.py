@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from mlstack.gateway import journal as journal_module
-from mlstack.gateway.journal import Journal, LogUnavailable, unframe
+from mlstack.gateway.journal import Journal, LogUnavailable, read_lines, unframe
 
 ROW = {"prediction_id": "p", "usecase": "u", "score": 0.5}
 WAIT_S = 30  # a bound on waits that only a broken journal reaches (no timing assertion)
@@ -24,7 +24,8 @@ WAIT_S = 30  # a bound on waits that only a broken journal reaches (no timing as
 
 class SlowDisk:
     """``os.fdatasync`` stand-in: records how many bytes of the file each sync covered
-    (its size when the sync started) once it finished, after ``delay`` seconds."""
+    (its rows when the sync started: up to the space allocated ahead of them) once it
+    finished, after ``delay`` seconds."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
@@ -36,6 +37,7 @@ class SlowDisk:
 
     def __call__(self, fd: int) -> None:
         st = os.fstat(fd)
+        rows_bytes = len(b"".join(read_lines(Path(f"/proc/self/fd/{fd}"))))
         with self.lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
@@ -46,7 +48,7 @@ class SlowDisk:
                     self.fail_next -= 1
                     raise OSError(errno.EIO, "Input/output error")
                 key = (st.st_dev, st.st_ino)
-                self.durable_bytes[key] = max(self.durable_bytes.get(key, 0), st.st_size)
+                self.durable_bytes[key] = max(self.durable_bytes.get(key, 0), rows_bytes)
         finally:
             with self.lock:
                 self.running -= 1
@@ -62,11 +64,10 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> SlowDisk:
 def _line_end(path: Path, prediction_id: str) -> int:
     """Offset just past the journal line of ``prediction_id`` in ``path`` (0: not there)."""
     offset = 0
-    with path.open("rb") as f:
-        for line in f:
-            offset += len(line)
-            if unframe(line)[1]["prediction_id"] == prediction_id:
-                return offset
+    for line in read_lines(path):
+        offset += len(line)
+        if unframe(line)[1]["prediction_id"] == prediction_id:
+            return offset
     return 0
 
 
@@ -123,14 +124,14 @@ def test_the_event_loop_runs_while_the_disk_holds_a_write(
     """A write that blocks until the event loop has run something else: were the write on
     the loop, the loop could not run it and the write would time out."""
     loop_ran = threading.Event()
-    real_write = os.write
+    real_pwrite = os.pwrite
     blocked: list[bool] = []
 
-    def write(fd: int, data: Any) -> int:
+    def pwrite(fd: int, data: Any, offset: int) -> int:
         blocked.append(loop_ran.wait(WAIT_S))
-        return real_write(fd, data)
+        return real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(journal_module.os, "write", write)
+    monkeypatch.setattr(journal_module.os, "pwrite", pwrite)
     j = Journal(tmp_path / "j", fsync=False)
     j.open()
 
@@ -300,3 +301,34 @@ def test_start_survives_a_temporary_segment_renamed_meanwhile(
     j.open()
     assert j.alive()
     j.close()
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_rows_go_into_space_allocated_ahead_with_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    """With fsync a segment's space is allocated ahead of its rows (ALLOCATE_AHEAD at a time,
+    more when a round is bigger) and each round is written into it after the last one, so a
+    sync has no file size to commit; without fsync the rows are all the file. Either way the
+    rows read back whole, in order, up to the space not written (NUL bytes)."""
+    monkeypatch.setattr(journal_module, "ALLOCATE_AHEAD", 4096)
+    j = Journal(tmp_path / "j", fsync=fsync)
+    j.open()
+    ids = [f"r{i}" for i in range(120)]
+
+    async def main() -> None:
+        for i in range(0, 100):  # a row per round: the file grows by ALLOCATE_AHEAD
+            await asyncio.shield(j.append("predictions", [ROW | {"prediction_id": ids[i]}]))
+        big = [ROW | {"prediction_id": pid, "pad": "x" * 400} for pid in ids[100:]]
+        await asyncio.shield(j.append("predictions", big))  # one round over 4096 bytes
+
+    asyncio.run(main())
+    (segment,) = j.segment_files()
+    data = segment.read_bytes()
+    rows_end = len(b"".join(read_lines(segment)))
+    assert [unframe(line)[1]["prediction_id"] for line in read_lines(segment)] == ids
+    if fsync:
+        assert len(data) > rows_end and len(data) % 4096 == 0 and not data[rows_end:].strip(b"\0")
+    else:
+        assert len(data) == rows_end
+    j.close()  # (a killed process's segment is recovered: test_prediction_log)

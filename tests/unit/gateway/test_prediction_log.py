@@ -4,6 +4,7 @@ replay, no loss; no row stops the writer; a SIGKILLed process's journal is recov
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from mlstack import store
+from mlstack.gateway import journal as journal_module
 from mlstack.gateway.journal import Journal, LogUnavailable
 from mlstack.gateway.prediction_log import PredictionLogger
 
@@ -226,8 +228,11 @@ def test_journal_rows_of_a_sigkilled_process_are_recovered_once(tmp_path: Path) 
     )
     assert child.returncode == -signal.SIGKILL and b"answered" in child.stdout
     (segment,) = jdir.glob("*.journal")
-    with segment.open("ab") as f:
-        f.write(b'0badc0de {"torn": ')  # a power cut mid-line
+    rows_end = segment.read_bytes().find(b"\0")  # the rows, then the space allocated ahead
+    assert rows_end > 0
+    with segment.open("r+b") as f:  # a power cut mid-line: the next round's write, torn
+        f.seek(rows_end)
+        f.write(b'0badc0de {"torn": ')
     eng = _engine(tmp_path)
     journal = Journal(jdir)
     journal.open()
@@ -260,16 +265,30 @@ def test_journal_segments_are_deleted_once_settled(tmp_path: Path) -> None:
     assert journal.segment_files() == [] and _count(eng) == 30
 
 
-def test_journal_refusing_disk_is_a_log_unavailable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("refused", ["write", "allocation"])
+def test_journal_refusing_disk_is_a_log_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    """A full disk refuses the row's write (/dev/full: ENOSPC from the kernel) or, with fsync,
+    the allocation of a segment's space ahead (posix_fallocate's ENOSPC, simulated)."""
     journal = Journal(tmp_path / "j")
     journal.open()
     seg = journal._segments[journal._active]
-    os.close(seg.fd)
-    seg.fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, from the kernel
+    if refused == "write":
+        os.close(seg.fd)
+        seg.fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, from the kernel
+        seg.allocated = 1 << 30  # as if allocated: the write is what fails
+    else:
+
+        def full(fd: int, offset: int, length: int) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(journal_module.os, "posix_fallocate", full)
     logger = PredictionLogger(_engine(tmp_path), tmp_path / "spool", journal=journal)
     with pytest.raises(LogUnavailable, match="journal not writable"):
         asyncio.run(logger.log_durable("predictions", _rows(1)))
     assert journal.error and "No space left" in journal.error
+    monkeypatch.undo()
     assert logger.pending()["queued"] == 0  # refused: not logged
     asyncio.run(logger.log_durable("predictions", _rows(1)))  # on in a new segment
     assert journal.error is None and logger.pending()["queued"] == 1
