@@ -190,11 +190,9 @@ def _tree_head(
             node = step[node]
         return node
 
-    def raw(x: np.ndarray) -> np.ndarray:
+    def leaves(x: np.ndarray) -> np.ndarray:
+        """Each row's leaf in every tree, ``(rows, trees)``: the pairs walked level by level."""
         m, width = x.shape
-        if m == 1 and lone_row:
-            at1 = leaves_of_one(np.asarray(x[0], dtype=float))
-            return np.cumsum(np.concatenate([[baseline], value[at1]]))[None, -1:]
         flat = np.ascontiguousarray(x, dtype=float).ravel()
         has_nan = bool(np.isnan(flat).any())
         at = np.tile(roots, m)  # each pair's node, final once it reaches a leaf
@@ -212,7 +210,15 @@ def _tree_head(
                 if not node.size:
                     break
         at[pair] = node
-        terms = np.hstack([np.full((m, 1), baseline), value[at.reshape(m, len(roots))]])
+        return at.reshape(m, len(roots))
+
+    def raw(x: np.ndarray) -> np.ndarray:
+        m = x.shape[0]
+        if m == 1 and lone_row:
+            at = leaves_of_one(np.asarray(x[0], dtype=float))[None, :]
+        else:
+            at = leaves(x)
+        terms = np.hstack([np.full((m, 1), baseline), value[at]])
         return np.cumsum(terms, axis=1)[:, -1:]  # sequential, in the estimator's order
 
     def head(x: np.ndarray) -> np.ndarray:

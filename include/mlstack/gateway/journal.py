@@ -9,13 +9,12 @@ process's current segment file with one ``pwrite``, ``fdatasync`` it and then an
 round's requests (``loop.call_soon_threadsafe``): an answer never comes before its own
 row's write, nor, with fsync, before a ``fdatasync`` that started after that write has
 finished, so a power cut loses nothing answered. Without fsync the answer comes after the
-``write`` (the kernel
-holds the row from then on: a SIGKILL of the worker loses nothing). Rounds are group
-commits (one write and one sync for every request waiting) and pipelined: while one
-writer's round is on the disk, another takes the rows that arrived meanwhile. Rounds start
-at least :data:`ROUND_GAP_S` apart, so under load one round answers many requests (group
-commit with a commit delay, as PostgreSQL's ``commit_delay``); every request of a round
-shares one future.
+``pwrite`` (the kernel holds the row from then on: a SIGKILL of the worker loses nothing).
+Rounds are group commits (one write and one sync for every request waiting) and pipelined:
+while one writer's round is on the disk, another takes the rows that arrived meanwhile.
+Rounds start at least :data:`ROUND_GAP_S` apart, so under load one round answers many
+requests (group commit with a commit delay, as PostgreSQL's ``commit_delay``); every request
+of a round shares one future.
 
 With fsync, a segment's space is allocated (``posix_fallocate``) :data:`ALLOCATE_AHEAD`
 bytes at a time ahead of its rows, which are written into it in place: an ``fdatasync``
