@@ -332,3 +332,25 @@ def test_rows_go_into_space_allocated_ahead_with_fsync(
     else:
         assert len(data) == rows_end
     j.close()  # (a killed process's segment is recovered: test_prediction_log)
+
+
+def test_a_journal_line_never_holds_a_nul_byte(tmp_path: Path) -> None:
+    """Readers stop at the first NUL byte (space allocated and not written), so a row's own
+    NUL characters (a string field the gateway did not refuse, a label's entity) must be
+    escaped in its line, and the rows after it still read back."""
+    j = Journal(tmp_path / "j")
+    j.open()
+    rows = [
+        ROW | {"prediction_id": "a", "features": {"city": "x\x00y"}},
+        ROW | {"prediction_id": "b"},
+    ]
+
+    async def main() -> None:
+        await asyncio.shield(j.append("predictions", rows))
+
+    asyncio.run(main())
+    (segment,) = j.segment_files()
+    lines = read_lines(segment)
+    assert b"\0" not in b"".join(lines)
+    assert [unframe(line)[1] for line in lines] == rows
+    j.close()
