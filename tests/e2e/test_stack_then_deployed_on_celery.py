@@ -92,12 +92,16 @@ def test_a_lifecycle_run_completes_on_both_celery_workers(deployed: dict, api: A
     """Training runs on the ``training`` queue; while its worker's one slot is taken, the
     ingest's tasks go to the other worker. Overlap is what proves the spread: a run whose
     tasks did not overlap (training ended before the ingest started, e.g. because the other
-    worker was busy with a scheduled task) may rightly use one worker, so it is tried again."""
+    worker was busy with a scheduled task) may rightly use one worker, so it is tried again.
+    Every try of training counts: an ingest task may not run beside any of them on its
+    worker. A training that needed its retry passes (the retry is the DAG's answer to a
+    transient failure) but its tries' logs are printed, so a pattern shows in CI's log."""
     started = time.monotonic()
-    workers = worker_hostnames(deployed["compose"])
+    compose = deployed["compose"]
+    workers = worker_hostnames(compose)
     attempts = []
     for _ in range(3):
-        hosts, overlapped = train_beside_ingest(api, workers)
+        hosts, overlapped = train_beside_ingest(compose, api, workers)
         attempts.append(hosts)
         if overlapped:
             break
@@ -111,9 +115,19 @@ def when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp)
 
 
-def train_beside_ingest(api: AirflowAPI, workers: dict[str, str]) -> tuple[dict, bool]:
+def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two task tries ran at the same time (each from its start to its end)."""
+    return when(a["start_date"]) < when(b["end_date"]) and when(b["start_date"]) < when(
+        a["end_date"]
+    )
+
+
+def train_beside_ingest(
+    compose: stackctl.Compose, api: AirflowAPI, workers: dict[str, str]
+) -> tuple[dict, bool]:
     """Trigger training, and the ingest once training runs; wait for both to succeed. Returns
-    the tasks by worker and whether an ingest task started before training ended."""
+    the tasks by worker and whether an ingest task ran while a try of training ran. Fails if
+    a worker with one slot ran an ingest task while it ran training."""
     train_run = api.trigger(TRAIN, {})
     wait_running(api, train_run, "train")
     ingest_run = api.trigger(INGEST, {"day": NEW_DAY})
@@ -129,16 +143,16 @@ def train_beside_ingest(api: AirflowAPI, workers: dict[str, str]) -> tuple[dict,
             assert ti["state"] == "success", ti
             assert ti["hostname"] in workers, (ti["task_id"], ti["hostname"], sorted(workers))
             hosts.setdefault(ti["hostname"], set()).add(f"{ti['dag_id']}.{ti['task_id']}")
-    (train,) = [ti for ti in finished[TRAIN] if ti["task_id"] == "train"]
-    assert train["queue"] == "training", train
+    history = tries(api, train_run, "train")
+    if len(history) > 1:
+        stackctl.say(f"e2e: training needed a retry:\n{what_happened(compose, api, history)}")
+    assert all(t["queue"] == "training" for t in history), history
     ingest = [ti for ti in finished[INGEST] if ti["state"] == "success"]
-    beside = [ti for ti in ingest if when(ti["start_date"]) < when(train["end_date"])]
-    overlapped = bool(beside)
-    if overlapped:
-        assert all(ti["hostname"] != train["hostname"] for ti in beside), (
-            f"a worker with one slot ran two tasks at once: {train} {beside}"
-        )
-    return hosts, overlapped
+    beside = [(ti, t) for ti in ingest for t in history if t["end_date"] and overlap(ti, t)]
+    assert all(ti["hostname"] != t["hostname"] for ti, t in beside), (
+        f"a worker with one slot ran two tasks at once: {beside}"
+    )
+    return hosts, bool(beside)
 
 
 def wait_running(api: AirflowAPI, run: dict[str, Any], task_id: str) -> dict[str, Any]:
