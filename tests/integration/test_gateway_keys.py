@@ -2,7 +2,7 @@
 clear 4xx — missing, malformed, unknown, expired, revoked key (401), a key for another use
 case or without the scope (403), over the rate limit (429), an oversized body (413) —
 counted in /metrics by reason, logged by key id (never the key) and never logged as a
-prediction or a label."""
+prediction or a label; a key created while the gateway runs works on its first request."""
 
 from __future__ import annotations
 
@@ -101,8 +101,12 @@ def test_keys_guard_predict_and_feedback(
             "invalid_body": client.post(send_labels, json={"labels": []}, headers=_auth(sloppy)),
         }
         assert [r.status_code for r in bad_body.values()] == [400, 400, 400]
+        _, fresh = keys.create("new", [UC], ["predict"], s)  # while the gateway runs
+        assert client.get(f"/v1/{UC}", headers=_auth(fresh)).status_code == 200  # at once
         keys.revoke(both.key_id, s)
-        time.sleep(0.3)  # the gateway's copy of the keys is at most key_cache_ttl_s old
+        time.sleep(0.3)  # the gateway's copy of the keys is older than key_cache_ttl_s:
+        client.get(f"/v1/{UC}", headers=_auth(predict_only))  # the next request re-reads it
+        time.sleep(0.5)  # (in a background thread; this request was answered from the copy)
         revoked = client.post(predict, json=body, headers=_auth(both_text))
         assert revoked.status_code == 401 and revoked.json()["reason"] == "revoked"
         metrics = client.get("/metrics").text
@@ -120,7 +124,7 @@ def test_keys_guard_predict_and_feedback(
     assert _count(s, store.predictions) == 4
     assert _count(s, store.feedback) == 0
     lines = (tmp_path / "access.log").read_text().splitlines()
-    assert len(lines) == 3 + len(refused) + 1 + 4 + len(bad_body) + 1  # every /v1 request
+    assert len(lines) == 3 + len(refused) + 1 + 4 + len(bad_body) + 3  # every /v1 request
     assert any(f"key={both.key_id} " in line and " 200 " in line for line in lines)
     assert any("key=- " in line and " 401 " in line for line in lines)
     secrets = (both_text, predict_only, other_uc, expired_text, limited)

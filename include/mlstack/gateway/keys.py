@@ -6,15 +6,20 @@ base64). Only the SHA-256 of the whole key is stored (table ``gateway_keys``): t
 high-entropy, so a plain hash is enough, and it is compared in constant time. Each key is
 scoped to use cases (or ``*``) and to ``predict`` and/or ``feedback``, and may expire.
 
-:class:`KeyRing` holds every key in memory and re-reads the table when its copy is older
-than ``ttl_s`` (a revocation takes effect within that), so a request never waits on the
-database, and keys guessed at random cost no query; a header it has verified once is not
-parsed and hashed again until the next re-read. :class:`RateLimiter` is a token bucket
-per key id (per worker process).
+:class:`KeyRing` holds every key in memory and re-reads the table in a background thread
+when its copy is older than ``ttl_s`` (a revocation takes effect within that), so a
+request with a known key never waits on the database; a header it has verified once is
+not parsed and hashed again until the next re-read. A well-formed key whose id is not in
+memory (one created since the last read) makes the ring re-read the table off the event
+loop before refusing it, so a new key works on its first request; such re-reads are
+shared by concurrent requests and at least ``MISS_GAP_S`` apart, so keys guessed at
+random cost at most a few queries a second. :class:`RateLimiter` is a token bucket per
+key id (per worker process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -39,6 +44,8 @@ PREFIX = "mlsk_"
 SCOPES = ("predict", "feedback")
 EVERY_USECASE = "*"
 _KEY = re.compile(r"mlsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+#: the least time between two re-reads for keys not in memory (per worker process)
+MISS_GAP_S = 0.5
 
 
 def sha256(key: str) -> str:
@@ -231,22 +238,57 @@ class KeyRing:
         self._read_at = 0.0
         #: headers already verified → key id (valid keys only; emptied on every re-read)
         self._verified: dict[bytes, str] = {}
-        self._lock = threading.Lock()
+        #: the background re-read when the copy is stale (None or finished: none running)
+        self.refreshing: threading.Thread | None = None
+        #: the re-read for a key not in memory that requests are waiting on, and its start
+        self._miss_read: asyncio.Future[None] | None = None
+        self._miss_at = -MISS_GAP_S
+
+    def refresh(self) -> None:
+        """Read every key from the database; keep the copy in memory when it cannot."""
+        try:
+            keys = {k.key_id: k for k in list_keys(self.settings)}
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("Cannot re-read API keys (%s); using the copy in memory", exc)
+        else:
+            self._keys, self._verified = keys, {}
+        finally:
+            self._read_at = time.monotonic()
 
     def _current(self) -> dict[str, ApiKey] | None:
-        """The keys, re-read when stale; the stale copy when the database is unreachable."""
-        if self._keys is not None and time.monotonic() - self._read_at < self.ttl_s:
-            return self._keys
-        with self._lock:
-            if self._keys is not None and time.monotonic() - self._read_at < self.ttl_s:
-                return self._keys
-            try:
-                self._keys = {k.key_id: k for k in list_keys(self.settings)}
-                self._verified = {}
-            except sa.exc.SQLAlchemyError as exc:
-                log.warning("Cannot re-read API keys (%s); using the copy in memory", exc)
-            self._read_at = time.monotonic()
-            return self._keys
+        """The keys in memory (None before the first read); a stale copy starts a re-read in
+        a background thread and is used until it is done."""
+        keys = self._keys
+        stale = keys is not None and time.monotonic() - self._read_at >= self.ttl_s
+        if stale and (self.refreshing is None or not self.refreshing.is_alive()):
+            self.refreshing = threading.Thread(target=self.refresh, name="api-keys", daemon=True)
+            self.refreshing.start()
+        return keys
+
+    async def check_reading(
+        self, authorization: bytes | None, usecase: str, scope: str | None
+    ) -> tuple[ApiKey | None, Refusal | None]:
+        """:meth:`check`, and when the key's id is not in memory (or nothing is yet), the
+        same after re-reading the keys in a worker thread (the event loop goes on)."""
+        key, refusal = self.check(authorization, usecase, scope)
+        if refusal is None or refusal.reason not in ("unknown", "key_store"):
+            return key, refusal
+        await self._read_for_miss()
+        return self.check(authorization, usecase, scope)
+
+    async def _read_for_miss(self) -> None:
+        """One re-read that every request waiting for a key not in memory shares; reads
+        start at least ``MISS_GAP_S`` apart."""
+        if self._miss_read is None or self._miss_read.done():
+            self._miss_read = asyncio.ensure_future(self._spaced_read())
+        await asyncio.shield(self._miss_read)
+
+    async def _spaced_read(self) -> None:
+        wait = self._miss_at + MISS_GAP_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._miss_at = time.monotonic()
+        await asyncio.to_thread(self.refresh)
 
     def check(
         self, authorization: bytes | None, usecase: str, scope: str | None

@@ -101,7 +101,7 @@ class KeyAuth:
                 auth = value
                 break
         usecase, action = needs
-        key, refusal = self.keys.check(auth, usecase, action)
+        key, refusal = await self.keys.check_reading(auth, usecase, action)
         key_id = key.key_id if key is not None else "-"
         wait = 0.0
         if refusal is None and key is not None:

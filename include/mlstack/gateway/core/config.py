@@ -86,8 +86,8 @@ class GatewaySettings(BaseSettings):
     key_cache_ttl_s: float = Field(
         default=5.0,
         gt=0,
-        description="How long the gateway trusts its in-memory copy of the keys: a revoked "
-        "key stops working within this.",
+        description="How long the gateway trusts its in-memory copy of the keys before "
+        "re-reading them in the background: a revoked key stops working within this.",
     )
     key_rate_per_s: float = Field(
         default=200.0,
