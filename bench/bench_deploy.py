@@ -19,6 +19,10 @@ of what is measured):
                  ones in turn), answered by a champion the bench registers inside the stack
                  (bench_gateway.register, on the simulator's rows) and logged as every
                  prediction is: what the gateway is for, and the figure the goal is about;
+                 once as fast as wrk goes (each connection sends its next request when
+                 answered) and once with independent arrivals (each connection waits an
+                 exponentially distributed time first, THINK_MS on average: the same load
+                 both ways, so it compares latency and CPU per prediction);
   served state   ``GET /v1/<usecase>``: the cheapest thing the gateway does, so the proxy's
                  share is as large as it can be (an upper bound).
 
@@ -170,10 +174,21 @@ request = function()
   return wrk.format("POST", nil, headers, bodies[i])
 end
 """
-#: the requests compared: name -> (path under the base URL, needs the predict script)
+#: appended to the predict script for independent arrivals: each connection waits an
+#: exponentially distributed time (mean %g ms) before each request (wrk's ``delay``, in ms)
+ARRIVALS_LUA = """
+math.randomseed(%d)
+delay = function() return -%g * math.log(1 - math.random()) end
+"""
+#: the mean wait of a connection between requests for independent arrivals: 16 connections
+#: then offer ~550 predictions a second, a load both paths carry on this 2-CPU machine
+THINK_MS = 25.0
+#: the requests compared: name -> (path under the base URL, needs the predict script, mean ms a
+#: connection waits between requests: 0 = none, wrk's closed loop)
 REQUESTS = {
-    "predict": (f"/v1/{USECASE}/predict", True),
-    "served state": (f"/v1/{USECASE}", False),
+    "predict": (f"/v1/{USECASE}/predict", True, 0.0),
+    "predict, independent arrivals": (f"/v1/{USECASE}/predict", True, THINK_MS),
+    "served state": (f"/v1/{USECASE}", False, 0.0),
 }
 
 
@@ -193,6 +208,15 @@ def seed_champion(compose: stackctl.Compose) -> str:
     )
     out = compose.run("exec", "-T", "airflow-scheduler", "python", "-c", code, capture=True)
     return out.split()[-1]
+
+
+def arrivals_script(script: Path, think_ms: float) -> Path:
+    """``script`` with each connection waiting an exponentially distributed time (mean
+    ``think_ms``) before each request: arrivals that are not in step, as independent
+    clients send them (wrk's closed loop answers a burst and gets the next burst back)."""
+    out = script.with_name(f"{script.stem}-arrivals.lua")
+    out.write_text(script.read_text() + ARRIVALS_LUA % (20261204, think_ms))
+    return out
 
 
 def predict_script(folder: Path, key: str) -> Path:
@@ -301,8 +325,10 @@ def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespa
         for name, runs in figures.items()
         for label, f in [*((str(i + 1), r) for i, r in enumerate(runs)), ("**mean**", means[name])]
     )
-    path, _ = REQUESTS[request]
-    verb = "POST" if request == "predict" else "GET"
+    path, _, think_ms = REQUESTS[request]
+    verb = "POST" if request.startswith("predict") else "GET"
+    if think_ms:
+        return arrivals_section(request, figures, means, args, rows, think_ms)
     goal = " (goal ≤ 15 %)" if request == "predict" else " (upper bound: the cheapest request)"
     return f"""## {request}: `{verb} {path}`, {args.connections} connections, wrk on the host
 
@@ -314,6 +340,41 @@ Throughput lost through the proxy: **{overhead:.1%}**{goal}. CPU per request ans
 the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
 {proxied["gateway_cpu_ms"]:.3f} ms behind Caddy; Caddy {proxied["caddy_cpu_ms"]:.3f} ms, i.e.
 **{cpu_share:.0%} of the server CPU** of a proxied request.
+"""
+
+
+def arrivals_section(
+    request: str,
+    figures: dict[str, list[dict]],
+    means: dict[str, dict],
+    args: argparse.Namespace,
+    rows: str,
+    think_ms: float,
+) -> str:
+    """The table of a load with waits between requests: both paths carry the same load, so
+    what differs is the latency and the server CPU each prediction costs."""
+    direct, proxied = means["direct"], means["through Caddy"]
+    server = {n: m["gateway_cpu_ms"] + m["caddy_cpu_ms"] for n, m in means.items()}
+    added = server["through Caddy"] / server["direct"] - 1
+    path, _, _ = REQUESTS[request]
+    title = f"`POST {path}`, {args.connections} connections waiting {think_ms:g} ms on average"
+    return f"""## {request}: {title}
+
+Each connection waits an exponentially distributed time (mean {think_ms:g} ms) before each
+request, so requests reach the server one by one, as independent clients send them; wrk's
+closed loop above sends in step (16 answers go out together and 16 requests come back
+together, which the gateway answers in one batch when it is reached directly).
+
+| path | round | req/s | p50 ms | p99 ms | errors | CPU ms/req: gateway | Caddy | Postgres |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
+{rows}
+
+Nearly the same load both ways ({direct["rps"]:.0f} vs {proxied["rps"]:.0f} req/s), latency
+{direct["p50_ms"]:.2f} vs {proxied["p50_ms"]:.2f} ms p50 and {direct["p99_ms"]:.1f} vs
+{proxied["p99_ms"]:.1f} ms p99. CPU per prediction: the gateway
+{direct["gateway_cpu_ms"]:.3f} ms direct, {proxied["gateway_cpu_ms"]:.3f} ms behind Caddy;
+with Caddy's {proxied["caddy_cpu_ms"]:.3f} ms, **{added:+.0%} server CPU per prediction**
+through the proxy.
 """
 
 
@@ -443,6 +504,13 @@ def ready_to_load(compose: stackctl.Compose, folder: Path) -> Load:
     return Load(key, script, hosts, paths)
 
 
+def script_of(run: Load, scripted: bool, think_ms: float) -> Path | None:
+    """wrk's Lua script of one request: none, the predict script, or it with waits."""
+    if not scripted:
+        return None
+    return arrivals_script(run.script, think_ms) if think_ms else run.script
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per path")
@@ -461,9 +529,9 @@ def main(argv: list[str] | None = None) -> int:
         ids = containers(compose, "gateway", "caddy", "postgres")
         figures = {
             request: measure(
-                run.paths, path, run.key, run.script if scripted else None, run.hosts, ids, args
+                run.paths, path, run.key, script_of(run, scripted, think_ms), run.hosts, ids, args
             )
-            for request, (path, scripted) in REQUESTS.items()
+            for request, (path, scripted, think_ms) in REQUESTS.items()
         }
     caddy = os.environ.get("CADDY_IMAGE", "caddy:2")
     text = report(figures, memory, cpu, logins, args, uptime, caddy)
