@@ -273,6 +273,9 @@ class KeyRing:
         key, refusal = self.check(authorization, usecase, scope)
         if refusal is None or refusal.reason not in ("unknown", "key_store"):
             return key, refusal
+        match = _bearer_key(authorization)
+        if refusal.reason == "unknown" and match and match.group(1) in (self._keys or ()):
+            return key, refusal  # a known id with a wrong secret: a re-read changes nothing
         await self._read_for_miss()
         return self.check(authorization, usecase, scope)
 
@@ -305,8 +308,7 @@ class KeyRing:
             return None, Refusal(
                 401, "missing", "send your API key as `Authorization: Bearer mlsk_...`"
             )
-        scheme, _, text = authorization.decode("latin-1").partition(" ")
-        match = _KEY.fullmatch(text.strip()) if scheme.lower() == "bearer" else None
+        match = _bearer_key(authorization)
         if match is None:
             return None, Refusal(
                 401,
@@ -322,6 +324,15 @@ class KeyRing:
         if len(self._verified) < 10_000:
             self._verified[authorization] = key.key_id
         return key, key.refusal(usecase, scope, datetime.now(UTC))
+
+
+def _bearer_key(authorization: bytes | None) -> re.Match[str] | None:
+    """The key of an ``Authorization: Bearer mlsk_<id>_<secret>`` header (group 1: its id),
+    or None when the header is missing or not that."""
+    if not authorization:
+        return None
+    scheme, _, text = authorization.decode("latin-1").partition(" ")
+    return _KEY.fullmatch(text.strip()) if scheme.lower() == "bearer" else None
 
 
 class RateLimiter:

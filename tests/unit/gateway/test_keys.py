@@ -96,7 +96,8 @@ def test_a_key_not_in_memory_makes_one_shared_read_off_the_loop(
 ) -> None:
     """A key created after the ring's last read works on its first request (the ring
     re-reads in a worker thread); concurrent requests for keys it does not know share one
-    read, and reads for them start at least MISS_GAP_S apart."""
+    read, and reads for them start at least MISS_GAP_S apart; a known id with a wrong
+    secret is refused without a read."""
     ring = keys.KeyRing(embedded_settings, ttl_s=3600)
     reads: list[tuple[float, str]] = []
     refresh = ring.refresh
@@ -121,9 +122,12 @@ def test_a_key_not_in_memory_makes_one_shared_read_off_the_loop(
         assert answers[0][1] is None  # the new key, on its first request
         assert {a[1].reason for a in answers[1:]} == {"unknown"}  # type: ignore[union-attr]
         await ring.check_reading(guessed, UC, "predict")  # a later guess: one more read
+        wrong_secret = _bearer(new[:-1] + ("A" if new[-1] != "A" else "B"))  # its id is known
+        assert (await ring.check_reading(wrong_secret, UC, "predict"))[1].reason == "unknown"  # type: ignore[union-attr]
 
     asyncio.run(scenario())
     assert len(reads) == 3, reads  # the first, one shared by 21 requests, one for the guess
+    # (none for the wrong secret)
     assert all(name != "MainThread" for _, name in reads)  # never on the event loop
     assert reads[2][0] - reads[1][0] >= keys.MISS_GAP_S * 0.99
 
