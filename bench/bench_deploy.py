@@ -174,8 +174,9 @@ request = function()
   return wrk.format("POST", nil, headers, bodies[i])
 end
 """
-#: appended to the predict script for independent arrivals: each connection waits an
-#: exponentially distributed time (mean %g ms) before each request (wrk's ``delay``, in ms)
+#: appended to the predict script for independent arrivals (``% (seed, mean wait in ms)``):
+#: each connection waits an exponentially distributed time before each request (wrk's
+#: ``delay``, in ms); the seed is fixed so that runs draw the same waits
 ARRIVALS_LUA = """
 math.randomseed(%d)
 delay = function() return -%g * math.log(1 - math.random()) end
@@ -183,6 +184,12 @@ delay = function() return -%g * math.log(1 - math.random()) end
 #: the mean wait of a connection between requests for independent arrivals: 16 connections
 #: then offer ~550 predictions a second, a load both paths carry on this 2-CPU machine
 THINK_MS = 25.0
+ARRIVALS_SEED = 20261204
+#: the head of a request's table: a row per round and path, then their means
+TABLE_HEAD = (
+    "| path | round | req/s | p50 ms | p99 ms | errors | CPU ms/req: gateway | Caddy | Postgres |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+)
 #: the requests compared: name -> (path under the base URL, needs the predict script, mean ms a
 #: connection waits between requests: 0 = none, wrk's closed loop)
 REQUESTS = {
@@ -215,7 +222,7 @@ def arrivals_script(script: Path, think_ms: float) -> Path:
     ``think_ms``) before each request: arrivals that are not in step, as independent
     clients send them (wrk's closed loop answers a burst and gets the next burst back)."""
     out = script.with_name(f"{script.stem}-arrivals.lua")
-    out.write_text(script.read_text() + ARRIVALS_LUA % (20261204, think_ms))
+    out.write_text(script.read_text() + ARRIVALS_LUA % (ARRIVALS_SEED, think_ms))
     return out
 
 
@@ -318,7 +325,7 @@ def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespa
     # where clients are elsewhere and the gateway's CPUs are the limit: the share of a
     # request's server CPU that Caddy adds
     cpu_share = proxied["caddy_cpu_ms"] / (proxied["caddy_cpu_ms"] + proxied["gateway_cpu_ms"])
-    rows = "\n".join(
+    table = TABLE_HEAD + "\n".join(
         f"| {name} | {label} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
         f"| {f['errors']} | {f['gateway_cpu_ms']:.3f} | {f['caddy_cpu_ms']:.3f} "
         f"| {f['postgres_cpu_ms']:.3f} |"
@@ -328,13 +335,11 @@ def section(request: str, figures: dict[str, list[dict]], args: argparse.Namespa
     path, _, think_ms = REQUESTS[request]
     verb = "POST" if request.startswith("predict") else "GET"
     if think_ms:
-        return arrivals_section(request, figures, means, args, rows, think_ms)
+        return arrivals_section(request, path, means, table, think_ms, args)
     goal = " (goal ≤ 15 %)" if request == "predict" else " (upper bound: the cheapest request)"
     return f"""## {request}: `{verb} {path}`, {args.connections} connections, wrk on the host
 
-| path | round | req/s | p50 ms | p99 ms | errors | CPU ms/req: gateway | Caddy | Postgres |
-|---|---|---:|---:|---:|---:|---:|---:|---:|
-{rows}
+{table}
 
 Throughput lost through the proxy: **{overhead:.1%}**{goal}. CPU per request answered, from
 the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
@@ -345,18 +350,17 @@ the containers' cgroups: the gateway {direct["gateway_cpu_ms"]:.3f} ms direct,
 
 def arrivals_section(
     request: str,
-    figures: dict[str, list[dict]],
+    path: str,
     means: dict[str, dict],
-    args: argparse.Namespace,
-    rows: str,
+    table: str,
     think_ms: float,
+    args: argparse.Namespace,
 ) -> str:
     """The table of a load with waits between requests: both paths carry the same load, so
     what differs is the latency and the server CPU each prediction costs."""
     direct, proxied = means["direct"], means["through Caddy"]
     server = {n: m["gateway_cpu_ms"] + m["caddy_cpu_ms"] for n, m in means.items()}
     added = server["through Caddy"] / server["direct"] - 1
-    path, _, _ = REQUESTS[request]
     title = f"`POST {path}`, {args.connections} connections waiting {think_ms:g} ms on average"
     return f"""## {request}: {title}
 
@@ -365,9 +369,7 @@ request, so requests reach the server one by one, as independent clients send th
 closed loop above sends in step (16 answers go out together and 16 requests come back
 together, which the gateway answers in one batch when it is reached directly).
 
-| path | round | req/s | p50 ms | p99 ms | errors | CPU ms/req: gateway | Caddy | Postgres |
-|---|---|---:|---:|---:|---:|---:|---:|---:|
-{rows}
+{table}
 
 Nearly the same load both ways ({direct["rps"]:.0f} vs {proxied["rps"]:.0f} req/s), latency
 {direct["p50_ms"]:.2f} vs {proxied["p50_ms"]:.2f} ms p50 and {direct["p99_ms"]:.1f} vs
