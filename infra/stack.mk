@@ -59,7 +59,7 @@ restore: venv ## restore a backup onto an empty stack: make restore FROM=backups
 
 # `make backup` may be in any makefile included (another file, or none in an older checkout):
 # looked up when the recipe runs, in every makefile read
-upgrade: venv ## after `git pull`: back up, build, migrate Airflow, MLflow and mlstack, start, wait; prints the way back (README: Upgrade)
+upgrade: venv ## after `git pull`: back up, build, migrate Airflow, MLflow and mlstack, start, wait; prints the way back; keeps the newest KEEP_IMAGES (3) old images (README: Upgrade)
 	@if grep -qsE '^backup:' $(MAKEFILE_LIST); then \
 	  $(MAKE) --no-print-directory backup || exit 1; backup="make backup"; \
 	elif [ "$(NO_BACKUP)" = 1 ]; then \
@@ -71,7 +71,8 @@ upgrade: venv ## after `git pull`: back up, build, migrate Airflow, MLflow and m
 	  echo "  a copy of the lake and mlflow buckets), then run: make upgrade NO_BACKUP=1" >&2; \
 	  exit 2; \
 	fi; \
-	$(STACK) wheels && $(STACK) env && $(STACK) upgrade --backup "$$backup"
+	$(STACK) wheels && $(STACK) env && \
+	  $(STACK) upgrade --backup "$$backup" $(if $(KEEP_IMAGES),--keep-images $(KEEP_IMAGES))
 
 e2e: stack-wheels ## the end-to-end test on a throwaway stack (own compose project, torn down after)
 	$(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider $(ARGS)

@@ -50,6 +50,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -767,11 +768,21 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout
 
 
+#: pre-upgrade images an upgrade leaves (the newest; `make upgrade KEEP_IMAGES=n`): each is a
+#: whole image (~2 GB when the dependencies changed), so a VM upgraded every month would fill up
+KEEP_IMAGES = 3
+PREVIOUS_TAG = re.compile(r"pre-upgrade-\d{8}-\d{6}")
+
+
+def _repository(image: str) -> str:
+    """``mlstack:local`` -> ``mlstack``; ``reg:5000/ml/mlstack`` keeps its registry's port."""
+    name, _, tag = image.rpartition(":")
+    return name if name and "/" not in tag else image
+
+
 def _previous_tag(image: str, stamp: str) -> str:
     """``mlstack:local`` -> ``mlstack:pre-upgrade-STAMP`` (a registry's port is kept)."""
-    name, _, tag = image.rpartition(":")
-    repository = name if name and "/" not in tag else image
-    return f"{repository}:pre-upgrade-{stamp}"
+    return f"{_repository(image)}:pre-upgrade-{stamp}"
 
 
 @dataclass
@@ -783,6 +794,7 @@ class Upgrade:
 
     compose: Compose
     backup: str  # how the backup was taken ("make backup" or "none: NO_BACKUP=1")
+    keep_images: int = KEEP_IMAGES  # pre-upgrade images left after a successful upgrade
     stamp: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     run_docker: Callable[..., str] = docker
     previous_image: str | None = None
@@ -802,6 +814,22 @@ class Upgrade:
         self.previous_image = _previous_tag(image, self.stamp)
         self.run_docker("tag", image_id, self.previous_image)
         self.step(f"the image that ran until now is kept as {self.previous_image}")
+
+    def forget_old_images(self) -> None:
+        """Untag all but the newest ``keep_images`` pre-upgrade images of the stack's image
+        (Docker then deletes what no other tag holds); this upgrade's own is the newest. One
+        a container still uses stays, and the upgrade says so."""
+        image = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+        repository = _repository(image)
+        listed = self.run_docker("image", "ls", "--format", "{{.Tag}}", repository).split()
+        stamps = sorted((t for t in listed if PREVIOUS_TAG.fullmatch(t)), reverse=True)
+        for tag in stamps[self.keep_images :]:
+            try:
+                self.run_docker("image", "rm", f"{repository}:{tag}")
+                self.step(f"removed {repository}:{tag} (older than the newest {self.keep_images})")
+            except subprocess.CalledProcessError as exc:
+                why = (exc.stderr or "").strip() or f"exit {exc.returncode}"
+                self.step(f"kept {repository}:{tag}: docker image rm refused ({why})")
 
     def pulled_services(self) -> list[str]:
         """Services on a public image (by variable), not on the project image built here."""
@@ -867,7 +895,9 @@ class Upgrade:
         self.oneshot("mlstack-init", "mlstack", "db", "upgrade")
         self.step("starting every service")
         self.compose.run("up", "--detach", "--remove-orphans")
-        return wait_healthy(self.compose)
+        elapsed = wait_healthy(self.compose)
+        self.forget_old_images()
+        return elapsed
 
     def way_back(self) -> str:
         """How to return to the release that ran before, with the data of before."""
@@ -906,11 +936,19 @@ class Upgrade:
 COMPOSE_HINT = "python infra/stack.py compose --"  # `docker compose` on this project, for users
 
 
-def upgrade(compose: Compose, backup: str, *, run_docker: Callable[..., str] = docker) -> None:
+def upgrade(
+    compose: Compose,
+    backup: str,
+    *,
+    keep_images: int = KEEP_IMAGES,
+    run_docker: Callable[..., str] = docker,
+) -> None:
     """`make upgrade`'s steps after the backup; the way back printed at the end or on failure."""
     if not compose.env_file.exists():
         raise SystemExit(f"upgrade: {compose.env_file} is missing: nothing to upgrade (`make up`)")
-    job = Upgrade(compose, backup, run_docker=run_docker)
+    if keep_images < 1:
+        raise SystemExit(f"upgrade: KEEP_IMAGES={keep_images}: keep at least 1 (the way back)")
+    job = Upgrade(compose, backup, keep_images=keep_images, run_docker=run_docker)
     try:
         elapsed = job.run()
     except (subprocess.CalledProcessError, SystemExit) as exc:
@@ -1139,6 +1177,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("deploy-ca", help=f"copy Caddy's CA certificate to {CA_FILE.name}")
     up = sub.add_parser("upgrade", help="after `make backup`: new image, migrations, start")
     up.add_argument("--backup", default="make backup", help="how the backup was taken")
+    up.add_argument(
+        "--keep-images",
+        type=int,
+        default=KEEP_IMAGES,
+        help=f"pre-upgrade images left, the newest (default {KEEP_IMAGES})",
+    )
     backup = sub.add_parser("backup", help="back up the databases and buckets (make backup)")
     backup.add_argument("--to", default=str(ROOT / "backups"), help="folder or s3://bucket/prefix")
     backup.add_argument("--keep", type=int, default=0, help="then keep only the newest KEEP")
@@ -1186,7 +1230,7 @@ def main(argv: list[str] | None = None) -> int:
         if exported:
             say(f"stack: Caddy's CA certificate is in {exported}; clients trust it to verify TLS")
     elif args.command == "upgrade":
-        upgrade(Compose(args.project, args.env_file), args.backup)
+        upgrade(Compose(args.project, args.env_file), args.backup, keep_images=args.keep_images)
     elif args.command == "backup":
         backup_stack(Compose(args.project, args.env_file), args.to, args.keep)
     elif args.command == "restore":

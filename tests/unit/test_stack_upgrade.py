@@ -74,7 +74,8 @@ def test_upgrade_steps_in_order_then_the_way_back(tmp_path: Path, capsys) -> Non
 
     job.run()
 
-    assert docker_calls[-1] == ("tag", "sha256:0ld", "mlstack:pre-upgrade-20261201-190000")
+    assert docker_calls[1] == ("tag", "sha256:0ld", "mlstack:pre-upgrade-20261201-190000")
+    assert docker_calls[-1] == ("image", "ls", "--format", "{{.Tag}}", "mlstack")  # after healthy
     steps = compose.calls
     assert steps[0] == ("pull", "--quiet", "minio", "postgres")  # not the project's image
     assert steps[1] == ("build",)
@@ -98,6 +99,57 @@ def test_upgrade_steps_in_order_then_the_way_back(tmp_path: Path, capsys) -> Non
     back = job.way_back()
     assert "make restore FROM=<the backup `make backup` printed above>" in back
     assert "MLSTACK_IMAGE=mlstack:pre-upgrade-20261201-190000" in back and "--no-build" in back
+
+
+def test_an_upgrade_leaves_the_newest_previous_images_and_says_which_it_removed(
+    tmp_path: Path, capsys
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("MLSTACK_IMAGE=reg:5000/ml/mlstack:1.2\n")
+    tags = [
+        "1.2",
+        "pre-upgrade-20260101-000000",
+        "pre-upgrade-20261201-190000",
+        "pre-upgrade-20260601-120000",
+        "pre-upgrade-20260301-080000",
+        "pre-upgrade-x",
+    ]
+    calls: list[tuple[str, ...]] = []
+
+    def docker(*args: str) -> str:
+        calls.append(args)
+        if args[:2] == ("image", "inspect"):
+            return "sha256:0ld\n"
+        if args[:2] == ("image", "ls"):
+            return "\n".join(tags) + "\n"
+        if args[-1].endswith("20260301-080000"):  # a container still runs it
+            raise subprocess.CalledProcessError(1, ["docker", *args], stderr="image is in use")
+        return ""
+
+    stack.upgrade(RecordingCompose(env), "make backup", keep_images=2, run_docker=docker)
+
+    assert ("image", "ls", "--format", "{{.Tag}}", "reg:5000/ml/mlstack") in calls
+    removed = [c[2] for c in calls if c[:2] == ("image", "rm")]
+    # the two newest stay (the newest is this upgrade's way back); the other tags are not its
+    assert removed == [
+        "reg:5000/ml/mlstack:pre-upgrade-20260301-080000",
+        "reg:5000/ml/mlstack:pre-upgrade-20260101-000000",
+    ]
+    out = capsys.readouterr().out
+    assert "removed reg:5000/ml/mlstack:pre-upgrade-20260101-000000" in out
+    assert (
+        "kept reg:5000/ml/mlstack:pre-upgrade-20260301-080000: docker image rm refused "
+        "(image is in use)" in out
+    )
+
+
+def test_an_upgrade_that_would_keep_no_image_is_refused_before_any_step(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("")
+    compose = RecordingCompose(env)
+    with pytest.raises(SystemExit, match="keep at least 1"):
+        stack.upgrade(compose, "make backup", keep_images=0, run_docker=_docker([]))
+    assert compose.calls == []
 
 
 def test_a_failed_step_prints_the_way_back_and_fails(tmp_path: Path, capsys) -> None:
