@@ -821,7 +821,11 @@ class Upgrade:
         a container still uses stays, and the upgrade says so."""
         image = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
         repository = _repository(image)
-        listed = self.run_docker("image", "ls", "--format", "{{.Tag}}", repository).split()
+        try:
+            listed = self.run_docker("image", "ls", "--format", "{{.Tag}}", repository).split()
+        except subprocess.CalledProcessError as exc:  # the upgrade itself has succeeded
+            self.step(f"could not list the older kept images of {repository}: {exc}")
+            return
         stamps = sorted((t for t in listed if PREVIOUS_TAG.fullmatch(t)), reverse=True)
         for tag in stamps[self.keep_images :]:
             try:

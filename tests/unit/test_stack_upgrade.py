@@ -143,6 +143,20 @@ def test_an_upgrade_leaves_the_newest_previous_images_and_says_which_it_removed(
     )
 
 
+def test_old_images_that_cannot_be_listed_leave_the_upgrade_done(tmp_path: Path, capsys) -> None:
+    env = tmp_path / ".env"
+    env.write_text("")
+
+    def docker(*args: str) -> str:
+        if args[:2] == ("image", "ls"):
+            raise subprocess.CalledProcessError(1, ["docker", *args])
+        return "sha256:0ld\n"
+
+    stack.upgrade(RecordingCompose(env), "make backup", run_docker=docker)  # no SystemExit
+    out = capsys.readouterr().out
+    assert "could not list the older kept images of mlstack" in out and "upgrade: done" in out
+
+
 def test_an_upgrade_that_would_keep_no_image_is_refused_before_any_step(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("")
