@@ -171,7 +171,10 @@ def test_a_failed_step_prints_the_way_back_and_fails(tmp_path: Path, capsys) -> 
     env.write_text("")
     compose = RecordingCompose(env, fail_on="airflow")
 
+    asked: list[tuple[str, ...]] = []
+
     def no_image(*args: str) -> str:
+        asked.append(args)
         raise subprocess.CalledProcessError(1, ["docker", *args])  # none built yet
 
     with pytest.raises(SystemExit) as exit_:
@@ -181,6 +184,7 @@ def test_a_failed_step_prints_the_way_back_and_fails(tmp_path: Path, capsys) -> 
     assert "upgrade: FAILED" in err and "No backup was taken" in err
     assert "mlstack db downgrade 0004_model_integrity" in err  # mlstack's tables alone
     assert "check out the previous release and `make up`" in err  # no image was kept
+    assert [a[:2] for a in asked] == [("image", "inspect")]  # no older image listed or removed
     assert ("run", "--rm", "--no-deps", "mlstack-init", "mlstack", "db", "upgrade") not in (
         compose.calls
     )
