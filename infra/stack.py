@@ -803,9 +803,14 @@ class Upgrade:
     def step(self, what: str) -> None:
         say(f"upgrade: {what}")
 
+    @property
+    def project_image(self) -> str:
+        """The image the stack's own services run (MLSTACK_IMAGE, else ``mlstack:local``)."""
+        return self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+
     def keep_previous_image(self) -> None:
         """Tag the image the stack runs now, so the way back can start it again."""
-        image = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+        image = self.project_image
         try:
             image_id = self.run_docker("image", "inspect", "--format", "{{.Id}}", image).strip()
         except subprocess.CalledProcessError:
@@ -819,8 +824,7 @@ class Upgrade:
         """Untag all but the newest ``keep_images`` pre-upgrade images of the stack's image
         (Docker then deletes what no other tag holds); this upgrade's own is the newest. One
         a container still uses stays, and the upgrade says so."""
-        image = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
-        repository = _repository(image)
+        repository = _repository(self.project_image)
         try:
             listed = self.run_docker("image", "ls", "--format", "{{.Tag}}", repository).split()
         except subprocess.CalledProcessError as exc:  # the upgrade itself has succeeded
@@ -837,8 +841,8 @@ class Upgrade:
 
     def pulled_services(self) -> list[str]:
         """Services on a public image (by variable), not on the project image built here."""
-        project = self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
         services = self.compose.services()
+        project = self.project_image
         return sorted(name for name, spec in services.items() if spec.get("image") != project)
 
     def app_services(self) -> list[str]:
