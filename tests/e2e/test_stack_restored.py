@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -143,16 +144,34 @@ def test_upgrade_migrates_in_place_keeps_everything_and_says_the_way_back(
     """`make upgrade` on the restored stack: its backup, then ``infra/stack.py upgrade`` (the
     image that ran kept under a tag, the image built again, the app services stopped, the
     three databases migrated — airflow db migrate, mlflow db upgrade, mlstack db upgrade —
-    every service started and healthy). The same source is built, so this checks the steps
-    on real containers and databases, not a schema change (tests/integration's migration
-    tests start from the previous release's schema with rows in it)."""
+    every service started and healthy, then all but the newest three pre-upgrade images
+    removed: three older ones are tagged first, so the oldest must go). The same source is
+    built, so this checks the steps on real containers and databases, not a schema change
+    (tests/integration's migration tests start from the previous release's schema with rows
+    in it)."""
     compose = stack.compose
     before = snapshot(compose)
     champion = served_champion(stack)
     dest = tmp_path / "backups"
     stackctl.backup_stack(compose, str(dest))  # what `make upgrade` runs first
-    stackctl.upgrade(compose, "make backup")
-    printed = capfd.readouterr()
+    # three older upgrades' images, as a VM upgraded before has them (tags of the running image)
+    image = compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+    repository = stackctl._repository(image)  # as the upgrade names its tags
+    older = [f"{repository}:pre-upgrade-2000010{n}-000000" for n in (1, 2, 3)]
+    for tag in older:
+        stackctl.docker("tag", image, tag)
+    try:
+        stackctl.upgrade(compose, "make backup")
+        printed = capfd.readouterr()
+        left = stackctl.docker("image", "ls", "--format", "{{.Tag}}", repository).split()
+    finally:
+        for tag in older:
+            subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
+    # this upgrade's own is the newest; of the newest KEEP_IMAGES (3) at most two are ours
+    assert f"removed {older[0]}" in printed.out, printed.out
+    assert older[0].rsplit(":", 1)[1] not in left, left
+    kept_tags = sorted((t for t in left if stackctl.PREVIOUS_TAG.fullmatch(t)), reverse=True)
+    assert len(kept_tags) == stackctl.KEEP_IMAGES, left
     assert "airflow db migrate" in printed.out and "mlstack db upgrade" in printed.out
     assert "The way back" in printed.out and "make restore FROM=" in printed.out, printed.out
     kept = re.search(r"kept as (\S+)", printed.out)
