@@ -74,6 +74,55 @@ IDLE_CPU_S = 60.0  # how long the idle stack's CPU is measured
 #: deploy mode's observability profile, without Grafana unless its image is given (the
 #: stand-ins have none)
 PROFILES = "observability" if os.environ.get("GRAFANA_IMAGE") else "metrics"
+#: how long an idle vCPU polls before it halts (cpuidle-haltpoll); this VM's kernel command
+#: line sets 0, so every wake-up of an idle CPU is a halted vCPU's (tens of µs)
+HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+
+
+@contextmanager
+def halt_polling(ns: int | None) -> Iterator[int | None]:
+    """The guest's halt polling for the run: set to ``ns`` (root) and put back afterwards, or
+    left as it is when ``ns`` is None; yields the value in force (None: no cpuidle-haltpoll)."""
+    if not HALT_POLL.exists():
+        if ns is not None:
+            raise SystemExit(f"--guest-halt-poll-ns: no {HALT_POLL} (not a cpuidle-haltpoll guest)")
+        yield None
+        return
+    before = int(HALT_POLL.read_text())
+    if ns is None:
+        yield before
+        return
+    HALT_POLL.write_text(str(ns))
+    try:
+        yield ns
+    finally:
+        HALT_POLL.write_text(str(before))
+
+
+def wake_round_trip_us(trips: int = 20000) -> float:
+    """µs per round trip of one byte between two processes pinned to different CPUs (a
+    pipe each way): what waking a process on another CPU costs here, Python's reads and
+    writes included."""
+    cpus = sorted(os.sched_getaffinity(0))
+    there, back = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:  # the echo, on the last CPU
+        os.sched_setaffinity(0, {cpus[-1]})
+        for _ in range(trips):
+            os.write(back[1], os.read(there[0], 1))
+        os._exit(0)
+    os.sched_setaffinity(0, {cpus[0]})
+    try:
+        start = time.perf_counter()
+        for _ in range(trips):
+            os.write(there[1], b"x")
+            os.read(back[0], 1)
+        return (time.perf_counter() - start) / trips * 1e6
+    finally:
+        os.waitpid(child, 0)
+        os.sched_setaffinity(0, cpus)
+        for fd in (*there, *back):
+            os.close(fd)
 
 
 def address(compose: stackctl.Compose, service: str) -> str:
@@ -388,12 +437,23 @@ def report(
     args: argparse.Namespace,
     uptime: str,
     caddy: str,
+    machine: tuple[int | None, float],
 ) -> str:
-    """The results: a section per request, the idle memory and CPU, MLflow's logins."""
+    """The results: a section per request, the idle memory and CPU, MLflow's logins;
+    ``machine`` is the guest's halt polling during the run (ns) and the wake-up round trip."""
     total = sum(memory.values())
     after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     grafana = "" if PROFILES == "observability" else " (no Grafana: no GRAFANA_IMAGE given)"
     command = f"--duration {args.duration:.0f} --rounds {args.rounds} --settle {args.settle:.0f}"
+    if args.guest_halt_poll_ns is not None:
+        command += f" --guest-halt-poll-ns {args.guest_halt_poll_ns}"
+    halt_ns, wake_us = machine
+    polling = (
+        "no cpuidle-haltpoll"
+        if halt_ns is None
+        else f"guest halt polling {halt_ns} ns"
+        + (" (set for this run, put back after)" if args.guest_halt_poll_ns is not None else "")
+    )
     per_service = "\n".join(
         f"| {name} | {mib:.0f} | {cpu.get(name, 0):.1f} |" for name, mib in sorted(memory.items())
     )
@@ -404,7 +464,8 @@ def report(
 {git_head()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} CPUs,
 Docker {docker_version()}, stand-in images where the registry is unreachable
 (`CADDY_IMAGE={caddy}`), compose profiles `{PROFILES}`{grafana}. Load average before the
-run: {uptime}; after: {after}.
+run: {uptime}; after: {after}. {polling.capitalize()}; waking a process on the
+other CPU: {wake_us:.0f} µs per round trip (two processes, a pipe each way, before the load).
 
 The gateway and Caddy are reached at their containers' addresses from wrk on the
 host (one thread, keep-alive, the API key in every request). For each request the two paths
@@ -520,11 +581,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per path")
     parser.add_argument("--settle", type=float, default=120, help="idle seconds before memory")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--guest-halt-poll-ns",
+        type=int,
+        help="the guest's halt polling for the run (root; put back after): 200000 is the "
+        "kernel's default, which this VM's command line turns off",
+    )
     args = parser.parse_args(argv)
     uptime = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    with tempfile.TemporaryDirectory() as tmp, deploy_stack(Path(tmp)) as (compose, _):
+    with (
+        halt_polling(args.guest_halt_poll_ns) as halt_ns,
+        tempfile.TemporaryDirectory() as tmp,
+        deploy_stack(Path(tmp)) as (compose, _),
+    ):
         memory = idle_memory(compose, args.settle)
         cpu = idle_cpu(compose, IDLE_CPU_S)
+        wake_us = wake_round_trip_us()  # on the idle stack
         run = ready_to_load(compose, Path(tmp))
         # the default last: the loads below run as deployed
         logins = {s: mlflow_logins(compose, Path(tmp) / "bench.env", s) for s in (0, 60)}
@@ -536,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             for request, (path, scripted, think_ms) in REQUESTS.items()
         }
     caddy = os.environ.get("CADDY_IMAGE", "caddy:2")
-    text = report(figures, memory, cpu, logins, args, uptime, caddy)
+    text = report(figures, memory, cpu, logins, args, uptime, caddy, (halt_ns, wake_us))
     args.output.write_text(text)
     stackctl.say(text)
     return 0
