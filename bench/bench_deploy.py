@@ -33,7 +33,11 @@ task call it: an API call's latency and MLflow's idle CPU with a checked login r
 and mlstack's before 2026-12-04), MLflow restarted in between. Writes
 bench/results/deploy.md.
 
-    make bench-deploy ARGS="[--duration 20] [--rounds 3] [--settle 120]"
+    make bench-deploy ARGS="[--duration 20] [--rounds 3] [--settle 120] [--guest-halt-poll-ns N]"
+
+The header says how long the VM's idle CPUs poll before halting and what waking a process on
+the other CPU costs; ``--guest-halt-poll-ns`` sets that polling for the run (root) and puts it
+back after (deploy-halt-poll.md was run with the kernel's default, 200000).
 
 Needs wrk on the host (`apt-get install wrk`).
 """
@@ -74,8 +78,8 @@ IDLE_CPU_S = 60.0  # how long the idle stack's CPU is measured
 #: deploy mode's observability profile, without Grafana unless its image is given (the
 #: stand-ins have none)
 PROFILES = "observability" if os.environ.get("GRAFANA_IMAGE") else "metrics"
-#: how long an idle vCPU polls before it halts (cpuidle-haltpoll); this VM's kernel command
-#: line sets 0, so every wake-up of an idle CPU is a halted vCPU's (tens of µs)
+#: how long an idle vCPU polls before it halts (cpuidle-haltpoll; the kernel's default 200000):
+#: at 0 (some VMs boot so, the bench's did) every wake-up of an idle CPU is a halted vCPU's
 HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
 
 
@@ -106,11 +110,13 @@ def wake_round_trip_us(trips: int = 20000) -> float:
     cpus = sorted(os.sched_getaffinity(0))
     there, back = os.pipe(), os.pipe()
     child = os.fork()
-    if child == 0:  # the echo, on the last CPU
-        os.sched_setaffinity(0, {cpus[-1]})
-        for _ in range(trips):
-            os.write(back[1], os.read(there[0], 1))
-        os._exit(0)
+    if child == 0:  # the echo, on the last CPU; it never returns into the bench
+        try:
+            os.sched_setaffinity(0, {cpus[-1]})
+            for _ in range(trips):
+                os.write(back[1], os.read(there[0], 1))
+        finally:
+            os._exit(0)
     os.sched_setaffinity(0, {cpus[0]})
     try:
         start = time.perf_counter()
