@@ -4,6 +4,7 @@ deltas up and serves Prometheus' text format."""
 
 from __future__ import annotations
 
+import atexit
 import threading
 import urllib.error
 import urllib.request
@@ -34,7 +35,10 @@ def _scrape(url: str) -> dict[str, list]:
 def _one_task_process(delta: bool, seconds: float) -> None:
     """What a task process of Airflow sends: a failure, a run's duration, a gauge; its
     meter provider exports once on shutdown (as at a process' exit)."""
-    from airflow._shared.observability.metrics.otel_logger import get_otel_logger
+    from airflow._shared.observability.metrics.otel_logger import (
+        flush_otel_metrics,
+        get_otel_logger,
+    )
     from opentelemetry import metrics
 
     logger = get_otel_logger(prefix="airflow")
@@ -48,6 +52,9 @@ def _one_task_process(delta: bool, seconds: float) -> None:
     provider = metrics.get_meter_provider()
     provider.force_flush()  # type: ignore[attr-defined]
     provider.shutdown()  # type: ignore[attr-defined]
+    # get_otel_logger registers a flush at exit; this provider is shut down, and at the test
+    # worker's exit its warning would go to a stream pytest has closed ("Logging error")
+    atexit.unregister(flush_otel_metrics)
 
 
 def test_deltas_of_two_processes_add_up_to_prometheus_series(receiver, monkeypatch) -> None:
