@@ -515,6 +515,11 @@ class Compose:
         """The variables compose sees: the env file, overridden by the process environment."""
         return {**read_env(self.env_file), **os.environ, **self.extra_env}
 
+    def project_image(self) -> str:
+        """The image the stack's own services run: MLSTACK_IMAGE, empty or unset
+        ``mlstack:local`` (as the compose files' ``${MLSTACK_IMAGE:-mlstack:local}``)."""
+        return self.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+
     def triggerer(self) -> str | None:
         """Why this stack runs Airflow's triggerer (profile ``triggerer``), or None."""
         return triggerer_reason(self.settings())
@@ -803,14 +808,9 @@ class Upgrade:
     def step(self, what: str) -> None:
         say(f"upgrade: {what}")
 
-    @property
-    def project_image(self) -> str:
-        """The image the stack's own services run (MLSTACK_IMAGE, else ``mlstack:local``)."""
-        return self.compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
-
     def keep_previous_image(self) -> None:
         """Tag the image the stack runs now, so the way back can start it again."""
-        image = self.project_image
+        image = self.compose.project_image()
         try:
             image_id = self.run_docker("image", "inspect", "--format", "{{.Id}}", image).strip()
         except subprocess.CalledProcessError:
@@ -824,7 +824,7 @@ class Upgrade:
         """Untag all but the newest ``keep_images`` pre-upgrade images of the stack's image
         (Docker then deletes what no other tag holds); this upgrade's own is the newest. One
         a container still uses stays, and the upgrade says so."""
-        repository = _repository(self.project_image)
+        repository = _repository(self.compose.project_image())
         try:
             listed = self.run_docker("image", "ls", "--format", "{{.Tag}}", repository).split()
         except subprocess.CalledProcessError as exc:  # the upgrade itself has succeeded
@@ -842,7 +842,7 @@ class Upgrade:
     def pulled_services(self) -> list[str]:
         """Services on a public image (by variable), not on the project image built here."""
         services = self.compose.services()
-        project = self.project_image
+        project = self.compose.project_image()
         return sorted(name for name, spec in services.items() if spec.get("image") != project)
 
     def app_services(self) -> list[str]:

@@ -83,7 +83,7 @@ def save_buckets(compose: stackctl.Compose, dest: Path) -> None:
 
 def put_back_buckets(compose: stackctl.Compose, saved: Path) -> None:
     """Upload what :func:`save_buckets` copied, from a container on the backend network."""
-    image = compose.settings().get("MLSTACK_IMAGE", "mlstack:local")
+    image = compose.project_image()
     saved.chmod(0o755)
     for path in saved.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)

@@ -155,7 +155,7 @@ def test_upgrade_migrates_in_place_keeps_everything_and_says_the_way_back(
     dest = tmp_path / "backups"
     stackctl.backup_stack(compose, str(dest))  # what `make upgrade` runs first
     # three older upgrades' images, as a VM upgraded before has them (tags of the running image)
-    image = compose.settings().get("MLSTACK_IMAGE") or "mlstack:local"
+    image = compose.project_image()
     repository = stackctl._repository(image)  # as the upgrade names its tags
     older = [f"{repository}:pre-upgrade-2000010{n}-000000" for n in (1, 2, 3)]
     for tag in older:

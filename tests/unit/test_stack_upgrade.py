@@ -245,3 +245,16 @@ def test_a_failed_build_says_its_last_lines_and_dockers_free_space(tmp_path: Pat
     assert "exit 3" in message and "GB free in /" in message
     assert message.endswith("| no space left on device") and "step 97" in message
     assert "step 95" not in message
+
+
+def test_the_project_image_defaults_as_the_compose_files_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLSTACK_IMAGE", raising=False)
+    env = tmp_path / ".env"
+    cases = {
+        "": "mlstack:local",
+        "MLSTACK_IMAGE=\n": "mlstack:local",
+        "MLSTACK_IMAGE=reg:5000/ml/mlstack:1.2\n": "reg:5000/ml/mlstack:1.2",
+    }
+    for line, image in cases.items():
+        env.write_text(line)
+        assert stack.Compose(env_file=env).project_image() == image  # ${MLSTACK_IMAGE:-...}
