@@ -58,7 +58,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,8 +412,10 @@ def deploy_settings(domain: str = "", host: str = "") -> dict[str, str]:
     """The .env settings of deploy mode (docker-compose.deploy.yml reads them).
 
     With ``domain`` Caddy gets certificates for it from Let's Encrypt. Without one it serves
-    ``host`` (default: this VM's address on its default route), localhost and 127.0.0.1 with
-    certificates of its own CA, whose certificate clients then need (:func:`export_ca`).
+    ``host`` (default: this VM's address on its default route, else 127.0.0.1) and localhost
+    with certificates of its own CA, whose certificate clients then need (:func:`export_ca`).
+    A client that connects by an address sends no server name (RFC 6066), so Caddy answers
+    every address with ``host``'s certificate: on the VM itself, use localhost.
     """
     if domain:
         return {
@@ -423,7 +425,7 @@ def deploy_settings(domain: str = "", host: str = "") -> dict[str, str]:
             "MLSTACK_DEFAULT_SNI": domain,
             "MLSTACK_CADDY_GLOBAL": "",
         }
-    names = list(dict.fromkeys(n for n in (host or route_address(), "localhost", "127.0.0.1") if n))
+    names = list(dict.fromkeys((host or route_address() or "127.0.0.1", "localhost")))
     return {
         "MLSTACK_DEPLOY": "1",
         "MLSTACK_SITE": ", ".join(names),
@@ -533,7 +535,7 @@ class Compose:
             profiles.append(TRIGGERER_PROFILE)
         if FLOWER_PROFILE in profiles and SCALE_PROFILE not in profiles:
             profiles.append(SCALE_PROFILE)  # Flower shows the scale profile's workers
-        if self.deployed() and not METRICS_PROFILES & set(profiles):
+        if self.deployed() and deploy_adds_observability(profiles):
             profiles.append(OBSERVABILITY_PROFILE)
         return profiles
 
@@ -722,10 +724,19 @@ def urls(env_file: Path) -> str:
     )
 
 
+def deploy_adds_observability(profiles: Iterable[str]) -> bool:
+    """Deploy mode runs the observability profile unless a metrics profile is named."""
+    return not METRICS_PROFILES & set(profiles)
+
+
+def chosen_profiles(env: dict[str, str]) -> set[str]:
+    """The profiles COMPOSE_PROFILES names (the environment's, else the env file's)."""
+    return set((os.environ.get("COMPOSE_PROFILES") or env.get("COMPOSE_PROFILES", "")).split(","))
+
+
 def observability_urls(env: dict[str, str], port: Callable[[str, str], str]) -> list[str]:
     """Prometheus' and Grafana's lines of :func:`urls`, when their profile is on."""
-    chosen = os.environ.get("COMPOSE_PROFILES") or env.get("COMPOSE_PROFILES", "")
-    profiles = set(chosen.split(","))
+    profiles = chosen_profiles(env)
     lines = []
     if METRICS_PROFILES & profiles:
         lines.append(f"  Prometheus http://127.0.0.1:{port('PROMETHEUS_PORT', '9090')}")
@@ -742,17 +753,22 @@ def observability_urls(env: dict[str, str], port: Callable[[str, str], str]) -> 
 def deployed_urls(env: dict[str, str]) -> str:
     """Where everything is in deploy mode: one host, by path, through Caddy."""
     url = env.get("MLSTACK_PUBLIC_URL", "https://<host>")
+    admin = "the proxy's login: user admin, password MLSTACK_ADMIN_PASSWORD in .env"
     lines = [
         f"mlstack is deployed at {url} (only Caddy is published: 443, and 80 redirecting):",
         f"  Airflow   {url}/          user admin, password AIRFLOW_ADMIN_PASSWORD in .env",
-        "            people: `mlstack users add NAME --group GROUP` in airflow-apiserver",
-        f"  MLflow    {url}/mlflow/",
-        f"  Gateway   {url}/v1/       API keys: `mlstack gateway keys create` in the gateway",
-        f"  MinIO     {url}/minio/    (console; MinIO's root user: admins only)",
-        f"  Grafana   {url}/grafana/  user admin, password GRAFANA_ADMIN_PASSWORD in .env",
+        "            people: docker compose exec airflow-apiserver mlstack users add NAME"
+        " --group GROUP",
+        f"  MLflow    {url}/mlflow/   user admin, password MLFLOW_ADMIN_PASSWORD in .env",
+        f"  Gateway   {url}/v1/       API keys: docker compose exec airflow-scheduler"
+        " mlstack gateway keys create --name WHO --usecase NAME",
+        f"  MinIO     {url}/minio/    {admin}, then MinIO's root user",
     ]
-    if FLOWER_PROFILE in env.get("COMPOSE_PROFILES", "").split(","):
-        lines.append(f"  Flower    {url}/flower/   the proxy's admin login (user admin)")
+    profiles = chosen_profiles(env)
+    if OBSERVABILITY_PROFILE in profiles or deploy_adds_observability(profiles):
+        lines.append(f"  Grafana   {url}/grafana/  {admin}, then Grafana's: GRAFANA_ADMIN_PASSWORD")
+    if FLOWER_PROFILE in profiles:
+        lines.append(f"  Flower    {url}/flower/   {admin}")
     if env.get("MLSTACK_CADDY_GLOBAL", "").strip() == "local_certs":
         lines.append(
             f"  TLS: Caddy's own CA; give clients {CA_FILE.name} (curl --cacert {CA_FILE.name})"

@@ -1,7 +1,8 @@
 """The gateway's own database role (deploy mode), on a real PostgreSQL: the in-process gateway,
 logged in as ``mlstack_gateway``, answers a keyed prediction and takes a label, and both reach
 the database; with the same login nothing else is possible — no other table is readable, no
-prediction can be changed or deleted, no key made, no promotion forged, no table created.
+prediction can be changed or deleted, no key made (`mlstack gateway keys` says where to run
+it instead), no promotion forged, no table created.
 
 The test cluster trusts loopback logins (``initdb --auth=trust``), so passwords are not
 checked here; the compose e2e (deploy mode) logs the gateway in with its password."""
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from gateway_helpers import applications, gateway_client, records, register_model
 from mlstack import db_access, migrations, store
+from mlstack.exceptions import ApiKeyError
 from mlstack.gateway import keys
 from support import use_settings
 
@@ -46,7 +48,7 @@ def test_the_gateway_role_serves_and_can_do_nothing_else(
 ) -> None:
     owner = pg_s3_settings
     register_model(credit_spec, owner, estimator="linear", alias="champion")
-    _, key = keys.create("app", [UC], ["predict", "feedback"], owner)
+    made, key = keys.create("app", [UC], ["predict", "feedback"], owner)
     grants = db_access.ensure_gateway_role(owner.database_url, "pw")
     assert grants == db_access.GATEWAY_GRANTS
     assert db_access.ensure_gateway_role(owner.database_url, "pw") == grants  # idempotent
@@ -88,6 +90,14 @@ def test_the_gateway_role_serves_and_can_do_nothing_else(
         "CREATE TABLE mine (x int)",
     ):
         assert "permission denied" in _refused(role_url, statement), statement
+    # `mlstack gateway keys` run with the gateway's login says where to run it instead
+    for change in (
+        lambda: keys.create("mine", [UC], ["predict"], gateway),
+        lambda: keys.revoke(made.key_id, gateway),
+    ):
+        with pytest.raises(ApiKeyError, match="exec airflow-scheduler mlstack gateway keys"):
+            change()
+    assert keys.list_keys(owner)[0].revoked_at is None
 
 
 def test_the_role_needs_the_tables_and_a_password(postgres_url: str) -> None:

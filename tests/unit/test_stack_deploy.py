@@ -61,10 +61,36 @@ def test_deploy_settings_replace_their_old_values(tmp_path: Path) -> None:
 
 def test_without_a_domain_caddy_serves_the_vm_address_with_its_own_ca() -> None:
     settings = stack.deploy_settings(host="10.1.2.3")
-    assert settings["MLSTACK_SITE"] == "10.1.2.3, localhost, 127.0.0.1"
+    # no 127.0.0.1: a client connecting by address sends no server name, so it would get
+    # the default name's certificate anyway (on the VM itself: https://localhost)
+    assert settings["MLSTACK_SITE"] == "10.1.2.3, localhost"
     assert settings["MLSTACK_PUBLIC_URL"] == "https://10.1.2.3"
     assert settings["MLSTACK_DEFAULT_SNI"] == "10.1.2.3"  # IP clients send no server name
     assert settings["MLSTACK_CADDY_GLOBAL"] == "local_certs"
+
+
+def test_without_a_route_out_the_site_is_the_loopback_address(monkeypatch) -> None:
+    monkeypatch.setattr(stack, "route_address", lambda: None)
+    settings = stack.deploy_settings()
+    assert settings["MLSTACK_SITE"] == "127.0.0.1, localhost"
+    assert settings["MLSTACK_DEFAULT_SNI"] == "127.0.0.1"
+    assert stack.deploy_settings(host="localhost")["MLSTACK_SITE"] == "localhost"
+
+
+def test_the_deployed_urls_name_where_each_command_runs_and_only_running_services(
+    monkeypatch,
+) -> None:
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    env = {**stack.deploy_settings(host="10.1.2.3"), "COMPOSE_PROFILES": "metrics"}
+    text = stack.deployed_urls(env)
+    # keys are made with the owner's database login (the gateway's may only read them)
+    assert "exec airflow-scheduler mlstack gateway keys create" in text
+    assert "exec airflow-apiserver mlstack users add" in text
+    assert "MLSTACK_ADMIN_PASSWORD" in text.split("/minio/")[1].splitlines()[0]
+    assert "/grafana/" not in text and "/flower/" not in text  # `metrics`: no Grafana
+    assert "/grafana/" in stack.deployed_urls({**env, "COMPOSE_PROFILES": ""})  # the default
+    assert "/flower/" in stack.deployed_urls({**env, "COMPOSE_PROFILES": "metrics,flower"})
+    assert "curl --cacert mlstack-ca.crt" in text
 
 
 def test_the_deploy_overlay_follows_mlstack_deploy(tmp_path: Path, monkeypatch) -> None:

@@ -27,7 +27,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -46,6 +47,8 @@ EVERY_USECASE = "*"
 _KEY = re.compile(r"mlsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 #: the least time between two re-reads for keys not in memory (per worker process)
 MISS_GAP_S = 0.5
+#: PostgreSQL's SQLSTATE for "permission denied"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def sha256(key: str) -> str:
@@ -198,9 +201,27 @@ def create(
         "expires_at": parse_expiry(expires, now),
         "revoked_at": None,
     }
-    with store.engine(settings).begin() as conn:
+    with _changing_keys(settings) as conn:
         conn.execute(sa.insert(store.gateway_keys).values(**row))
     return ApiKey.from_row(row), text
+
+
+@contextmanager
+def _changing_keys(settings: Settings) -> Iterator[sa.Connection]:
+    """The transaction that makes or revokes a key. The gateway's own database login may
+    read keys, not change them: run there, the command says where to run it instead."""
+    try:
+        with store.engine(settings).begin() as conn:
+            yield conn
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        user = sa.engine.make_url(settings.database_url).username
+        raise ApiKeyError(
+            f"the database login {user!r} may read API keys but not change them (the "
+            "gateway's own role, in deploy mode): run the command where mlstack's owner "
+            "login is, e.g. `docker compose exec airflow-scheduler mlstack gateway keys ...`"
+        ) from None
 
 
 def list_keys(settings: Settings) -> list[ApiKey]:
@@ -215,7 +236,7 @@ def list_keys(settings: Settings) -> list[ApiKey]:
 def revoke(key_id: str, settings: Settings) -> ApiKey:
     """Revoke a key by its id (the gateways stop accepting it within their cache TTL)."""
     c = store.gateway_keys.c
-    with store.engine(settings).begin() as conn:
+    with _changing_keys(settings) as conn:
         row = conn.execute(sa.select(store.gateway_keys).where(c.key_id == key_id)).first()
         if row is None:
             raise ApiKeyError(f"no API key with id {key_id!r}; see `mlstack gateway keys list`")

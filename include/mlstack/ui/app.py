@@ -32,7 +32,8 @@ RELOGIN_DETAILS = frozenset({"Invalid JWT token"})
 
 def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str | None:
     """Where a browser refused for want of a valid login goes: Airflow's login, then back to
-    ``url``. None for API clients (they get the 401/403) and for real permission refusals."""
+    ``url`` (a path: behind a TLS proxy the request's own URL says http and an inner host).
+    None for API clients (they get the 401/403) and for real permission refusals."""
     if "text/html" not in accept:
         return None
     if status_code == 401 or (status_code == 403 and detail in RELOGIN_DETAILS):
@@ -43,9 +44,8 @@ def login_redirect(status_code: int, detail: Any, accept: str, url: str) -> str 
 async def redirect_to_login(request: Request, exc: Exception) -> Response:
     """Send a browser without a valid login to Airflow's login page; others get the error."""
     assert isinstance(exc, StarletteHTTPException)
-    target = login_redirect(
-        exc.status_code, exc.detail, request.headers.get("accept", ""), str(request.url)
-    )
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = login_redirect(exc.status_code, exc.detail, request.headers.get("accept", ""), back)
     if target is not None:
         return RedirectResponse(target, status_code=303)
     return await http_exception_handler(request, exc)
