@@ -54,6 +54,7 @@ import re
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -638,6 +639,24 @@ def _service_state(spec: dict, container: dict | None) -> tuple[str, bool, bool]
     return "running", True, False
 
 
+#: deploy mode's entry point: its container runs a moment before it answers (about 1 s
+#: after a re-create here), and neither image has a tool for a health check of its own
+PROXY = "caddy"
+
+
+def proxy_answers(settings: dict[str, str], port: int = 80) -> bool:
+    """True when Caddy answers HTTP on its published port 80 (its redirect to HTTPS) at the
+    address it is bound to (DEPLOY_BIND; 127.0.0.1 when bound to every address)."""
+    bind = settings.get("DEPLOY_BIND") or "0.0.0.0"
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind.strip("[]")
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            conn.sendall(b"HEAD / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            return conn.recv(5) == b"HTTP/"
+    except OSError:
+        return False
+
+
 #: how long a service may stay `unhealthy` before the wait gives up on it: on a crowded
 #: machine a healthcheck times out a few times in a row and then passes again
 UNHEALTHY_GRACE = 120.0
@@ -646,7 +665,8 @@ UNHEALTHY_GRACE = 120.0
 def wait_healthy(
     compose: Compose, *, timeout: float = 600, quiet: bool = False, grace: float = UNHEALTHY_GRACE
 ) -> float:
-    """Block until every service is ready; returns seconds waited.
+    """Block until every service is ready (deploy mode's Caddy: answering, not only
+    running); returns seconds waited.
 
     Raises SystemExit (after printing the failing services' logs) when one exits with an
     error, stays unhealthy for ``grace`` seconds, or the time runs out.
@@ -658,6 +678,8 @@ def wait_healthy(
     while True:
         containers = compose.containers()
         states = {name: _service_state(spec, containers.get(name)) for name, spec in specs.items()}
+        if states.get(PROXY, ("", False, False))[1] and not proxy_answers(compose.settings()):
+            states[PROXY] = ("not answering yet", False, False)
         elapsed = time.monotonic() - start
         line = "  ".join(f"{name}={label}" for name, (label, _, _) in sorted(states.items()))
         if line != last and not quiet:

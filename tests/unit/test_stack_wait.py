@@ -71,3 +71,53 @@ def test_a_failed_job_stops_the_wait_at_once(tmp_path: Path, clock: Any) -> None
     with pytest.raises(SystemExit, match="airflow-init failed"):
         stack.wait_healthy(compose, timeout=600, quiet=True)
     assert clock[0] == 0
+
+
+class DeployedCompose(ScriptedCompose):
+    """The same, with deploy mode's Caddy running (it has no health check)."""
+
+    def services(self) -> dict[str, dict]:
+        return {**SERVICES, "caddy": {"image": "caddy:2", "restart": "unless-stopped"}}
+
+    def containers(self) -> dict[str, dict]:
+        return {**super().containers(), "caddy": {"State": "running"}}
+
+
+def test_deploy_mode_waits_until_caddy_answers(tmp_path: Path, clock: Any, monkeypatch) -> None:
+    answers = [False, False, True]
+    monkeypatch.setattr(stack, "proxy_answers", lambda settings: answers.pop(0))
+    compose = DeployedCompose(tmp_path / ".env", ["healthy"])
+    assert stack.wait_healthy(compose, timeout=600, quiet=True) == pytest.approx(4)
+    assert answers == []
+
+
+def test_caddy_that_never_answers_stops_the_wait_with_its_logs(
+    tmp_path: Path, clock: Any, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(stack, "proxy_answers", lambda settings: False)
+    compose = DeployedCompose(tmp_path / ".env", ["healthy"])
+    with pytest.raises(SystemExit, match="caddy not ready after 30s"):
+        stack.wait_healthy(compose, timeout=30, quiet=True)
+    assert "(logs of caddy)" in capsys.readouterr().err
+
+
+def test_proxy_answers_asks_the_bound_address_over_http() -> None:
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                assert conn.recv(100).startswith(b"HEAD / HTTP/1.0")
+                conn.sendall(b"HTTP/1.1 308 Permanent Redirect\r\n\r\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        assert stack.proxy_answers({"DEPLOY_BIND": "127.0.0.1"}, port=port)
+        thread.join()
+    assert not stack.proxy_answers({"DEPLOY_BIND": "127.0.0.1"}, port=port)  # nobody listens
