@@ -508,6 +508,16 @@ class Compose:
             files.append(REMOTE_WORKERS_FILE)
         return files
 
+    def remember_files(self) -> None:
+        """Write :meth:`files` into the env file as COMPOSE_FILE (when it changed), so that a
+        plain `docker compose ...` in this folder sees the same files as `make`: in deploy
+        mode the overlay's services too (`docker compose run --rm mlflow-accounts ...`)."""
+        files = os.pathsep.join(
+            str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f) for f in self.files()
+        )
+        if self.env_file.exists() and read_env(self.env_file).get("COMPOSE_FILE") != files:
+            set_env(self.env_file, {"COMPOSE_FILE": files})
+
     def command(self, *args: str) -> list[str]:
         env_file = ["--env-file", str(self.env_file)] if self.env_file.exists() else []
         files = self.files()
@@ -1191,6 +1201,7 @@ def join_as_worker(compose: Compose, primary: str) -> None:
             "the workers reach): `make deploy PROFILES=scale WORKER_BIND=<its address>` there"
         )
     set_env(compose.env_file, {"MLSTACK_PRIMARY_ADDRESS": primary})
+    compose.remember_files()
     compose.run("up", "--detach", "--no-deps", *WORKER_SERVICES)
     elapsed = wait_healthy(compose)
     say(f"worker: {', '.join(WORKER_SERVICES)} of {primary} ready after {elapsed:.0f}s")
@@ -1301,6 +1312,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.env_file.exists() and set(compose_args) & STARTING_COMMANDS:
             raise SystemExit(f"stack: {args.env_file} is missing; `make up` writes it")
         if compose_args[:1] == ["up"]:
+            compose.remember_files()
             say(f"stack: Airflow's {compose.executor()}")
             reason = compose.triggerer()
             if reason:

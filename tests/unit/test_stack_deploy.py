@@ -179,3 +179,28 @@ def test_the_e2e_deploy_switch_keeps_every_bucket_the_stack_makes() -> None:
     extra = [command[i + 1] for i, arg in enumerate(command) if arg == "--extra-bucket"]
     lake = init["environment"]["MLSTACK_LAKE_URL"].removeprefix("s3://").split("/")[0]
     assert sorted(SAVED_BUCKETS) == sorted({lake, *extra})
+
+
+def test_plain_docker_compose_sees_the_deploy_overlay(tmp_path: Path, monkeypatch) -> None:
+    """`make up`/`deploy` write COMPOSE_FILE, so the README's `docker compose run --rm
+    mlflow-accounts ...` (a service of the overlay only) works in deploy mode."""
+    for name in ("MLSTACK_DEPLOY", "MLSTACK_PRIMARY_ADDRESS", "WORKER_BIND", "COMPOSE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / ".env"
+    env.write_text("AIRFLOW_PORT=8081\n")
+    compose = stack.Compose("p", env)
+    compose.remember_files()
+    assert stack.read_env(env)["COMPOSE_FILE"] == "docker-compose.yml"
+    stack.set_env(env, stack.deploy_settings(host="10.1.2.3"))
+    compose.remember_files()
+    assert stack.read_env(env)["COMPOSE_FILE"] == "docker-compose.yml:docker-compose.deploy.yml"
+    stack.set_env(env, {"WORKER_BIND": "10.0.0.5"})
+    compose.remember_files()
+    assert stack.read_env(env)["COMPOSE_FILE"].endswith(":docker-compose.remote-workers.yml")
+    stack.set_env(env, {"MLSTACK_DEPLOY": "0"})  # back to the laptop layout
+    compose.remember_files()
+    assert stack.read_env(env)["COMPOSE_FILE"] == "docker-compose.yml"
+    assert env.read_text().count("COMPOSE_FILE=") == 1 and mode(env) == 0o600
+    # every file named is one compose can open from the project folder
+    for name in stack.read_env(env)["COMPOSE_FILE"].split(":"):
+        assert (ROOT / name).is_file()
