@@ -7,7 +7,8 @@ checked from outside, as a client on the network would see it:
 - plain HTTP redirects to HTTPS, and TLS verifies against the CA certificate `make deploy`
   exports (and not against the system's trust store);
 - Airflow's REST API and mlstack's pages refuse anonymous requests and answer a logged-in
-  user through the proxy; Airflow's execution API is not reachable from outside; a member of
+  user through the proxy; the login form brings a browser back over HTTPS with HTTPS-only
+  cookies; Airflow's execution API is not reachable from outside; a member of
   one use case's team sees its DAGs and pages and is refused the other's;
 - the MinIO console asks for the proxy's admin login;
 - MLflow refuses anonymous requests and MLflow's stock admin password, and answers its
@@ -33,6 +34,7 @@ workers, which test_stack_then_deployed_on_celery.py checks after this file.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import time
@@ -92,6 +94,33 @@ def test_airflow_refuses_anonymous_and_answers_a_logged_in_user(deployed: dict) 
     dags = {d["dag_id"] for d in api.get("/dags", limit=100)["dags"]}
     assert f"{USECASE}__monitor" in dags
     assert api.page("/mlstack/monitoring/").status_code == 200
+
+
+def test_the_login_form_through_the_proxy_stays_on_https(deployed: dict) -> None:
+    """A browser sent from a page to Airflow's login form comes back to the page over HTTPS,
+    and the login's cookies are HTTPS-only. Without the api-server reading Caddy's
+    X-Forwarded-Proto the form redirected to http:// with a token cookie a browser sends in
+    clear text (HSTS does not cover a VM reached by its address)."""
+    html = {"Accept": "text/html"}
+    with client(deployed["ca"], headers=html) as http:
+        page = http.get("/mlstack/monitoring/", follow_redirects=False)
+        assert page.status_code == 303, page.text
+        assert page.headers["location"] == "/api/v2/auth/login?next=%2Fmlstack%2Fmonitoring%2F"
+        form = http.get(page.headers["location"], follow_redirects=True)
+        assert form.status_code == 200 and str(form.url).startswith(f"{BASE}/auth/login/")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form.text)
+        assert token, form.text[:500]
+        fields = {"csrf_token": token[1], "username": "admin", "password": deployed["password"]}
+        signed_in = http.post(
+            str(form.url), data=fields, headers={"Referer": str(form.url)}, follow_redirects=False
+        )
+        assert signed_in.status_code == 302, signed_in.text
+        assert signed_in.headers["location"] == f"{BASE}/mlstack/monitoring/"
+        cookies = {c.split("=", 1)[0]: c for c in signed_in.headers.get_list("set-cookie")}
+        assert "_token" in cookies, cookies
+        for name, cookie in cookies.items():
+            assert "; secure" in cookie.lower(), f"{name} is not HTTPS-only: {cookie}"
+        assert http.get("/mlstack/monitoring/").status_code == 200
 
 
 def test_the_minio_console_is_behind_the_proxys_admin_login(deployed: dict) -> None:
