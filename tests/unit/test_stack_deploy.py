@@ -204,3 +204,15 @@ def test_plain_docker_compose_sees_the_deploy_overlay(tmp_path: Path, monkeypatc
     # every file named is one compose can open from the project folder
     for name in stack.read_env(env)["COMPOSE_FILE"].split(":"):
         assert (ROOT / name).is_file()
+
+
+def test_logins_behind_the_proxy_set_https_only_cookies() -> None:
+    """Airflow's api-server takes the scheme from Caddy's X-Forwarded-Proto (its login sets
+    the token cookie Secure only on a request it sees as https; the deploy e2e signs in and
+    checks the cookies); FAB's session cookie and Grafana's are Secure by setting."""
+    overlay = compose_file("docker-compose.deploy.yml")["services"]
+    api = overlay["airflow-apiserver"]
+    assert api["command"] == ["airflow", "api-server", "--proxy-headers"]
+    assert api["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert api["environment"]["AIRFLOW__FAB__COOKIE_SECURE"] == "true"
+    assert overlay["grafana"]["environment"]["GF_SECURITY_COOKIE_SECURE"] == "true"
