@@ -33,6 +33,7 @@ def test_backup_runs_pg_dump_in_the_postgres_container(tmp_path: Path) -> None:
 
 def test_the_host_reaches_minio_on_its_published_port(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("MLSTACK_DEPLOY", raising=False)
+    monkeypatch.delenv("POSTGRES_IMAGE", raising=False)  # the shell's would win over the file's
     env = stack.backup_environment(_compose(tmp_path))
     assert env["MLSTACK_S3_ENDPOINT_URL"] == "http://127.0.0.1:9100"
     assert env["MLSTACK_S3_ACCESS_KEY_ID"] == "root"
